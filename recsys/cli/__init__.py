@@ -1,0 +1,58 @@
+"""The `python -m recsys` command line: a thin click layer over the library; one module per area."""
+
+import importlib
+import pkgutil
+import sys
+
+import click
+
+from recsys.exceptions import RecsysError
+
+
+class _Group(click.Group):
+    """A click group that turns library errors into one clear line and a non-zero exit."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except RecsysError as exc:
+            raise click.ClickException(str(exc).splitlines()[0] if "\n" not in str(exc) else str(exc)) from exc
+
+
+@click.group(cls=_Group)
+@click.option("--home", type=click.Path(file_okay=False), envvar="RECSYS_HOME", default=None,
+              help="Workspace directory (default: $RECSYS_HOME or data/workspace).")
+@click.pass_context
+def main(ctx, home):
+    """Self-hosted Amazon Personalize: data, recipes, evaluation, inference and API.
+
+    \b
+    Example:
+      python -m recsys demo
+      python -m recsys profile --group demo
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["home"] = home
+
+
+def get_store(ctx):
+    """The workspace Store for this invocation (opened once, on first use)."""
+    from recsys.store import Store
+
+    root = ctx.find_root()
+    if "store" not in root.obj:
+        root.obj["store"] = Store(root.obj.get("home"))
+    return root.obj["store"]
+
+
+def echo_json(data):
+    """Print machine-readable output for --json."""
+    import json
+
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+# Each area registers its commands on `main` when its module is imported.
+for _module in pkgutil.iter_modules(__path__):
+    if not _module.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_module.name}")
