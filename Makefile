@@ -14,10 +14,8 @@ $(STAMP): requirements.txt
 
 install: $(STAMP)
 
-data/demo/interactions.csv: $(STAMP) recsys/demo.py
-	$(PY) -m recsys demo
-
-demo: data/demo/interactions.csv
+demo: install
+	$(PY) -m recsys demo --train --if-missing
 
 run: install demo
 	$(PY) -m streamlit run app.py --server.headless true

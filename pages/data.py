@@ -1,0 +1,174 @@
+"""Data: create a dataset group, upload a file, map its columns, validate and import it, and profile the data."""
+
+import json
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from pages import common
+from recsys import datasets, ingest, uploads, workspace
+from recsys.columns import DATASET_TYPES
+from recsys.exceptions import RecsysError
+from recsys.schema import default_schema, parse_schema
+
+st.title("Data")
+store = common.get_store()
+
+with st.expander("Create a dataset group", expanded=common.current_group() is None):
+    with st.form("data_create_group"):
+        name = st.text_input("Name", placeholder="my-shop", key="data_group_name")
+        domain = st.selectbox("Domain", ["(custom)", "ECOMMERCE", "VIDEO_ON_DEMAND"], key="data_group_domain")
+        if st.form_submit_button("Create group"):
+            try:
+                store.create_dataset_group(name, None if domain == "(custom)" else domain)
+                st.session_state[common.GROUP_KEY] = name
+                st.success(f"Created dataset group {name!r}.")
+                st.rerun()
+            except RecsysError as exc:
+                st.error(str(exc))
+
+group = common.require_group()
+if group is None:
+    st.stop()
+domain = store.get_dataset_group(group)["domain"]
+
+tab_import, tab_schema, tab_profile, tab_jobs = st.tabs(["Import", "Schemas", "Profile", "Import jobs"])
+
+with tab_import:
+    dataset_type = st.radio("Dataset", DATASET_TYPES, horizontal=True, key="data_import_type")
+    upload = st.file_uploader("File (CSV, CSV.gz, Parquet, JSON lines or Avro)",
+                              type=["csv", "gz", "tsv", "txt", "parquet", "jsonl", "json", "avro"], key="data_upload")
+    if upload is None:
+        common.empty_state("No file chosen.", "Upload a file; its columns are mapped to the schema fields next.")
+    else:
+        path = uploads.save_upload(store, upload.name, upload.getvalue())
+        try:
+            preview = uploads.preview(path, n=20)
+        except RecsysError as exc:
+            st.error(str(exc))
+            st.stop()
+        st.caption(f"Preview of `{upload.name}` (first rows)")
+        st.dataframe(preview, hide_index=True, width="stretch")
+        try:
+            schema = datasets.get_dataset(store, group, dataset_type)["schema"]
+        except RecsysError:
+            schema = default_schema(dataset_type, domain)
+        targets = ["(ignore)"] + list(schema.names)
+        st.markdown("**Map columns to schema fields**")
+        mapping, date_columns = {}, []
+        cols = st.columns(3)
+        for i, column in enumerate(preview.columns):
+            guess = uploads.guess_field(column, schema.names)
+            with cols[i % 3]:
+                target = st.selectbox(f"`{column}`", targets, index=targets.index(guess) if guess else 0,
+                                      key=f"data_map_{dataset_type}_{column}")
+                if target != "(ignore)":
+                    mapping[column] = target
+                    if target in ("TIMESTAMP", "CREATION_TIMESTAMP") and uploads.looks_like_dates(preview[column]):
+                        if st.checkbox("parse dates", value=True, key=f"data_date_{dataset_type}_{column}"):
+                            date_columns.append(column)
+        mode = st.radio("Import mode", ["FULL", "INCREMENTAL"], horizontal=True, key="data_mode",
+                        help="FULL replaces all bulk data of the dataset; INCREMENTAL adds rows and updates ids.")
+        max_rejected = st.slider("Fail when more than this share of rows is rejected", 0.0, 1.0, 0.1, 0.05,
+                                 key="data_max_rejected")
+        if st.button("Validate and import", type="primary", key="data_import"):
+            bar = st.progress(0.0, text="Importing...")
+
+            def report(done, total):
+                bar.progress(min(1.0, done / total) if total else 0.5, text=f"{done:,} rows read")
+
+            try:
+                job = ingest.import_file(store, group, dataset_type, path, mode=mode, column_map=mapping,
+                                         date_columns=date_columns, max_rejected_fraction=max_rejected,
+                                         progress=report)
+                bar.progress(1.0, text="Done")
+                st.session_state["data_last_job"] = job.to_dict()
+            except ingest.ImportFailed as exc:
+                bar.empty()
+                st.error(str(exc))
+                st.session_state["data_last_job"] = exc.job.to_dict() if exc.job else None
+            except RecsysError as exc:
+                bar.empty()
+                st.error(str(exc))
+    last = st.session_state.get("data_last_job")
+    if last:
+        st.success(f"Import job `{last.get('name')}`: {last.get('status')} — "
+                   f"{last.get('rows_accepted', 0):,} rows accepted, {last.get('rows_rejected', 0):,} rejected.")
+        rejects = last.get("rejects_path")
+        if last.get("rows_rejected") and rejects:
+            rejected = pd.read_csv(rejects)
+            st.dataframe(rejected.head(200), hide_index=True, width="stretch")
+            common.download_button(rejected, "Download rejected rows", "rejected-rows.csv", key="data_dl_rejects")
+
+with tab_schema:
+    for dataset_type in DATASET_TYPES:
+        try:
+            info = datasets.get_dataset(store, group, dataset_type)
+            text = json.dumps(info["schema"].raw, indent=2)
+            state = "in use"
+        except RecsysError:
+            text = json.dumps(default_schema(dataset_type, domain).raw, indent=2)
+            state = "default, not created yet"
+        with st.expander(f"{dataset_type} schema ({state})"):
+            edited = st.text_area("Avro schema", text, height=260, key=f"data_schema_{dataset_type}")
+            if st.button("Check and save", key=f"data_schema_save_{dataset_type}"):
+                try:
+                    schema = parse_schema(dataset_type, edited)
+                    workspace.save_schema(store, group, dataset_type, schema)
+                    st.success("Schema saved.")
+                except RecsysError as exc:
+                    st.error(str(exc))
+
+with tab_profile:
+    try:
+        prof = common.cached_profile(group)
+    except RecsysError as exc:
+        prof = None
+        common.empty_state(str(exc), "Import interactions first.")
+    if prof:
+        inter = prof.get("interactions", prof)
+        c = st.columns(4)
+        c[0].metric("Interactions", f"{inter.get('rows', 0):,}")
+        c[1].metric("Users", f"{inter.get('users', 0):,}")
+        c[2].metric("Items", f"{inter.get('items', 0):,}")
+        c[3].metric("Sparsity", f"{inter.get('sparsity', 0):.4f}")
+        minimums = prof.get("minimums") or inter.get("minimums") or {}
+        if minimums:
+            (st.success if minimums.get("ok") else st.warning)(minimums.get("message", ""))
+        charts = workspace.profile_chart_frames(prof)
+        left, right = st.columns(2)
+        if not charts["per_day"].empty:
+            left.altair_chart(alt.Chart(charts["per_day"]).mark_area().encode(
+                x=alt.X("day:T", title="Day"), y=alt.Y("interactions:Q", title="Interactions")
+            ).properties(title="Interactions over time"), width="stretch")
+        if not charts["long_tail"].empty:
+            right.altair_chart(alt.Chart(charts["long_tail"]).mark_line().encode(
+                x=alt.X("item_rank_share:Q", title="Share of items (most popular first)"),
+                y=alt.Y("interaction_share:Q", title="Cumulative share of interactions"),
+            ).properties(title="Long-tail popularity"), width="stretch")
+        left, right = st.columns(2)
+        if not charts["per_user"].empty:
+            left.altair_chart(alt.Chart(charts["per_user"]).mark_bar().encode(
+                x=alt.X("bin:N", title="Interactions per user", sort=None), y=alt.Y("users:Q", title="Users"),
+            ).properties(title="Per-user activity"), width="stretch")
+        if not charts["event_types"].empty:
+            right.altair_chart(alt.Chart(charts["event_types"]).mark_bar().encode(
+                x=alt.X("count:Q"), y=alt.Y("event_type:N", sort="-x", title="Event type"),
+            ).properties(title="Event types"), width="stretch")
+        if not charts["categories"].empty:
+            st.altair_chart(alt.Chart(charts["categories"]).mark_bar().encode(
+                x=alt.X("count:Q"), y=alt.Y("category:N", sort="-x", title=charts["category_field"]),
+            ).properties(title="Category mix"), width="stretch")
+        with st.expander("Full profile (JSON)"):
+            st.json(prof, expanded=False)
+
+with tab_jobs:
+    jobs = pd.DataFrame(store.list_resources("dataset-import-job", group))
+    if jobs.empty:
+        common.empty_state("No import job yet.", "Import a file on the Import tab.")
+    else:
+        shown = [c for c in ["name", "dataset_type", "mode", "status", "rows_accepted", "rows_rejected",
+                             "failure_reason"] if c in jobs.columns]
+        st.dataframe(jobs[shown], hide_index=True, width="stretch")
+        common.download_button(jobs[shown], "Download as CSV", f"{group}-import-jobs.csv", key="data_dl_jobs")

@@ -1,0 +1,445 @@
+"""CLI commands for training and using models: train, metrics, compare, recommend, rank, similar, batch jobs."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from recsys.cli import echo_json, get_store, main
+
+_PERCENT_KEYS_FIRST = (
+    "normalized_discounted_cumulative_gain_at_10", "normalized_discounted_cumulative_gain_at_5",
+    "normalized_discounted_cumulative_gain_at_25", "mean_reciprocal_rank_at_25", "precision_at_5",
+    "precision_at_10", "precision_at_25", "coverage",
+)
+
+
+def _parse_params(pairs) -> dict:
+    params = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise click.BadParameter(f"{pair!r} is not key=value; e.g. --param factors=64", param_hint="--param")
+        key, value = pair.split("=", 1)
+        params[key.strip()] = value.strip()
+    return params
+
+
+def _progress_printer():
+    """A progress(stage, percent, eta) callback printing one updating line on stderr."""
+    last = {"time": 0.0, "stage": None}
+    tty = sys.stderr.isatty()
+
+    def show(stage, percent, eta):
+        now = time.monotonic()
+        if stage == last["stage"] and now - last["time"] < (0.2 if tty else 10.0):
+            return
+        last.update(time=now, stage=stage)
+        eta_text = f", about {eta:.0f} s left" if eta else ""
+        pct = "" if percent is None else f"{percent:5.1f}% "
+        line = f"{pct}{stage}{eta_text}"
+        click.echo(("\r" + line.ljust(60)) if tty else line, err=True, nl=not tty)
+
+    return show
+
+
+def _version(store, group, solution, version):
+    from recsys.training import resolve_version
+
+    return resolve_version(store, group, solution, version)
+
+
+@main.command("train")
+@click.option("--group", "-g", required=True, help="Dataset group to train on.")
+@click.option("--solution", "-s", required=True, help="Solution name (created if it does not exist).")
+@click.option("--recipe", "-r", default=None, help="Recipe, e.g. aws-user-personalization (needed for a new solution).")
+@click.option("--param", "-p", "params", multiple=True, help="Hyperparameter key=value (repeatable).")
+@click.option("--event-type", default=None, help="Train only on events of this EVENT_TYPE.")
+@click.option("--event-value-threshold", type=float, default=None,
+              help="Train only on events with EVENT_VALUE >= this.")
+@click.option("--hpo", is_flag=True, help="Tune hyperparameters first (a new solution only).")
+@click.option("--max-trials", type=click.IntRange(1, 40), default=None, help="HPO trials (maxNumberOfTrainingJobs).")
+@click.option("--objective", default=None, help="HPO objective metric (default NDCG@10).")
+@click.option("--mode", "training_mode", type=click.Choice(["FULL", "UPDATE"], case_sensitive=False), default="FULL",
+              show_default=True, help="UPDATE folds new items/interactions into the newest FULL version.")
+@click.option("--json", "as_json", is_flag=True, help="Print the finished solution version as JSON.")
+@click.pass_context
+def train_command(ctx, group, solution, recipe, params, event_type, event_value_threshold, hpo, max_trials,
+                  objective, training_mode, as_json):
+    """Train a solution version (synchronously) and print its ARN.
+
+    \b
+    Example:
+      python -m recsys train --group demo --recipe aws-user-personalization --solution up -p factors=64
+      python -m recsys train --group demo --recipe aws-sims --solution sims --event-type purchase
+      python -m recsys train --group demo --solution up --mode UPDATE
+    """
+    from recsys.exceptions import NotFoundError
+    from recsys.store import ACTIVE
+    from recsys.training import create_solution, create_solution_version, get_solution
+
+    store = get_store(ctx)
+    parsed = _parse_params(params)
+    try:
+        existing = get_solution(store, group, solution)
+    except NotFoundError:
+        existing = None
+    if existing is None:
+        if not recipe:
+            raise click.UsageError(f"Solution {solution!r} does not exist yet; pass --recipe to create it.")
+        hpo_config = None
+        if hpo:
+            hpo_config = {k: v for k, v in (("max_trials", max_trials), ("objective", objective)) if v is not None}
+        create_solution(store, group, solution, recipe, params=parsed, event_type=event_type,
+                        event_value_threshold=event_value_threshold, perform_hpo=hpo, hpo_config=hpo_config)
+    else:
+        changed = [flag for flag, given in (("--recipe", recipe and recipe != existing["recipe"]),
+                                             ("--param", parsed), ("--event-type", event_type),
+                                             ("--event-value-threshold", event_value_threshold is not None),
+                                             ("--hpo", hpo)) if given]
+        if changed:
+            raise click.UsageError(
+                f"Solution {solution!r} already exists (recipe {existing['recipe']}); {', '.join(changed)} only "
+                "apply to a new solution. Pick a new --solution name or drop those options."
+            )
+    version = create_solution_version(store, group, solution, training_mode=training_mode.upper(), wait=True,
+                                      progress=None if as_json else _progress_printer())
+    if not as_json and sys.stderr.isatty():
+        click.echo("", err=True)
+    if as_json:
+        echo_json(version)
+    if version["status"] != ACTIVE:
+        raise click.ClickException(f"Training ended {version['status']}: {version.get('failure_reason') or 'stopped'}")
+    if not as_json:
+        metrics = version.get("metrics") or {}
+        ndcg = metrics.get("normalized_discounted_cumulative_gain_at_10")
+        extra = f", NDCG@10 {ndcg:.4f}" if ndcg is not None else ""
+        click.echo(f"Trained in {version['training_seconds']:.1f} s, peak memory {version['peak_memory_mb']:.0f} MB"
+                   f"{extra}.", err=True)
+        click.echo(version["arn"])
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+@main.command("metrics")
+@click.option("--group", "-g", required=True)
+@click.option("--solution", "-s", required=True)
+@click.option("--version", "-v", default=None, help="Version id or ARN (default: newest ACTIVE).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def metrics_command(ctx, group, solution, version, as_json):
+    """Offline metrics of a solution version (Personalize GetSolutionMetrics).
+
+    \b
+    Example:
+      python -m recsys metrics --group demo --solution up
+    """
+    from recsys.training import get_solution_metrics
+
+    store = get_store(ctx)
+    v = _version(store, group, solution, version)
+    result = get_solution_metrics(store, v["arn"])
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(result["solutionVersionArn"])
+    if result.get("protocol"):
+        click.echo(f"Protocol: {result['protocol']}")
+    if not result["metrics"]:
+        click.echo(f"No metrics{': ' + v['evaluation_error'] if v.get('evaluation_error') else ''}.")
+    width = max((len(k) for k in result["metrics"]), default=0)
+    for key, value in result["metrics"].items():
+        click.echo(f"  {key.ljust(width)}  {_fmt(value)}")
+
+
+@main.command("compare")
+@click.option("--group", "-g", required=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def compare_command(ctx, group, as_json):
+    """All ACTIVE solution versions of a group side by side, with Personalize metric names.
+
+    Compare only versions trained on the same data (see the interactions row); a popularity-count solution,
+    if there is one, is the baseline.
+
+    \b
+    Example:
+      python -m recsys compare --group demo
+    """
+    from recsys.store import ACTIVE
+    from recsys.training import list_solution_versions
+
+    store = get_store(ctx)
+    versions = [v for v in list_solution_versions(store, group) if v["status"] == ACTIVE]
+    rows = []
+    for v in versions:
+        rows.append({
+            "version": v["name"], "arn": v["arn"], "recipe": v.get("recipe"),
+            "baseline": v.get("recipe") == "aws-popularity-count",
+            "interactions": (v.get("data") or {}).get("interactions"),
+            "training_seconds": v.get("training_seconds"), "peak_memory_mb": v.get("peak_memory_mb"),
+            "metrics": v.get("metrics") or {},
+        })
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo(f"No ACTIVE solution versions in {group!r}; train one with `python -m recsys train`.")
+        return
+    keys = [k for k in _PERCENT_KEYS_FIRST if any(k in r["metrics"] for r in rows)]
+    keys += sorted({k for r in rows for k in r["metrics"]} - set(keys))
+    labels = ["version", "recipe", "interactions", "training_seconds", "peak_memory_mb", *keys]
+    width = max(len(label) for label in labels)
+    table = []
+    for label in labels:
+        cells = []
+        for r in rows:
+            value = r["metrics"].get(label) if label in keys else r.get(label)
+            text = "" if value is None else _fmt(value)
+            if label == "recipe" and r["baseline"]:
+                text += " (baseline)"
+            cells.append(text)
+        table.append((label, cells))
+    col = max(max(len(c) for _, cells in table for c in cells), 8)
+    for label, cells in table:
+        click.echo(label.ljust(width) + "  " + "  ".join(c.rjust(col) for c in cells))
+    if len({r["interactions"] for r in rows}) > 1:
+        click.echo("Note: these versions were trained on different data (see interactions); compare like with like.")
+
+
+def _show_items(result: dict, key: str, as_json: bool) -> None:
+    if as_json:
+        echo_json(result)
+        return
+    for rank, entry in enumerate(result[key], start=1):
+        score = entry.get("score")
+        click.echo(f"{rank:3d}  {entry['itemId']}" + (f"  {score:.6f}" if score is not None else ""))
+
+
+def _direct(store, group, solution, version):
+    from recsys.training import load_model
+
+    if not solution:
+        raise click.UsageError("Pass --solution (direct from a trained version) or --campaign (through the API path).")
+    v = _version(store, group, solution, version)
+    return load_model(store, v["arn"]), v
+
+
+def _campaign_arn(store, group, campaign):
+    from recsys.campaigns import get_campaign
+
+    return get_campaign(store, campaign, group=group)["arn"]
+
+
+def _entries(rec, with_scores: bool = True) -> list[dict]:
+    scores = list(rec.scores) if (with_scores and rec.scores is not None) else [None] * len(rec.item_ids)
+    return [{"itemId": str(i), "score": None if s is None else float(s)} for i, s in zip(rec.item_ids, scores)]
+
+
+def _model_options(fn):
+    """--solution/--version (direct from a trained version) or --campaign (the API's code path)."""
+    fn = click.option("--campaign", "-c", default=None,
+                      help="Answer through a campaign, exactly as the HTTP API would (filters, exploration...).")(fn)
+    fn = click.option("--version", "-v", default=None, help="Version id or ARN (default: newest ACTIVE).")(fn)
+    fn = click.option("--solution", "-s", default=None, help="Solution to answer from directly (no campaign).")(fn)
+    return click.option("--group", "-g", required=True)(fn)
+
+
+@main.command("recommend")
+@_model_options
+@click.option("--user", "-u", "user_id", required=True)
+@click.option("--num", "-n", "num_results", type=click.IntRange(1, 500), default=25, show_default=True)
+@click.option("--exclude-seen", is_flag=True, help="Drop items the user interacted with (direct mode only; "
+              "Personalize keeps them unless a filter removes them).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def recommend_command(ctx, group, solution, version, campaign, user_id, num_results, exclude_seen, as_json):
+    """Recommend items for a user, from a trained solution version or through a campaign.
+
+    \b
+    Example:
+      python -m recsys recommend --group demo --solution up --user u0042 -n 10
+      python -m recsys recommend --group demo --campaign shop --user u0042
+    """
+    store = get_store(ctx)
+    if campaign:
+        from recsys.inference import get_recommendations
+
+        result = get_recommendations(store, _campaign_arn(store, group, campaign), user_id=str(user_id),
+                                     num_results=num_results)
+        _show_items(result, "itemList", as_json)
+        return
+    from recsys.batch import UNSCORED_RECIPES
+
+    model, v = _direct(store, group, solution, version)
+    rec = model.recommend([str(user_id)], n=num_results, exclude_seen=exclude_seen)[0]
+    with_scores = v.get("recipe_type") != "POPULAR_ITEMS" and v.get("recipe") not in UNSCORED_RECIPES
+    _show_items({"solutionVersionArn": v["arn"], "itemList": _entries(rec, with_scores)}, "itemList", as_json)
+
+
+@main.command("rank")
+@_model_options
+@click.option("--user", "-u", "user_id", required=True)
+@click.option("--items", "-i", required=True, help="Comma-separated item ids to rank.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def rank_command(ctx, group, solution, version, campaign, user_id, items, as_json):
+    """Rank a list of items for a user (scores sum to 1 over the list; unknown items last with score 0).
+
+    \b
+    Example:
+      python -m recsys rank --group demo --solution ranking --user u0042 --items i0001,i0002,i0003
+    """
+    import json
+
+    store = get_store(ctx)
+    item_list = [i.strip() for i in items.split(",") if i.strip()]
+    if campaign:
+        from recsys.inference import get_personalized_ranking
+
+        result = get_personalized_ranking(store, _campaign_arn(store, group, campaign), user_id=str(user_id),
+                                          input_list=item_list)
+        _show_items(result, "personalizedRanking", as_json)
+        return
+    from recsys.batch import RANKING, _InferenceProcessor
+
+    model, v = _direct(store, group, solution, version)
+    record = _InferenceProcessor(model, RANKING, len(item_list), None)(
+        [json.dumps({"userId": str(user_id), "itemList": item_list})])[0]
+    if record.get("error"):
+        raise click.ClickException(record["error"])
+    out = record["output"]
+    ranking = [{"itemId": i, "score": s} for i, s in zip(out["recommendedItems"], out["scores"])]
+    _show_items({"solutionVersionArn": v["arn"], "personalizedRanking": ranking}, "personalizedRanking", as_json)
+
+
+@main.command("similar")
+@_model_options
+@click.option("--item", "-i", "item_id", required=True)
+@click.option("--num", "-n", "num_results", type=click.IntRange(1, 500), default=25, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def similar_command(ctx, group, solution, version, campaign, item_id, num_results, as_json):
+    """Items related to an item (RELATED_ITEMS recipes such as aws-sims).
+
+    \b
+    Example:
+      python -m recsys similar --group demo --solution sims --item i0001 -n 10
+    """
+    store = get_store(ctx)
+    if campaign:
+        from recsys.inference import get_recommendations
+
+        result = get_recommendations(store, _campaign_arn(store, group, campaign), item_id=str(item_id),
+                                     num_results=num_results)
+        _show_items(result, "itemList", as_json)
+        return
+    model, v = _direct(store, group, solution, version)
+    if getattr(model, "recipe_type", None) != "RELATED_ITEMS":
+        raise click.ClickException(f"{v['recipe']} does not recommend related items; use a RELATED_ITEMS recipe "
+                                   "such as aws-sims.")
+    rec = model.similar_items([str(item_id)], n=num_results)[0]
+    _show_items({"solutionVersionArn": v["arn"], "itemList": _entries(rec, False)}, "itemList", as_json)
+
+
+def _job_progress(as_json: bool):
+    if as_json:
+        return None
+
+    def show(done, total):
+        click.echo(f"{done:,}/{total:,} lines", err=True)
+
+    return show
+
+
+def _job_name(prefix: str) -> str:
+    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+@main.command("batch-recommend")
+@click.option("--group", "-g", required=True)
+@click.option("--solution", "-s", required=True)
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--num-results", type=click.IntRange(1, 500), default=25, show_default=True)
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write USER_ID,RANK,ITEM_ID,SCORE (+ --item-columns) for marketing tools.")
+@click.option("--item-columns", default="", help="Comma-separated Items columns for the CSV.")
+@click.option("--filter", "filter_name", default=None, help="Name of a filter of the group.")
+@click.option("--version", "-v", default=None)
+@click.option("--job-name", default=None, help="Job name; reuse it to resume an interrupted job.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def batch_recommend_command(ctx, group, solution, input_path, output_path, num_results, csv_path, item_columns,
+                            filter_name, version, job_name, as_json):
+    """Batch inference: JSON lines in, JSON lines out (Personalize's format), optionally a CSV.
+
+    \b
+    Example:
+      python -m recsys batch-recommend --group demo --solution up --input users.jsonl --output recs.jsonl \\
+          --num-results 10 --csv recs.csv --item-columns CATEGORY_L1,PRICE
+    """
+    from recsys.batch import create_batch_inference_job
+
+    store = get_store(ctx)
+    v = _version(store, group, solution, version)
+    filter_arn = store.get_resource("filter", group, filter_name)["arn"] if filter_name else None
+    columns = [c.strip() for c in item_columns.split(",") if c.strip()]
+    job = create_batch_inference_job(
+        store, group, job_name or _job_name(solution), v["arn"], input_path, output_path, num_results=num_results,
+        filter_arn=filter_arn, csv_path=csv_path, item_columns=columns, progress=_job_progress(as_json),
+    )
+    _report_job(job, as_json)
+
+
+@main.command("batch-segment")
+@click.option("--group", "-g", required=True)
+@click.option("--solution", "-s", required=True)
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--num-results", type=click.IntRange(1, 5_000_000), default=25, show_default=True,
+              help="Users per segment.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write SEGMENT,RANK,USER_ID + user attributes for marketing tools.")
+@click.option("--user-columns", default=None, help="Comma-separated Users columns for the CSV (default: all).")
+@click.option("--version", "-v", default=None)
+@click.option("--job-name", default=None, help="Job name; reuse it to resume an interrupted job.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def batch_segment_command(ctx, group, solution, input_path, output_path, num_results, csv_path, user_columns,
+                          version, job_name, as_json):
+    """Batch segments: users most likely to interact with an item or item attributes (USER_SEGMENTATION).
+
+    \b
+    Example:
+      python -m recsys batch-segment --group demo --solution affinity --input items.jsonl --output seg.jsonl \\
+          --csv seg.csv
+    """
+    from recsys.batch import create_batch_segment_job
+
+    store = get_store(ctx)
+    v = _version(store, group, solution, version)
+    columns = None if user_columns is None else [c.strip() for c in user_columns.split(",") if c.strip()]
+    job = create_batch_segment_job(
+        store, group, job_name or _job_name(solution), v["arn"], input_path, output_path, num_results=num_results,
+        csv_path=csv_path, user_columns=columns, progress=_job_progress(as_json),
+    )
+    _report_job(job, as_json)
+
+
+def _report_job(job: dict, as_json: bool) -> None:
+    if as_json:
+        echo_json(job)
+        return
+    failed = job.get("lines_failed") or 0
+    note = f", {failed:,} with errors (see their \"error\" field)" if failed else ""
+    click.echo(f"Wrote {job['lines_done']:,} lines to {job['output_path']}{note} in {job['seconds']:.1f} s.")
+    if job.get("csv_path"):
+        click.echo(f"CSV: {job['csv_path']} ({job.get('csv_rows', 0):,} rows).")
+    if job.get("resumed_from"):
+        click.echo(f"Resumed after line {job['resumed_from']:,}.")

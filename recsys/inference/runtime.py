@@ -1,0 +1,468 @@
+"""The process-wide serving cache: deployed models, per-group item catalogues, compiled filters, item activity.
+
+A request must cost a few milliseconds, so everything that does not change between requests is built once
+and shared by all threads: the fitted recipe of each deployed solution version (loaded once, keyed by
+workspace and version ARN), the candidate catalogue of a group (the model's items followed by items added
+after training) with its metadata frame, the users frame, compiled filters (keyed by ARN and update time) and
+the per-item interaction/impression counts that drive exploration (refreshed incrementally by `_seq`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from recsys import columns as C
+from recsys.exceptions import NotFoundError
+
+log = logging.getLogger(__name__)
+
+SEQ = "_seq"
+# New items and users (put_items/put_users, imports) are seen by the next request; changed metadata of existing
+# ones within this many seconds (Personalize documents 15-20 minutes).
+METADATA_MAX_AGE_SECONDS = 60.0
+MODEL_CACHE_SIZE = 16
+# Exploration counts (interactions, impressions per item) are refreshed incrementally at most this often.
+ACTIVITY_REFRESH_SECONDS = 1.0
+
+
+@dataclass
+class LoadedModel:
+    """A deployed solution version: the fitted recipe plus what serving needs to know about its data."""
+
+    key: tuple[str, str]
+    version: dict
+    recipe: Any
+    recipe_type: str
+    max_seq: int | None           # newest interaction `_seq` the model saw (None: unknown -> read all)
+    max_timestamp: int | None     # newest interaction timestamp the model saw
+    item_ids: np.ndarray          # model catalogue (column order of every score vector)
+    popularity: np.ndarray        # one popularity score per model item (back-fill, cold start)
+
+    @property
+    def arn(self) -> str:
+        return self.key[1]
+
+
+@dataclass
+class Catalogue:
+    """Candidates for one (group, model): the model's items, then items the model never saw (new items)."""
+
+    ids: np.ndarray               # object array of item ids, model items first
+    n_model: int
+    position: pd.Index            # id -> position
+    items: pd.DataFrame | None    # the Items dataset, one row per item (as read from the store)
+    item_rows: np.ndarray         # row in `items` of each candidate (-1 when it has no metadata)
+    creation: np.ndarray          # CREATION_TIMESTAMP per candidate (NaN when unknown)
+    popularity: np.ndarray        # per candidate; new items 0
+    signature: Any
+    checked_at: float
+
+    def positions(self, ids) -> np.ndarray:
+        return self.position.get_indexer(pd.Index(np.asarray(ids, dtype=object).astype(str)))
+
+
+@dataclass
+class Activity:
+    """Interactions and impressions per item id in a group, kept current by reading only new `_seq` rows."""
+
+    interactions: dict = field(default_factory=dict)
+    impressions: dict = field(default_factory=dict)
+    last_seq: int = 0
+    max_timestamp: int | None = None
+    refreshed_at: float = -1e9
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class CampaignRuntime:
+    """Thread-safe caches shared by every request in this process (one instance: `RUNTIME`)."""
+
+    def __init__(self):
+        self._lock = threading.RLock()
+        self._models: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
+        self._loading: dict[tuple[str, str], threading.Lock] = {}
+        self._catalogues: dict[tuple[str, str, str], Catalogue] = {}
+        self._catalogue_locks: dict[tuple, threading.Lock] = {}
+        self._users: dict[tuple[str, str], tuple[Any, float, pd.DataFrame | None]] = {}
+        self._filters: dict[tuple[str, str, float], Any] = {}
+        self._activity: dict[tuple[str, str], Activity] = {}
+
+    # -- models --------------------------------------------------------------------------------------
+
+    def model(self, store, version_arn: str) -> LoadedModel:
+        """The deployed model of `version_arn`, loaded once per process (concurrent callers wait for it)."""
+        key = (str(store.home), version_arn)
+        with self._lock:
+            found = self._models.get(key)
+            if found is not None:
+                self._models.move_to_end(key)
+                return found
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:
+            with self._lock:
+                found = self._models.get(key)
+                if found is not None:
+                    return found
+            loaded = _load_model(store, version_arn, key)
+            with self._lock:
+                self._models[key] = loaded
+                self._loading.pop(key, None)
+                while len(self._models) > MODEL_CACHE_SIZE:
+                    self._models.popitem(last=False)
+            return loaded
+
+    def is_loaded(self, store, version_arn: str) -> bool:
+        return (str(store.home), version_arn) in self._models
+
+    def evict(self, store, version_arn: str) -> None:
+        """Forget a model (e.g. after its campaign was deleted); in-flight requests keep their reference."""
+        with self._lock:
+            self._models.pop((str(store.home), version_arn), None)
+            for key in [k for k in self._catalogues if k[0] == str(store.home) and k[2] == version_arn]:
+                del self._catalogues[key]
+
+    # -- catalogue -----------------------------------------------------------------------------------
+
+    def catalogue(self, store, group: str, model: LoadedModel) -> Catalogue:
+        """Candidate items for `model` in `group`, rebuilt when the Items dataset gained rows (checked on every
+        request, O(1)) or, for in-place metadata updates, at most every `METADATA_MAX_AGE_SECONDS`."""
+        key = (str(store.home), group, model.arn)
+        found = self._catalogues.get(key)
+        signature = _items_signature(store, group)
+        if found is not None and signature == found.signature \
+                and time.monotonic() - found.checked_at < METADATA_MAX_AGE_SECONDS:
+            return found
+        lock = self._lock_for(("catalogue",) + key)
+        stale_ok = found is not None and signature == found.signature
+        if not lock.acquire(blocking=not stale_ok):
+            return found  # another thread refreshes the (same-signature) catalogue; serve ours meanwhile
+        try:
+            current = self._catalogues.get(key)
+            if current is not None and current is not found and current.signature == signature:
+                return current
+            built = _build_catalogue(store, group, model, signature)
+            self._catalogues[key] = built
+            return built
+        finally:
+            lock.release()
+
+    def users(self, store, group: str) -> pd.DataFrame | None:
+        """The Users dataset of a group (None when there is none), cached like the catalogue."""
+        key = (str(store.home), group)
+        found = self._users.get(key)
+        signature = _users_signature(store, group)
+        if found is not None and signature == found[0] and time.monotonic() - found[1] < METADATA_MAX_AGE_SECONDS:
+            return found[2]
+        frame = _read_optional(store, group, "read_users")
+        self._users[key] = (signature, time.monotonic(), frame)
+        return frame
+
+    # -- filters -------------------------------------------------------------------------------------
+
+    def compiled_filter(self, resource: dict, compile_: Callable[[str], Any]) -> Any:
+        """The parsed expression of a filter resource, compiled once per (arn, updated_at)."""
+        key = (resource["arn"], str(resource.get("filterExpression") or resource.get("expression")),
+               float(resource.get("updated_at") or 0))
+        found = self._filters.get(key)
+        if found is None:
+            text = resource.get("filterExpression") or resource.get("expression")
+            found = compile_(text)
+            with self._lock:
+                for stale in [k for k in self._filters if k[0] == key[0]]:
+                    del self._filters[stale]
+                self._filters[key] = found
+        return found
+
+    # -- activity (exploration) ----------------------------------------------------------------------
+
+    def activity(self, store, group: str) -> Activity:
+        """Per-item interaction and impression counts of a group, updated with the rows added since last time."""
+        key = (str(store.home), group)
+        with self._lock:
+            act = self._activity.setdefault(key, Activity())
+        if time.monotonic() - act.refreshed_at < ACTIVITY_REFRESH_SECONDS:
+            return act
+        if not act.lock.acquire(blocking=act.refreshed_at < 0):
+            return act  # someone else is refreshing: slightly stale counts are fine
+        try:
+            _refresh_activity(store, group, act)
+        finally:
+            act.refreshed_at = time.monotonic()
+            act.lock.release()
+        return act
+
+    def clear(self) -> None:
+        """Drop every cache (tests, or after a workspace is replaced)."""
+        with self._lock:
+            self._models.clear()
+            self._catalogues.clear()
+            self._users.clear()
+            self._filters.clear()
+            self._activity.clear()
+
+    def _lock_for(self, key) -> threading.Lock:
+        with self._lock:
+            return self._catalogue_locks.setdefault(key, threading.Lock())
+
+
+RUNTIME = CampaignRuntime()
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+
+
+def _load_model(store, version_arn: str, key) -> LoadedModel:
+    from recsys.training import get_solution_version, load_model
+
+    version = get_solution_version(store, version_arn)
+    recipe = load_model(store, version_arn)
+    recipe_type = version.get("recipe_type") or getattr(recipe, "recipe_type", None)
+    snapshot = version.get("data") or {}
+    item_ids = np.asarray(recipe.item_ids_, dtype=object).astype(str).astype(object)
+    popularity = _model_popularity(store, version["group"], recipe, item_ids)
+    return LoadedModel(
+        key=key, version=version, recipe=recipe, recipe_type=recipe_type,
+        max_seq=snapshot.get("max_seq"), max_timestamp=snapshot.get("max_timestamp"),
+        item_ids=item_ids, popularity=popularity,
+    )
+
+
+COLD_USER = "\x00cold-start"
+
+
+def _model_popularity(store, group: str, recipe, item_ids: np.ndarray) -> np.ndarray:
+    """Popularity per model item: the recipe's own counts, else its cold-start scores, else store counts."""
+    for attr in ("counts_", "item_popularity_", "popularity_", "item_counts_"):
+        values = getattr(recipe, attr, None)
+        if values is not None and len(values) == len(item_ids):
+            return np.asarray(values, dtype=np.float64)
+    if hasattr(recipe, "score_users") and getattr(recipe, "recipe_type", "") != "RELATED_ITEMS":
+        try:
+            scores = np.asarray(recipe.score_users([COLD_USER]), dtype=np.float64)[0]
+            if len(scores) == len(item_ids) and np.isfinite(scores).any():
+                return np.where(np.isfinite(scores), scores, -np.inf)
+        except Exception:  # a recipe without cold start: fall back to counting  # noqa: BLE001
+            log.debug("cold-start scores unavailable for %s", type(recipe).__name__, exc_info=True)
+    counts = _store_item_counts(store, group)
+    return np.array([counts.get(i, 0) for i in item_ids], dtype=np.float64)
+
+
+def _store_item_counts(store, group: str) -> dict:
+    try:
+        from recsys.datasets import read_interactions
+
+        frame = read_interactions(store, group, columns=[C.ITEM_ID])
+    except (ImportError, NotFoundError):
+        return {}
+    return frame[C.ITEM_ID].astype(str).value_counts().to_dict()
+
+
+def _read_optional(store, group: str, reader: str) -> pd.DataFrame | None:
+    from recsys import datasets
+
+    try:
+        frame = getattr(datasets, reader)(store, group)
+    except NotFoundError:
+        return None
+    if frame is None or not len(frame.columns):
+        return None
+    return frame
+
+
+_TABLES: dict[tuple[str, str, str], str] = {}
+
+
+def _signature(store, group: str, dataset_type: str):
+    """A cheap fingerprint of a dataset table: its largest rowid (grows with every new row); O(1).
+
+    Updates of existing rows keep their rowid, so they are picked up by the periodic rebuild instead
+    (`METADATA_MAX_AGE_SECONDS`).
+    """
+    from recsys import datasets
+
+    key = (str(store.home), group, dataset_type)
+    table = _TABLES.get(key)
+    if table is None:
+        try:
+            table = datasets.get_dataset(store, group, dataset_type)["table"]
+        except NotFoundError:
+            return ("absent",)
+        _TABLES[key] = table
+    try:
+        row = READER.conn(store).execute(f'SELECT MAX(rowid) FROM "{table}"').fetchone()
+    except Exception:  # noqa: BLE001 - the table was dropped or replaced: look it up again next time
+        _TABLES.pop(key, None)
+        return None
+    return (table, row[0])
+
+
+def _items_signature(store, group: str):
+    return _signature(store, group, C.ITEMS)
+
+
+def _users_signature(store, group: str):
+    return _signature(store, group, C.USERS)
+
+
+def _build_catalogue(store, group: str, model: LoadedModel, signature) -> Catalogue:
+    items = _read_optional(store, group, "read_items")
+    model_ids = model.item_ids
+    extra = np.empty(0, dtype=object)
+    if items is not None and C.ITEM_ID in items.columns:
+        items = items.drop_duplicates(C.ITEM_ID, keep="last").reset_index(drop=True)
+        item_ids = items[C.ITEM_ID].astype(str).to_numpy(dtype=object)
+        known = pd.Index(model_ids)
+        extra = item_ids[known.get_indexer(item_ids) < 0]
+    else:
+        items = None
+    ids = np.concatenate([model_ids, extra]).astype(object)
+    position = pd.Index(ids)
+    if items is not None:
+        rows = pd.Index(items[C.ITEM_ID].astype(str).to_numpy(dtype=object)).get_indexer(position)
+        creation = np.full(len(ids), np.nan)
+        if C.CREATION_TIMESTAMP in items.columns:
+            values = pd.to_numeric(items[C.CREATION_TIMESTAMP], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            creation = np.where(rows >= 0, values[np.maximum(rows, 0)], np.nan)
+    else:
+        rows = np.full(len(ids), -1)
+        creation = np.full(len(ids), np.nan)
+    popularity = np.concatenate([model.popularity, np.full(len(extra), -np.inf)])
+    return Catalogue(ids=ids, n_model=len(model_ids), position=position, items=items, item_rows=rows,
+                     creation=creation, popularity=popularity, signature=signature, checked_at=time.monotonic())
+
+
+def _refresh_activity(store, group: str, act: Activity) -> None:
+    """Add the interactions written since `act.last_seq` to the counts (the first call reads them all)."""
+    from recsys import datasets
+
+    try:
+        schema = datasets.get_dataset(store, group, C.INTERACTIONS)["schema"]
+    except NotFoundError:
+        return
+    wanted = [C.ITEM_ID, C.TIMESTAMP] + ([C.IMPRESSION] if schema.has(C.IMPRESSION) else []) + [SEQ]
+    frame = datasets.read_interactions(store, group, since_seq=act.last_seq, columns=wanted)
+    if not len(frame):
+        return
+    act.last_seq = max(act.last_seq, int(frame[SEQ].max()))
+    for item, count in frame[C.ITEM_ID].astype(str).value_counts().items():
+        act.interactions[item] = act.interactions.get(item, 0) + int(count)
+    if C.IMPRESSION in frame.columns:
+        shown = frame[C.IMPRESSION].dropna().astype(str)
+        shown = shown[shown != ""]
+        if len(shown):
+            for item, count in shown.str.split("|").explode().value_counts().items():
+                if item:
+                    act.impressions[item] = act.impressions.get(item, 0) + int(count)
+    newest = int(frame[C.TIMESTAMP].max())
+    act.max_timestamp = newest if act.max_timestamp is None else max(act.max_timestamp, newest)
+
+
+class HotReader:
+    """The few reads every request makes, over one persistent read-only SQLite connection per thread.
+
+    Opening a connection costs about a millisecond, more than the reads themselves, so the serving path keeps
+    one per (thread, workspace). Reads see every committed write (WAL, autocommit). Used for: the campaign
+    record, the newest ACTIVE version of a solution ($LATEST), and one user's interactions.
+    """
+
+    def __init__(self):
+        self._local = threading.local()
+        self._tables: dict[tuple[str, str], tuple[str, tuple]] = {}
+
+    def conn(self, store):
+        import sqlite3
+
+        conns = getattr(self._local, "conns", None)
+        if conns is None:
+            conns = self._local.conns = {}
+        key = str(store.db_path)
+        conn = conns.get(key)
+        if conn is None:
+            conn = sqlite3.connect(store.db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA query_only=1")
+            conns[key] = conn
+        return conn
+
+    def resource(self, store, arn: str) -> dict | None:
+        """The stored resource with this ARN (as `Store.find_resource` returns it), or None."""
+        cursor = self.conn(store).execute("SELECT * FROM resources WHERE arn = ?", [arn])
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        names = [d[0] for d in cursor.description]
+        return store._row_to_resource(dict(zip(names, row)))
+
+    def latest_active_version(self, store, group: str, solution: str) -> str | None:
+        """ARN of the newest ACTIVE version of `solution` (None when it has none)."""
+        pattern = solution.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+        row = self.conn(store).execute(
+            "SELECT arn FROM resources WHERE type = 'solution-version' AND group_name = ? AND status = 'ACTIVE' "
+            "AND name LIKE ? ESCAPE '\\' ORDER BY created_at DESC, id DESC LIMIT 1", [group, pattern]).fetchone()
+        return row[0] if row else None
+
+    def user_events(self, store, group: str, user_id: str, since_seq: int | None) -> pd.DataFrame | None:
+        """One user's interactions (after `since_seq` when given), oldest first; None when there are none."""
+        for attempt in range(2):
+            table, fields = self._interactions(store, group, refresh=attempt > 0)
+            if table is None:
+                return None
+            names = [name for name, _ in fields]
+            sql = (f"SELECT {', '.join(_quote(n) for n in names)} FROM {_quote(table)} WHERE {C.USER_ID} = ?"
+                   + (f" AND {SEQ} > ?" if since_seq else "") + f" ORDER BY {C.TIMESTAMP}, {SEQ}")
+            params = [str(user_id)] + ([int(since_seq)] if since_seq else [])
+            try:
+                rows = self.conn(store).execute(sql, params).fetchall()
+            except Exception:  # noqa: BLE001 - table replaced or schema changed: look it up again
+                if attempt:
+                    raise
+                continue
+            if not rows:
+                return None
+            return _typed_frame(rows, fields)
+        return None
+
+    def _interactions(self, store, group: str, refresh: bool = False) -> tuple[str | None, tuple]:
+        key = (str(store.home), group)
+        found = None if refresh else self._tables.get(key)
+        if found is None:
+            from recsys import datasets
+
+            try:
+                dataset = datasets.get_dataset(store, group, C.INTERACTIONS)
+            except NotFoundError:
+                return None, ()
+            fields = tuple((f.name, f.type) for f in dataset["schema"].fields)
+            found = (dataset["table"], fields)
+            self._tables[key] = found
+        return found
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _typed_frame(rows: list, fields: tuple) -> pd.DataFrame:
+    columns = list(zip(*rows))
+    data = {}
+    for (name, kind), values in zip(fields, columns):
+        if kind in ("int", "long"):
+            data[name] = (pd.Series(values, dtype="Int64") if any(v is None for v in values)
+                          else pd.Series(np.asarray(values, dtype=np.int64)))
+        elif kind in ("float", "double"):
+            data[name] = pd.Series(np.asarray([np.nan if v is None else v for v in values], dtype=np.float64))
+        elif kind == "boolean":
+            data[name] = pd.Series([None if v is None else bool(v) for v in values], dtype="boolean")
+        else:
+            data[name] = pd.Series(values, dtype="str")
+    return pd.DataFrame(data, columns=[name for name, _ in fields])
+
+
+READER = HotReader()

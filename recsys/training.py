@@ -1,0 +1,1002 @@
+"""Solutions and solution versions: configure a recipe, train it in a background worker, save artifacts atomically.
+
+Example::
+
+    store = Store()
+    create_solution(store, "shop", "up", "aws-user-personalization", params={"factors": 64})
+    version = create_solution_version(store, "shop", "up", wait=True)
+    version["status"], version["metrics"]["normalized_discounted_cumulative_gain_at_10"]
+    model = load_model(store, version["arn"])          # a fitted Recipe, cached
+
+A solution is a stored resource (type ``solution``) holding the recipe name, its parameters and the event
+filtering. Each training run is a ``solution-version`` resource named ``<solution>/<version_id>`` whose
+status goes CREATE PENDING -> CREATE IN_PROGRESS -> ACTIVE | CREATE FAILED | CREATE STOPPED, and whose body
+carries the progress (stage, percent, ETA), then the metrics, training seconds, peak memory, parameters and
+data snapshot counts. Trainings queue on one process-wide worker thread, so callers stay responsive.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import logging
+import os
+import queue
+import secrets
+import shutil
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from recsys import columns as C
+from recsys.exceptions import (
+    CancelledError,
+    ConflictError,
+    NotFoundError,
+    RecsysError,
+    TrainingError,
+    ValidationError,
+)
+from recsys.store import (
+    ACTIVE,
+    CREATE_FAILED,
+    CREATE_IN_PROGRESS,
+    CREATE_PENDING,
+    CREATE_STOPPED,
+    CREATE_STOPPING,
+    Store,
+    validate_name,
+)
+
+logger = logging.getLogger(__name__)
+
+SOLUTION = "solution"
+SOLUTION_VERSION = "solution-version"
+TRAINING_MODES = ("FULL", "UPDATE")
+UPDATABLE_RECIPE_TYPES = ("USER_PERSONALIZATION",)
+DEFAULT_MAX_TRIALS = 10
+
+# Share of the whole run taken by each stage, for percent and ETA (HPO, when asked, takes its own share).
+_STAGES = (
+    ("loading data", 5),
+    ("splitting", 3),
+    ("tuning", 0),
+    ("fitting", 37),
+    ("evaluating", 10),
+    ("refitting on all data", 40),
+    ("saving", 5),
+)
+_HPO_SHARE = 60
+
+
+# -- solutions ---------------------------------------------------------------------------------------------
+
+
+def _recipe_class(recipe: str):
+    """The recipe class registered as `recipe`; ValidationError lists the registered names."""
+    from recsys.recipes import REGISTRY
+
+    if recipe not in REGISTRY:
+        known = ", ".join(sorted(REGISTRY)) or "none"
+        raise ValidationError(f"Unknown recipe {recipe!r}: use one of {known}.")
+    return REGISTRY[recipe]
+
+
+def _coerce_param(recipe: str, key: str, value: Any, info: Any) -> Any:
+    """Turn a CLI/UI string into the parameter's kind (ParamInfo.kind); ValidationError names the param."""
+    if not isinstance(value, str) or info is None:
+        return value
+    kind = getattr(info, "kind", None) or type(getattr(info, "default", None)).__name__
+    text = value.strip()
+    try:
+        if kind == "seed":
+            return None if text.lower() in ("", "none", "null") else int(text)
+        if kind == "int":
+            number = float(text)
+            if not number.is_integer():
+                raise ValueError(text)
+            return int(number)
+        if kind == "float":
+            return float(text)
+        if kind == "bool":
+            lowered = text.lower()
+            if lowered in ("true", "1", "yes", "on"):
+                return True
+            if lowered in ("false", "0", "no", "off"):
+                return False
+            raise ValueError(text)
+        if kind == "dict":
+            if text.lower() in ("", "none", "null"):
+                return None
+            if text.startswith("{"):
+                return {str(k): float(v) for k, v in json.loads(text).items()}
+            pairs = (part.split(":", 1) for part in text.split(",") if part.strip())
+            return {k.strip(): float(v) for k, v in pairs}
+    except (ValueError, TypeError, AttributeError):
+        examples = {"seed": "42", "int": "10", "float": "0.1", "bool": "true", "dict": "purchase:1,view:0.2"}
+        example = examples.get(kind, "...")
+        raise ValidationError(
+            f"Invalid value {value!r} for parameter {key!r} of recipe {recipe!r}: expected {kind} "
+            f"(default {getattr(info, 'default', None)!r}); pass e.g. --param {key}={example}."
+        ) from None
+    return value
+
+
+def validate_params(recipe: str, params: dict | None) -> dict:
+    """Check `params` against the recipe's `param_info` and `set_params`; returns them type-coerced.
+
+    Raises
+    ------
+    ValidationError
+        Naming the unknown or invalid parameter and the accepted names or range.
+    """
+    cls = _recipe_class(recipe)
+    info = dict(getattr(cls, "param_info", {}) or {})
+    if isinstance(params, dict) is False and params is not None:
+        raise ValidationError(f"params for recipe {recipe!r} must be a dict of name -> value.")
+    out: dict[str, Any] = {}
+    for key, value in (params or {}).items():
+        if info and key not in info:
+            known = ", ".join(sorted(info)) or "none"
+            raise ValidationError(f"Unknown parameter {key!r} for recipe {recipe!r}: use one of {known}.")
+        out[key] = _coerce_param(recipe, key, value, info.get(key))
+    try:
+        instance = cls()
+        instance.set_params(**out)
+        check = getattr(instance, "_validate_params", None)
+        if callable(check):
+            check()
+    except RecsysError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"Invalid parameters for recipe {recipe!r}: {exc}") from exc
+    return out
+
+
+def _validate_events_config(events_config: list[dict] | None) -> list[dict] | None:
+    """Personalize's eventsConfig.eventParametersList: [{eventType, eventValueThreshold?, weight?}] (≤10)."""
+    if events_config is None:
+        return None
+    if isinstance(events_config, dict):
+        events_config = events_config.get("eventParametersList", [])
+    if len(events_config) > 10:
+        raise ValidationError("eventsConfig has more than 10 event types; keep at most 10 entries.")
+    out = []
+    for i, entry in enumerate(events_config):
+        if not isinstance(entry, dict) or not entry.get("eventType"):
+            raise ValidationError(
+                f"eventsConfig entry {i} needs an 'eventType'; e.g. {{'eventType': 'click', 'weight': 0.5}}."
+            )
+        weight = float(entry.get("weight", 1.0))
+        if not 0.0 <= weight <= 1.0:
+            raise ValidationError(
+                f"eventsConfig entry {i} ({entry['eventType']!r}): weight {weight} is outside [0, 1]."
+            )
+        threshold = entry.get("eventValueThreshold")
+        out.append({
+            "eventType": str(entry["eventType"]),
+            "eventValueThreshold": None if threshold is None else float(threshold),
+            "weight": weight,
+        })
+    return out
+
+
+def create_solution(
+    store: Store,
+    group: str,
+    name: str,
+    recipe: str,
+    *,
+    params: dict | None = None,
+    event_type: str | None = None,
+    event_value_threshold: float | None = None,
+    events_config: list[dict] | None = None,
+    perform_hpo: bool = False,
+    hpo_config: dict | None = None,
+) -> dict:
+    """Create a solution: a recipe with its parameters and event filtering (Personalize `CreateSolution`).
+
+    Parameters
+    ----------
+    params : recipe hyperparameters (strings are coerced to the parameter's type).
+    event_type, event_value_threshold : train only on events of this type / with EVENT_VALUE >= threshold.
+    events_config : per-event-type settings, like Personalize's ``eventsConfig.eventParametersList``:
+        ``[{"eventType": "click", "eventValueThreshold": 0.0, "weight": 0.3}, ...]``.
+    perform_hpo, hpo_config : tune hyperparameters before training (see `recsys.tuning`).
+
+    Raises
+    ------
+    ValidationError for a bad name, unknown recipe or parameter; ConflictError if the name is taken.
+    """
+    validate_name(name, "solution name")
+    store.get_dataset_group(group)
+    cls = _recipe_class(recipe)
+    clean = validate_params(recipe, params)
+    threshold = None if event_value_threshold in (None, "") else float(event_value_threshold)
+    body = {
+        "recipe": recipe,
+        "recipe_arn": f"arn:recsys:recipe/{recipe}",
+        "recipe_type": cls.recipe_type,
+        "params": clean,
+        "event_type": event_type or None,
+        "event_value_threshold": threshold,
+        "events_config": _validate_events_config(events_config),
+        "perform_hpo": bool(perform_hpo),
+        "hpo_config": hpo_config or None,
+        "dataset_group_arn": store.get_dataset_group(group)["arn"],
+    }
+    return store.create_resource(SOLUTION, group, name, body, status=ACTIVE)
+
+
+def get_solution(store: Store, group: str, name: str) -> dict:
+    return store.get_resource(SOLUTION, group, name)
+
+
+def list_solutions(store: Store, group: str | None = None) -> list[dict]:
+    return store.list_resources(SOLUTION, group)
+
+
+def delete_solution(store: Store, group: str, name: str) -> None:
+    """Delete a solution, its versions and their artifacts; ConflictError while a version is training."""
+    get_solution(store, group, name)
+    versions = list_solution_versions(store, group, name)
+    busy = [v["name"] for v in versions if v["status"] in (CREATE_PENDING, CREATE_IN_PROGRESS, CREATE_STOPPING)]
+    if busy:
+        raise ConflictError(
+            f"Solution {name!r} has versions still training ({', '.join(busy)}); cancel them or wait, then delete."
+        )
+    for version in versions:
+        _evict(version["arn"])
+        store.delete_resource(SOLUTION_VERSION, group, version["name"])
+    shutil.rmtree(store.artifacts_dir / "models" / group / name, ignore_errors=True)
+    store.delete_resource(SOLUTION, group, name)
+
+
+# -- solution versions -------------------------------------------------------------------------------------
+
+
+def version_arn(group: str, solution: str, version_id: str) -> str:
+    return f"arn:recsys:solution/{group}/{solution}/{version_id}"
+
+
+def _new_version_id() -> str:
+    """Sortable by creation time (hex seconds) plus random bits, e.g. '692b0f1ca3f2'."""
+    return f"{int(time.time()):08x}{secrets.token_hex(2)}"
+
+
+def list_solution_versions(store: Store, group: str, solution: str | None = None) -> list[dict]:
+    """Versions of one solution (or of all solutions in the group), newest first."""
+    versions = store.list_resources(SOLUTION_VERSION, group)
+    if solution is not None:
+        versions = [v for v in versions if v.get("solution") == solution]
+    return versions
+
+
+def get_solution_version(store: Store, version_arn_: str) -> dict:
+    version = store.find_resource(version_arn_)
+    if version["type"] != SOLUTION_VERSION:
+        raise NotFoundError(f"{version_arn_!r} is a {version['type']}, not a solution version.")
+    return version
+
+
+def latest_active_version(store: Store, group: str, solution: str) -> dict:
+    """The newest ACTIVE version of a solution; NotFoundError says how to train one."""
+    get_solution(store, group, solution)
+    for version in list_solution_versions(store, group, solution):
+        if version["status"] == ACTIVE:
+            return version
+    raise NotFoundError(
+        f"Solution {solution!r} in {group!r} has no ACTIVE version yet; train one "
+        f"(python -m recsys train --group {group} --solution {solution} ...)."
+    )
+
+
+def resolve_version(store: Store, group: str, solution: str, version: str | None = None) -> dict:
+    """A version by id, name or ARN, or the newest ACTIVE one when `version` is None."""
+    if not version:
+        return latest_active_version(store, group, solution)
+    if version.startswith("arn:"):
+        return get_solution_version(store, version)
+    name = version if "/" in version else f"{solution}/{version}"
+    return store.get_resource(SOLUTION_VERSION, group, name)
+
+
+def get_solution_metrics(store: Store, version_arn_: str) -> dict:
+    """Personalize's `GetSolutionMetrics`: ``{solutionVersionArn, metrics: {name: float}, protocol}``."""
+    version = get_solution_version(store, version_arn_)
+    return {
+        "solutionVersionArn": version["arn"],
+        "metrics": dict(version.get("metrics") or {}),
+        "protocol": version.get("metrics_protocol"),
+    }
+
+
+def create_solution_version(
+    store: Store,
+    group: str,
+    solution: str,
+    training_mode: str = "FULL",
+    wait: bool = False,
+    *,
+    progress: Callable[[str, float, float | None], None] | None = None,
+) -> dict:
+    """Start training a new version of `solution` (Personalize `CreateSolutionVersion`).
+
+    With ``wait=False`` the training is queued on the process-wide worker and the PENDING version is
+    returned at once; poll `get_solution_version`. With ``wait=True`` it runs in the calling thread and the
+    final version (ACTIVE, CREATE FAILED or CREATE STOPPED) is returned. `progress(stage, percent, eta)` is
+    called as training advances.
+
+    ``training_mode="UPDATE"`` (user personalization recipes only) starts from the newest ACTIVE FULL
+    version and folds in new items and interactions without a full retrain.
+    """
+    mode = (training_mode or "FULL").upper()
+    if mode not in TRAINING_MODES:
+        raise ValidationError(f"Invalid training mode {training_mode!r}: use FULL or UPDATE.")
+    sol = get_solution(store, group, solution)
+    base = None
+    if mode == "UPDATE":
+        updatable = hasattr(_recipe_class(sol["recipe"]), "update_items")
+        if sol.get("recipe_type") not in UPDATABLE_RECIPE_TYPES or not updatable:
+            raise ValidationError(
+                f"trainingMode UPDATE only works for user personalization recipes that fold in new items "
+                f"(e.g. aws-user-personalization); solution {solution!r} "
+                f"uses {sol['recipe']!r} ({sol.get('recipe_type')}). Train with FULL."
+            )
+        fulls = [
+            v for v in list_solution_versions(store, group, solution)
+            if v["status"] == ACTIVE and v.get("training_mode") == "FULL"
+        ]
+        if not fulls:
+            raise ConflictError(
+                f"trainingMode UPDATE needs an ACTIVE FULL version of solution {solution!r}; "
+                "train a FULL version first."
+            )
+        base = fulls[0]["arn"]
+    version_id = _new_version_id()
+    name = f"{solution}/{version_id}"
+    body = {
+        "solution": solution,
+        "solution_arn": sol["arn"],
+        "version_id": version_id,
+        "training_mode": mode,
+        "base_version_arn": base,
+        "recipe": sol["recipe"],
+        "recipe_type": sol.get("recipe_type"),
+        "progress": {"stage": "queued", "percent": 0.0, "eta_seconds": None},
+    }
+    version = store.create_resource(
+        SOLUTION_VERSION, group, name, body, status=CREATE_PENDING, arn=version_arn(group, solution, version_id)
+    )
+    if wait:
+        _train(store, version["arn"], progress)
+        return get_solution_version(store, version["arn"])
+    training_queue().submit(store, version["arn"], progress)
+    return version
+
+
+def cancel_solution_version(store: Store, version_arn_: str) -> dict:
+    """Stop a training (Personalize `StopSolutionVersionCreation`).
+
+    A queued version becomes CREATE STOPPED at once; a running one goes to CREATE STOPPING and the worker
+    ends it as CREATE STOPPED at its next check (between stages and inside the recipe's progress callback).
+    """
+    with _CANCEL_LOCK:
+        version = get_solution_version(store, version_arn_)
+        status = version["status"]
+        _CANCELLED.add(version_arn_)
+        if status == CREATE_PENDING:
+            _finish(store, version, CREATE_STOPPED, {"progress": _progress("stopped", 0.0)})
+        elif status == CREATE_IN_PROGRESS:
+            store.update_resource(SOLUTION_VERSION, version["group"], version["name"], status=CREATE_STOPPING)
+        elif status != CREATE_STOPPING:
+            raise ConflictError(
+                f"Solution version {version_arn_!r} is {status}; only a PENDING or IN_PROGRESS training can be stopped."
+            )
+    return get_solution_version(store, version_arn_)
+
+
+def recover_interrupted(store: Store) -> list[str]:
+    """Mark versions left PENDING/IN_PROGRESS by a process that died as CREATE FAILED (call at start-up).
+
+    Only use when no other process of this workspace is training.
+    """
+    arns = []
+    for version in store.list_resources(SOLUTION_VERSION):
+        running = version["status"] in (CREATE_PENDING, CREATE_IN_PROGRESS, CREATE_STOPPING)
+        if running and not training_queue().owns(version["arn"]):
+            _finish(store, version, CREATE_FAILED, {}, "Training was interrupted (the process stopped); train again.")
+            _remove_partial(store, version)
+            arns.append(version["arn"])
+    return arns
+
+
+# -- the background worker ---------------------------------------------------------------------------------
+
+_CANCEL_LOCK = threading.Lock()
+_CANCELLED: set[str] = set()
+
+
+class TrainingQueue:
+    """One worker thread that trains queued solution versions in order (FIFO)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pending: set[str] = set()
+        self.current: str | None = None
+
+    def submit(self, store: Store, arn: str, progress=None) -> None:
+        with self._lock:
+            self._pending.add(arn)
+            self._queue.put((store, arn, progress))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="recsys-training", daemon=True)
+                self._thread.start()
+
+    def owns(self, arn: str) -> bool:
+        with self._lock:
+            return arn in self._pending
+
+    def _run(self) -> None:
+        while True:
+            store, arn, progress = self._queue.get()
+            self.current = arn
+            try:
+                _train(store, arn, progress)
+            except Exception:  # _train records failures itself; this only guards the thread
+                logger.exception("training worker failed on %s", arn)
+            finally:
+                self.current = None
+                with self._lock:
+                    self._pending.discard(arn)
+                self._queue.task_done()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until every queued training has ended; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if not self._pending:
+                    return True
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
+
+_QUEUE: TrainingQueue | None = None
+_QUEUE_LOCK = threading.Lock()
+
+
+def training_queue() -> TrainingQueue:
+    """The process-wide training queue (created on first use)."""
+    global _QUEUE
+    with _QUEUE_LOCK:
+        if _QUEUE is None:
+            _QUEUE = TrainingQueue()
+        return _QUEUE
+
+
+def wait_for_version(store: Store, arn: str, timeout: float = 600.0, poll: float = 0.1) -> dict:
+    """Poll until the version leaves PENDING/IN_PROGRESS/STOPPING; TimeoutError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        version = get_solution_version(store, arn)
+        if version["status"] in (ACTIVE, CREATE_FAILED, CREATE_STOPPED):
+            return version
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Solution version {arn} still {version['status']} after {timeout:.0f} s.")
+        time.sleep(poll)
+
+
+# -- one training run --------------------------------------------------------------------------------------
+
+
+class _MemorySampler:
+    """Peak resident memory of this process, sampled every `interval` seconds in a thread (psutil)."""
+
+    def __init__(self, interval: float = 0.05):
+        self.interval = interval
+        self._stop = threading.Event()
+        self.start_rss = self.peak_rss = 0
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "_MemorySampler":
+        try:
+            import psutil
+
+            self._proc = psutil.Process()
+            self.start_rss = self.peak_rss = self._proc.memory_info().rss
+            self._thread = threading.Thread(target=self._loop, daemon=True)
+            self._thread.start()
+        except ImportError:  # fall back to Python allocations only
+            self._proc = None
+            tracemalloc.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.peak_rss = max(self.peak_rss, self._proc.memory_info().rss)
+            except Exception:  # pragma: no cover - process gone
+                return
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._proc is not None:
+            self.peak_rss = max(self.peak_rss, self._proc.memory_info().rss)
+            if self._thread:
+                self._thread.join()
+        else:
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            self.peak_rss = peak
+
+    @property
+    def peak_mb(self) -> float:
+        return round(self.peak_rss / 2**20, 1)
+
+    @property
+    def delta_mb(self) -> float:
+        return round((self.peak_rss - self.start_rss) / 2**20, 1)
+
+
+class _Run:
+    """Progress, ETA and cancellation bookkeeping for one training run."""
+
+    def __init__(self, store: Store, version: dict, progress, hpo: bool, mode: str):
+        self.store, self.version, self.callback = store, version, progress
+        self.arn = version["arn"]
+        self.started = time.monotonic()
+        shares = dict(_STAGES)
+        if hpo:
+            shares["tuning"] = _HPO_SHARE
+        if mode == "UPDATE":
+            shares.update({"splitting": 0, "fitting": 0, "evaluating": 0, "refitting on all data": 0, "updating": 60})
+        total = float(sum(shares.values()))
+        self.bounds: dict[str, tuple[float, float]] = {}
+        acc = 0.0
+        for stage, share in list(shares.items()):
+            self.bounds[stage] = (100 * acc / total, 100 * (acc + share) / total)
+            acc += share
+        self._last_write = 0.0
+        self._last_db_check = 0.0
+
+    def cancelled(self, force_db: bool = False) -> bool:
+        if self.arn in _CANCELLED:
+            return True
+        now = time.monotonic()
+        if force_db or now - self._last_db_check > 1.0:
+            self._last_db_check = now
+            try:
+                return get_solution_version(self.store, self.arn)["status"] == CREATE_STOPPING
+            except NotFoundError:
+                return True
+        return False
+
+    def check(self) -> None:
+        if self.cancelled(force_db=True):
+            raise CancelledError(f"Training of {self.arn} was stopped by the user.")
+
+    def stage(self, stage: str, fraction: float = 0.0) -> None:
+        """Report `fraction` (0-1) done of `stage`; raise CancelledError when the user asked to stop."""
+        if self.cancelled():
+            raise CancelledError(f"Training of {self.arn} was stopped by the user.")
+        low, high = self.bounds.get(stage, (0.0, 100.0))
+        fraction = min(max(float(fraction), 0.0), 1.0)
+        percent = round(low + (high - low) * fraction, 1)
+        elapsed = time.monotonic() - self.started
+        eta = round(elapsed * (100 - percent) / percent, 1) if percent >= 1 else None
+        now = time.monotonic()
+        if fraction in (0.0, 1.0) or now - self._last_write > 0.5:
+            self._last_write = now
+            self.store.update_resource(
+                SOLUTION_VERSION, self.version["group"], self.version["name"],
+                body={"progress": {"stage": stage, "percent": percent, "eta_seconds": eta}},
+            )
+        if self.callback is not None:
+            self.callback(stage, percent, eta)
+
+    def recipe_progress(self, stage: str) -> Callable[[str, float], None]:
+        """A callback for `Recipe.fit(progress=...)` mapped into `stage`'s share of the bar."""
+
+        def report(_detail: str, fraction: float) -> None:
+            self.stage(stage, fraction)
+
+        return report
+
+
+def _progress(stage: str, percent: float | None = None) -> dict:
+    return {"stage": stage, "percent": percent, "eta_seconds": None}
+
+
+def _finish(store: Store, version: dict, status: str, body: dict, reason: str | None = None) -> None:
+    store.update_resource(SOLUTION_VERSION, version["group"], version["name"], status=status, body=body,
+                          failure_reason=reason)
+
+
+def _artifact_dir(store: Store, version: dict) -> Path:
+    return store.artifact_path("models", version["group"], version["solution"], version["version_id"])
+
+
+def _remove_partial(store: Store, version: dict) -> None:
+    final = _artifact_dir(store, version)
+    for path in final.parent.glob(f".{final.name}.tmp-*"):
+        shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(final, ignore_errors=True)
+
+
+def _train(store: Store, arn: str, progress=None) -> None:
+    """Run one training for the version `arn` and record its outcome; never raises for training errors."""
+    with _CANCEL_LOCK:
+        version = get_solution_version(store, arn)
+        if version["status"] != CREATE_PENDING:  # stopped while queued
+            return
+        store.update_resource(SOLUTION_VERSION, version["group"], version["name"], status=CREATE_IN_PROGRESS,
+                              body={"started_at": time.time()})
+    started = time.perf_counter()
+    try:
+        solution = get_solution(store, version["group"], version["solution"])
+        run = _Run(store, version, progress, bool(solution.get("perform_hpo")), version.get("training_mode", "FULL"))
+        with _MemorySampler() as memory:
+            if version.get("training_mode") == "UPDATE":
+                result = _update(store, version, solution, run)
+            else:
+                result = _full(store, version, solution, run)
+            run.stage("saving", 0.0)
+            model = result.pop("model")
+            _save_atomic(model, _artifact_dir(store, version))
+            run.check()
+        result.update({
+            "training_seconds": round(time.perf_counter() - started, 3),
+            "peak_memory_mb": memory.peak_mb,
+            "memory_delta_mb": memory.delta_mb,
+            "artifact": str(_artifact_dir(store, version).relative_to(store.artifacts_dir)),
+            "progress": {"stage": "done", "percent": 100.0, "eta_seconds": 0.0},
+            "finished_at": time.time(),
+        })
+        _finish(store, version, ACTIVE, result)
+        if progress is not None:
+            progress("done", 100.0, 0.0)
+    except CancelledError:
+        _remove_partial(store, version)
+        _finish(store, version, CREATE_STOPPED, {"progress": _progress("stopped"),
+                                                 "training_seconds": round(time.perf_counter() - started, 3)})
+    except Exception as exc:  # any failure: record it, leave no artifact
+        if not isinstance(exc, RecsysError):
+            logger.exception("training %s failed", arn)
+        _remove_partial(store, version)
+        reason = str(exc) or type(exc).__name__
+        if not isinstance(exc, RecsysError):
+            reason = f"{type(exc).__name__}: {reason}"
+        _finish(store, version, CREATE_FAILED, {"progress": _progress("failed")}, reason)
+    finally:
+        with _CANCEL_LOCK:
+            _CANCELLED.discard(arn)
+
+
+def _save_atomic(model, final: Path) -> None:
+    """`model.save` into a temp dir beside `final`, then `os.replace`: never a half-written artifact."""
+    tmp = final.parent / f".{final.name}.tmp-{secrets.token_hex(4)}"
+    try:
+        model.save(tmp)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _max_seq(store: Store, group: str) -> int | None:
+    try:
+        from recsys.datasets import max_seq
+    except ImportError:
+        return None
+    try:
+        value = max_seq(store, group)
+    except NotFoundError:
+        return None
+    return None if value is None else int(value)
+
+
+def _load(store: Store, group: str, run: _Run):
+    from recsys.data import load_training_data
+
+    run.stage("loading data", 0.0)
+    seq = _max_seq(store, group)  # taken before reading: later events are surely newer than the model
+    data = load_training_data(store, group)
+    run.stage("loading data", 1.0)
+    return data, seq
+
+
+def apply_event_filters(data, *, event_type=None, event_value_threshold=None, events_config=None):
+    """Keep the events a solution trains on: one event type / threshold, or Personalize's eventsConfig.
+
+    With `events_config`, only the listed event types are kept, each above its own eventValueThreshold;
+    a weight of 0 drops the type. The weights are returned for recipes that take them (`event_weights`).
+    """
+    if event_type or event_value_threshold is not None:
+        data = data.filter_events(event_type=event_type or None, event_value_threshold=event_value_threshold)
+    weights: dict[str, float] = {}
+    if events_config:
+        frame = data.interactions
+        if C.EVENT_TYPE not in frame.columns:
+            raise TrainingError("eventsConfig names event types, but the Interactions data has no EVENT_TYPE column.")
+        keep = np.zeros(len(frame), dtype=bool)
+        types = frame[C.EVENT_TYPE].astype(str).to_numpy()
+        for entry in events_config:
+            if entry.get("weight", 1.0) <= 0:
+                continue
+            rows = types == entry["eventType"]
+            if entry.get("eventValueThreshold") is not None and C.EVENT_VALUE in frame.columns:
+                rows &= frame[C.EVENT_VALUE].to_numpy(dtype=float, na_value=np.nan) >= entry["eventValueThreshold"]
+            keep |= rows
+            weights[entry["eventType"]] = float(entry.get("weight", 1.0))
+        data = dataclasses.replace(data, interactions=frame.loc[keep].reset_index(drop=True))
+    return data, weights
+
+
+def _check_minimums(data, solution: dict) -> None:
+    problems = list(data.check_minimums())
+    if problems:
+        filters = []
+        if solution.get("event_type"):
+            filters.append(f"eventType={solution['event_type']!r}")
+        if solution.get("event_value_threshold") is not None:
+            filters.append(f"eventValueThreshold={solution['event_value_threshold']}")
+        if solution.get("events_config"):
+            filters.append("eventsConfig")
+        after = f" (after filtering by {', '.join(filters)})" if filters else ""
+        raise TrainingError(
+            f"Not enough data to train{after}: " + "; ".join(problems)
+            + ". Import more interactions or relax the event filter."
+        )
+
+
+def data_snapshot(data, seq: int | None) -> dict:
+    """Counts recorded with a version, so later data can be told apart from what the model saw."""
+    inter = data.interactions
+    snap = {
+        "interactions": int(len(inter)),
+        "users": int(inter[C.USER_ID].nunique()),
+        "items": int(len(data.catalogue)),
+        "interacted_items": int(inter[C.ITEM_ID].nunique()),
+        "max_seq": seq,
+    }
+    if C.TIMESTAMP in inter.columns and len(inter):
+        snap["max_timestamp"] = int(inter[C.TIMESTAMP].max())
+    if C.EVENT_TYPE in inter.columns:
+        snap["event_types"] = sorted(str(t) for t in inter[C.EVENT_TYPE].dropna().unique())[:20]
+    return snap
+
+
+def _make_recipe(cls, params: dict, weights: dict):
+    recipe = cls()
+    recipe.set_params(**params)
+    if weights and "event_weights" in (getattr(cls, "param_info", {}) or {}):
+        recipe.set_params(event_weights=weights)
+    return recipe
+
+
+def _full(store: Store, version: dict, solution: dict, run: _Run) -> dict:
+    cls = _recipe_class(solution["recipe"])
+    data, seq = _load(store, version["group"], run)
+    run.check()
+    data, weights = apply_event_filters(
+        data, event_type=solution.get("event_type"), event_value_threshold=solution.get("event_value_threshold"),
+        events_config=solution.get("events_config"),
+    )
+    _check_minimums(data, solution)
+    run.stage("splitting", 0.0)
+    from recsys.evaluation import evaluate
+    from recsys.evaluation.splits import default_split
+
+    split = default_split(data, cls.recipe_type)
+    run.stage("splitting", 1.0)
+    params = dict(solution.get("params") or {})
+    result: dict[str, Any] = {}
+    if solution.get("perform_hpo"):
+        run.stage("tuning", 0.0)
+        best, summary = _tune(cls, params, split, solution.get("hpo_config") or {}, run)
+        params.update(best)
+        result["hpo"] = {"best_params": best, **summary}
+        run.stage("tuning", 1.0)
+    run.stage("fitting", 0.0)
+    recipe = _make_recipe(cls, params, weights)
+    recipe.fit(split.train, progress=run.recipe_progress("fitting"))
+    run.stage("evaluating", 0.0)
+    try:
+        report = evaluate(recipe, split, progress=run.recipe_progress("evaluating"))
+        result["metrics"] = {k: float(v) for k, v in report.metrics.items() if _is_number(v)}
+        result["metrics_protocol"] = split.protocol
+    except (CancelledError, TrainingError):
+        raise
+    except RecsysError as exc:  # e.g. too few held-out users: train anyway, say why there are no metrics
+        result["metrics"] = {}
+        result["metrics_protocol"] = getattr(split, "protocol", None)
+        result["evaluation_error"] = str(exc)
+    run.stage("evaluating", 1.0)
+    run.stage("refitting on all data", 0.0)
+    model = _make_recipe(cls, params, weights)
+    model.fit(data, progress=run.recipe_progress("refitting on all data"))
+    run.check()
+    result.update({
+        "model": model,
+        "params": model.get_params(),
+        "event_weights": weights or None,
+        "data": data_snapshot(data, seq),
+        "recipe": solution["recipe"],
+        "recipe_type": cls.recipe_type,
+    })
+    return result
+
+
+def _is_number(value) -> bool:
+    numeric = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    return numeric and bool(np.isfinite(value))
+
+
+def _tune(cls, params: dict, split, hpo_config: dict, run: _Run) -> tuple[dict, dict]:
+    """HPO through `recsys.tuning.tune` on the training part of the split only; returns (best params, summary).
+
+    `hpo_config` is Personalize's hpoConfig (hpoResourceConfig, algorithmHyperParameterRanges) plus optional
+    ``objective`` and ``max_trials`` shortcuts (the CLI's --objective / --max-trials).
+    """
+    try:
+        from recsys import tuning
+    except ImportError as exc:
+        raise TrainingError("HPO was asked for but recsys.tuning is not available; train without --hpo.") from exc
+    config = {k: v for k, v in hpo_config.items() if k not in ("objective", "max_trials")}
+    objective = hpo_config.get("objective") or tuning.DEFAULT_OBJECTIVE
+    stop = threading.Event()
+
+    def progress(_stage: str, fraction: float) -> None:
+        if run.cancelled():
+            stop.set()
+            return
+        run.stage("tuning", fraction)
+
+    result = tuning.tune(cls, split.train, config or None, objective=objective, max_trials=hpo_config.get("max_trials"),
+                         fixed_params=params, progress=progress, cancel=stop)
+    if result.cancelled or stop.is_set():
+        raise CancelledError(f"Training of {run.arn} was stopped by the user during HPO.")
+    summary = result.to_dict()
+    summary.pop("best_params", None)
+    return dict(result.best_params), summary
+
+
+def _update(store: Store, version: dict, solution: dict, run: _Run) -> dict:
+    """UPDATE mode: fold new items and interactions into the newest ACTIVE FULL model, no full retrain."""
+    base = get_solution_version(store, version["base_version_arn"])
+    model = _load_uncached(store, base)
+    if not hasattr(model, "update_items"):
+        raise TrainingError(
+            f"Recipe {solution['recipe']!r} cannot fold in new data (no update_items); train with FULL."
+        )
+    data, seq = _load(store, version["group"], run)
+    data, weights = apply_event_filters(
+        data, event_type=solution.get("event_type"), event_value_threshold=solution.get("event_value_threshold"),
+        events_config=solution.get("events_config"),
+    )
+    _check_minimums(data, solution)
+    run.stage("updating", 0.0)
+    known = set(np.asarray(model.item_ids_).tolist())
+    new_ids = [i for i in data.catalogue.tolist() if i not in known]
+    frame = pd.DataFrame({C.ITEM_ID: pd.Series(new_ids, dtype=object)})
+    if data.items is not None and C.CREATION_TIMESTAMP in data.items.columns:
+        meta = data.items[[C.ITEM_ID, C.CREATION_TIMESTAMP]].drop_duplicates(C.ITEM_ID, keep="last")
+        frame = frame.merge(meta, on=C.ITEM_ID, how="left")
+    try:
+        model.update_items(frame)
+    except TypeError:  # recipe bug with CREATION_TIMESTAMP under pandas 3: add the ids alone (created "now")
+        logger.warning("update_items failed with CREATION_TIMESTAMP; adding the new items without it")
+        model.update_items(frame[[C.ITEM_ID]])
+    run.stage("updating", 1.0)
+    base_data = dict(base.get("data") or {})
+    snapshot = data_snapshot(data, seq)
+    return {
+        "model": model,
+        "params": model.get_params(),
+        # The model's fitted histories are the base version's: interactions newer than the base's max_seq keep
+        # being folded in at inference time, so the base's max_seq stays the marker.
+        "data": {**snapshot, "max_seq": base_data.get("max_seq"), "max_timestamp": base_data.get("max_timestamp"),
+                 "update_max_seq": seq},
+        "new_items": len(new_ids),
+        "metrics": dict(base.get("metrics") or {}),
+        "metrics_protocol": base.get("metrics_protocol"),
+        "metrics_from": base["arn"],
+        "recipe": solution["recipe"],
+        "recipe_type": base.get("recipe_type"),
+    }
+
+
+# -- loading trained models --------------------------------------------------------------------------------
+
+MODEL_CACHE_SIZE = 8
+_MODELS: "collections.OrderedDict[str, Any]" = collections.OrderedDict()
+_MODELS_LOCK = threading.Lock()
+
+
+def _load_uncached(store: Store, version: dict):
+    from recsys.recipes import load_recipe
+
+    if version["status"] != ACTIVE:
+        raise ConflictError(
+            f"Solution version {version['arn']} is {version['status']}, not ACTIVE; wait for training or train again."
+        )
+    path = store.artifacts_dir / version["artifact"] if version.get("artifact") else _artifact_dir(store, version)
+    if not path.is_dir():
+        raise NotFoundError(f"Model files for {version['arn']} are missing at {path}; train the solution again.")
+    return load_recipe(path)
+
+
+def load_model(store: Store, version_arn_: str):
+    """The fitted Recipe of an ACTIVE solution version, from a small thread-safe LRU cache."""
+    key = f"{store.home}|{version_arn_}"
+    with _MODELS_LOCK:
+        if key in _MODELS:
+            _MODELS.move_to_end(key)
+            return _MODELS[key]
+    model = _load_uncached(store, get_solution_version(store, version_arn_))
+    with _MODELS_LOCK:
+        _MODELS[key] = model
+        _MODELS.move_to_end(key)
+        while len(_MODELS) > MODEL_CACHE_SIZE:
+            _MODELS.popitem(last=False)
+    return model
+
+
+def _evict(version_arn_: str) -> None:
+    with _MODELS_LOCK:
+        for key in [k for k in _MODELS if k.endswith(f"|{version_arn_}")]:
+            del _MODELS[key]
+
+
+# -- AutoML ------------------------------------------------------------------------------------------------
+
+
+def perform_automl(
+    store: Store,
+    group: str,
+    name: str,
+    recipes: list[str] | None = None,
+    *,
+    metric: str = "normalized_discounted_cumulative_gain_at_10",
+    wait: bool = True,
+) -> dict:
+    """Personalize's `performAutoML`: score several recipes on one split, create solution `name` with the best.
+
+    Delegates the comparison to `recsys.tuning.automl` (default recipes: every registered
+    USER_PERSONALIZATION recipe), stores the ranking under ``automl`` in the solution, then trains its first
+    version (synchronously when `wait`). Returns the solution.
+    """
+    try:
+        from recsys import tuning
+    except ImportError as exc:
+        raise TrainingError("AutoML needs recsys.tuning, which is not available.") from exc
+    from recsys.data import load_training_data
+    from recsys.recipes import REGISTRY
+
+    validate_name(name, "solution name")
+    if not recipes:
+        recipes = sorted(n for n, c in REGISTRY.items() if c.recipe_type == "USER_PERSONALIZATION")
+    data = load_training_data(store, group)
+    _check_minimums(data, {})
+    outcome = tuning.automl(data, list(recipes), metric=metric)
+    if outcome.best is None:
+        errors = "; ".join(str(e) for e in outcome.ranking["error"].dropna())
+        raise TrainingError(f"AutoML: every recipe failed ({errors}).")
+    ranking = json.loads(outcome.ranking.to_json(orient="records"))
+    create_solution(store, group, name, outcome.best)
+    solution = store.update_resource(SOLUTION, group, name, body={
+        "automl": {"metric": metric, "recipes": list(recipes), "ranking": ranking, "protocol": outcome.protocol}})
+    create_solution_version(store, group, name, wait=wait)
+    return solution

@@ -1,0 +1,66 @@
+"""Uploaded files in the workbench: saved under the workspace, previewed, and their columns matched to schema fields."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from recsys.ingest import read_chunks
+from recsys.store import Store
+
+# Common column names of exported data, mapped to Personalize's fields.
+SYNONYMS = {
+    "USER_ID": ("userid", "user", "customerid", "customer", "clientid", "visitorid", "sessionid", "uid"),
+    "ITEM_ID": ("itemid", "item", "productid", "product", "stockcode", "sku", "movieid", "articleid", "iid"),
+    "TIMESTAMP": ("timestamp", "time", "date", "datetime", "eventtime", "invoicedate", "ts", "created"),
+    "EVENT_TYPE": ("eventtype", "event", "action", "type", "interaction"),
+    "EVENT_VALUE": ("eventvalue", "value", "rating", "score", "quantity", "amount"),
+}
+
+
+def save_upload(store: Store, file_name: str, content: bytes) -> Path:
+    """Keep an uploaded file under `artifacts/uploads/` (named by its content hash, so re-runs reuse it)."""
+    digest = hashlib.sha256(content).hexdigest()[:16]
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", Path(file_name).name)[-80:] or "upload"
+    path = store.artifact_path("uploads", f"{digest}-{safe}")
+    if not path.exists():
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_bytes(content)
+        tmp.replace(path)
+    return path
+
+
+def preview(path: str | Path, n: int = 20) -> pd.DataFrame:
+    """The first `n` rows of a file in any importable format, read by the importer's own readers."""
+    chunks, _, _ = read_chunks(path, chunk_size=n)
+    for _, frame in chunks:
+        return frame.head(n)
+    return pd.DataFrame()
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+def guess_field(column: str, fields) -> str | None:
+    """The schema field a source column most likely maps to (exact name first, then common synonyms)."""
+    fields = list(fields)
+    by_key = {_key(f): f for f in fields}
+    if _key(column) in by_key:
+        return by_key[_key(column)]
+    for field, names in SYNONYMS.items():
+        if field in fields and _key(column) in names:
+            return field
+    return None
+
+
+def looks_like_dates(values: pd.Series) -> bool:
+    """Whether a column holds date strings (not epoch numbers) that need parsing into epoch seconds."""
+    sample = values.dropna().astype(str).head(20)
+    if sample.empty or sample.str.fullmatch(r"-?\d+(\.\d+)?").all():
+        return False
+    parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    return bool(parsed.notna().mean() > 0.8)

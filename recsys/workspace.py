@@ -1,0 +1,373 @@
+"""Workspace-level helpers shared by the workbench and the CLI: a group's status, its next step, the demo set-up."""
+
+from __future__ import annotations
+
+import logging
+
+from recsys import campaigns, datasets, training
+from recsys.columns import INTERACTIONS, ITEMS, USERS
+from recsys.exceptions import ConflictError, NotFoundError
+from recsys.store import ACTIVE, Store
+
+log = logging.getLogger(__name__)
+
+DEMO_GROUP = "demo"
+# What `make run` trains on the demo so every page has something to show at once.
+DEMO_SOLUTIONS = (
+    ("popularity", "aws-popularity-count"),
+    ("personalization", "aws-user-personalization"),
+    ("similar", "aws-sims"),
+)
+DEMO_CAMPAIGN = "personalization"
+
+RESOURCE_TYPES = ("solution", "solution-version", "campaign", "filter", "event-tracker",
+                  "batch-inference-job", "batch-segment-job", "dataset-import-job")
+
+
+def group_status(store: Store, group: str) -> dict:
+    """Counts of data and resources in a group, a table of its resources, and the next step to take."""
+    counts = datasets.dataset_counts(store, group)
+    rows = []
+    for resource_type in RESOURCE_TYPES:
+        for r in store.list_resources(resource_type, group):
+            rows.append({"type": resource_type, "name": r["name"], "status": r["status"], "arn": r["arn"],
+                         "failure_reason": r.get("failure_reason") or ""})
+    versions = [r for r in rows if r["type"] == "solution-version"]
+    status = {
+        "interactions": counts.get(INTERACTIONS, 0),
+        "items": counts.get(ITEMS, 0),
+        "users": counts.get(USERS, 0),
+        "solutions": sum(r["type"] == "solution" for r in rows),
+        "active_versions": sum(r["status"] == ACTIVE for r in versions),
+        "training": sum(r["status"] in ("CREATE PENDING", "CREATE IN_PROGRESS") for r in versions),
+        "campaigns": sum(r["type"] == "campaign" for r in rows),
+        "filters": sum(r["type"] == "filter" for r in rows),
+        "resources": rows,
+    }
+    status["next_step"] = next_step(status)
+    return status
+
+
+def next_step(status: dict) -> str:
+    """The one thing to do next, in the order of the user's journey."""
+    if status["interactions"] == 0:
+        return "Import interactions on the **Data** page (CSV, Parquet, JSON lines or Avro)."
+    if status["solutions"] == 0:
+        return "Train a first recipe on the **Train** page; start with aws-user-personalization and the popularity baseline."
+    if status["active_versions"] == 0:
+        if status["training"]:
+            return "Training is running: watch it on the **Train** page."
+        return "Train a solution version on the **Train** page."
+    if status["active_versions"] == 1:
+        return "Train a second recipe (e.g. aws-popularity-count as the baseline) and compare them on **Compare**."
+    if status["campaigns"] == 0:
+        return "Compare versions on **Compare**, then deploy the best one on **Campaigns & Events**."
+    return "Explore recommendations on **Preview**, add business rules on **Filters**, or export on **Segments & Batch**."
+
+
+def load_demo_workspace(store: Store, group: str = DEMO_GROUP, directory: str = "data/demo", *,
+                        train: bool = True) -> dict:
+    """Load the demo data into `group` and (optionally) train the demo solutions and deploy a campaign.
+
+    Idempotent: existing solutions and campaigns are kept, the data is replaced.
+    """
+    from recsys.demo import load_demo
+
+    result = load_demo(store, group, directory)
+    if not train:
+        return result
+    versions = {}
+    for solution, recipe in DEMO_SOLUTIONS:
+        try:
+            training.create_solution(store, group, solution, recipe)
+        except ConflictError:
+            pass
+        try:
+            versions[solution] = training.latest_active_version(store, group, solution)
+        except NotFoundError:
+            versions[solution] = training.create_solution_version(store, group, solution, wait=True)
+        log.info("demo solution %s: %s", solution, versions[solution]["status"])
+    try:
+        campaigns.get_campaign(store, DEMO_CAMPAIGN, group=group)
+    except NotFoundError:
+        version = versions[DEMO_CAMPAIGN]
+        if version["status"] == ACTIVE:
+            campaigns.create_campaign(store, group, DEMO_CAMPAIGN, version["arn"])
+    result["versions"] = versions
+    return result
+
+
+def evaluation_path(store: Store, version: dict):
+    """Where the per-user evaluation report of a solution version is kept (JSON)."""
+    return store.artifact_path("evaluations", version["group"], version["solution"], f"{version['version_id']}.json")
+
+
+def evaluation_reports(store: Store, version_arns) -> dict:
+    """The stored EvaluationReport of each version that has one, keyed by version ARN."""
+    import json
+
+    from recsys.evaluation import EvaluationReport
+
+    reports = {}
+    for arn in version_arns:
+        version = training.get_solution_version(store, arn)
+        path = evaluation_path(store, version)
+        if path.exists():
+            reports[arn] = EvaluationReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    return reports
+
+
+def version_label(store: Store, version_arn: str) -> str:
+    """A short human label of a version: `solution/version (recipe)`."""
+    version = training.get_solution_version(store, version_arn)
+    return f"{version['solution']}/{version['version_id']} ({version['recipe']})"
+
+
+def items_frame(store: Store, group: str):
+    """The group's Items table, or None when it has none."""
+    try:
+        return datasets.read_items(store, group)
+    except NotFoundError:
+        return None
+
+
+def segment_options(store: Store, group: str, report) -> list[str]:
+    """What a comparison can be broken down by: history length, user attributes, item categories."""
+    options = ["history_bucket"]
+    options += [c for c in report.per_user.columns if c.isupper() and c not in ("USER_ID", "ITEM_ID")]
+    try:
+        schema = datasets.get_dataset(store, group, ITEMS)["schema"]
+        options += [f.name for f in schema.categorical_fields if f.name != "ITEM_ID"]
+    except NotFoundError:
+        pass
+    return list(dict.fromkeys(options))
+
+
+def preview_targets(store: Store, group: str) -> list[dict]:
+    """What the Preview page can query: deployed campaigns first, then every ACTIVE solution version.
+
+    Each entry: {label, arn, recipe, recipe_type}. Versions are served directly, with no campaign to deploy.
+    """
+    targets = []
+    for c in campaigns.list_campaigns(store, group):
+        if c["status"] != ACTIVE:
+            continue
+        try:
+            version = training.get_solution_version(store, campaigns.resolve_campaign(store, c["arn"])[1])
+        except (NotFoundError, ConflictError):
+            continue
+        targets.append({"label": f"campaign {c['name']} ({version['recipe']})", "arn": c["arn"],
+                        "recipe": version["recipe"], "recipe_type": version.get("recipe_type")})
+    for v in training.list_solution_versions(store, group):
+        if v["status"] == ACTIVE:
+            targets.append({"label": f"version {v['solution']}/{v['version_id']} ({v['recipe']})", "arn": v["arn"],
+                            "recipe": v["recipe"], "recipe_type": v.get("recipe_type")})
+    return targets
+
+
+def history_with_metadata(store: Store, group: str, user_id: str, limit: int = 50):
+    """A user's newest events (newest first) joined with the items' metadata."""
+    history = datasets.user_history(store, group, user_id)
+    history = history.iloc[::-1].head(limit)
+    items = items_frame(store, group)
+    if items is not None and len(history):
+        history = history.merge(items, on="ITEM_ID", how="left")
+    return history.reset_index(drop=True)
+
+
+def context_options(store: Store, group: str) -> dict[str, list[str]]:
+    """Each contextual field of the Interactions schema with the values seen in the data."""
+    try:
+        schema = datasets.get_dataset(store, group, INTERACTIONS)["schema"]
+    except NotFoundError:
+        return {}
+    options = {}
+    for field in schema.context_fields:
+        name = getattr(field, "name", field)
+        frame = datasets.read_interactions(store, group, columns=[name])
+        options[name] = sorted(str(v) for v in frame[name].dropna().unique())[:200]
+    return options
+
+
+def search_users(store: Store, group: str, query: str, limit: int = 50) -> list[str]:
+    """User ids whose id or any attribute contains `query` (case-insensitive); active users when empty."""
+    query = (query or "").strip().lower()
+    try:
+        users = datasets.read_users(store, group)
+    except NotFoundError:
+        users = None
+    if users is None or users.empty:
+        ids = datasets.read_interactions(store, group, columns=["USER_ID"])["USER_ID"]
+        ids = ids.value_counts().index.astype(str)
+        return [u for u in ids if query in u.lower()][:limit]
+    text = users.astype(str).agg(" ".join, axis=1).str.lower()
+    return users.loc[text.str.contains(query, regex=False), "USER_ID"].astype(str).head(limit).tolist()
+
+
+def profile_chart_frames(prof: dict) -> dict:
+    """Tidy frames for the Data page's charts, from a `recsys.profile` result."""
+    import numpy as np
+    import pandas as pd
+
+    inter = prof.get("interactions", {})
+    per_day = pd.DataFrame(inter.get("per_day") or [], columns=["date", "count"]).rename(
+        columns={"date": "day", "count": "interactions"})
+    per_user = (inter.get("per_user") or {})
+    curve = (inter.get("long_tail") or {}).get("curve") or []
+    long_tail = pd.DataFrame(curve, columns=["item_share", "interaction_share"]).rename(
+        columns={"item_share": "item_rank_share"})
+    hist = per_user.get("histogram") or []
+    per_user_frame = pd.DataFrame({"bin": [f"{b['low']}-{b['high'] - 1}" for b in hist],
+                                   "users": [b["count"] for b in hist]})
+    event_types = pd.DataFrame(list((inter.get("event_types") or {}).items()), columns=["event_type", "count"])
+    categories = pd.DataFrame(columns=["category", "count"])
+    category_field = ""
+    mix = (prof.get("items") or {}).get("category_mix") or {}
+    if mix:
+        category_field = next(iter(mix))
+        categories = pd.DataFrame(list(mix[category_field]["interactions"].items()), columns=["category", "count"])
+    return {"per_day": per_day, "long_tail": long_tail, "per_user": per_user_frame, "event_types": event_types,
+            "categories": categories, "category_field": category_field}
+
+
+def item_fields(store: Store, group: str) -> list[str]:
+    """The metadata fields of the group's Items dataset (for metadataColumns)."""
+    try:
+        schema = datasets.get_dataset(store, group, ITEMS)["schema"]
+    except NotFoundError:
+        return []
+    return [f.name for f in schema.fields if f.name != "ITEM_ID"]
+
+
+def adhoc_filter(store: Store, group: str, expression: str) -> dict:
+    """A named filter for an expression typed in the workbench (one per distinct expression, reused)."""
+    import hashlib
+
+    from recsys import filters
+
+    name = "adhoc-" + hashlib.sha256(expression.encode()).hexdigest()[:10]
+    try:
+        return filters.get_filter(store, group, name)
+    except NotFoundError:
+        return filters.create_filter(store, group, name, expression)
+
+
+def record_event(store: Store, group: str, user_id: str, item_id: str, event_type: str,
+                 context: dict | None = None) -> None:
+    """Record one event for a user (or anonymous session) through the group's event tracker, as an app would."""
+    import json
+    import time
+
+    from recsys import events
+
+    tracker = ensure_event_tracker(store, group)
+    properties = {_camel(k): v for k, v in (context or {}).items()}
+    event = {"eventType": event_type, "itemId": item_id, "sentAt": time.time()}
+    if properties:
+        event["properties"] = json.dumps(properties)
+    events.put_events(store, tracker["trackingId"], session_id=user_id, user_id=user_id, event_list=[event])
+
+
+def ensure_event_tracker(store: Store, group: str) -> dict:
+    """The group's event tracker (Personalize allows one per group), created on first use."""
+    from recsys import events
+
+    trackers = store.list_resources("event-tracker", group)
+    if trackers:
+        return trackers[0]
+    return events.create_event_tracker(store, group, f"{group}-tracker")
+
+
+def _camel(field: str) -> str:
+    """DEVICE_TYPE -> deviceType: the camelCase property key PutEvents expects for a schema field."""
+    head, *rest = field.lower().split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+def save_schema(store: Store, group: str, dataset_type: str, schema) -> dict:
+    """Create a dataset with `schema`, or replace the schema of one that holds no rows yet."""
+    from recsys.exceptions import ValidationError
+
+    try:
+        datasets.get_dataset(store, group, dataset_type)
+    except NotFoundError:
+        return datasets.create_dataset(store, group, dataset_type, schema)
+    rows = datasets.count_rows(store, group, dataset_type)["total"]
+    if rows:
+        raise ValidationError(f"The {dataset_type} dataset of {group!r} holds {rows:,} rows; its schema can only "
+                              "be replaced while it is empty. Create a new dataset group for the new schema.")
+    datasets.delete_dataset(store, group, dataset_type)
+    return datasets.create_dataset(store, group, dataset_type, schema)
+
+
+def data_version(store: Store, group: str) -> tuple:
+    """A cheap fingerprint of a group's data (newest event, row counts): cache keys for pages."""
+    return (datasets.max_seq(store, group), tuple(sorted(datasets.dataset_counts(store, group).items())))
+
+
+def try_filter(store: Store, group: str, expression: str, *, user_id: str | None = None,
+               item_id: str | None = None, filter_values: dict | None = None):
+    """Apply a filter expression to the group's catalogue for one user: (compiled filter, frame of items with `passes`)."""
+    import numpy as np
+
+    from recsys import filters
+
+    compiled = filters.parse_filter(expression)
+    items = items_frame(store, group)
+    interactions = datasets.read_interactions(store, group, columns=["ITEM_ID"])
+    ids = np.asarray(sorted(set(interactions["ITEM_ID"].astype(str)) |
+                            (set(items["ITEM_ID"].astype(str)) if items is not None else set())), dtype=object)
+    try:
+        users = datasets.read_users(store, group)
+    except NotFoundError:
+        users = None
+    history = datasets.user_history(store, group, user_id) if user_id else None
+    ctx = filters.FilterContext(ids, items=items, user_interactions=history, users=users, user_id=user_id,
+                                current_item_id=item_id)
+    mask = compiled.item_mask(ctx, filter_values or None)
+    import pandas as pd
+
+    frame = pd.DataFrame({"ITEM_ID": ids, "passes": mask})
+    if items is not None:
+        frame = frame.merge(items, on="ITEM_ID", how="left")
+    return compiled, frame
+
+
+def write_batch_input(store: Store, group: str, kind: str, *, user_ids=None, item_ids=None,
+                      attributes=None, path=None):
+    """A JSON-lines batch input file (Personalize's format) for users, items or attribute expressions."""
+    import json
+    import time
+
+    path = path or store.artifact_path("batch", group, f"input-{kind}-{int(time.time() * 1000)}.jsonl")
+    if kind == "users":
+        lines = [{"userId": str(u)} for u in user_ids]
+    elif kind == "items":
+        lines = [{"itemId": str(i)} for i in item_ids]
+    else:
+        lines = [{"itemAttributes": str(a)} for a in attributes]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def active_users(store: Store, group: str, limit: int | None = None) -> list[str]:
+    """User ids by activity, most active first."""
+    ids = datasets.read_interactions(store, group, columns=["USER_ID"])["USER_ID"].astype(str).value_counts().index
+    return list(ids[:limit] if limit else ids)
+
+
+def popular_items(store: Store, group: str, limit: int = 10) -> list[str]:
+    """Item ids by number of interactions, most popular first."""
+    ids = datasets.read_interactions(store, group, columns=["ITEM_ID"])["ITEM_ID"].astype(str).value_counts().index
+    return list(ids[:limit])
+
+
+def event_types(store: Store, group: str) -> list[str]:
+    """The event types in a group's interactions, most frequent first."""
+    try:
+        frame = datasets.read_interactions(store, group, columns=["EVENT_TYPE"])
+    except (NotFoundError, Exception):  # no EVENT_TYPE column in this schema
+        return []
+    return [str(v) for v in frame["EVENT_TYPE"].dropna().value_counts().index]

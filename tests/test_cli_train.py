@@ -1,0 +1,88 @@
+"""The train / metrics / compare / recommend / rank / similar / batch-* commands, run through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from recsys.cli import main
+
+from test_training import load_small_demo
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli")
+    load_small_demo(path)
+    return path
+
+
+def run(home, *args):
+    result = CliRunner().invoke(main, ["--home", str(home), *args], catch_exceptions=False)
+    return result
+
+
+def test_train_metrics_recommend_batch_recommend(home, tmp_path):
+    result = run(home, "train", "--group", "demo", "--recipe", "aws-user-personalization", "--solution", "up",
+                 "--param", "random_state=1")
+    assert result.exit_code == 0, result.output
+    arn = result.stdout.strip().splitlines()[-1]
+    assert arn.startswith("arn:recsys:solution/demo/up/")
+    assert "refitting on all data" in result.stderr and "Trained in" in result.stderr
+
+    result = run(home, "metrics", "--group", "demo", "--solution", "up", "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics["solutionVersionArn"] == arn
+    assert 0 <= metrics["metrics"]["normalized_discounted_cumulative_gain_at_10"] <= 1
+    text = run(home, "metrics", "--group", "demo", "--solution", "up").stdout
+    assert "precision_at_25" in text and "Protocol: Personalize default" in text
+
+    result = run(home, "recommend", "--group", "demo", "--solution", "up", "--user", "u0001", "-n", "5", "--json")
+    assert result.exit_code == 0, result.output
+    items = json.loads(result.stdout)["itemList"]
+    assert len(items) == 5 and all(0 < i["score"] <= 1 for i in items)
+
+    result = run(home, "rank", "--group", "demo", "--solution", "up", "--user", "u0001",
+                 "--items", "i0001,i0002,zzz", "--json")
+    assert result.exit_code == 0, result.output
+    ranking = json.loads(result.stdout)["personalizedRanking"]
+    assert [r["itemId"] for r in ranking][-1] == "zzz" and len(ranking) == 3
+
+    src = tmp_path / "users.jsonl"
+    src.write_text('{"userId": "u0001"}\n{"userId": "u0002"}\n')
+    result = run(home, "batch-recommend", "--group", "demo", "--solution", "up", "--input", str(src),
+                 "--output", str(tmp_path / "out.jsonl"), "--num-results", "3", "--csv", str(tmp_path / "out.csv"),
+                 "--item-columns", "CATEGORY_L1")
+    assert result.exit_code == 0, result.output
+    assert "Wrote 2 lines" in result.stdout
+    lines = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [len(x["output"]["recommendedItems"]) for x in lines] == [3, 3]
+    assert (tmp_path / "out.csv").read_text().splitlines()[0] == "USER_ID,RANK,ITEM_ID,SCORE,CATEGORY_L1"
+
+
+def test_compare_lists_active_versions_with_the_popularity_baseline(home):
+    assert run(home, "train", "-g", "demo", "-r", "aws-popularity-count", "-s", "pop").exit_code == 0
+    result = run(home, "compare", "--group", "demo")
+    assert result.exit_code == 0, result.output
+    assert "(baseline)" in result.stdout and "normalized_discounted_cumulative_gain_at_10" in result.stdout
+    rows = json.loads(run(home, "compare", "--group", "demo", "--json").stdout)
+    assert {r["recipe"] for r in rows} >= {"aws-popularity-count"}
+
+
+def test_errors_are_one_line_and_non_zero(home):
+    result = CliRunner().invoke(main, ["--home", str(home), "train", "-g", "demo", "-r", "aws-user-personalization",
+                                       "-s", "bad", "-p", "factors=lots"])
+    assert result.exit_code != 0 and "factors" in result.output
+    result = CliRunner().invoke(main, ["--home", str(home), "metrics", "-g", "demo", "-s", "nope"])
+    assert result.exit_code != 0 and "No solution named 'nope'" in result.output
+    result = CliRunner().invoke(main, ["--home", str(home), "train", "-g", "demo", "-s", "new-one"])
+    assert result.exit_code != 0 and "--recipe" in result.output
+
+
+def test_failed_training_exits_non_zero_with_the_reason(home):
+    result = CliRunner().invoke(main, ["--home", str(home), "train", "-g", "demo", "-r", "aws-popularity-count",
+                                       "-s", "buys", "--event-type", "purchase"])
+    assert result.exit_code != 0 and "CREATE FAILED" in result.output and "1,000" in result.output
