@@ -7,9 +7,9 @@ Usage::
     .venv/bin/python bench/api.py --requests 500 --levels 1,8 --users 300 --items 150 --interactions 6000
     .venv/bin/python bench/api.py --json api.json          # also write the numbers as JSON
 
-The server is the real one (`python -m recsys serve`, one worker, access log off) in its own process on a
-fresh workspace holding the seeded demo data set, a trained solution version, a campaign, an
-`INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)` filter, an event tracker and an API key. The load
+The server is the real one (`python -m recsys serve`, `--workers` processes (default 1), access log off),
+in its own process(es), on a fresh workspace holding the seeded demo data set, a trained solution version, a
+campaign, an `INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)` filter, an event tracker and an API key. The load
 generator is a lean asyncio HTTP/1.1 client over keep-alive connections, one per simulated client, sending
 requests SigV4-signed exactly as botocore signs them (signed once per distinct body, before the clock starts,
 so the client spends its CPU on sending, not signing). Targets (SPEC §13): p99 < 20 ms at 8 clients,
@@ -95,12 +95,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(home: Path, port: int) -> subprocess.Popen:
+def start_server(home: Path, port: int, workers: int = 1, threads: int = 40) -> subprocess.Popen:
     import httpx
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "recsys", "--home", str(home), "serve", "--port", str(port), "--no-access-log",
-         "--log-level", "warning"],
+         "--log-level", "warning", "--workers", str(workers), "--threads", str(threads)],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 30
@@ -240,6 +240,28 @@ def put_events_to_change(port: int, setup: dict, n_users: int = 20) -> dict:
             "to_changed_max_ms": round(float(np.max(change_ms)), 2) if change_ms else None}
 
 
+def library_latency(home: Path, setup: dict, users: list[str], n: int = 300) -> dict:
+    """get_recommendations called directly (no HTTP), sequentially: the floor under the API's latency."""
+    from recsys.inference import get_recommendations
+    from recsys.store import Store
+
+    store = Store(home)
+    out = {}
+    for name, extra in (("none", {}), ("category", {"filter_arn": setup["filter_arn"]})):
+        times = []
+        for i in range(n):
+            kw = dict(extra)
+            if kw:
+                kw["filter_values"] = {"CAT": json.dumps(CATEGORIES[i % len(CATEGORIES)])}
+            start = time.perf_counter()
+            get_recommendations(store, setup["campaign_arn"], user_id=users[i % len(users)], num_results=25, **kw)
+            times.append((time.perf_counter() - start) * 1000)
+        times = np.asarray(times[20:])  # first calls load caches
+        out[name] = {"p50_ms": round(float(np.percentile(times, 50)), 2),
+                     "p99_ms": round(float(np.percentile(times, 99)), 2)}
+    return out
+
+
 # -- main --------------------------------------------------------------------------------------------------
 
 
@@ -252,6 +274,8 @@ def main(argv=None) -> int:
     parser.add_argument("--interactions", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=2000, help="requests per measurement")
     parser.add_argument("--levels", default="1,8,64", help="concurrent clients, comma separated")
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    parser.add_argument("--threads", type=int, default=40, help="server threads per worker (serve --threads)")
     parser.add_argument("--json", dest="json_path", default=None, help="write the numbers to this JSON file")
     args = parser.parse_args(argv)
 
@@ -263,8 +287,9 @@ def main(argv=None) -> int:
     setup = build_workspace(home, args.recipe, {"n_users": args.users, "n_items": args.items,
                                                 "n_interactions": args.interactions})
     port = free_port()
-    server = start_server(home, port)
-    results: dict = {"recipe": args.recipe, "cores": os.cpu_count(), "requests_per_level": args.requests,
+    server = start_server(home, port, args.workers, args.threads)
+    results: dict = {"recipe": args.recipe, "cores": os.cpu_count(), "workers": args.workers, "threads": args.threads,
+                     "requests_per_level": args.requests,
                      "get_recommendations": [], "put_events": None}
     try:
         users = setup["users"][:500]
@@ -280,6 +305,17 @@ def main(argv=None) -> int:
                 results["get_recommendations"].append(row)
                 print(f"GetRecommendations filter={name:<8} clients={concurrency:>3}: p50 {row['p50_ms']:>7.2f} ms  "
                       f"p99 {row['p99_ms']:>7.2f} ms  {row['req_per_s']:>7.1f} req/s  errors {row['errors']}")
+        # Attribution: the HTTP + SigV4 + validation layer alone (a campaign of a group the key may not use
+        # answers 403 before any store or model work), and the library call alone, in this process.
+        denied = [signed_request(port, "/recommendations", {"campaignArn": "arn:recsys:campaign/not-mine/x",
+                                                            "userId": u}, setup["key"]) for u in users[:50]]
+        for concurrency in (1, 8):
+            row = measure(port, denied, args.requests, concurrency)
+            results.setdefault("protocol_only", []).append(row)
+            print(f"protocol only (403, no inference)  clients={concurrency:>3}: p50 {row['p50_ms']:>7.2f} ms  "
+                  f"p99 {row['p99_ms']:>7.2f} ms  {row['req_per_s']:>7.1f} req/s")
+        results["library_call"] = library_latency(home, setup, users)
+        print(f"library get_recommendations in-process: {results['library_call']}")
         if setup["tracking_id"]:
             results["put_events"] = put_events_to_change(port, setup)
             print(f"PutEvents -> changed recommendations: {results['put_events']}")

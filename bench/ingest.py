@@ -13,6 +13,7 @@ rows/s, seconds, peak RSS of the process, and the latency of one user's history 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import tempfile
@@ -79,11 +80,12 @@ def main(argv=None) -> None:
 
         store = Store(Path(tmp) / "ws")
         store.create_dataset_group("bench")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         job = import_file(store, "bench", "Interactions", path, chunk_size=args.chunk_size)
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         print(f"import: {job.rows_accepted:,} rows accepted, {job.rows_rejected} rejected in {seconds:.2f} s "
-              f"= {job.rows_accepted / seconds:,.0f} rows/s; peak RSS {peak_rss_mb():.0f} MB; "
+              f"= {job.rows_accepted / seconds:,.0f} rows/s wall ({job.rows_accepted / cpu:,.0f} rows per CPU "
+              f"second; {os.getloadavg()[0]:.1f} load average); peak RSS {peak_rss_mb():.0f} MB; "
               f"db {store.db_path.stat().st_size / 1e6:.0f} MB")
 
         t0 = time.perf_counter()

@@ -19,7 +19,7 @@ st.caption("Each training runs in the background: it evaluates the recipe with P
 
 with st.form("train_form"):
     recipes = st.multiselect(
-        "Recipes", sorted(REGISTRY), default=["aws-user-personalization"], key="train_recipes",
+        "Recipes", sorted(REGISTRY), default=["aws-user-personalization", "aws-popularity-count"], key="train_recipes",
         help="Several recipes queue one training each, run one after the other.",
     )
     event_type = st.text_input("Train only on this event type (optional)", key="train_event_type",

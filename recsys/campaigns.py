@@ -88,7 +88,8 @@ def update_campaign(store, group: str, name: str, *, solution_version_arn: str |
     """
     campaign = get_campaign(store, name, group=group)
     if campaign["status"] not in (ACTIVE, CREATE_FAILED):
-        raise ConflictError(f"Campaign {name!r} is {campaign['status']}; it can be updated when ACTIVE or CREATE FAILED.")
+        raise ConflictError(f"Campaign {name!r} is {campaign['status']}; it can be updated when ACTIVE or "
+                            "CREATE FAILED.")
     body: dict = {}
     version = None
     if solution_version_arn is not None:
@@ -264,7 +265,8 @@ def _check_config(config: dict) -> dict:
     exploration = config.get("itemExplorationConfig")
     if exploration is not None:
         if not isinstance(exploration, dict):
-            raise ValidationError("itemExplorationConfig must be a map of explorationWeight and explorationItemAgeCutOff.")
+            raise ValidationError("itemExplorationConfig must be a map of explorationWeight and "
+                                  "explorationItemAgeCutOff.")
         merged = dict(DEFAULT_CAMPAIGN_CONFIG["itemExplorationConfig"])
         merged.update({k: str(v) for k, v in exploration.items()})
         extra = set(merged) - {"explorationWeight", "explorationItemAgeCutOff"}
@@ -288,7 +290,12 @@ def _number(value, what: str) -> float:
 
 
 def _warm(store, version_arn: str) -> None:
-    """Load the model into this process's serving cache (a no-op when it is already there)."""
+    """Load the model, its candidate catalogue and the group's exploration counts into this process's serving
+    cache, so the first request after a create/update costs what every other one does."""
     from recsys.inference.runtime import RUNTIME
 
-    RUNTIME.model(store, version_arn)
+    model = RUNTIME.model(store, version_arn)
+    group = model.version["group"]
+    RUNTIME.catalogue(store, group, model)
+    if model.recipe_type == "USER_PERSONALIZATION":
+        RUNTIME.activity(store, group)

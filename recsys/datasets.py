@@ -16,6 +16,7 @@ names, interactions in chronological order (TIMESTAMP, then insertion order).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from typing import Any, Iterable, Sequence
@@ -85,8 +86,13 @@ def _index_names(table: str) -> list[str]:
 # -- dataset resources --------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
+def _parse_cached(dataset_type: str, schema_json: str) -> Schema:
+    return parse_schema(dataset_type, schema_json)
+
+
 def _info_from_body(body: dict) -> dict:
-    schema = parse_schema(body["datasetType"], body["schema"])
+    schema = _parse_cached(body["datasetType"], body["schema"])
     return {"table": body["table"], "schema": schema, "dataset_type": schema.dataset_type}
 
 
@@ -136,7 +142,7 @@ def get_dataset(store, group: str, dataset_type: str) -> dict:
         raise NotFoundError(f"Dataset group {group!r} has no {dtype} dataset yet; import a file into it "
                             f"(recsys import --group {group} --type {dtype.lower()} FILE) or create it.") from None
     resource["schema_json"] = resource["schema"]
-    resource["schema"] = parse_schema(dtype, resource["schema"])
+    resource["schema"] = _parse_cached(dtype, resource["schema"])
     return resource
 
 
@@ -312,18 +318,26 @@ def write_frame(db: sqlite_utils.Database, group: str, dataset_type: str, frame:
 # -- reading ------------------------------------------------------------------------------------------------
 
 
-def _frame_from_cursor(cursor, names: list[str], schema: Schema, chunk: int = 500_000) -> pd.DataFrame:
-    parts: list[list[list]] = [[] for _ in names]
+def _frame_from_cursor(cursor, names: list[str], schema: Schema, chunk: int = 250_000) -> pd.DataFrame:
+    """A typed frame from a cursor, converted chunk by chunk (compact arrow strings, numpy numbers)."""
+    frames = []
     while True:
         rows = cursor.fetchmany(chunk)
         if not rows:
             break
-        for k, column in enumerate(zip(*rows)):
-            parts[k].extend(column)
-    data = {}
-    for name, values in zip(names, parts):
-        data[name] = _typed(values, name, schema)
-    return pd.DataFrame(data, columns=names)
+        columns = list(zip(*rows))
+        del rows
+        frames.append(pd.DataFrame({name: _typed(list(values), name, schema) for name, values in zip(names, columns)},
+                                   columns=names))
+    if not frames:
+        return pd.DataFrame({name: _typed([], name, schema) for name in names}, columns=names)
+    if len(frames) == 1:
+        return frames[0]
+    out = pd.concat(frames, ignore_index=True)
+    for name in names:  # concat may widen Int64/boolean mixes: restore the column types
+        if out[name].dtype != frames[0][name].dtype and all(f[name].dtype == frames[0][name].dtype for f in frames):
+            out[name] = out[name].astype(frames[0][name].dtype)
+    return out
 
 
 def _typed(values: list, name: str, schema: Schema) -> pd.Series:
@@ -398,17 +412,39 @@ def read_interactions(store, group: str, *, user_id: str | None = None, since_se
 def user_history(store, group: str, user_id: str, limit: int | None = None,
                  columns: Sequence[str] | None = None) -> pd.DataFrame:
     """One user's interactions, oldest first; `limit` keeps the most recent `limit` (uses the user index)."""
-    ds, schema, names = _select(store, group, INTERACTIONS, columns, False)
-    select = list(dict.fromkeys(names + [TIMESTAMP, SEQ]))
-    sql = (f"SELECT {', '.join(_q(c) for c in select)} FROM {_q(ds['table'])} WHERE {USER_ID} = ? "
-           f"ORDER BY {TIMESTAMP} DESC, {SEQ} DESC")
-    params: list[Any] = [str(user_id)]
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(int(limit))
     with store.reading() as db:
-        frame = _frame_from_cursor(db.conn.execute(sql, params), select, schema)
-    return frame[names].iloc[::-1].reset_index(drop=True)
+        try:
+            info = dataset_info(db, group, INTERACTIONS)
+        except NotFoundError:
+            store.get_dataset_group(group)
+            raise
+        schema: Schema = info["schema"]
+        if columns is None:
+            names = list(schema.names)
+        else:
+            names = [c if c in BOOKKEEPING[INTERACTIONS] else schema.field(c).name for c in columns]
+        select = list(dict.fromkeys(names + [TIMESTAMP, SEQ]))
+        sql = (f"SELECT {', '.join(_q(c) for c in select)} FROM {_q(info['table'])} WHERE {USER_ID} = ? "
+               f"ORDER BY {TIMESTAMP} DESC, {SEQ} DESC")
+        params: list[Any] = [str(user_id)]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        rows = db.conn.execute(sql, params).fetchall()
+    rows.reverse()
+    frame = _frame_from_cursor(_ListCursor(rows), select, schema)
+    return frame[names] if len(names) != len(select) else frame
+
+
+class _ListCursor:
+    """fetchmany() over an already fetched list."""
+
+    def __init__(self, rows: list):
+        self._rows = rows
+
+    def fetchmany(self, size: int) -> list:
+        out, self._rows = self._rows[:size], self._rows[size:]
+        return out
 
 
 def _read_entities(store, group: str, dataset_type: str, columns, bookkeeping) -> pd.DataFrame:

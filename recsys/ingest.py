@@ -29,11 +29,14 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import json
 import logging
 import os
+import queue
 import re
 import secrets
+import threading
 import time
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -43,11 +46,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from recsys.columns import (
-    CREATION_TIMESTAMP, EVENT_ATTRIBUTION_SOURCE, EVENT_TYPE, IMPRESSION, INTERACTIONS, ITEM_ID,
-    RECOMMENDATION_ID, TIMESTAMP, USER_ID,
-)
-from recsys.datasets import BULK, FULL, INCREMENTAL, MODES, TableWriter, frame_to_rows, get_or_create_dataset
+from recsys.columns import CREATION_TIMESTAMP, EVENT_TYPE, IMPRESSION, ITEM_ID, RECOMMENDATION_ID, TIMESTAMP, USER_ID
+from recsys.datasets import BULK, FULL, MODES, TableWriter, frame_to_rows, get_or_create_dataset
 from recsys.exceptions import RecsysError, ValidationError
 from recsys.schema import Field, Schema, normalize_dataset_type
 from recsys.store import ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, validate_name
@@ -171,18 +171,59 @@ def sniff_delimiter(path: Path) -> str:
     return best
 
 
+def _csv_header(path: Path, delimiter: str) -> list[str]:
+    """The fields of the file's first record (BOM stripped), read with the csv module."""
+    with _open_text(path) as fh:
+        sample = fh.read(1 << 20)
+    if not sample.strip():
+        raise pd.errors.EmptyDataError("empty")
+    first = next(csv.reader(io.StringIO(sample), delimiter=delimiter), None)
+    if not first:
+        raise pd.errors.EmptyDataError("empty")
+    return first
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        name = name.strip() or "column"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        else:
+            seen[name] = 0
+        out.append(name)
+    return out
+
+
 def _read_csv_chunks(path: Path, delimiter: str, header: bool, chunk_size: int) -> Iterator[tuple[int, pd.DataFrame]]:
-    reader = pd.read_csv(
-        path, sep=delimiter, header=0 if header else None, dtype=str, keep_default_na=False, na_filter=False,
-        chunksize=chunk_size, encoding="utf-8-sig", compression="gzip" if _is_gzip(path) else None,
-        engine="c", skip_blank_lines=True, low_memory=True,
+    """CSV with pyarrow's streaming reader (multi-threaded, UTF-8 checked); every column read as text."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    first = _csv_header(path, delimiter)
+    names = _unique_names(first) if header else [str(k) for k in range(len(first))]
+    stream = pa.input_stream(str(path), compression="gzip" if _is_gzip(path) else None)
+    reader = pacsv.open_csv(
+        stream,
+        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0, block_size=16 << 20),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                             strings_can_be_null=False, quoted_strings_can_be_null=False),
     )
+    string_dtype = pd.StringDtype("pyarrow", na_value=np.nan)
     row = 2 if header else 1
-    with reader:
-        for chunk in reader:
-            chunk.columns = [str(c) for c in chunk.columns]
-            yield row, chunk
-            row += len(chunk)
+    try:
+        for batch in reader:
+            for offset in range(0, batch.num_rows, chunk_size):
+                part = batch.slice(offset, chunk_size)
+                frame = part.to_pandas(types_mapper=lambda t: string_dtype if t == pa.string() else None)
+                frame.columns = names
+                yield row, frame
+                row += len(frame)
+    finally:
+        stream.close()
 
 
 def _read_parquet_chunks(path: Path, chunk_size: int) -> Iterator[tuple[int, pd.DataFrame]]:
@@ -275,6 +316,8 @@ def _describe_read_error(exc: BaseException, path: Path, fmt: str) -> str:
                 "block cannot be decoded); re-save the file as UTF-8.")
     if isinstance(exc, pd.errors.EmptyDataError):
         return f"{path.name} is empty: it has no header and no rows."
+    if "UTF8" in str(exc) or "UTF-8" in str(exc):
+        return f"{path.name} is not UTF-8 text ({str(exc).strip().splitlines()[0][:200]}); re-save the file as UTF-8."
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     hint = {"csv": "check the delimiter (--delimiter), quoting and that every row has the same number of fields",
             "parquet": "the file is not a readable Parquet file", "avro": "the file is not a readable Avro "
@@ -498,8 +541,9 @@ def _convert_int(s: pd.Series, f: Field, verdicts: _Verdicts, is_date: bool, dat
         missing = text.isna().to_numpy()
         plain = text.str.fullmatch(r"[+-]?\d{1,18}").to_numpy(dtype=bool, na_value=False)
         if plain.all():
-            return pd.Series(text.to_numpy(dtype=object).astype("int64"), index=s.index) if n else \
-                pd.Series(np.zeros(0, dtype="int64"))
+            ints = text.to_numpy(dtype=object).astype("int64") if n else np.zeros(0, dtype="int64")
+            _check_int_range(ints.astype("float64"), f, verdicts, np.zeros(n, dtype=bool))
+            return pd.Series(ints, index=s.index)
         vals = _numeric(text)
         exact_ints = np.zeros(n, dtype="int64")
         if plain.any():
@@ -659,6 +703,50 @@ def _raw_columns(raw: pd.DataFrame, positions: np.ndarray, columns: Sequence[str
 # -- the job ------------------------------------------------------------------------------------------------
 
 
+_DONE = object()
+
+
+def prefetch(iterator: Iterator, depth: int = 2) -> Iterator:
+    """Run `iterator` in a background thread, `depth` items ahead (file parsing and validation overlap the
+    SQLite writes on a second core). Exceptions are re-raised in the consumer; closing the generator stops
+    the thread."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        q.put((True, item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((True, _DONE))
+        except BaseException as exc:  # handed to the consumer
+            q.put((False, exc))
+
+    thread = threading.Thread(target=produce, name="recsys-import-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.05)
+
+
 def _job_name(dataset_type: str) -> str:
     return f"import-{dataset_type.lower()}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
 
@@ -742,41 +830,44 @@ def import_file(
         raw_columns = [c for c in first[1].columns if not str(c).startswith("__")]
         rej_writer.writerow(list(REJECT_COLUMNS) + raw_columns)
 
-        def all_chunks():
-            yield first
-            yield from chunks
+        def validated():
+            for first_row, raw in itertools.chain([first], chunks):
+                yield (first_row, raw, *validate_frame(raw, ds_schema, plan, date_format=date_format))
 
         with store.transaction() as db:
             db.execute("PRAGMA cache_size=-262144")
             writer = TableWriter(db, info, mode=mode, source=BULK)
             writer.begin()
-            for first_row, raw in all_chunks():
-                typed, verdicts = validate_frame(raw, ds_schema, plan, date_format=date_format)
-                bad = verdicts.bad
-                job.rows_read += len(raw)
-                if bad.any():
-                    pos = np.flatnonzero(bad)
-                    if "__line__" in raw.columns:
-                        rows = raw["__line__"].to_numpy()[pos]
-                    else:
-                        rows = first_row + pos
-                    fields_, reasons = verdicts.field[pos], verdicts.reason[pos]
-                    rej_writer.writerows(zip(rows.tolist(), fields_.tolist(), reasons.tolist(),
-                                             *_raw_columns(raw, pos, raw_columns)))
-                    n_excl = int(verdicts.excluded[pos].sum())
-                    job.rows_excluded += n_excl
-                    job.rows_rejected += len(pos) - n_excl
-                    for r, fl, rs, ex in zip(rows.tolist(), fields_.tolist(), reasons.tolist(),
-                                             verdicts.excluded[pos].tolist()):
-                        if len(job.first_rejects) >= 10:
-                            break
-                        if not ex:
-                            job.first_rejects.append({"row": int(r), "field": fl, "reason": rs})
-                    typed = typed.loc[~bad]
-                if len(typed):
-                    job.rows_accepted += writer.write(columns, frame_to_rows(typed, columns))
-                if progress is not None:
-                    progress(job.rows_read, total)
+            feed = prefetch(validated())
+            try:
+                for first_row, raw, typed, verdicts in feed:
+                    bad = verdicts.bad
+                    job.rows_read += len(raw)
+                    if bad.any():
+                        pos = np.flatnonzero(bad)
+                        if "__line__" in raw.columns:
+                            rows = raw["__line__"].to_numpy()[pos]
+                        else:
+                            rows = first_row + pos
+                        fields_, reasons = verdicts.field[pos], verdicts.reason[pos]
+                        rej_writer.writerows(zip(rows.tolist(), fields_.tolist(), reasons.tolist(),
+                                                 *_raw_columns(raw, pos, raw_columns)))
+                        n_excl = int(verdicts.excluded[pos].sum())
+                        job.rows_excluded += n_excl
+                        job.rows_rejected += len(pos) - n_excl
+                        for r, fl, rs, ex in zip(rows.tolist(), fields_.tolist(), reasons.tolist(),
+                                                 verdicts.excluded[pos].tolist()):
+                            if len(job.first_rejects) >= 10:
+                                break
+                            if not ex:
+                                job.first_rejects.append({"row": int(r), "field": fl, "reason": rs})
+                        typed = typed.loc[~bad]
+                    if len(typed):
+                        job.rows_accepted += writer.write(columns, frame_to_rows(typed, columns))
+                    if progress is not None:
+                        progress(job.rows_read, total)
+            finally:
+                feed.close()
             if job.rows_read == 0:
                 raise ValidationError(f"{Path(path).name} has no data rows.")
             if job.rejected_fraction > max_rejected_fraction:

@@ -854,8 +854,9 @@ def _tune(cls, params: dict, split, hpo_config: dict, run: _Run) -> tuple[dict, 
         from recsys import tuning
     except ImportError as exc:
         raise TrainingError("HPO was asked for but recsys.tuning is not available; train without --hpo.") from exc
-    config = {k: v for k, v in hpo_config.items() if k not in ("objective", "max_trials")}
-    objective = hpo_config.get("objective") or tuning.DEFAULT_OBJECTIVE
+    config = {k: v for k, v in hpo_config.items() if k not in ("objective", "max_trials", "hpoObjective")}
+    objective = (hpo_config.get("objective") or (hpo_config.get("hpoObjective") or {}).get("metricName")
+                 or tuning.DEFAULT_OBJECTIVE)
     stop = threading.Event()
 
     def progress(_stage: str, fraction: float) -> None:
@@ -870,6 +871,10 @@ def _tune(cls, params: dict, split, hpo_config: dict, run: _Run) -> tuple[dict, 
         raise CancelledError(f"Training of {run.arn} was stopped by the user during HPO.")
     summary = result.to_dict()
     summary.pop("best_params", None)
+    trials = result.trials.drop(columns=["params", "metrics"], errors="ignore")
+    if "value" not in trials.columns and objective in trials.columns:
+        trials.insert(3, "value", trials[objective])
+    summary["trials"] = json.loads(trials.to_json(orient="records"))  # one record per trial, NaN -> null
     return dict(result.best_params), summary
 
 

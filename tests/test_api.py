@@ -104,7 +104,8 @@ def test_metrics_count_requests_by_operation_and_status_with_percentiles(live):
         error_of(runtime.get_recommendations, campaignArn="arn:recsys:campaign/g1/nope", userId="u1")
     httpx.post(live.url + "/recommendations", content=b"{}")
     text = httpx.get(live.url + "/metrics").text
-    lines = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if not line.startswith("#")}
+    samples = [line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#")]
+    lines = {name: float(value) for name, value in samples}
     assert lines['recsys_api_requests_total{operation="GetRecommendations",status="404"}'] >= 3
     assert lines['recsys_api_requests_total{operation="GetRecommendations",status="403"}'] >= 1
     for q in ("0.5", "0.9", "0.99"):
@@ -164,7 +165,8 @@ def test_deleted_key_is_refused(live):
 
 def test_key_of_one_group_is_denied_on_another_groups_campaign_filter_and_dataset(live):
     runtime = live.client("personalize-runtime", key=live.key1)
-    status, code, message = error_of(runtime.get_recommendations, campaignArn="arn:recsys:campaign/g2/main", userId="u1")
+    status, code, message = error_of(runtime.get_recommendations, campaignArn="arn:recsys:campaign/g2/main",
+                                     userId="u1")
     assert (status, code) == (403, "AccessDeniedException")
     assert "arn:recsys:campaign/g2/main" in message and "g1" in message
     status, code, _ = error_of(runtime.get_recommendations, campaignArn="arn:recsys:campaign/g1/main",
@@ -368,13 +370,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_cli_serve_answers_logs_json_and_stops_on_sigterm(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_cli_serve_answers_logs_json_and_stops_on_sigterm(tmp_path, workers):
     home = tmp_path / "ws"
     Store(home).create_dataset_group("shop")
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "recsys", "--home", str(home), "serve", "--port", str(port)],
+        [sys.executable, "-m", "recsys", "--home", str(home), "serve", "--port", str(port), "--workers", str(workers)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -388,6 +391,13 @@ def test_cli_serve_answers_logs_json_and_stops_on_sigterm(tmp_path):
             assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "timeout"
             time.sleep(0.1)
         assert httpx.post(f"http://127.0.0.1:{port}/events", content=b"{}").status_code == 403
+        with httpx.Client() as client:  # keep-alive calls take ~1 ms; 40+ ms would mean Nagle + delayed ACK
+            times = []
+            for _ in range(9):
+                start = time.perf_counter()
+                client.get(f"http://127.0.0.1:{port}/health")
+                times.append(time.perf_counter() - start)
+        assert sorted(times)[4] < 0.035, times
     finally:
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=20)
@@ -395,8 +405,9 @@ def test_cli_serve_answers_logs_json_and_stops_on_sigterm(tmp_path):
     assert proc.returncode in (0, -signal.SIGTERM), stderr
     assert "Finished server process" in stderr
     lines = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
-    assert lines[-1]["status"] == 403
-    assert lines[-1]["error"] == "MissingAuthenticationTokenException"
+    events = [line for line in lines if line["path"] == "/events"]
+    assert len(events) == 1 and events[0]["status"] == 403
+    assert events[0]["error"] == "MissingAuthenticationTokenException"
 
 
 # -- a trained model served end to end ---------------------------------------------------------------------
@@ -567,7 +578,8 @@ def test_put_items_and_users_upsert_metadata(served):
     events = served.client("personalize-events")
     item_props = json.dumps({"categoryL1": "books", "categoryL2": "ebooks", "price": 4.5,
                              "creationTimestamp": 1_790_000_000, "productDescription": "a new ebook"})
-    events.put_items(datasetArn="arn:recsys:dataset/demo/Items", items=[{"itemId": "i-new-1", "properties": item_props}])
+    events.put_items(datasetArn="arn:recsys:dataset/demo/Items",
+                     items=[{"itemId": "i-new-1", "properties": item_props}])
     assert "i-new-1" in set(read_items(served.store, "demo")["ITEM_ID"])
     events.put_users(datasetArn="arn:recsys:dataset/demo/Users", users=[{"userId": "u-new-1", "properties": json.dumps(
         {"ageGroup": "25-34", "membership": "gold", "country": "FR"})}])

@@ -153,6 +153,17 @@ def test_update_config_changes_exploration(world):
         update_campaign(store, GROUP, "c-config")
 
 
+def test_exclude_seen_items_extension(world):
+    from recsys.datasets import user_history
+
+    store, user = world["store"], world["user"]
+    seen = set(user_history(store, GROUP, user)["ITEM_ID"])
+    campaign = create_campaign(store, GROUP, "c-unseen", world["up"]["arn"],
+                               campaign_config={"excludeSeenItems": "true"})
+    items = get_recommendations(store, campaign["arn"], user_id=user, num_results=100)["itemList"]
+    assert len(items) == 100 and not {i["itemId"] for i in items} & seen
+
+
 def test_cli_create_list_recommend_rank_update_delete(world):
     runner = CliRunner()
     home = ["--home", str(world["home"])]

@@ -123,7 +123,7 @@ def test_validation_errors_name_event_and_field(store, tracking_id, kwargs, need
     assert datasets.read_interactions(store, "g").empty  # nothing written: all or nothing
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(payload=st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=30),
                             lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
                             max_leaves=25))

@@ -516,3 +516,48 @@ def test_user_mask_with_duplicate_and_many_users():
     f = parse_filter('INCLUDE UserID WHERE Interactions.EVENT_TYPE IN ("purchase")')
     mask = f.user_mask(user_ids, None, interactions=interactions)
     assert mask.tolist() == [(i % 7000) % 2 == 0 for i in range(8000)]
+
+
+def test_create_filter_checks_fields_against_existing_schemas(store):
+    from recsys.datasets import create_dataset
+
+    store.create_dataset_group("typed")
+    # no Items dataset yet: fields cannot be checked, the filter is stored
+    create_filter(store, "typed", "early", 'INCLUDE ItemID WHERE Items.ANYTHING IN ("x")')
+    create_dataset(store, "typed", "Items", {
+        "type": "record", "name": "Items", "namespace": "com.amazonaws.personalize.schema", "version": "1.0",
+        "fields": [{"name": "ITEM_ID", "type": "string"},
+                   {"name": "GENRE", "type": "string", "categorical": True},
+                   {"name": "DESCRIPTION", "type": "string", "textual": True},
+                   {"name": "PRICE", "type": "float"}]})
+    create_filter(store, "typed", "ok", 'INCLUDE ItemID WHERE Items.genre IN ("x") AND Items.PRICE < 3')
+    with pytest.raises(ValidationError, match="no such field; available fields: ITEM_ID, GENRE"):
+        create_filter(store, "typed", "typo", 'INCLUDE ItemID WHERE Items.GENRES IN ("x")')
+    with pytest.raises(ValidationError, match="textual"):
+        create_filter(store, "typed", "text", 'INCLUDE ItemID WHERE Items.DESCRIPTION IN ("x")')
+    with pytest.raises(ValidationError, match="CurrentItem.COLOUR"):
+        create_filter(store, "typed", "cur", "INCLUDE ItemID WHERE Items.PRICE < CurrentItem.COLOUR")
+    assert sorted(f["name"] for f in list_filters(store, "typed")) == ["early", "ok"]
+
+
+def test_empty_and_duplicated_metadata_frames():
+    empty = ITEMS.iloc[0:0]
+    assert allowed('INCLUDE ItemID WHERE Items.GENRE IN ("Drama")', items=empty) == []
+    assert allowed('EXCLUDE ItemID WHERE Items.PRICE > 1', items=empty) == ALL
+    upserted = pd.concat([ITEMS, pd.DataFrame({"ITEM_ID": ["i1"], "GENRE": ["Horror"], "PRICE": [99.0]})])
+    assert allowed('INCLUDE ItemID WHERE Items.GENRE IN ("Horror")', items=upserted) == ["i1", "i4"]
+    assert allowed("INCLUDE ItemID WHERE Items.PRICE > 50", items=upserted) == ["i1"]
+    empty_history = HISTORY.iloc[0:0]
+    assert allowed('EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("*")', history=empty_history) == ALL
+
+
+def test_cli_check(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["--home", str(tmp_path / "ws"), "filter", "check",
+                                  "INCLUDE ItemID WHERE Items.PRICE <= $PRICE | "
+                                  'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")'])
+    assert result.exit_code == 0, result.output
+    assert "INCLUDE ItemID (Items) | EXCLUDE ItemID (Interactions)" in result.output
+    assert "Parameters: $PRICE" in result.output
+    result = runner.invoke(main, ["--home", str(tmp_path / "ws"), "filter", "check", "INCLUDE ItemID WHERE"])
+    assert result.exit_code == 1 and "position 20" in result.output

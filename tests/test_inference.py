@@ -346,3 +346,67 @@ def test_device_context_improves_ndcg_of_held_out_events(tmp_path):
         without.append(ndcg_at_10(r0, row.ITEM_ID))
     print(f"NDCG@10 with context {np.mean(with_ctx):.4f}, without {np.mean(without):.4f}")
     assert np.mean(with_ctx) > np.mean(without), (np.mean(with_ctx), np.mean(without))
+
+
+def test_activity_counts_interactions_and_impressions_incrementally(tmp_path, monkeypatch):
+    from recsys import datasets
+    from recsys.inference import runtime as runtime_module
+
+    store = Store(tmp_path / "activity")
+    store.create_dataset_group("g")
+    schema = {"type": "record", "name": "Interactions", "namespace": "com.amazonaws.personalize.schema",
+              "fields": [{"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"},
+                         {"name": "TIMESTAMP", "type": "long"}, {"name": "IMPRESSION", "type": ["null", "string"]}],
+              "version": "1.0"}
+    datasets.get_or_create_dataset(store, "g", INTERACTIONS, schema)
+
+    def write(rows):
+        frame = pd.DataFrame(rows, columns=["USER_ID", "ITEM_ID", "TIMESTAMP", "IMPRESSION"])
+        with store.transaction() as db:
+            datasets.write_frame(db, "g", INTERACTIONS, frame, mode="INCREMENTAL")
+
+    write([("u1", "i1", 10, "i1|i2|i3"), ("u2", "i2", 20, None)])
+    runtime = runtime_module.CampaignRuntime()
+    act = runtime.activity(store, "g")
+    assert act.interactions == {"i1": 1, "i2": 1}
+    assert act.impressions == {"i1": 1, "i2": 1, "i3": 1}
+    assert act.max_timestamp == 20
+    write([("u3", "i3", 30, "i3|i4")])
+    monkeypatch.setattr(runtime_module, "ACTIVITY_REFRESH_SECONDS", 0.0)
+    act = runtime.activity(store, "g")
+    assert act.impressions == {"i1": 1, "i2": 1, "i3": 2, "i4": 1}
+    assert act.interactions == {"i1": 1, "i2": 1, "i3": 1} and act.max_timestamp == 30
+
+
+def test_personalized_ranking_campaign_rejects_get_recommendations_and_promotions(world):
+    store = world["store"]
+    version = train(store, GROUP, "rank", "aws-personalized-ranking")
+    campaign = create_campaign(store, GROUP, "rank", version["arn"])["arn"]
+    items = list(world["items"].index[:20])
+    ranking = get_personalized_ranking(store, campaign, user_id=world["user"], input_list=items)["personalizedRanking"]
+    assert sorted(i["itemId"] for i in ranking) == sorted(items)
+    assert sum(i["score"] for i in ranking) == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValidationError, match="get_personalized_ranking"):
+        get_recommendations(store, campaign, user_id=world["user"],
+                            promotions=[{"name": "p", "percentPromotedItems": 10, "filterArn": "x"}])
+
+
+def test_trending_campaign_needs_no_user_and_has_no_scores(world):
+    store = world["store"]
+    version = train(store, GROUP, "trend", "aws-trending-now")
+    campaign = create_campaign(store, GROUP, "trend", version["arn"])["arn"]
+    items = get_recommendations(store, campaign, num_results=10)["itemList"]
+    assert len(items) == 10 and all("score" not in i and i["reason"] for i in items)
+
+
+def test_current_user_filter_uses_the_users_dataset(world):
+    store, user = world["store"], world["user"]
+    membership = world["demo"].users.set_index("USER_ID").loc[user, "MEMBERSHIP"]
+    flt = create_filter(store, GROUP, "if-member",
+                        'EXCLUDE ItemID WHERE Items.CATEGORY_L1 IN ("books") IF CurrentUser.MEMBERSHIP = $M')
+    applies = get_recommendations(store, world["campaign"], user_id=user, num_results=100, filter_arn=flt["arn"],
+                                  filter_values={"M": f'"{membership}"'})
+    assert not any("books" in category(world, i) for i in ids(applies))
+    other = get_recommendations(store, world["campaign"], user_id=user, num_results=100, filter_arn=flt["arn"],
+                                filter_values={"M": '"no-such-tier"'})
+    assert any("books" in category(world, i) for i in ids(other))

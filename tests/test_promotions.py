@@ -46,7 +46,8 @@ def world(tmp_path_factory):
     }
     prices = demo.items.sort_values("PRICE", ascending=False)
     threshold = float(prices["PRICE"].iloc[1])
-    filters["priciest"] = create_filter(store, GROUP, "priciest", f"INCLUDE ItemID WHERE Items.PRICE >= {threshold}")["arn"]
+    filters["priciest"] = create_filter(store, GROUP, "priciest",
+                                       f"INCLUDE ItemID WHERE Items.PRICE >= {threshold}")["arn"]
     priciest = sorted(demo.items.loc[demo.items["PRICE"] >= threshold, "ITEM_ID"])
     categories = dict(zip(demo.items["ITEM_ID"], demo.items["CATEGORY_L1"]))
     return {"store": store, "campaign": campaign["arn"], "filters": filters, "categories": categories,

@@ -212,6 +212,7 @@ def test_hpo_tunes_on_training_data_then_trains_with_the_best_params(demo):
     assert hpo["max_trials"] == 2 and hpo["objective"] == "normalized_discounted_cumulative_gain_at_10"
     assert "training data only" in hpo["protocol"]
     assert {k: version["params"][k] for k in hpo["best_params"]} == hpo["best_params"]
+    assert len(hpo["trials"]) == 2 and all("value" in t and "status" in t for t in hpo["trials"])
 
 
 def test_automl_picks_the_best_recipe_and_trains_it(demo):
@@ -220,3 +221,15 @@ def test_automl_picks_the_best_recipe_and_trains_it(demo):
     assert solution["recipe"] == UP  # the personalised recipe beats the popularity baseline on the demo
     assert [r["recipe"] for r in solution["automl"]["ranking"]] == [UP, POP]
     assert training.latest_active_version(store, "demo", "auto")["status"] == ACTIVE
+
+
+def test_versions_left_running_by_a_dead_process_are_marked_failed(demo):
+    store, _ = demo
+    training.create_solution(store, "demo", "pop-crash", POP)
+    arn = training.version_arn("demo", "pop-crash", "deadbeef0001")
+    store.create_resource(training.SOLUTION_VERSION, "demo", "pop-crash/deadbeef0001",
+                          {"solution": "pop-crash", "version_id": "deadbeef0001", "training_mode": "FULL"},
+                          status="CREATE IN_PROGRESS", arn=arn)
+    assert arn in training.recover_interrupted(store)
+    version = training.get_solution_version(store, arn)
+    assert version["status"] == CREATE_FAILED and "interrupted" in version["failure_reason"]

@@ -18,10 +18,12 @@ __all__ = ["create_app", "create_key", "delete_key", "get_key", "list_keys", "ap
 
 
 def app_from_env():
-    """App factory for `uvicorn --factory` and multi-worker serving: workspace from $RECSYS_HOME,
-    body limit from $RECSYS_API_MAX_BODY_BYTES."""
+    """App factory for `uvicorn --factory` and multi-worker serving: workspace from $RECSYS_HOME, body limit
+    from $RECSYS_API_MAX_BODY_BYTES, worker threads from $RECSYS_API_THREADS."""
     from recsys.api.app import DEFAULT_MAX_BODY_BYTES
     from recsys.store import Store
 
     max_body = int(os.environ.get("RECSYS_API_MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES)
-    return create_app(Store(os.environ.get("RECSYS_HOME") or None), max_body_bytes=max_body)
+    threads = int(os.environ.get("RECSYS_API_THREADS") or 40)
+    return create_app(Store(os.environ.get("RECSYS_HOME") or None), max_body_bytes=max_body, freeze_gc=True,
+                      worker_threads=threads)

@@ -98,7 +98,9 @@ class Metrics:
             cumulative = 0
             for bound, n in zip(BUCKETS, buckets):
                 cumulative += n
-                lines.append(f'recsys_api_request_duration_seconds_bucket{{operation="{op}",le="{bound}"}} {cumulative}')
+                lines.append(
+                    f'recsys_api_request_duration_seconds_bucket{{operation="{op}",le="{bound}"}} {cumulative}'
+                )
             lines.append(f'recsys_api_request_duration_seconds_bucket{{operation="{op}",le="+Inf"}} {count}')
             lines.append(f'recsys_api_request_duration_seconds_sum{{operation="{op}"}} {total!r}')
             lines.append(f'recsys_api_request_duration_seconds_count{{operation="{op}"}} {count}')

@@ -107,6 +107,10 @@ def _describe(shape: Shape, value: Any, path: str) -> str:
     return f"Value '{text}' at '{path or 'request'}'"
 
 
+def _fail(shape: Shape, value: Any, path: str) -> str:
+    return f"{_describe(shape, value, path)} failed to satisfy constraint: "
+
+
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
@@ -121,7 +125,7 @@ def _check(shape: Shape, value: Any, path: str, errors: list[str]) -> Any:
 
 def _structure(shape: Shape, value: Any, path: str, errors: list[str]) -> Any:
     if not isinstance(value, dict):
-        errors.append(f"{_describe(shape, value, path)} failed to satisfy constraint: Member must be an object")
+        errors.append(_fail(shape, value, path) + "Member must be an object")
         return value
     out = {}
     for name in shape.required_members:
@@ -137,11 +141,11 @@ def _size_limits(shape: Shape, size: int, value: Any, path: str, errors: list[st
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
     if low is not None and size < low:
         errors.append(
-            f"{_describe(shape, value, path)} failed to satisfy constraint: Member must have {what} greater than or equal to {low}"
+            _fail(shape, value, path) + f"Member must have {what} greater than or equal to {low}"
         )
     if high is not None and size > high:
         errors.append(
-            f"{_describe(shape, value, path)} failed to satisfy constraint: Member must have {what} less than or equal to {high}"
+            _fail(shape, value, path) + f"Member must have {what} less than or equal to {high}"
         )
 
 
@@ -152,14 +156,14 @@ def _pattern(shape_name: str, pattern: str) -> re.Pattern:
 
 def _string(shape: Shape, value: Any, path: str, errors: list[str]) -> Any:
     if not isinstance(value, str):
-        errors.append(f"{_describe(shape, value, path)} failed to satisfy constraint: Member must be a string")
+        errors.append(_fail(shape, value, path) + "Member must be a string")
         return value
     _size_limits(shape, len(value), value, path, errors, "length")
     pattern = shape.metadata.get("pattern")
     if pattern and not _pattern(shape.name, pattern).fullmatch(value):
         shown = _PATTERN_OVERRIDES.get(shape.name, pattern)
         errors.append(
-            f"{_describe(shape, value, path)} failed to satisfy constraint: Member must satisfy regular expression pattern: {shown}"
+            _fail(shape, value, path) + f"Member must satisfy regular expression pattern: {shown}"
         )
     return value
 
@@ -169,30 +173,30 @@ def _integer(shape: Shape, value: Any, path: str, errors: list[str]) -> Any:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         else:
-            errors.append(f"{_describe(shape, value, path)} failed to satisfy constraint: Member must be an integer")
+            errors.append(_fail(shape, value, path) + "Member must be an integer")
             return value
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
     if low is not None and value < low:
         errors.append(
-            f"{_describe(shape, value, path)} failed to satisfy constraint: Member must have value greater than or equal to {low}"
+            _fail(shape, value, path) + f"Member must have value greater than or equal to {low}"
         )
     if high is not None and value > high:
         errors.append(
-            f"{_describe(shape, value, path)} failed to satisfy constraint: Member must have value less than or equal to {high}"
+            _fail(shape, value, path) + f"Member must have value less than or equal to {high}"
         )
     return value
 
 
 def _number(shape: Shape, value: Any, path: str, errors: list[str]) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        errors.append(f"{_describe(shape, value, path)} failed to satisfy constraint: Member must be a finite number")
+        errors.append(_fail(shape, value, path) + "Member must be a finite number")
         return value
     return float(value)
 
 
 def _boolean(shape: Shape, value: Any, path: str, errors: list[str]) -> Any:
     if not isinstance(value, bool):
-        errors.append(f"{_describe(shape, value, path)} failed to satisfy constraint: Member must be a boolean")
+        errors.append(_fail(shape, value, path) + "Member must be a boolean")
     return value
 
 
@@ -210,7 +214,7 @@ def _timestamp(shape: Shape, value: Any, path: str, errors: list[str]) -> Any:
                 parsed = parsed.replace(tzinfo=_dt.timezone.utc)
             return parsed.timestamp()
     errors.append(
-        f"{_describe(shape, value, path)} failed to satisfy constraint: Member must be a timestamp "
+        _fail(shape, value, path) + "Member must be a timestamp "
         "(epoch seconds or ISO 8601)"
     )
     return value
@@ -218,7 +222,7 @@ def _timestamp(shape: Shape, value: Any, path: str, errors: list[str]) -> Any:
 
 def _list(shape: Shape, value: Any, path: str, errors: list[str]) -> Any:
     if not isinstance(value, list):
-        errors.append(f"{_describe(shape, value, path)} failed to satisfy constraint: Member must be a list")
+        errors.append(_fail(shape, value, path) + "Member must be a list")
         return value
     _size_limits(shape, len(value), value, path, errors, "length")
     return [_check(shape.member, v, f"{path}.{i + 1}.member", errors) for i, v in enumerate(value)]
@@ -226,7 +230,7 @@ def _list(shape: Shape, value: Any, path: str, errors: list[str]) -> Any:
 
 def _map(shape: Shape, value: Any, path: str, errors: list[str]) -> Any:
     if not isinstance(value, dict):
-        errors.append(f"{_describe(shape, value, path)} failed to satisfy constraint: Member must be a map")
+        errors.append(_fail(shape, value, path) + "Member must be a map")
         return value
     _size_limits(shape, len(value), value, path, errors, "length")
     out = {}

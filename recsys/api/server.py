@@ -23,7 +23,8 @@ def serve_in_background(app, host: str = "127.0.0.1", port: int = 0, timeout: fl
 
     `port=0` picks a free port. Shutdown is graceful: in-flight requests finish first.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # protocol IPPROTO_TCP (not 0), so asyncio sets TCP_NODELAY on accepted connections (no 40 ms ACK waits)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     port = sock.getsockname()[1]

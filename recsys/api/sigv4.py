@@ -6,9 +6,10 @@ Example::
                               secret_for=lambda key_id: keys.get(key_id))
     identity.access_key_id, identity.region
 
-The expected signature is computed by `botocore.auth.SigV4Auth` on a reconstructed `AWSRequest`, restricted
-to exactly the headers the client listed in `SignedHeaders`, so the server and every AWS SDK agree on the
-canonical request. Failures raise `AuthError` carrying the error code AWS itself answers with (all HTTP 403).
+The canonical request and string to sign are built by `botocore.auth.SigV4Auth` on a reconstructed
+`AWSRequest`, restricted to exactly the headers the client listed in `SignedHeaders`, so the server and every
+AWS SDK agree on them; only the derived signing key is cached (per secret, day, region and service).
+Failures raise `AuthError` carrying the error code AWS itself answers with (all HTTP 403).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Iterable
 
 from botocore.auth import SigV4Auth
@@ -35,6 +37,7 @@ INCOMPLETE_SIGNATURE = "IncompleteSignatureException"
 UNRECOGNIZED_CLIENT = "UnrecognizedClientException"
 INVALID_SIGNATURE = "InvalidSignatureException"
 
+_AMZ_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
 _HEADER_FIELD = re.compile(r"\s*([A-Za-z]+)\s*=\s*([^,\s]*)\s*")
 
 
@@ -70,7 +73,8 @@ class Identity:
 
 
 def parse_authorization(value: str | None) -> Authorization:
-    """Split `AWS4-HMAC-SHA256 Credential=AK/20240101/us-east-1/personalize/aws4_request, SignedHeaders=..., Signature=...`."""
+    """Split `AWS4-HMAC-SHA256 Credential=AK/20240101/us-east-1/personalize/aws4_request,
+    SignedHeaders=..., Signature=...` into its parts; AuthError when absent or malformed."""
     if not value:
         raise AuthError(MISSING_TOKEN, "Missing Authentication Token")
     algorithm, _, rest = value.strip().partition(" ")
@@ -104,7 +108,9 @@ def parse_authorization(value: str | None) -> Authorization:
 class _Verifier(SigV4Auth):
     """botocore's signer, made to sign exactly the client's SignedHeaders and the body as received."""
 
-    def __init__(self, credentials: Credentials, service: str, region: str, signed_headers: tuple[str, ...], body: bytes):
+    def __init__(
+        self, credentials: Credentials, service: str, region: str, signed_headers: tuple[str, ...], body: bytes
+    ):
         super().__init__(credentials, service, region)
         self._signed = signed_headers
         self._body_hash = hashlib.sha256(body).hexdigest()
@@ -120,12 +126,29 @@ class _Verifier(SigV4Auth):
     def payload(self, request):
         return self._body_hash
 
+    def signature(self, string_to_sign, request):
+        key = _signing_key(self.credentials.secret_key, request.context["timestamp"][0:8], self._region_name,
+                           self._service_name)
+        return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+@lru_cache(maxsize=1024)
+def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    """SigV4's derived key (same chain as SigV4Auth.signature); it changes once a day per key and region."""
+    key = f"AWS4{secret}".encode()
+    for part in (date, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
+    return key
+
 
 def _request_time(headers: HTTPHeaders) -> tuple[str, _dt.datetime]:
     amz_date = headers.get("x-amz-date")
     if amz_date:
+        match = _AMZ_DATE.fullmatch(amz_date)
         try:
-            when = _dt.datetime.strptime(amz_date, SIGV4_TIMESTAMP).replace(tzinfo=_dt.timezone.utc)
+            if not match:
+                raise ValueError(amz_date)
+            when = _dt.datetime(*(int(g) for g in match.groups()), tzinfo=_dt.timezone.utc)
         except ValueError:
             raise AuthError(
                 INCOMPLETE_SIGNATURE, f"X-Amz-Date {amz_date[:40]!r} is not in the form YYYYMMDD'T'HHMMSS'Z'."
@@ -140,7 +163,9 @@ def _request_time(headers: HTTPHeaders) -> tuple[str, _dt.datetime]:
         except (TypeError, ValueError):
             raise AuthError(INCOMPLETE_SIGNATURE, f"Date header {date[:40]!r} is not an HTTP date.") from None
         return when.strftime(SIGV4_TIMESTAMP), when
-    raise AuthError(INCOMPLETE_SIGNATURE, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+    raise AuthError(
+        INCOMPLETE_SIGNATURE, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
+    )
 
 
 def verify_request(
@@ -228,7 +253,8 @@ def sign_request(
 
     `when` signs as of another time (to test clock skew); default now.
     """
-    request = AWSRequest(method=method, url=url, data=body, headers={"Content-Type": "application/json", **(headers or {})})
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    request = AWSRequest(method=method, url=url, data=body, headers=headers)
     signer = SigV4Auth(Credentials(access_key_id, secret), service, region)
     when = when or _dt.datetime.now(_dt.timezone.utc)
     request.context["timestamp"] = when.strftime(SIGV4_TIMESTAMP)

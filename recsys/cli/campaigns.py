@@ -152,7 +152,8 @@ def list_command(ctx, group, as_json):
         echo_json(campaigns)
         return
     if not campaigns:
-        click.echo("No campaigns yet. Create one with: python -m recsys campaign create --group G --name N --solution S")
+        click.echo("No campaigns yet. Create one with: "
+                   "python -m recsys campaign create --group G --name N --solution S")
         return
     for c in campaigns:
         click.echo(_campaign_line(c))
@@ -221,7 +222,8 @@ def _print_items(items: list[dict], rid: str) -> None:
 @click.option("--promotion", default=None,
               help='JSON: {"name": "new", "percentPromotedItems": 20, "filterArn": "...", "filterValues": {...}}; '
                    '"filter" may name a filter of the group instead of filterArn.')
-@click.option("--metadata", "metadata", default=None, help="Comma-separated item columns to return, e.g. PRICE,CATEGORY_L1.")
+@click.option("--metadata", "metadata", default=None,
+              help="Comma-separated item columns to return, e.g. PRICE,CATEGORY_L1.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (Personalize's response shape).")
 @click.pass_context
 def get_recommendations_command(ctx, campaign, group, user_id, item_id, num_results, filter_name, filter_values,

@@ -43,6 +43,31 @@ def create_command(ctx, group, name, expression, as_json):
                    + "  (pass filterValues like {\"" + params[0] + "\": \"\\\"value\\\"\"})")
 
 
+@filter_group.command("check")
+@click.argument("expression")
+@click.option("--group", "-g", default=None, help="Also check the fields against this group's dataset schemas.")
+@click.pass_context
+def check_command(ctx, expression, group):
+    """Parse EXPRESSION without storing it; print its parameters and fields.
+
+    \b
+    Example:
+      python -m recsys filter check 'INCLUDE ItemID WHERE Items.PRICE <= $PRICE'
+    """
+    from recsys.filters import parse_filter
+    from recsys.filters.resources import check_fields
+
+    compiled = parse_filter(expression)
+    if group is not None:
+        store = get_store(ctx)
+        store.get_dataset_group(group)
+        check_fields(store, group, compiled)
+    actions = " | ".join(f"{e.action} {e.target} ({e.dataset})" for e in compiled.expressions)
+    click.echo(f"OK: {actions}")
+    click.echo("Fields: " + ", ".join(f"{d}.{f}" for d, f in sorted(compiled.fields)))
+    click.echo("Parameters: " + (", ".join(f"${p}" for p in sorted(compiled.parameters)) or "none"))
+
+
 @filter_group.command("list")
 @click.option("--group", "-g", required=True, help="Dataset group.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

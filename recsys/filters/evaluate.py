@@ -268,7 +268,7 @@ class _ItemSide:
         self.ctx = ctx
         self.index = index
         self._history_fields: dict = {}
-        self._history_positions: np.ndarray | None = None
+        self._history_items: np.ndarray | None = None
 
     def current_item_value(self, name: str) -> list[str]:
         if self.ctx.current_item_id is None:
@@ -294,9 +294,12 @@ class _ItemSide:
         if frame is None or len(frame) == 0:
             return np.zeros(self.index.n, dtype=bool)
         rows = _interaction_rows(comp, operand, frame, self._history_fields)
-        if self._history_positions is None:
-            self._history_positions = self.index.positions(frame[ITEM_ID].to_numpy())
-        return self.index.mask_at(self._history_positions[rows])
+        if self._history_items is None:
+            self._history_items = frame[ITEM_ID].to_numpy()
+        matched = self._history_items[rows]
+        if len(matched) > 64:
+            matched = pd.unique(matched)          # histories repeat items; look each up once
+        return self.index.mask_at(self.index.positions(matched))
 
 
 class _UserSide:
@@ -328,7 +331,7 @@ class _UserSide:
 
 def _interaction_rows(comp: Comparison, operand: list[str], frame: pd.DataFrame, cache: dict) -> np.ndarray:
     """Row mask of the interactions matching one comparison (EVENT_TYPE case-insensitive, "*" = every event)."""
-    if comp.field.upper() == EVENT_TYPE and comp.op in (IN, NOT_IN) and ALL_EVENT_TYPES in operand:
+    if comp.field.upper() == EVENT_TYPE and comp.op in (IN, NOT_IN, "=") and ALL_EVENT_TYPES in operand:
         return np.full(len(frame), comp.op == IN)
     if comp.field.upper() == EVENT_TYPE and EVENT_TYPE not in frame.columns:
         return np.zeros(len(frame), dtype=bool)

@@ -1,8 +1,9 @@
 """Per-catalogue lookup structures that turn filter comparisons into vectorised numpy masks.
 
 A `FilterIndex` is built once per (ids, metadata frame) pair and cached: for every field a filter touches it keeps
-the values aligned to the id order, factorised into integer codes (multi-valued ``a|b`` strings exploded into
-(position, code) pairs) and, for numeric fields, a float array. A membership test is then one boolean gather.
+the values aligned to the id order, factorised into an inverted index (value -> positions, multi-valued ``a|b``
+strings exploded into their parts) and, for numeric fields, a float array. `IN` then costs O(matching items) and a
+range test one vectorised comparison; recent masks are memoised per index.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pandas as pd
 from recsys.exceptions import ValidationError
 
 MULTI_VALUE_SEPARATOR = "|"
-_MASK_CACHE_SIZE = 128
+_MASK_CACHE_BYTES = 32_000_000          # memoised masks per index: ~320 at 100k items, 32 at 1M
 _INDEX_CACHE_SIZE = 16
 _SMALL_LOOKUP = 5000
 
@@ -26,7 +27,7 @@ _SMALL_LOOKUP = 5000
 def _is_missing(value) -> bool:
     if value is None or value is pd.NA or value is pd.NaT:
         return True
-    if isinstance(value, float) and np.isnan(value):
+    if isinstance(value, (float, np.floating)) and np.isnan(value):
         return True
     return isinstance(value, str) and value == ""
 
@@ -99,8 +100,8 @@ _UNSET = object()
 
 def _numeric_from_text(text: pd.Series, present: np.ndarray) -> np.ndarray | None:
     """Floats when every present value of a text column is a number, else None."""
-    if not present.any():
-        return None
+    if not present.any():                         # nothing to compare: every value is missing, nothing matches
+        return np.full(len(text), np.nan)
     converted = pd.to_numeric(text.where(pd.Series(present, index=text.index)), errors="coerce")
     if converted.notna().sum() != present.sum():
         return None
@@ -189,6 +190,8 @@ class RowField(_Comparable):
         self._is_number = pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
         self._present: np.ndarray | None = None
         self._numeric = _UNSET
+        self._codes: np.ndarray | None = None
+        self._uniques = None
 
     @property
     def present(self) -> np.ndarray:
@@ -208,15 +211,17 @@ class RowField(_Comparable):
         return _numeric_from_text(self._series.astype("str"), self.present)
 
     def isin(self, values: Iterable[str]) -> np.ndarray:
-        if self.casefold:
-            wanted = {v.lower() for v in values}
-            return np.fromiter((isinstance(v, str) and v.lower() in wanted for v in self._values),
-                               dtype=bool, count=self.n)
-        wanted = set(values)
-        if self._is_number or not pd.api.types.is_string_dtype(self._series.dtype):
-            return np.fromiter((not _is_missing(v) and value_text(v) in wanted for v in self._values),
-                               dtype=bool, count=self.n)
-        return np.fromiter((v in wanted for v in self._values), dtype=bool, count=self.n)
+        """True where the whole value equals one of `values` (case-insensitively when casefold)."""
+        if self._codes is None:
+            self._codes, self._uniques = pd.factorize(self._values)   # missing -> -1
+        wanted = {v.lower() for v in values} if self.casefold else set(values)
+        selected = np.zeros(len(self._uniques) + 1, dtype=bool)       # last slot: missing, never matches
+        for code, value in enumerate(self._uniques):
+            if _is_missing(value):
+                continue
+            text = value if isinstance(value, str) else value_text(value)
+            selected[code] = (text.lower() if self.casefold else text) in wanted
+        return selected[self._codes]
 
 
 def _all_bool(values: pd.Series) -> bool:
@@ -261,10 +266,11 @@ class FilterIndex:
         if frame is not None:
             if id_column not in frame.columns:
                 raise ValidationError(f"metadata frame has no {id_column} column")
-            frame = frame.drop_duplicates(id_column, keep="last").reset_index(drop=True)
+            if frame[id_column].duplicated().any():            # upserts: the last row of an id wins
+                frame = frame.drop_duplicates(id_column, keep="last")
             frame_ids = frame[id_column].astype("str")
             self.frame = frame
-            self.frame_index = pd.Index(frame_ids)
+            self.frame_index = pd.Index(frame_ids.to_numpy())
             self.rows = self.frame_index.get_indexer(self.id_index)
         self._fields: dict[tuple[str, str], FieldIndex] = {}
         self._position_of: dict[str, int] | None = None
@@ -293,9 +299,12 @@ class FilterIndex:
                                   f"(import {dataset} metadata first)")
         column = resolve_field(name, self.columns(), dataset)
         present = self.rows >= 0
-        series = self.frame[column].iloc[np.where(present, self.rows, 0)].reset_index(drop=True)
-        if not present.all():
-            series = series.where(pd.Series(present))
+        if len(self.frame) == 0:
+            series = self.frame[column].reset_index(drop=True).reindex(range(self.n))   # all missing, dtype kept
+        else:
+            series = self.frame[column].iloc[np.where(present, self.rows, 0)].reset_index(drop=True)
+            if not present.all():
+                series = series.where(pd.Series(present))
         found = FieldIndex(column, series)
         with self._lock:
             self._fields[key] = found
@@ -339,7 +348,7 @@ class FilterIndex:
         return None if _is_missing(value) else value
 
     def cached_mask(self, key, compute) -> np.ndarray:
-        """Memoise a read-only mask under `key` (small LRU)."""
+        """Memoise a read-only mask under `key` (LRU bounded to about 32 MB per index)."""
         with self._lock:
             mask = self._masks.get(key)
             if mask is not None:
@@ -349,7 +358,7 @@ class FilterIndex:
         mask.setflags(write=False)
         with self._lock:
             self._masks[key] = mask
-            while len(self._masks) > _MASK_CACHE_SIZE:
+            while len(self._masks) > max(8, _MASK_CACHE_BYTES // max(self.n, 1)):
                 self._masks.popitem(last=False)
         return mask
 

@@ -21,15 +21,14 @@ from recsys.exceptions import FilterSyntaxError
 from recsys.filters import lexer
 from recsys.filters.lexer import Token
 from recsys.filters.nodes import (
-    COMPARISONS, EXCLUDE, IN, INCLUDE, ITEM_TARGET, NOT_IN, USER_TARGET, And, Comparison, Condition,
-    CurrentItemRef, Expression, Literal, Or, Param, walk,
+    EXCLUDE, IN, INCLUDE, ITEM_TARGET, NOT_IN, USER_TARGET, And, Comparison, Condition, CurrentItemRef, Expression,
+    Literal, Or, Param, walk,
 )
 
 CURRENT_USER, CURRENT_ITEM = "CurrentUser", "CurrentItem"
 _DATASETS = {name.upper(): name for name in (ITEMS, INTERACTIONS, USERS)}
 _TARGETS = {ITEM_TARGET.upper(): ITEM_TARGET, USER_TARGET.upper(): USER_TARGET}
 _MAX_DEPTH = 50
-_CONDITION_END = ("OR", "AND", "IF")
 
 
 class Parser:
@@ -284,5 +283,4 @@ def parse_expressions(text: str) -> tuple[Expression, ...]:
     return Parser(text).parse()
 
 
-__all__ = ["parse_condition", "parse_expressions", "Parser", "CURRENT_USER", "CURRENT_ITEM", "COMPARISONS",
-           "EXCLUDE", "INCLUDE"]
+__all__ = ["parse_condition", "parse_expressions", "Parser", "CURRENT_USER", "CURRENT_ITEM", "EXCLUDE", "INCLUDE"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from recsys.exceptions import ValidationError
+from recsys.columns import INTERACTIONS, ITEMS, USERS
+from recsys.exceptions import NotFoundError, ValidationError
 from recsys.filters.evaluate import CompiledFilter, parse_filter
 from recsys.store import validate_name
 
@@ -21,13 +22,48 @@ def create_filter(store, group: str, name: str, expression: str) -> dict:
     Raises
     ------
     FilterSyntaxError : the expression does not parse (nothing is stored).
-    ValidationError : bad name.   NotFoundError : unknown group.   ConflictError : the name exists.
+    ValidationError : bad name, or a field that is not in the (existing) dataset's schema, or is textual/boolean.
+    NotFoundError : unknown group.   ConflictError : the name exists.
     """
     validate_name(name, "filter name")
     dataset_group = store.get_dataset_group(group)
-    parse_filter(expression)
+    check_fields(store, group, parse_filter(expression))
     body = {FILTER_EXPRESSION: expression, "datasetGroupArn": dataset_group.get("arn")}
     return store.create_resource(FILTER, group, name, body, status="ACTIVE")
+
+
+_SCHEMA_OF = {ITEMS: ITEMS, "CurrentItem": ITEMS, USERS: USERS, "CurrentUser": USERS, INTERACTIONS: INTERACTIONS}
+
+
+def check_fields(store, group: str, compiled: CompiledFilter) -> None:
+    """Check the filter's fields against the group's dataset schemas (datasets not created yet are skipped).
+
+    Personalize rules: the field must exist; textual and boolean fields cannot be used in filters.
+    """
+    from recsys.datasets import get_dataset
+
+    schemas: dict = {}
+    for dataset, field in sorted(compiled.fields):
+        dataset_type = _SCHEMA_OF[dataset]
+        if dataset_type not in schemas:
+            try:
+                schemas[dataset_type] = get_dataset(store, group, dataset_type)["schema"]
+            except NotFoundError:
+                schemas[dataset_type] = None
+        schema = schemas[dataset_type]
+        if schema is None or (dataset_type == INTERACTIONS and field.upper() == "EVENT_TYPE"):
+            continue
+        matches = [f for f in schema.fields if f.name == field] or \
+                  [f for f in schema.fields if f.name.upper() == field.upper()]
+        if not matches:
+            raise ValidationError(f"The filter uses {dataset}.{field}, but the {dataset_type} schema of {group!r} "
+                                  f"has no such field; available fields: {', '.join(schema.names)}")
+        if matches[0].textual:
+            raise ValidationError(f"{dataset}.{field} is a textual field; Personalize filters cannot use textual "
+                                  f"fields (use a categorical field)")
+        if matches[0].type == "boolean":
+            raise ValidationError(f"{dataset}.{field} is a boolean field; Personalize filters cannot use booleans "
+                                  f"(store it as a string \"True\"/\"False\" or an int 0/1)")
 
 
 def get_filter(store, group: str, name: str) -> dict:

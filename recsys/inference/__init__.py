@@ -299,8 +299,19 @@ class _Request:
         return min(max(weight, 0.0), 1.0), max(cutoff, 0.0)
 
     def exploration_bonus(self, cutoff_days: float) -> np.ndarray:
+        """Per-candidate bonus (cached per catalogue until the activity counts or the cut-off change)."""
         cat = self.catalogue
         activity = self.runtime.activity(self.store, self.group)
+        key = (cutoff_days, activity.last_seq, activity.max_timestamp)
+        cached = getattr(cat, "_bonus", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        bonus = self._compute_bonus(cat, activity, cutoff_days)
+        bonus.setflags(write=False)
+        cat._bonus = (key, bonus)  # type: ignore[attr-defined]
+        return bonus
+
+    def _compute_bonus(self, cat: Catalogue, activity, cutoff_days: float) -> np.ndarray:
         newest = activity.max_timestamp or self.model.max_timestamp
         eligible = np.zeros(len(cat.ids), dtype=bool)
         eligible[cat.n_model:] = True  # items added after training: only exploration can surface them
@@ -341,11 +352,13 @@ class _Request:
 
         cat = self.catalogue
         needs_history = any(d == C.INTERACTIONS for d in getattr(compiled, "datasets", (C.INTERACTIONS,)))
+        fields = getattr(compiled, "fields", None)
+        needs_users = fields is None or any(d in (C.USERS, "CurrentUser") for d, _ in fields)
         ctx = FilterContext(
             item_ids=cat.ids,
             items=cat.items,
             user_interactions=self.history if needs_history else None,
-            users=self.runtime.users(self.store, self.group),
+            users=self.runtime.users(self.store, self.group) if needs_users else None,
             user_id=self.user_id,
             current_item_id=self.item_id,
             index=_filter_index(cat),
@@ -359,12 +372,14 @@ class _Request:
         if not item_ids:
             return []
         recipe = self.model.recipe
-        explain = getattr(recipe, "explain", None)
+        related = self.model.recipe_type == RELATED_ITEMS
+        explain = getattr(recipe, "explain_similar" if related and hasattr(recipe, "explain_similar") else "explain",
+                          None)
         if explain is None:
             return [[] for _ in item_ids]
-        subject = self.item_id if self.model.recipe_type == RELATED_ITEMS else (self.user_id or "\x00anonymous")
+        subject = self.item_id if related else (self.user_id or "\x00anonymous")
         kwargs: dict[str, Any] = {}
-        if self.model.recipe_type != RELATED_ITEMS:
+        if not related:
             kwargs["new_events"] = self.new_events
             if self._model_context is not None:
                 kwargs["context"] = self._model_context
@@ -384,7 +399,8 @@ def _pick_promoted(request: _Request, key: np.ndarray, promo_mask, n: int) -> np
     return picks
 
 
-def _rows(request: _Request, positions: np.ndarray, explored: np.ndarray, relevance: np.ndarray, kind: str) -> list[dict]:
+def _rows(request: _Request, positions: np.ndarray, explored: np.ndarray, relevance: np.ndarray,
+          kind: str) -> list[dict]:
     cat = request.catalogue
     scored = _is_scored(request.model)
     rows = []

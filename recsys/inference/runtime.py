@@ -276,7 +276,8 @@ def _read_optional(store, group: str, reader: str) -> pd.DataFrame | None:
     return frame
 
 
-_TABLES: dict[tuple[str, str, str], str] = {}
+_TABLES: dict[tuple[str, str, str], str | float] = {}
+ABSENT_RECHECK_SECONDS = 2.0
 
 
 def _signature(store, group: str, dataset_type: str):
@@ -289,10 +290,15 @@ def _signature(store, group: str, dataset_type: str):
 
     key = (str(store.home), group, dataset_type)
     table = _TABLES.get(key)
+    if isinstance(table, float):  # no such dataset when last looked (re-checked every few seconds)
+        if time.monotonic() - table < ABSENT_RECHECK_SECONDS:
+            return ("absent",)
+        table = None
     if table is None:
         try:
             table = datasets.get_dataset(store, group, dataset_type)["table"]
         except NotFoundError:
+            _TABLES[key] = time.monotonic()
             return ("absent",)
         _TABLES[key] = table
     try:

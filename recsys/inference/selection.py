@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
-
 import numpy as np
 
 REASON_POPULAR = "Popular item"
@@ -91,15 +89,6 @@ def interleave(regular: list, promoted: list, seed: int) -> tuple[list, np.ndarr
     return merged, slots
 
 
-@dataclass
-class Pick:
-    """One chosen candidate: its position, how it was chosen, and the reasons to show."""
-
-    position: int
-    kind: str = "model"          # model | exploration | popular | promoted
-    reasons: list[str] = field(default_factory=list)
-
-
 def exploration_bonus(eligible: np.ndarray, interactions: np.ndarray, impressions: np.ndarray) -> np.ndarray:
     """Per-candidate exploration bonus in [0, 1]: 1 / (1 + interactions + impressions) for eligible items.
 
@@ -111,7 +100,8 @@ def exploration_bonus(eligible: np.ndarray, interactions: np.ndarray, impression
 
 
 def select_with_exploration(relevance: np.ndarray, n: int, mask: np.ndarray | None, bonus: np.ndarray,
-                            weight: float, seed: int, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                            weight: float, seed: int,
+                            exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Top-n by (1 - w) * relevance/max + w * bonus * noise, with at most ceil(w * n) explored items.
 
     `relevance` is the model's score (NaN/-inf where the model has none, e.g. new items); `bonus` comes from
@@ -127,8 +117,9 @@ def select_with_exploration(relevance: np.ndarray, n: int, mask: np.ndarray | No
     rel = np.where(np.isfinite(relevance), relevance, 0.0)
     top = rel.max() if len(rel) else 0.0
     rel = rel / top if top > 0 else rel
-    noise = np.random.default_rng(seed).uniform(0.8, 1.0, size=len(rel))
-    explore_term = weight * bonus * noise
+    explore_term = np.zeros(len(rel))
+    boosted = np.flatnonzero(bonus > 0)
+    explore_term[boosted] = weight * bonus[boosted] * np.random.default_rng(seed).uniform(0.8, 1.0, len(boosted))
     key = (1.0 - weight) * rel + explore_term
     has_score = np.isfinite(relevance)
     explored = explore_term > (1.0 - weight) * rel

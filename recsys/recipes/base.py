@@ -129,19 +129,29 @@ class History:
     times: np.ndarray
     weights: np.ndarray
     n_rows: int
+    ctx: np.ndarray | None = None  # (n_events, n_context_fields) context-value codes, -1 = unknown
 
     def matrix(self, n_items: int, weights: np.ndarray | None = None) -> sp.csr_matrix:
         """Sum of weights per (row, item) as a CSR matrix (n_rows, n_items)."""
         w = self.weights if weights is None else weights
         return sp.csr_matrix((w.astype(np.float64), (self.rows, self.items)), shape=(self.n_rows, n_items))
 
-    def rank_from_newest(self) -> np.ndarray:
-        """0 for each row's newest event, 1 for the one before, ... (relies on the (row, time) sort)."""
+    def rank_from_newest(self, distinct_times: bool = False) -> np.ndarray:
+        """0 for each row's newest event, 1 for the one before, ... (relies on the (row, time) sort).
+
+        With distinct_times, events of a row that share a timestamp (one basket) share a rank.
+        """
         n = len(self.rows)
         if n == 0:
             return np.zeros(0, dtype=np.int64)
-        ends = np.searchsorted(self.rows, self.rows, side="right")
-        return ends - 1 - np.arange(n)
+        if not distinct_times:
+            ends = np.searchsorted(self.rows, self.rows, side="right")
+            return ends - 1 - np.arange(n)
+        new_group = np.ones(n, dtype=bool)
+        new_group[1:] = (self.rows[1:] != self.rows[:-1]) | (self.times[1:] != self.times[:-1])
+        g = np.cumsum(new_group) - 1                      # global group number, increasing within a row
+        last_g = g[np.searchsorted(self.rows, self.rows, side="right") - 1]
+        return last_g - g
 
     def lengths(self) -> np.ndarray:
         return np.bincount(self.rows, minlength=self.n_rows)
@@ -283,11 +293,18 @@ class Recipe:
         times = inter[TIMESTAMP].to_numpy(dtype=np.int64)
         weights = self._event_weights(inter)
         order = np.lexsort((times, uidx))
+        codes = self._event_context_codes(inter)
+        if codes is not None:
+            self.hist_ctx_ = codes[order].astype(np.int32)
         self.hist_indptr_ = np.concatenate([[0], np.cumsum(np.bincount(uidx, minlength=len(self.user_ids_)))]
                                            ).astype(np.int64)
         self.hist_items_ = iidx[order].astype(np.int32)
         self.hist_times_ = times[order]
         self.hist_weights_ = weights[order].astype(np.float32)
+
+    def _event_context_codes(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """Hook: per-event context codes (n, n_fields) for context-aware recipes; None = no context kept."""
+        return None
 
     def _event_weights(self, frame: pd.DataFrame) -> np.ndarray:
         """Per-event weight from the `event_weights` parameter (EVENT_TYPE -> weight; others weigh 1)."""
@@ -306,7 +323,8 @@ class Recipe:
         """Training history of known users plus `new_events` of any user in the batch, sorted by (row, time)."""
         n = len(user_ids)
         upos = self.user_positions(user_ids)
-        rows_l, items_l, times_l, w_l = [], [], [], []
+        rows_l, items_l, times_l, w_l, c_l = [], [], [], [], []
+        has_ctx = hasattr(self, "hist_ctx_")
         if hasattr(self, "hist_indptr_"):
             known = np.flatnonzero(upos >= 0)
             starts = self.hist_indptr_[upos[known]]
@@ -318,25 +336,32 @@ class Recipe:
                 items_l.append(self.hist_items_[offs].astype(np.int64))
                 times_l.append(self.hist_times_[offs])
                 w_l.append(self.hist_weights_[offs].astype(np.float64))
+                if has_ctx:
+                    c_l.append(self.hist_ctx_[offs])
         if new_events is not None and len(new_events):
             ev = _check_events(new_events)
             batch = pd.DataFrame({USER_ID: pd.array(np.asarray(user_ids, dtype=object), dtype="str"),
                                   "_row": np.arange(n)})
             ev = ev.assign(_w=self._event_weights(ev), _i=self._item_index().get_indexer(
-                ev[ITEM_ID].to_numpy(dtype=object)))
+                ev[ITEM_ID].to_numpy(dtype=object)), _k=np.arange(len(ev)))
+            codes = self._event_context_codes(ev) if has_ctx else None
             ev = ev[ev["_i"] >= 0]
-            m = batch.merge(ev[[USER_ID, TIMESTAMP, "_w", "_i"]], on=USER_ID, how="inner")
+            m = batch.merge(ev[[USER_ID, TIMESTAMP, "_w", "_i", "_k"]], on=USER_ID, how="inner")
             if len(m):
                 rows_l.append(m["_row"].to_numpy(np.int64))
                 items_l.append(m["_i"].to_numpy(np.int64))
                 times_l.append(m[TIMESTAMP].to_numpy(np.int64))
                 w_l.append(m["_w"].to_numpy(np.float64))
+                if has_ctx:
+                    c_l.append(codes[m["_k"].to_numpy(np.int64)].astype(np.int32))
         if not rows_l:
             z = np.zeros(0, dtype=np.int64)
-            return History(z, z, z, np.zeros(0), n)
+            ctx0 = np.zeros((0, self.hist_ctx_.shape[1]), np.int32) if has_ctx else None
+            return History(z, z, z, np.zeros(0), n, ctx0)
         rows, items, times, w = (np.concatenate(x) for x in (rows_l, items_l, times_l, w_l))
         order = np.lexsort((times, rows))
-        return History(rows[order], items[order], times[order], w[order], n)
+        ctx = np.concatenate(c_l)[order] if has_ctx else None
+        return History(rows[order], items[order], times[order], w[order], n, ctx)
 
     # ------------------------------------------------------------------ user-based inference
     def score_users(self, user_ids, *, new_events: pd.DataFrame | None = None, context=None) -> np.ndarray:
@@ -428,6 +453,10 @@ class Recipe:
                                   f"not user recommendations")
 
     def _contexts(self, context, n: int) -> list[dict | None]:
+        if context is not None and not self.uses_context and not self._c().get("warned_context"):
+            log.warning("%s ignores context (only context-aware recipes such as aws-user-personalization use it)",
+                        self.name)
+            self._c()["warned_context"] = True
         if context is None or isinstance(context, Mapping):
             return [context] * n
         context = list(context)

@@ -49,7 +49,7 @@ class _SurpriseRecipe(Recipe):
         return u_inner, i_inner
 
     @staticmethod
-    def _take(arr, inner, width=None):
+    def _take(arr, inner):
         arr = np.asarray(arr, dtype=np.float64)
         shape = (len(inner),) if arr.ndim == 1 else (len(inner), arr.shape[1])
         out = np.zeros(shape, dtype=np.float64)

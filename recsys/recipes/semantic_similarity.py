@@ -49,10 +49,11 @@ class SemanticSimilarity(Recipe):
             E = TruncatedSVD(n_components=k, random_state=self.random_state).fit_transform(F)
         else:
             E = F.toarray()
-        self.embeddings_ = normalize(E).astype(np.float32)
+        self.embeddings_ = normalize(E).astype(np.float64)
 
     def _score_item_rows(self, pos) -> np.ndarray:
-        return (self.embeddings_[pos] @ self.embeddings_.T).astype(np.float64)
+        # rounded so that batch and single queries (different BLAS paths) break ties identically
+        return np.round(self.embeddings_[pos] @ self.embeddings_.T, 9)
 
     def _reasons(self, user_id, pos, hist, ctx) -> list[list[str]]:
         return [["Similar description and attributes"] for _ in pos]

@@ -101,7 +101,7 @@ class SimilarItems(Recipe):
             co = self.cooc_[p].toarray().astype(np.float64)
             top = co.max(axis=1, keepdims=True)
             co = np.where(top > 0, co / np.where(top > 0, top, 1.0), 0.0)
-            meta = np.asarray((self.features_[p] @ self.features_.T).todense(), dtype=np.float64)
+            meta = np.round(np.asarray((self.features_[p] @ self.features_.T).todense(), dtype=np.float64), 6)
             a = (1.0 - self.metadata_weight) * np.minimum(self.counts_[p], COLD_ITEM_INTERACTIONS) / COLD_ITEM_INTERACTIONS
             out[known] = a[:, None] * co + (1 - a[:, None]) * meta + 1e-3 * pop[None, :] / max(pop.max(), 1e-12)
         return out

@@ -5,7 +5,7 @@ How a user's scores are made, all vectorised over a batch of users:
 1. Profile: the user's training history plus any `new_events` (real-time events, an anonymous session, the
    evaluation history of a held-out user), each event weighted by its type (`event_weights`, e.g. purchase >
    cart > view), optionally by EVENT_VALUE, and by recency (`recency_mask`: an exponential half-life counted in
-   events, newest = 1), summed per item and squashed with log1p.
+   events in their stored order, newest = 1), summed per item and squashed with log1p.
 2. Relevance: EASE (Steck 2019, closed form, `l2` scaled to the data) when the catalogue has at most
    `max_items_for_ease` interacted items, else implicit's ALS with the user vector solved from the profile,
    so new events count at once without retraining.
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.columns import CREATION_TIMESTAMP, IMPRESSION, ITEM_ID, TIMESTAMP, USER_ID
+from recsys.columns import CREATION_TIMESTAMP, IMPRESSION, ITEM_ID, TIMESTAMP
 from recsys.exceptions import ValidationError
 from recsys.recipes.base import USER_PERSONALIZATION, History, ParamInfo, Recipe, _report, softmax_rows
 from recsys.recipes.popularity import unique_user_counts
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 DAY = 86_400
 MAX_CONTEXT_VALUES = 200
-_T_GRID = np.exp(np.linspace(np.log(1e-3), np.log(1e3), 61))
 
 
 class UserPersonalization(Recipe):
@@ -54,7 +53,7 @@ class UserPersonalization(Recipe):
     param_info = {
         "l2": ParamInfo(None, "EASE L2 regularisation; None = auto (l2_scale x mean item interaction count)",
                         "float", (0.0, None), nullable=True, hpo=False),
-        "l2_scale": ParamInfo(1.0, "auto l2 as a multiple of the mean item count (used when l2 is None)",
+        "l2_scale": ParamInfo(3.0, "auto l2 as a multiple of the mean item count (used when l2 is None)",
                               "float", (0.001, 100.0), hpo=True, log=True),
         "max_items_for_ease": ParamInfo(30_000, "largest catalogue for EASE (dense item x item); above it ALS",
                                         "int", (1, 100_000)),
@@ -64,7 +63,7 @@ class UserPersonalization(Recipe):
                                     hpo=True, log=True),
         "recency_mask": ParamInfo(True, "weight the user's recent events more (Personalize's recency_mask)",
                                   "bool", hpo=True),
-        "recency_half_life": ParamInfo(10.0, "half-life, in events, of an event's weight in the user profile",
+        "recency_half_life": ParamInfo(5.0, "half-life, in events, of an event's weight in the user profile",
                                        "float", (0.5, 10_000.0), hpo=True, log=True),
         "event_weights": ParamInfo(None, "EVENT_TYPE -> weight, e.g. {'purchase': 3, 'cart': 2, 'view': 1}; "
                                    "'*' sets the default; None = all 1", "dict"),
@@ -73,6 +72,8 @@ class UserPersonalization(Recipe):
                                        "float", (0.0, 5.0), hpo=True),
         "context_weight": ParamInfo(1.0, "weight of the per-context item log-lift when context is given",
                                     "float", (0.0, 5.0), hpo=True),
+        "context_history_boost": ParamInfo(0.0, "extra weight of history events made in the requested "
+                                           "context (e.g. same DEVICE)", "float", (0.0, 100.0), hpo=True),
         "context_smoothing": ParamInfo(10.0, "pseudo-count shrinking context lifts towards 0", "float",
                                        (0.0, 10_000.0)),
         "exploration_weight": ParamInfo(0.3, "how much to favour new, little-seen items (0 = none, 1 = most)",
@@ -82,9 +83,10 @@ class UserPersonalization(Recipe):
         "random_state": ParamInfo(None, "seed for ALS, exploration noise and the calibration sample", "seed"),
     }
 
-    def __init__(self, l2=None, l2_scale=1.0, max_items_for_ease=30_000, factors=128, iterations=15,
-                 regularization=0.05, recency_mask=True, recency_half_life=10.0, event_weights=None,
-                 use_event_value=False, popularity_weight=0.2, context_weight=1.0, context_smoothing=10.0,
+    def __init__(self, l2=None, l2_scale=3.0, max_items_for_ease=30_000, factors=128, iterations=15,
+                 regularization=0.05, recency_mask=True, recency_half_life=5.0, event_weights=None,
+                 use_event_value=False, popularity_weight=0.2, context_weight=1.0, context_history_boost=0.0,
+                 context_smoothing=10.0,
                  exploration_weight=0.3, exploration_item_age_cut_off=30.0, random_state=None):
         self.l2 = l2
         self.l2_scale = l2_scale
@@ -98,6 +100,7 @@ class UserPersonalization(Recipe):
         self.use_event_value = use_event_value
         self.popularity_weight = popularity_weight
         self.context_weight = context_weight
+        self.context_history_boost = context_history_boost
         self.context_smoothing = context_smoothing
         self.exploration_weight = exploration_weight
         self.exploration_item_age_cut_off = exploration_item_age_cut_off
@@ -107,6 +110,7 @@ class UserPersonalization(Recipe):
     def _fit(self, data, progress) -> None:
         inter = data.interactions
         n_items = len(self.item_ids_)
+        self._fit_context(data)
         self._store_history(inter)
         upos = np.repeat(np.arange(len(self.user_ids_)), np.diff(self.hist_indptr_))
         X = sp.csr_matrix((self.hist_weights_.astype(np.float64), (upos, self.hist_items_)),
@@ -121,8 +125,7 @@ class UserPersonalization(Recipe):
             self._fit_ease(X)
         else:
             self._fit_als(X)
-        _report(progress, "context", 0.7)
-        self._fit_context(data)
+        _report(progress, "exploration", 0.7)
         self._fit_exploration(data)
         _report(progress, "calibrate", 0.85)
         self._fit_temperature()
@@ -150,9 +153,9 @@ class UserPersonalization(Recipe):
         from threadpoolctl import threadpool_limits
 
         seed = self.random_state if self.random_state is not None else None
-        model = AlternatingLeastSquares(factors=self.factors, regularization=self.regularization,
-                                        iterations=self.iterations, random_state=seed)
-        with threadpool_limits(1, "blas"):
+        with threadpool_limits(1, "blas"):  # implicit's advice: its own threads, single-threaded BLAS
+            model = AlternatingLeastSquares(factors=self.factors, regularization=self.regularization,
+                                            iterations=self.iterations, random_state=seed)
             model.fit(X.astype(np.float32), show_progress=False)
         self.model_kind_ = "als"
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
@@ -178,7 +181,20 @@ class UserPersonalization(Recipe):
                 keys.append(f"{field}={v}")
                 lifts.append(lift.astype(np.float32))
         self.context_keys_ = np.array(keys, dtype=object)
+        self.context_fields_ = list(data.context_fields)
         self.context_lift_ = np.vstack(lifts) if lifts else np.zeros((0, n_items), dtype=np.float32)
+
+    def _event_context_codes(self, frame: pd.DataFrame) -> np.ndarray | None:
+        fields = getattr(self, "context_fields_", [])
+        if not fields:
+            return None
+        idx = pd.Index(self.context_keys_)
+        out = np.full((len(frame), len(fields)), -1, dtype=np.int32)
+        for j, f in enumerate(fields):
+            if f in frame.columns:
+                keys = (f + "=" + frame[f].astype("str")).to_numpy(dtype=object, na_value="")
+                out[:, j] = idx.get_indexer(keys)
+        return out
 
     def _fit_exploration(self, data) -> None:
         n_items = len(self.item_ids_)
@@ -214,7 +230,7 @@ class UserPersonalization(Recipe):
         if len(users) == 0:
             return
         rng = np.random.default_rng(0 if self.random_state is None else self.random_state)
-        users = np.sort(rng.choice(users, size=min(len(users), 1000), replace=False))
+        users = np.sort(rng.choice(users, size=min(len(users), 500), replace=False))
         last = self.hist_indptr_[users + 1] - 1
         target = self.hist_items_[last].astype(np.int64)
         starts, l = self.hist_indptr_[users], lens[users] - 1
@@ -223,32 +239,48 @@ class UserPersonalization(Recipe):
                        self.hist_times_[offs], self.hist_weights_[offs].astype(np.float64), len(users))
         raw = self._relevance(hist)
         prior = self.popularity_weight * self.log_pop_
-        best, best_nll = 1.0, np.inf
-        for t in _T_GRID:
+        rows = np.arange(len(users))
+
+        def nll(t):
             logits = raw / t + prior
             m = logits.max(axis=1, keepdims=True)
             lse = np.log(np.exp(logits - m).sum(axis=1)) + m[:, 0]
-            nll = float(np.mean(lse - logits[np.arange(len(users)), target]))
-            if nll < best_nll:
-                best, best_nll = float(t), nll
+            return float(np.mean(lse - logits[rows, target]))
+
+        coarse = np.exp(np.linspace(np.log(1e-3), np.log(1e3), 13))
+        vals = [nll(t) for t in coarse]
+        k = int(np.argmin(vals))
+        fine = np.exp(np.linspace(np.log(coarse[max(k - 1, 0)]), np.log(coarse[min(k + 1, len(coarse) - 1)]), 9))
+        fine_vals = [nll(t) for t in fine]
+        best = float(fine[int(np.argmin(fine_vals))])
         self.temperature_ = best
         logits = raw / best + prior
         spread = logits.max(axis=1) - np.median(logits, axis=1)
         self.explore_scale_ = float(np.median(spread)) if len(spread) else 1.0
 
     # ------------------------------------------------------------------ scoring
-    def _profile(self, hist: History) -> sp.csr_matrix:
+    def _profile(self, hist: History, contexts=None) -> sp.csr_matrix:
         w = hist.weights
         if self.recency_mask and len(w):
             w = w * np.power(0.5, hist.rank_from_newest() / self.recency_half_life)
+        if (contexts is not None and hist.ctx is not None and len(w) and self.context_history_boost > 0
+                and any(contexts)):
+            # events made in the requested context (e.g. on the same device) weigh more
+            req = np.full((hist.n_rows, hist.ctx.shape[1]), -2, dtype=np.int64)
+            for r, ctx in enumerate(contexts):
+                for k in self._context_rows(ctx):
+                    j = self.context_fields_.index(str(self.context_keys_[k]).split("=", 1)[0])
+                    req[r, j] = k
+            match = (hist.ctx == req[hist.rows]).any(axis=1)
+            w = w * np.where(match, 1.0 + self.context_history_boost, 1.0)
         X = hist.matrix(len(self.item_ids_), w)
         X.sum_duplicates()
         X.data = np.log1p(X.data)
         return X
 
-    def _relevance(self, hist: History) -> np.ndarray:
+    def _relevance(self, hist: History, contexts=None) -> np.ndarray:
         """Raw relevance (n_rows, n_items) from the profile; 0 for rows without history."""
-        X = self._profile(hist)
+        X = self._profile(hist, contexts)
         n_items = len(self.item_ids_)
         out = np.zeros((hist.n_rows, n_items), dtype=np.float64)
         if self.model_kind_ == "ease":
@@ -281,11 +313,11 @@ class UserPersonalization(Recipe):
         return self._logits_rows(hist, self._contexts(context, len(user_ids)))
 
     def _logits_rows(self, hist: History, contexts) -> np.ndarray:
-        raw = self._relevance(hist)
+        raw = self._relevance(hist, contexts)
         has_hist = hist.lengths() > 0
         logits = raw / self.temperature_ + self.popularity_weight * self.log_pop_
         logits[~has_hist] = self.log_pop_  # cold start: popularity
-        logits += self._context_logits(contexts)
+        logits += self._context_logits(contexts, hist)
         logits += self.exploration_bonus()[None, :]
         return logits
 
@@ -301,14 +333,24 @@ class UserPersonalization(Recipe):
         idx = c["ctx_index"]
         return [idx[f"{k}={v}"] for k, v in ctx.items() if f"{k}={v}" in idx]
 
-    def _context_logits(self, contexts) -> np.ndarray | float:
+    def _context_logits(self, contexts, hist: History | None = None) -> np.ndarray | float:
+        """context_weight x (1 - share of the user's history in that context) x smoothed item log-lift.
+
+        A user's profile already reflects the contexts they usually act in, so the lift counts in proportion
+        to how unusual the requested context is for them (fully for cold users).
+        """
         if self.context_weight == 0 or not any(contexts):
             return 0.0
         out = np.zeros((len(contexts), len(self.item_ids_)), dtype=np.float64)
+        lens = hist.lengths() if hist is not None else None
         for r, ctx in enumerate(contexts):
             rows = self._context_rows(ctx)
-            if rows:
-                out[r] = self.context_weight * self.context_lift_[rows].sum(axis=0)
+            for k in rows:
+                share = 0.0
+                if hist is not None and hist.ctx is not None and lens[r] > 0:
+                    lo, hi = np.searchsorted(hist.rows, [r, r + 1])
+                    share = float((hist.ctx[lo:hi] == k).any(axis=1).mean())
+                out[r] += self.context_weight * (1.0 - share) * self.context_lift_[k]
         return out
 
     # ------------------------------------------------------------------ exploration
@@ -356,8 +398,8 @@ class UserPersonalization(Recipe):
         k = len(new)
         created = np.full(k, self.t_max_, dtype=np.int64)
         if CREATION_TIMESTAMP in items.columns:
-            ct = items.drop_duplicates(ITEM_ID, keep="last").set_index(items[ITEM_ID].astype(str).unique())
-            vals = pd.to_numeric(ct[CREATION_TIMESTAMP], errors="coerce").reindex(new)
+            ct = items.assign(_id=items[ITEM_ID].astype(str)).drop_duplicates("_id", keep="last").set_index("_id")
+            vals = pd.to_numeric(ct[CREATION_TIMESTAMP], errors="coerce").reindex(pd.Index(new))
             created = np.where(vals.notna(), vals.to_numpy(dtype=np.float64, na_value=0), self.t_max_).astype(np.int64)
         self.item_ids_ = np.concatenate([self.item_ids_, new])
         self.counts_ = np.concatenate([self.counts_, np.zeros(k)])

@@ -1,14 +1,18 @@
 """Every workbench page runs without exception on an empty workspace and on the demo data; main widgets work."""
 
+from pathlib import Path
+
 import pytest
 from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PAGES = ["home", "data", "train", "compare", "tune", "preview", "filters", "segments_batch", "campaigns_events"]
 TIMEOUT = 120
 
 
 def run(page: str, **state) -> AppTest:
-    at = AppTest.from_file(f"pages/{page}.py", default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=TIMEOUT)
     for key, value in state.items():
         at.session_state[key] = value
     return at.run()
@@ -23,7 +27,7 @@ def test_page_on_empty_workspace_says_what_to_do(page, empty_env):
 
 
 def test_app_frame_runs_with_navigation(empty_env):
-    at = AppTest.from_file("app.py", default_timeout=TIMEOUT).run()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
     assert not at.exception, at.exception
 
 

@@ -46,8 +46,7 @@ def test_main_journey(browser, streamlit_app, artifacts_dir, tmp_path):
 
     # Train: the flagship and the popularity baseline, in the background.
     goto(page, f"{streamlit_app}/train", "Train")
-    choose(page, "Recipes", "aws-popularity-count")
-    page.keyboard.press("Escape")
+    expect(page.get_by_text("aws-popularity-count").first).to_be_visible()  # pre-selected with the flagship
     page.get_by_role("button", name="Start training").click()
     expect(page.get_by_text("ACTIVE", exact=True)).to_have_count(2, timeout=TIMEOUT_MS * 2)
     page.screenshot(path=str(artifacts_dir / "02-train.png"), full_page=True)
