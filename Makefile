@@ -21,7 +21,7 @@ run: install demo
 	$(PY) -m streamlit run app.py --server.headless true
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 bench: install
 	$(PY) bench/quality.py && $(PY) bench/speed.py

@@ -43,8 +43,8 @@ def load(store: Store, frames: dict, schemas: dict) -> None:
             datasets.write_frame(db, GROUP, dataset_type, frame, mode="FULL")
 
 
-def deploy(store: Store, recipe: str = "aws-user-personalization") -> tuple[str, float]:
-    create_solution(store, GROUP, "up", recipe)
+def deploy(store: Store, recipe: str = "aws-user-personalization", params: dict | None = None) -> tuple[str, float]:
+    create_solution(store, GROUP, "up", recipe, params=params)
     started = time.perf_counter()
     version = create_solution_version(store, GROUP, "up", wait=True)
     if version["status"] != "ACTIVE":
@@ -104,7 +104,8 @@ def synthetic(n_items: int, n_users: int, n_events: int, seed: int = 0) -> tuple
     return {INTERACTIONS: inter, ITEMS: items}, schemas
 
 
-def realtime(store: Store, campaign: str, users, items, newest: int, n: int = 50) -> dict:
+def realtime(store: Store, campaign: str, users, items, newest: int, n: int = 50,
+             properties: dict | None = None) -> dict:
     """put_events -> the next answer differs: per user, time of put_events + get_recommendations."""
     tracker = create_event_tracker(store, GROUP, "bench")["trackingId"]
     rng = np.random.default_rng(1)
@@ -112,7 +113,10 @@ def realtime(store: Store, campaign: str, users, items, newest: int, n: int = 50
     for k, user in enumerate(users[:n]):
         before = [i["itemId"] for i in get_recommendations(store, campaign, user_id=user, num_results=25)["itemList"]]
         events = [{"eventType": "view", "sentAt": newest + 60 + j, "itemId": str(items[rng.integers(len(items))]),
-                   "eventId": f"bench-{k}-{j}", "properties": json.dumps({"device": "mobile"})} for j in range(3)]
+                   "eventId": f"bench-{k}-{j}"} for j in range(3)]
+        if properties:
+            for event in events:
+                event["properties"] = json.dumps(properties)
         t = time.perf_counter()
         put_events(store, tracker, f"session-{user}", user, events)
         after = [i["itemId"] for i in get_recommendations(store, campaign, user_id=user, num_results=25)["itemList"]]
@@ -123,26 +127,26 @@ def realtime(store: Store, campaign: str, users, items, newest: int, n: int = 50
             "changed": f"{changed}/{len(samples)}"}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--items", type=int, default=100_000, help="synthetic catalogue size (0 to skip)")
-    parser.add_argument("--requests", type=int, default=300, help="requests per measurement")
-    args = parser.parse_args()
-    results = {}
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
-    # 1. demo data
+
+def bench_demo(requests: int) -> dict:
+    """Latency on the demo data set (2,000 users, 1,000 items, ~100k events)."""
     with tempfile.TemporaryDirectory() as home:
         store = Store(home)
         demo = generate_demo(seed=7)
         load(store, {t: demo.frame(t) for t in (INTERACTIONS, ITEMS, USERS)},
              {t: demo_schema(t) for t in (INTERACTIONS, ITEMS, USERS)})
+        log("training on the demo data ...")
         campaign, train_s = deploy(store)
-        users = list(demo.interactions["USER_ID"].drop_duplicates().sample(args.requests, random_state=0))
+        users = list(demo.interactions["USER_ID"].drop_duplicates().sample(requests, random_state=0))
         cat = create_filter(store, GROUP, "cat", "INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)")["arn"]
-        seen = create_filter(store, GROUP, "seen", 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")')["arn"]
+        seen = create_filter(store, GROUP, "seen",
+                             'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")')["arn"]
         promo = [{"name": "new", "percentPromotedItems": 20, "filterArn": cat, "filterValues": {"CAT": '"books"'}}]
         top50 = list(demo.items["ITEM_ID"].iloc[:50])
-        demo_runs = {
+        runs = {
             "no filter": lambda u: get_recommendations(store, campaign, user_id=u),
             "Items filter ($CAT)": lambda u: get_recommendations(store, campaign, user_id=u, filter_arn=cat,
                                                                  filter_values={"CAT": '"toys","home"'}),
@@ -151,43 +155,66 @@ def main() -> None:
             "context DEVICE": lambda u: get_recommendations(store, campaign, user_id=u, context={"DEVICE": "mobile"}),
             "ranking of 50": lambda u: get_personalized_ranking(store, campaign, user_id=u, input_list=top50),
         }
-        results["demo"] = {"training_s": round(train_s, 2)}
-        for name, call in demo_runs.items():
-            results["demo"][name] = timed(call, users)
-        results["demo"]["put_events -> changed answer"] = realtime(
-            store, campaign, users, demo.items["ITEM_ID"].to_numpy(), int(demo.interactions["TIMESTAMP"].max()))
+        out = {"training_s": round(train_s, 2)}
+        for name, call in runs.items():
+            out[name] = timed(call, users)
+        add_filter_cost(out, list(runs)[1:3])
+        out["put_events -> changed answer"] = realtime(
+            store, campaign, users, demo.items["ITEM_ID"].to_numpy(), int(demo.interactions["TIMESTAMP"].max()),
+            properties={"device": "mobile"})
+        return out
 
-    # 2. synthetic large catalogue
+
+def bench_catalogue(n_items: int, requests: int) -> dict:
+    """Latency on a synthetic catalogue of `n_items` items (ALS, since EASE stops at 30k items)."""
+    with tempfile.TemporaryDirectory() as home:
+        store = Store(home)
+        frames, schemas = synthetic(n_items, n_users=20_000, n_events=max(300_000, 3 * n_items))
+        load(store, frames, schemas)
+        log(f"training on {n_items:,} items ...")
+        campaign, train_s = deploy(store, params={"factors": 64, "iterations": 10})
+        log(f"trained in {train_s:.0f} s")
+        users = list(frames[INTERACTIONS]["USER_ID"].drop_duplicates().sample(requests, random_state=0))
+        cat = create_filter(store, GROUP, "cat", "INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)")["arn"]
+        price = create_filter(store, GROUP, "price", "INCLUDE ItemID WHERE Items.PRICE <= $P")["arn"]
+        seen = create_filter(store, GROUP, "seen",
+                             'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")')["arn"]
+        rng = np.random.default_rng(0)
+        runs = {
+            "no filter": lambda u: get_recommendations(store, campaign, user_id=u),
+            "Items filter ($CAT)": lambda u: get_recommendations(
+                store, campaign, user_id=u, filter_arn=cat,
+                filter_values={"CAT": f'"c{rng.integers(200)}","c{rng.integers(200)}"'}),
+            "Items filter (PRICE <= $P)": lambda u: get_recommendations(
+                store, campaign, user_id=u, filter_arn=price, filter_values={"P": str(int(rng.integers(5, 100)))}),
+            "Interactions filter": lambda u: get_recommendations(store, campaign, user_id=u, filter_arn=seen),
+        }
+        out = {"training_s": round(train_s, 2)}
+        for name, call in runs.items():
+            out[name] = timed(call, users)
+        add_filter_cost(out, list(runs)[1:])
+        out["put_events -> changed answer"] = realtime(
+            store, campaign, users, frames[ITEMS]["ITEM_ID"].to_numpy(), int(frames[INTERACTIONS]["TIMESTAMP"].max()))
+        return out
+
+
+def add_filter_cost(out: dict, names: list[str]) -> None:
+    base = out["no filter"]["p50_ms"]
+    for name in names:
+        out[name]["filter_cost_p50_ms"] = round(out[name]["p50_ms"] - base, 3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=100_000, help="synthetic catalogue size (0 to skip)")
+    parser.add_argument("--requests", type=int, default=300, help="requests per measurement")
+    parser.add_argument("--skip-demo", action="store_true", help="only the synthetic catalogue")
+    args = parser.parse_args()
+    results = {}
+    if not args.skip_demo:
+        results["demo"] = bench_demo(args.requests)
     if args.items:
-        with tempfile.TemporaryDirectory() as home:
-            store = Store(home)
-            frames, schemas = synthetic(args.items, n_users=20_000, n_events=max(300_000, 3 * args.items))
-            load(store, frames, schemas)
-            campaign, train_s = deploy(store)
-            users = list(frames[INTERACTIONS]["USER_ID"].drop_duplicates().sample(args.requests, random_state=0))
-            cat = create_filter(store, GROUP, "cat", "INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)")["arn"]
-            price = create_filter(store, GROUP, "price", "INCLUDE ItemID WHERE Items.PRICE <= $P")["arn"]
-            seen = create_filter(store, GROUP, "seen", 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")')["arn"]
-            rng = np.random.default_rng(0)
-            key = f"{args.items // 1000}k items"
-            results[key] = {"training_s": round(train_s, 2)}
-            runs = {
-                "no filter": lambda u: get_recommendations(store, campaign, user_id=u),
-                "Items filter ($CAT)": lambda u: get_recommendations(
-                    store, campaign, user_id=u, filter_arn=cat,
-                    filter_values={"CAT": f'"c{rng.integers(200)}","c{rng.integers(200)}"'}),
-                "Items filter (PRICE <= $P)": lambda u: get_recommendations(
-                    store, campaign, user_id=u, filter_arn=price, filter_values={"P": str(int(rng.integers(5, 100)))}),
-                "Interactions filter": lambda u: get_recommendations(store, campaign, user_id=u, filter_arn=seen),
-            }
-            for name, call in runs.items():
-                results[key][name] = timed(call, users)
-            base = results[key]["no filter"]["p50_ms"]
-            for name in list(runs)[1:]:
-                results[key][name]["filter_cost_p50_ms"] = round(results[key][name]["p50_ms"] - base, 3)
-            results[key]["put_events -> changed answer"] = realtime(
-                store, campaign, users, frames[ITEMS]["ITEM_ID"].to_numpy(), int(frames[INTERACTIONS]["TIMESTAMP"].max()))
-
+        results[f"{args.items // 1000}k items"] = bench_catalogue(args.items, args.requests)
     print(json.dumps(results, indent=1))
     print("\n| data | measurement | p50 ms | p99 ms | note |\n|---|---|---|---|---|")
     for data, rows in results.items():

@@ -68,7 +68,8 @@ def load_frames(name: str):
         })
         desc = raw.drop_duplicates("StockCode")
         items = pd.DataFrame({"ITEM_ID": desc["StockCode"].astype(str),
-                              "PRICE": desc["UnitPrice"].astype(float)})
+                              "PRICE": desc["UnitPrice"].astype(float),
+                              "DESCRIPTION": desc["Description"].fillna("").astype(str)})
     elif name == "synthetic-10m":
         inter = synthetic_interactions(SCALE_INTERACTIONS)
     else:

@@ -9,6 +9,7 @@ from recsys.exceptions import RecsysError
 
 st.title("Campaigns & Events")
 store = common.get_store()
+common.show_flash()
 group = common.require_group()
 if group is None:
     st.stop()
@@ -58,6 +59,7 @@ common.download_button(frame, "Download as CSV", f"{group}-campaigns.csv", key="
 campaign = st.selectbox("Campaign", deployed, format_func=lambda c: c["name"], key="campaigns_pick")
 if st.button("Delete this campaign", key="campaigns_delete"):
     campaigns.delete_campaign(store, group, campaign["name"])
+    common.flash(f"Deleted campaign {campaign['name']!r}.")
     st.rerun()
 
 st.subheader("Call it from an application")

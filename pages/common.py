@@ -62,6 +62,21 @@ def require_group() -> str | None:
     return group
 
 
+FLASH_KEY = "flash_message"
+
+
+def flash(message: str) -> None:
+    """Keep a confirmation for the next run: messages written just before st.rerun() would never be seen."""
+    st.session_state[FLASH_KEY] = message
+
+
+def show_flash() -> None:
+    """Show (once) the confirmation kept by `flash`."""
+    message = st.session_state.pop(FLASH_KEY, None)
+    if message:
+        st.success(message)
+
+
 def empty_state(message: str, next_step: str) -> None:
     st.info(f"{message}\n\n**Next step:** {next_step}")
 

@@ -14,6 +14,7 @@ from recsys.schema import default_schema, parse_schema
 
 st.title("Data")
 store = common.get_store()
+common.show_flash()
 
 with st.expander("Create a dataset group", expanded=common.current_group() is None):
     with st.form("data_create_group"):
@@ -23,7 +24,7 @@ with st.expander("Create a dataset group", expanded=common.current_group() is No
             try:
                 store.create_dataset_group(name, None if domain == "(custom)" else domain)
                 st.session_state[common.GROUP_KEY] = name
-                st.success(f"Created dataset group {name!r}.")
+                common.flash(f"Created dataset group {name!r}. Next: upload its interactions below.")
                 st.rerun()
             except RecsysError as exc:
                 st.error(str(exc))

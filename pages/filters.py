@@ -8,6 +8,7 @@ from recsys.exceptions import FilterSyntaxError, RecsysError
 
 st.title("Filters")
 store = common.get_store()
+common.show_flash()
 group = common.require_group()
 if group is None:
     st.stop()
@@ -69,4 +70,5 @@ for f in saved:
     c2.code(f["filterExpression"], language=None)
     if c3.button("Delete", key=f"filters_delete_{f['name']}"):
         filters.delete_filter(store, group, f["name"])
+        common.flash(f"Deleted filter {f['name']!r}.")
         st.rerun()

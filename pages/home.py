@@ -10,6 +10,7 @@ st.title("Recommendation workbench")
 st.caption("A self-hosted Amazon Personalize: data, recipes, honest offline metrics, filters, campaigns and an API.")
 
 store = common.get_store()
+common.show_flash()
 group = common.current_group()
 
 if group is None:
@@ -20,6 +21,7 @@ if group is None:
     if st.button("Load the demo data", type="primary", key="home_load_demo"):
         with st.spinner("Generating and importing the demo data..."):
             workspace.load_demo_workspace(store)
+        common.flash("Loaded the demo data and trained three models; see **Compare** and **Preview**.")
         st.rerun()
     st.stop()
 

@@ -114,7 +114,8 @@ with right:
                  **(it.get("metadata") or {})} for i, it in enumerate(answer["itemList"])]
         frame = pd.DataFrame(rows)
         st.dataframe(frame, hide_index=True, width="stretch", height=420)
-        st.caption(f"recommendationId `{answer['recommendationId']}`")
+        applied = f" · Filter: {choice}" if filter_arn else ""
+        st.caption(f"recommendationId `{answer['recommendationId']}`{applied}")
         common.download_button(frame, "Download as CSV", "recommendations.csv", key="preview_dl")
         if user_id and len(frame):
             clicked = st.selectbox("Record an event on", frame["itemId"], key="preview_click_item")

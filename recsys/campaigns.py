@@ -178,6 +178,13 @@ def resolve_campaign(store, campaign_arn: str) -> tuple[dict, str]:
     if not isinstance(campaign_arn, str) or not campaign_arn:
         raise ValidationError("campaignArn is required, e.g. arn:recsys:campaign/<group>/<name>.")
     campaign = READER.resource(store, campaign_arn)
+    if campaign is not None and campaign["type"] == SOLUTION_VERSION:
+        # Beyond Personalize: an ACTIVE solution version is served directly, with no campaign to deploy.
+        if campaign["status"] != ACTIVE:
+            raise NotFoundError(f"Solution version {campaign_arn} is {campaign['status']}, not ACTIVE; wait for "
+                                "training to finish or pick an ACTIVE version.")
+        return {"arn": campaign_arn, "group": campaign["group"], "name": campaign["name"],
+                "campaignConfig": {}}, campaign_arn
     if campaign is None or campaign["type"] != CAMPAIGN:
         campaign = get_campaign(store, campaign_arn)  # raises the helpful NotFoundError
     if campaign["status"] != ACTIVE:

@@ -265,9 +265,6 @@ class TableWriter:
         if self._placeholder is not None:
             self.db.execute(f"DELETE FROM {_q(self.table)} WHERE {SEQ} = ?", [self._placeholder])
             self._placeholder = None
-        if self._dropped_indexes:
-            self.db.execute("PRAGMA temp_store=MEMORY")
-            self.db.execute("PRAGMA threads=2")
         for sql in _index_sql(self.table, self.schema):
             self.db.execute(sql)
 

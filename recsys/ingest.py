@@ -831,17 +831,21 @@ def import_file(
         rej_writer.writerow(list(REJECT_COLUMNS) + raw_columns)
 
         def validated():
+            """Parse, validate and convert to SQLite rows: runs in the prefetch thread."""
             for first_row, raw in itertools.chain([first], chunks):
-                yield (first_row, raw, *validate_frame(raw, ds_schema, plan, date_format=date_format))
+                typed, verdicts = validate_frame(raw, ds_schema, plan, date_format=date_format)
+                bad = verdicts.bad
+                if bad.any():
+                    typed = typed.loc[~bad]
+                yield first_row, raw, verdicts, bad, list(frame_to_rows(typed, columns))
 
         with store.transaction() as db:
             db.execute("PRAGMA cache_size=-262144")
             writer = TableWriter(db, info, mode=mode, source=BULK)
             writer.begin()
-            feed = prefetch(validated())
+            feed = prefetch(validated(), depth=1)
             try:
-                for first_row, raw, typed, verdicts in feed:
-                    bad = verdicts.bad
+                for first_row, raw, verdicts, bad, rows_ok in feed:
                     job.rows_read += len(raw)
                     if bad.any():
                         pos = np.flatnonzero(bad)
@@ -861,9 +865,8 @@ def import_file(
                                 break
                             if not ex:
                                 job.first_rejects.append({"row": int(r), "field": fl, "reason": rs})
-                        typed = typed.loc[~bad]
-                    if len(typed):
-                        job.rows_accepted += writer.write(columns, frame_to_rows(typed, columns))
+                    if rows_ok:
+                        job.rows_accepted += writer.write(columns, rows_ok)
                     if progress is not None:
                         progress(job.rows_read, total)
             finally:

@@ -255,6 +255,7 @@ def delete_solution(store: Store, group: str, name: str) -> None:
         _evict(version["arn"])
         store.delete_resource(SOLUTION_VERSION, group, version["name"])
     shutil.rmtree(store.artifacts_dir / "models" / group / name, ignore_errors=True)
+    shutil.rmtree(store.artifacts_dir / "evaluations" / group / name, ignore_errors=True)
     store.delete_resource(SOLUTION, group, name)
 
 
@@ -626,7 +627,22 @@ def _artifact_dir(store: Store, version: dict) -> Path:
     return store.artifact_path("models", version["group"], version["solution"], version["version_id"])
 
 
+def evaluation_path(store: Store, version: dict) -> Path:
+    """Where the version's full offline evaluation (per-user rows, lists; EvaluationReport.to_dict) is kept."""
+    return store.artifact_path("evaluations", version["group"], version["solution"], f"{version['version_id']}.json")
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
+    try:
+        tmp.write_text(json.dumps(data, default=str), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _remove_partial(store: Store, version: dict) -> None:
+    evaluation_path(store, version).unlink(missing_ok=True)
     final = _artifact_dir(store, version)
     for path in final.parent.glob(f".{final.name}.tmp-*"):
         shutil.rmtree(path, ignore_errors=True)
@@ -652,7 +668,10 @@ def _train(store: Store, arn: str, progress=None) -> None:
                 result = _full(store, version, solution, run)
             run.stage("saving", 0.0)
             model = result.pop("model")
+            report = result.pop("report", None)
             _save_atomic(model, _artifact_dir(store, version))
+            if report is not None:
+                _write_json_atomic(evaluation_path(store, version), report)
             run.check()
         result.update({
             "training_seconds": round(time.perf_counter() - started, 3),
@@ -693,6 +712,10 @@ def _save_atomic(model, final: Path) -> None:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
 def _max_seq(store: Store, group: str) -> int | None:
@@ -816,6 +839,7 @@ def _full(store: Store, version: dict, solution: dict, run: _Run) -> dict:
     try:
         report = evaluate(recipe, split, progress=run.recipe_progress("evaluating"))
         result["metrics"] = {k: float(v) for k, v in report.metrics.items() if _is_number(v)}
+        result["report"] = report.to_dict()
         result["metrics_protocol"] = split.protocol
     except (CancelledError, TrainingError):
         raise
@@ -918,6 +942,7 @@ def _update(store: Store, version: dict, solution: dict, run: _Run) -> dict:
         "metrics": dict(base.get("metrics") or {}),
         "metrics_protocol": base.get("metrics_protocol"),
         "metrics_from": base["arn"],
+        "report": _read_json(evaluation_path(store, base)),
         "recipe": solution["recipe"],
         "recipe_type": base.get("recipe_type"),
     }

@@ -99,7 +99,9 @@ def load_demo_workspace(store: Store, group: str = DEMO_GROUP, directory: str = 
 
 def evaluation_path(store: Store, version: dict):
     """Where the per-user evaluation report of a solution version is kept (JSON)."""
-    return store.artifact_path("evaluations", version["group"], version["solution"], f"{version['version_id']}.json")
+    from recsys.training import evaluation_path as path_of_report
+
+    return path_of_report(store, version)
 
 
 def evaluation_reports(store: Store, version_arns) -> dict:
@@ -137,14 +139,15 @@ def segment_options(store: Store, group: str, report) -> list[str]:
     options += [c for c in report.per_user.columns if c.isupper() and c not in ("USER_ID", "ITEM_ID")]
     try:
         schema = datasets.get_dataset(store, group, ITEMS)["schema"]
-        options += [f.name for f in schema.categorical_fields if f.name != "ITEM_ID"]
+        options += [name for name in schema.categorical_fields if name != "ITEM_ID"]
     except NotFoundError:
         pass
     return list(dict.fromkeys(options))
 
 
 def preview_targets(store: Store, group: str) -> list[dict]:
-    """What the Preview page can query: deployed campaigns first, then every ACTIVE solution version.
+    """What the Preview page can query: deployed campaigns first, then every ACTIVE solution version
+    (personalized recipes before the popularity baselines).
 
     Each entry: {label, arn, recipe, recipe_type}. Versions are served directly, with no campaign to deploy.
     """
@@ -158,7 +161,10 @@ def preview_targets(store: Store, group: str) -> list[dict]:
             continue
         targets.append({"label": f"campaign {c['name']} ({version['recipe']})", "arn": c["arn"],
                         "recipe": version["recipe"], "recipe_type": version.get("recipe_type")})
-    for v in training.list_solution_versions(store, group):
+    # Personalized recipes before baselines, so the page opens on the model worth looking at.
+    baselines = ("aws-popularity-count", "aws-trending-now")
+    versions = sorted(training.list_solution_versions(store, group), key=lambda v: v["recipe"] in baselines)
+    for v in versions:
         if v["status"] == ACTIVE:
             targets.append({"label": f"version {v['solution']}/{v['version_id']} ({v['recipe']})", "arn": v["arn"],
                             "recipe": v["recipe"], "recipe_type": v.get("recipe_type")})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -57,6 +59,10 @@ def test_version_becomes_active_with_metrics_seconds_memory_and_counts(demo):
     assert snapshot["interactions"] > 5000 and snapshot["users"] > 200 and snapshot["items"] >= 150
     assert snapshot["max_seq"] is None or snapshot["max_seq"] >= snapshot["interactions"]
     assert version["params"]["random_state"] == 3
+    from recsys.evaluation import EvaluationReport
+
+    report = EvaluationReport.from_dict(json.loads(training.evaluation_path(store, version).read_text()))
+    assert report.metrics["precision_at_5"] == pytest.approx(metrics["precision_at_5"]) and len(report.per_user)
     assert version["progress"]["percent"] == 100.0
     assert version["recipe"] == UP and version["recipe_type"] == "USER_PERSONALIZATION"
     assert training.latest_active_version(store, "demo", "up")["arn"] == version["arn"]
@@ -86,6 +92,7 @@ def test_below_minimum_fails_with_what_is_missing_and_leaves_no_artifact(tmp_pat
     assert version["status"] == CREATE_FAILED
     assert "1,000" in version["failure_reason"] and "interactions" in version["failure_reason"]
     assert not (store.artifacts_dir / "models" / "demo" / "pop" / version["version_id"]).exists()
+    assert not training.evaluation_path(store, version).exists()
     with pytest.raises(NotFoundError, match="no ACTIVE version"):
         training.latest_active_version(store, "demo", "pop")
 

@@ -368,6 +368,8 @@ class PersonalizeAPI:
             dataset = self.store.find_resource(arn)
         except NotFoundError:
             raise not_found(f"No dataset with ARN {arn!r} in dataset group {group!r}.") from None
+        if dataset["group"] != group:  # our ARNs embed their group; never trust one that does not
+            raise not_found(f"No dataset with ARN {arn!r} in dataset group {group!r}.")
         found_type = dataset.get("datasetType") or dataset.get("dataset_type")
         if dataset["type"] != "dataset" or (found_type and str(found_type).upper() != dataset_type.upper()):
             raise invalid_input(

@@ -3,10 +3,13 @@
 import re
 
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from recsys.demo import generate_demo
 
 TIMEOUT_MS = 120_000
+# Every step waits for a Streamlit rerun; on a loaded 2-core CI machine that can take well over the 5 s default.
+expect.set_options(timeout=60_000)
 
 
 def goto(page: Page, url: str, title: str) -> None:
@@ -16,8 +19,17 @@ def goto(page: Page, url: str, title: str) -> None:
 
 def choose(page: Page, label: str, option: str) -> None:
     """Pick an option of a Streamlit selectbox or multiselect by its label."""
-    page.get_by_label(label).first.click()
-    page.get_by_role("option", name=option, exact=True).first.click()
+    box = page.get_by_label(label, exact=True).first
+    for _ in range(10):
+        # A rerun that lands between the click and the listbox opening closes it again: retry.
+        box.click()
+        listed = page.get_by_role("option", name=option, exact=True).first
+        try:
+            listed.click(timeout=5_000)
+            break
+        except PlaywrightTimeoutError:
+            page.keyboard.press("Escape")
+    expect(box).to_have_value(option)
 
 
 def test_main_journey(browser, streamlit_app, artifacts_dir, tmp_path):
@@ -64,9 +76,11 @@ def test_main_journey(browser, streamlit_app, artifacts_dir, tmp_path):
     expect(page.get_by_text("Saved arn:recsys:filter/shop/no-purchased").first).to_be_visible()
 
     goto(page, f"{streamlit_app}/preview", "Preview")
+    expect(page.get_by_text("recommendationId").first).to_be_visible()  # the page has finished its first run
+    expect(page.get_by_label("Model", exact=True)).to_have_value(re.compile("aws-user-personalization"))  # flagship first
     page.get_by_text("Context, filter and promotion").click()
     choose(page, "Filter", "no-purchased")
-    expect(page.get_by_text("recommendationId").first).to_be_visible()
+    expect(page.get_by_text("Filter: no-purchased").first).to_be_visible()
     page.screenshot(path=str(artifacts_dir / "04-preview.png"), full_page=True)
 
     # Batch: recommendations for the most active users, downloaded as CSV.
