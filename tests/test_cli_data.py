@@ -86,3 +86,15 @@ def test_tracker_and_put_events(tmp_path):
     assert "Recorded 0 event(s); 1 duplicate(s)" in again.output
     bad = run(home, "put-events", "--tracking-id", tracking_id, "--session-id", "s1", '[{"itemId": "i1"}]')
     assert bad.exit_code == 1 and "eventList[0].eventType is required" in bad.output
+
+
+def test_group_defaults_to_the_only_one_and_is_required_among_several(tmp_path):
+    home = tmp_path / "ws"
+    empty = run(home, "datasets")
+    assert empty.exit_code == 2 and "no dataset group yet" in empty.output
+    run(home, "create-group", "shop")
+    assert run(home, "datasets").exit_code == 0
+    run(home, "create-group", "books")
+    several = run(home, "datasets")
+    assert several.exit_code == 2 and "2 dataset groups (books, shop)" in several.output
+    assert run(home, "datasets", "--group", "books").exit_code == 0

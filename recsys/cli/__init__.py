@@ -45,6 +45,31 @@ def get_store(ctx):
     return root.obj["store"]
 
 
+def group_option(help: str = "Dataset group (may be left out when the workspace has only one).",
+                 required: bool = True):
+    """`--group/-g`, which defaults to the workspace's only dataset group when there is exactly one.
+
+    With required=False the option stays None when there is no single group to default to (for commands
+    that also accept full ARNs, which name their group).
+    """
+
+    def default_group(ctx, _param, value):
+        if value is not None:
+            return value
+        names = [g["name"] for g in get_store(ctx).list_dataset_groups()]
+        if len(names) == 1:
+            return names[0]
+        if not required:
+            return None
+        if not names:
+            raise click.UsageError("The workspace has no dataset group yet: run `python -m recsys demo` or "
+                                   "`python -m recsys create-group NAME` first.", ctx=ctx)
+        raise click.UsageError(f"The workspace has {len(names)} dataset groups ({', '.join(names)}): "
+                               "choose one with --group.", ctx=ctx)
+
+    return click.option("--group", "-g", default=None, callback=default_group, help=help)
+
+
 def echo_json(data):
     """Print machine-readable output for --json."""
     import json

@@ -4,7 +4,7 @@ import json
 
 import click
 
-from recsys.cli import echo_json, get_store, main
+from recsys.cli import echo_json, get_store, group_option, main
 
 
 def _json_option(value, what: str):
@@ -58,7 +58,7 @@ def campaign_group():
 
 
 @campaign_group.command("create")
-@click.option("--group", "-g", required=True, help="Dataset group.")
+@group_option(help="Dataset group.")
 @click.option("--name", "-n", required=True, help="Campaign name.")
 @click.option("--solution", "-s", required=True, help="Solution to deploy.")
 @click.option("--version", "-v", default=None,
@@ -92,7 +92,7 @@ def create_command(ctx, group, name, solution, version, min_tps, exploration_wei
 
 
 @campaign_group.command("update")
-@click.option("--group", "-g", required=True, help="Dataset group.")
+@group_option(help="Dataset group.")
 @click.option("--name", "-n", required=True, help="Campaign name.")
 @click.option("--solution", "-s", default=None, help="Solution of the version to switch to.")
 @click.option("--version", "-v", default=None, help="Version id/ARN, or '$LATEST' (needs --solution).")
@@ -160,7 +160,7 @@ def list_command(ctx, group, as_json):
 
 
 @campaign_group.command("describe")
-@click.option("--group", "-g", required=True, help="Dataset group.")
+@group_option(help="Dataset group.")
 @click.option("--name", "-n", required=True, help="Campaign name.")
 @click.pass_context
 def describe_command(ctx, group, name):
@@ -171,7 +171,7 @@ def describe_command(ctx, group, name):
 
 
 @campaign_group.command("delete")
-@click.option("--group", "-g", required=True, help="Dataset group.")
+@group_option(help="Dataset group.")
 @click.option("--name", "-n", required=True, help="Campaign name.")
 @click.pass_context
 def delete_command(ctx, group, name):
@@ -212,7 +212,7 @@ def _print_items(items: list[dict], rid: str) -> None:
 
 @main.command("get-recommendations")
 @click.option("--campaign", "-c", required=True, help="Campaign ARN, or name with --group.")
-@click.option("--group", "-g", default=None, help="Dataset group (when --campaign/--filter are names).")
+@group_option(help="Dataset group of --campaign/--filter names (default: the only group).", required=False)
 @click.option("--user", "-u", "user_id", default=None, help="User id (or anonymous sessionId).")
 @click.option("--item", "-i", "item_id", default=None, help="Item id (related-items campaigns).")
 @click.option("--num", "-n", "num_results", type=int, default=25, show_default=True, help="numResults (max 500).")
@@ -258,7 +258,7 @@ def get_recommendations_command(ctx, campaign, group, user_id, item_id, num_resu
 
 @main.command("personalize-ranking")
 @click.option("--campaign", "-c", required=True, help="Campaign ARN, or name with --group.")
-@click.option("--group", "-g", default=None, help="Dataset group (when --campaign/--filter are names).")
+@group_option(help="Dataset group of --campaign/--filter names (default: the only group).", required=False)
 @click.option("--user", "-u", "user_id", required=True, help="User id (or anonymous sessionId).")
 @click.option("--items", required=True, help="Comma-separated item ids to rank.")
 @click.option("--filter", "filter_name", default=None, help="Filter name or ARN.")

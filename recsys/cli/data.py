@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from recsys.cli import echo_json, get_store, main
+from recsys.cli import echo_json, get_store, group_option, main
 
 
 def _pairs(values, what):
@@ -54,7 +54,7 @@ def create_group_command(ctx, name, domain, as_json):
 
 @main.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--group", "-g", required=True, help="Dataset group.")
+@group_option(help="Dataset group.")
 @click.option("--type", "dataset_type", required=True,
               type=click.Choice(["interactions", "items", "users"], case_sensitive=False), help="Dataset type.")
 @click.option("--mode", type=click.Choice(["FULL", "INCREMENTAL"], case_sensitive=False), default="FULL",
@@ -127,7 +127,7 @@ def import_command(ctx, file, group, dataset_type, mode, maps, schema_file, deli
 
 
 @main.command("datasets")
-@click.option("--group", "-g", required=True, help="Dataset group.")
+@group_option(help="Dataset group.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def datasets_command(ctx, group, as_json):
@@ -151,7 +151,7 @@ def datasets_command(ctx, group, as_json):
 
 
 @main.command("create-tracker")
-@click.option("--group", "-g", required=True, help="Dataset group.")
+@group_option(help="Dataset group.")
 @click.option("--name", default=None, help="Tracker name (default: <group>-tracker).")
 @click.pass_context
 def create_tracker_command(ctx, group, name):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from recsys.cli import echo_json, get_store, main
+from recsys.cli import echo_json, get_store, group_option, main
 
 
 @main.command("demo")
@@ -78,7 +78,7 @@ def _job_summary(job) -> dict:
 
 
 @main.command("profile")
-@click.option("--group", "-g", required=True, help="Dataset group to profile.")
+@group_option(help="Dataset group to profile.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole profile as JSON.")
 @click.pass_context
 def profile_command(ctx, group, as_json):

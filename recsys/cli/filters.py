@@ -2,7 +2,7 @@
 
 import click
 
-from recsys.cli import echo_json, get_store, main
+from recsys.cli import echo_json, get_store, group_option, main
 
 
 @main.group("filter")
@@ -18,7 +18,7 @@ def filter_group():
 
 
 @filter_group.command("create")
-@click.option("--group", "-g", required=True, help="Dataset group.")
+@group_option(help="Dataset group.")
 @click.option("--name", "-n", required=True, help="Filter name (1-63 letters, digits, '-', '_').")
 @click.argument("expression")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -69,7 +69,7 @@ def check_command(ctx, expression, group):
 
 
 @filter_group.command("list")
-@click.option("--group", "-g", required=True, help="Dataset group.")
+@group_option(help="Dataset group.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def list_command(ctx, group, as_json):
@@ -96,7 +96,7 @@ def list_command(ctx, group, as_json):
 
 
 @filter_group.command("get")
-@click.option("--group", "-g", required=True, help="Dataset group.")
+@group_option(help="Dataset group.")
 @click.option("--name", "-n", required=True, help="Filter name.")
 @click.pass_context
 def get_command(ctx, group, name):
@@ -112,7 +112,7 @@ def get_command(ctx, group, name):
 
 
 @filter_group.command("delete")
-@click.option("--group", "-g", required=True, help="Dataset group.")
+@group_option(help="Dataset group.")
 @click.option("--name", "-n", required=True, help="Filter name.")
 @click.pass_context
 def delete_command(ctx, group, name):

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from recsys.cli import echo_json, get_store, main
+from recsys.cli import echo_json, get_store, group_option, main
 
 _PERCENT_KEYS_FIRST = (
     "normalized_discounted_cumulative_gain_at_10", "normalized_discounted_cumulative_gain_at_5",
@@ -51,7 +51,7 @@ def _version(store, group, solution, version):
 
 
 @main.command("train")
-@click.option("--group", "-g", required=True, help="Dataset group to train on.")
+@group_option(help="Dataset group to train on.")
 @click.option("--solution", "-s", required=True, help="Solution name (created if it does not exist).")
 @click.option("--recipe", "-r", default=None, help="Recipe, e.g. aws-user-personalization (needed for a new solution).")
 @click.option("--param", "-p", "params", multiple=True, help="Hyperparameter key=value (repeatable).")
@@ -127,7 +127,7 @@ def _fmt(value) -> str:
 
 
 @main.command("metrics")
-@click.option("--group", "-g", required=True)
+@group_option()
 @click.option("--solution", "-s", required=True)
 @click.option("--version", "-v", default=None, help="Version id or ARN (default: newest ACTIVE).")
 @click.option("--json", "as_json", is_flag=True)
@@ -158,7 +158,7 @@ def metrics_command(ctx, group, solution, version, as_json):
 
 
 @main.command("compare")
-@click.option("--group", "-g", required=True)
+@group_option()
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def compare_command(ctx, group, as_json):
@@ -247,7 +247,7 @@ def _model_options(fn):
                       help="Answer through a campaign, exactly as the HTTP API would (filters, exploration...).")(fn)
     fn = click.option("--version", "-v", default=None, help="Version id or ARN (default: newest ACTIVE).")(fn)
     fn = click.option("--solution", "-s", default=None, help="Solution to answer from directly (no campaign).")(fn)
-    return click.option("--group", "-g", required=True)(fn)
+    return group_option()(fn)
 
 
 @main.command("recommend")
@@ -362,7 +362,7 @@ def _job_name(prefix: str) -> str:
 
 
 @main.command("batch-recommend")
-@click.option("--group", "-g", required=True)
+@group_option()
 @click.option("--solution", "-s", required=True)
 @click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False))
@@ -398,7 +398,7 @@ def batch_recommend_command(ctx, group, solution, input_path, output_path, num_r
 
 
 @main.command("batch-segment")
-@click.option("--group", "-g", required=True)
+@group_option()
 @click.option("--solution", "-s", required=True)
 @click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False))
