@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -261,6 +262,29 @@ class TableWriter:
         self.rows_written += len(rows)
         return len(rows)
 
+    def _insert_sql(self, cols: list[str], n_rows: int) -> str:
+        col_sql = ", ".join(_q(c) for c in cols + [SOURCE])
+        one = "(" + ", ".join(["?"] * len(cols) + [f"'{self.source}'"]) + ")"
+        values = ", ".join([one] * n_rows)
+        if self.interactions:
+            verb = "INSERT OR IGNORE" if self.or_ignore else "INSERT"
+            return f"{verb} INTO {_q(self.table)} ({col_sql}) VALUES {values}"
+        key = self.schema.id_field
+        updates = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in cols + [SOURCE] if c != key)
+        return (f"INSERT INTO {_q(self.table)} ({col_sql}) VALUES {values} "
+                f"ON CONFLICT({_q(key)}) DO UPDATE SET {updates}")
+
+    def write_blocks(self, blocks: "RowBlocks") -> int:
+        """Insert a RowBlocks (see `frame_to_blocks`): multi-row INSERT statements, about twice as fast as
+        one statement per row. Same semantics as `write` (rows in order; upserts apply in order)."""
+        cols = list(blocks.columns)
+        if blocks.blocks:
+            self.db.conn.executemany(self._insert_sql(cols, blocks.per_statement), blocks.blocks)
+        if blocks.tail:
+            self.db.conn.executemany(self._insert_sql(cols, 1), blocks.tail)
+        self.rows_written += blocks.n
+        return blocks.n
+
     def finish(self) -> None:
         if self._placeholder is not None:
             self.db.execute(f"DELETE FROM {_q(self.table)} WHERE {SEQ} = ?", [self._placeholder])
@@ -289,6 +313,72 @@ def frame_to_rows(frame: pd.DataFrame, columns: Sequence[str]) -> Iterable[tuple
                 values = [None if v is None else int(v) for v in values]
         lists.append(values)
     return zip(*lists)
+
+
+MAX_STATEMENT_VARIABLES = 999   # SQLite's historical minimum limit on ? parameters per statement
+ROWS_PER_STATEMENT = 200
+
+
+@dataclass
+class RowBlocks:
+    """Rows ready for `TableWriter.write_blocks`: `blocks` are flat parameter lists of `per_statement`
+    rows each (row-major), `tail` the remaining rows one list each; `n` rows in all."""
+
+    columns: tuple[str, ...]
+    per_statement: int
+    blocks: list
+    tail: list
+    n: int
+
+
+def _object_column(s: pd.Series) -> np.ndarray:
+    """A column as an object array of Python values (None for missing; equal strings share one object)."""
+    n = len(s)
+    dtype = s.dtype
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        try:
+            import pyarrow as pa
+
+            arr = pa.array(s.array)
+            if isinstance(arr, pa.ChunkedArray):
+                arr = arr.combine_chunks()
+            enc = arr.dictionary_encode()
+            uniques = enc.dictionary.to_pylist()
+            idx = enc.indices.fill_null(len(uniques)).to_numpy(zero_copy_only=False)
+            return np.asarray(uniques + [None], dtype=object)[idx]
+        except (ImportError, TypeError, ValueError):
+            pass
+    mask = s.isna().to_numpy()
+    has_na = bool(mask.any())
+    if dtype.kind == "b" or str(dtype) == "boolean":
+        out = np.empty(n, dtype=object)
+        out[:] = s.to_numpy(dtype="int64", na_value=0).tolist()
+    elif dtype.kind in "iu" and not has_na:
+        out = np.empty(n, dtype=object)
+        out[:] = s.to_numpy().tolist()
+    elif dtype.kind == "f":
+        out = np.empty(n, dtype=object)
+        out[:] = s.to_numpy(dtype="float64").tolist()
+    else:
+        out = s.astype(object).to_numpy(copy=True)
+    if has_na:
+        out[mask] = None
+    return out
+
+
+def frame_to_blocks(frame: pd.DataFrame, columns: Sequence[str], per_statement: int | None = None) -> RowBlocks:
+    """A frame's columns as RowBlocks (Python values, None for missing), for `TableWriter.write_blocks`."""
+    columns = tuple(columns)
+    n, width = len(frame), len(columns)
+    if per_statement is None:
+        per_statement = max(1, min(ROWS_PER_STATEMENT, (MAX_STATEMENT_VARIABLES - 1) // max(1, width)))
+    grid = np.empty((n, width), dtype=object)
+    for j, col in enumerate(columns):
+        grid[:, j] = _object_column(frame[col])
+    full = n // per_statement * per_statement
+    blocks = grid[:full].reshape(-1, per_statement * width).tolist() if full else []
+    tail = grid[full:].tolist()
+    return RowBlocks(columns, per_statement, blocks, tail, n)
 
 
 def write_frame(db: sqlite_utils.Database, group: str, dataset_type: str, frame: pd.DataFrame, *,

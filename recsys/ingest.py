@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.columns import CREATION_TIMESTAMP, EVENT_TYPE, IMPRESSION, ITEM_ID, RECOMMENDATION_ID, TIMESTAMP, USER_ID
-from recsys.datasets import BULK, FULL, MODES, TableWriter, frame_to_rows, get_or_create_dataset
+from recsys.datasets import BULK, FULL, MODES, TableWriter, frame_to_blocks, get_or_create_dataset
 from recsys.exceptions import RecsysError, ValidationError
 from recsys.schema import Field, Schema, normalize_dataset_type
 from recsys.store import ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, validate_name
@@ -467,16 +467,23 @@ class _Verdicts:
         self.field = np.full(n, None, dtype=object)
         self.reason = np.full(n, None, dtype=object)
         self.excluded = np.zeros(n, dtype=bool)
+        self._bad = np.zeros(n, dtype=bool)
+        self.any = False
 
     def mark(self, mask: np.ndarray, field_name: str, reason: str | np.ndarray) -> None:
-        mask = np.asarray(mask, dtype=bool) & (self.reason == None)  # noqa: E711 (elementwise)
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        mask = mask & ~self._bad
         if mask.any():
             self.field[mask] = field_name
             self.reason[mask] = reason if isinstance(reason, str) else np.asarray(reason, dtype=object)[mask]
+            self._bad |= mask
+            self.any = True
 
     @property
     def bad(self) -> np.ndarray:
-        return self.reason != None  # noqa: E711
+        return self._bad
 
 
 def _as_text(s: pd.Series) -> pd.Series:
@@ -541,7 +548,7 @@ def _convert_int(s: pd.Series, f: Field, verdicts: _Verdicts, is_date: bool, dat
         missing = text.isna().to_numpy()
         plain = text.str.fullmatch(r"[+-]?\d{1,18}").to_numpy(dtype=bool, na_value=False)
         if plain.all():
-            ints = text.to_numpy(dtype=object).astype("int64") if n else np.zeros(0, dtype="int64")
+            ints = _plain_ints(text) if n else np.zeros(0, dtype="int64")
             _check_int_range(ints.astype("float64"), f, verdicts, np.zeros(n, dtype=bool))
             return pd.Series(ints, index=s.index)
         vals = _numeric(text)
@@ -565,6 +572,19 @@ def _convert_int(s: pd.Series, f: Field, verdicts: _Verdicts, is_date: bool, dat
     _check_int_range(vals, f, verdicts, missing)
     safe = np.where(np.isfinite(vals) & (np.abs(vals) < INT64_SAFE), vals, 0)
     return pd.Series(np.floor(safe).astype("int64"), index=s.index).astype("Int64").mask(missing)
+
+
+def _plain_ints(text: pd.Series) -> np.ndarray:
+    """int64 values of strings that all match [+-]?\\d{1,18} (pyarrow's cast, else Python's int())."""
+    if isinstance(text.dtype, pd.StringDtype) and text.dtype.storage == "pyarrow":
+        try:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            return np.asarray(pc.cast(pa.array(text.array), pa.int64()), dtype="int64")
+        except (ImportError, ValueError, TypeError):  # pa.ArrowInvalid is a ValueError ('+5' is not parsed)
+            pass
+    return text.to_numpy(dtype=object).astype("int64")
 
 
 def _check_missing(missing: np.ndarray, f: Field, verdicts: _Verdicts) -> None:
@@ -835,9 +855,9 @@ def import_file(
             for first_row, raw in itertools.chain([first], chunks):
                 typed, verdicts = validate_frame(raw, ds_schema, plan, date_format=date_format)
                 bad = verdicts.bad
-                if bad.any():
+                if verdicts.any:
                     typed = typed.loc[~bad]
-                yield first_row, raw, verdicts, bad, list(frame_to_rows(typed, columns))
+                yield first_row, raw, verdicts, bad, frame_to_blocks(typed, columns)
 
         with store.transaction() as db:
             db.execute("PRAGMA cache_size=-262144")
@@ -847,7 +867,7 @@ def import_file(
             try:
                 for first_row, raw, verdicts, bad, rows_ok in feed:
                     job.rows_read += len(raw)
-                    if bad.any():
+                    if verdicts.any:
                         pos = np.flatnonzero(bad)
                         if "__line__" in raw.columns:
                             rows = raw["__line__"].to_numpy()[pos]
@@ -865,8 +885,8 @@ def import_file(
                                 break
                             if not ex:
                                 job.first_rejects.append({"row": int(r), "field": fl, "reason": rs})
-                    if rows_ok:
-                        job.rows_accepted += writer.write(columns, rows_ok)
+                    if rows_ok.n:
+                        job.rows_accepted += writer.write_blocks(rows_ok)
                     if progress is not None:
                         progress(job.rows_read, total)
             finally:

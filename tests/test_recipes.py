@@ -387,3 +387,13 @@ def test_large_catalogues_use_implicit_als(data, tmp_path):
     assert _cluster_share(r.recommend(["s1"], n=5, new_events=events)[0].item_ids, "b") >= 0.8
     again = load_recipe(r.save(tmp_path / "als"))
     assert again.recommend(["u00"], n=5)[0].item_ids.tolist() == r.recommend(["u00"], n=5)[0].item_ids.tolist()
+
+
+def test_ease_inverse_mirrors_the_triangle_across_blocks():
+    from recsys.recipes.user_personalization import _spd_inverse
+
+    rng = np.random.default_rng(0)
+    for n in (3, 1024, 1500):  # one block, exactly one block, a block boundary inside
+        a = rng.standard_normal((n, n))
+        gram = a @ a.T + n * np.eye(n)
+        assert np.allclose(_spd_inverse(gram.copy()), np.linalg.inv(gram), atol=1e-12)

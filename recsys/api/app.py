@@ -49,6 +49,10 @@ DEFAULT_KEY_CACHE_SECONDS = 5.0
 # bytes; beyond that the connection is closed.
 _DRAIN_FACTOR = 16
 
+# Operations answered on the event loop itself (fast, read-only); writes (events, items, users), which may wait
+# for the database lock, run in worker threads.
+READ_OPERATIONS = frozenset({"GetRecommendations", "GetPersonalizedRanking"})
+
 _ARN_GROUP = re.compile(r"^arn:recsys:[a-z][a-z\-]*/([^/]+)/.+$")
 _JSON = "application/json"
 
@@ -152,8 +156,10 @@ class PersonalizeAPI:
         key_cache_seconds: float = DEFAULT_KEY_CACHE_SECONDS,
         max_clock_skew_seconds: int = 300,
         worker_threads: int = 40,
+        inline_reads: bool = True,
     ):
         self.store = store
+        self.inline_reads = inline_reads
         self.max_body_bytes = max_body_bytes
         self.max_clock_skew_seconds = max_clock_skew_seconds
         self.metrics = Metrics()
@@ -186,6 +192,10 @@ class PersonalizeAPI:
             body = await self._read_body(request)
         except ApiError as exc:
             outcome = self._error(exc)
+        elif self.inline_reads and operation.name in READ_OPERATIONS:
+            # A recommendation is ~1 ms of CPU under the GIL: running it on the event loop is faster than a
+            # worker-thread hop, and serving requests one at a time avoids GIL convoys between threads.
+            outcome = self._process(operation, request, body)
         else:
             outcome = await anyio.to_thread.run_sync(
                 self._process, operation, request, body, limiter=self._limiter
@@ -542,6 +552,7 @@ def create_app(
     warm: bool = True,
     freeze_gc: bool = False,
     worker_threads: int = 40,
+    inline_reads: bool = True,
 ) -> Starlette:
     """The ASGI app for `store`'s workspace: Personalize runtime + events operations, /health, /metrics.
 
@@ -549,7 +560,10 @@ def create_app(
     reused before it is read again, i.e. how soon a deleted key stops working. `warm`: load every ACTIVE
     campaign's model at start-up (ASGI lifespan). `freeze_gc`: after start-up, exclude the heap from cyclic
     garbage collection (`gc.freeze()`, for a dedicated server process: shorter GC pauses, better p99).
-    `worker_threads`: how many requests run their blocking part (auth, store, model) at once; the rest wait.
+    `worker_threads`: how many write requests (PutEvents, PutItems, PutUsers) run at once; the rest wait.
+    `inline_reads`: answer GetRecommendations / GetPersonalizedRanking on the event loop (default; they take about
+    a millisecond of CPU, and a thread hop plus GIL hand-offs cost more than they save); False runs them in
+    worker threads too.
     `app.state.api` is the PersonalizeAPI (`.metrics`).
     """
     api = PersonalizeAPI(
@@ -558,6 +572,7 @@ def create_app(
         key_cache_seconds=key_cache_seconds,
         max_clock_skew_seconds=max_clock_skew_seconds,
         worker_threads=worker_threads,
+        inline_reads=inline_reads,
     )
     routes = [Route(op.path, api.endpoint, methods=[op.method]) for op in OPERATIONS.values()]
     routes += [

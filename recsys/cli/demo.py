@@ -65,8 +65,10 @@ def demo_command(ctx, output, seed, n_users, n_items, n_interactions, load, grou
                f"users to {output}/ (seed {seed}).")
     if load:
         accepted = ", ".join(f"{k} {v.get('rows_accepted', 0):,}" for k, v in result["loaded"]["imports"].items())
-        click.echo(f"Loaded them into dataset group '{group}' ({accepted} rows accepted). "
-                   f"Next: python -m recsys profile --group {group}")
+        click.echo(f"Loaded them into dataset group '{group}' ({accepted} rows accepted).")
+        for name, version in (result.get("versions") or {}).items():
+            click.echo(f"Trained solution {name!r}: {version['status']} ({version['arn']}).")
+        click.echo(f"Next: python -m recsys profile --group {group}")
     else:
         click.echo("Not loaded (--no-load). Import later with: python -m recsys demo --group demo")
 

@@ -189,6 +189,8 @@ def get_personalized_ranking(store, campaign_arn: str, *, user_id: str, input_li
 
 # -- the request -------------------------------------------------------------------------------------------
 
+_NONE = object()  # "looked up: nothing" (so a user without new events is read once per request)
+
 
 class _Request:
     """One request's resolved campaign, model, catalogue, user events and cached intermediate results."""
@@ -214,9 +216,10 @@ class _Request:
     @property
     def new_events(self) -> pd.DataFrame | None:
         """The user's interactions recorded after the model's data snapshot (real-time events)."""
-        if self._new_events is None and self.user_id:
-            self._new_events = _user_events(self.store, self.group, self.user_id, self.model.max_seq)
-        return self._new_events if self._new_events is not None and len(self._new_events) else None
+        if self._new_events is None:
+            found = _user_events(self.store, self.group, self.user_id, self.model.max_seq) if self.user_id else None
+            self._new_events = found if found is not None and len(found) else _NONE
+        return None if self._new_events is _NONE else self._new_events
 
     @property
     def history(self) -> pd.DataFrame:
@@ -498,11 +501,12 @@ def _resolve(store, campaign_arn: str) -> tuple[dict, LoadedModel]:
 def _compiled_filter(store, group: str, filter_arn: str, runtime: CampaignRuntime):
     if not isinstance(filter_arn, str) or not filter_arn:
         raise ValidationError("filterArn must be a filter's ARN, e.g. arn:recsys:filter/<group>/<name>.")
-    try:
-        resource = store.find_resource(filter_arn)
-    except NotFoundError:
+    from recsys.inference.runtime import READER
+
+    resource = READER.resource(store, filter_arn)
+    if resource is None:
         raise NotFoundError(f"Filter {filter_arn!r} does not exist; create it first (python -m recsys filter "
-                            "create ...) or check the ARN.") from None
+                            "create ...) or check the ARN.")
     if resource["type"] != "filter" or resource["group"] != group:
         raise NotFoundError(f"Filter {filter_arn!r} does not exist in dataset group {group!r}; filters only apply "
                             "to the campaigns of their own group.")

@@ -302,11 +302,10 @@ def _signature(store, group: str, dataset_type: str):
             return ("absent",)
         _TABLES[key] = table
     try:
-        row = READER.conn(store).execute(f'SELECT MAX(rowid) FROM "{table}"').fetchone()
+        return (table, READER.max_rowid(store, table))
     except Exception:  # noqa: BLE001 - the table was dropped or replaced: look it up again next time
         _TABLES.pop(key, None)
         return None
-    return (table, row[0])
 
 
 def _items_signature(store, group: str):
@@ -370,35 +369,79 @@ def _refresh_activity(store, group: str, act: Activity) -> None:
     act.max_timestamp = newest if act.max_timestamp is None else max(act.max_timestamp, newest)
 
 
+class _ThreadState:
+    """One thread's read-only connection to one workspace and what it read since the database last changed."""
+
+    __slots__ = ("conn", "version", "cache")
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.version = None
+        self.cache: dict = {}
+
+
+# Entries kept per thread between two writes to the workspace (campaigns, filters, one entry per user read).
+READ_CACHE_SIZE = 8192
+_MISSING = object()
+
+
 class HotReader:
     """The few reads every request makes, over one persistent read-only SQLite connection per thread.
 
     Opening a connection costs about a millisecond, more than the reads themselves, so the serving path keeps
     one per (thread, workspace). Reads see every committed write (WAL, autocommit). Used for: the campaign
-    record, the newest ACTIVE version of a solution ($LATEST), and one user's interactions.
+    record, the newest ACTIVE version of a solution ($LATEST), filters, dataset signatures and one user's
+    interactions.
+
+    Their answers are reused until the database changes: SQLite's ``PRAGMA data_version`` (a few microseconds)
+    moves whenever any other connection commits, so a put_events, a campaign update or an import is seen by the
+    very next read, and a workspace that is only read costs one pragma per lookup instead of a query.
     """
 
     def __init__(self):
         self._local = threading.local()
         self._tables: dict[tuple[str, str], tuple[str, tuple]] = {}
 
-    def conn(self, store):
-        import sqlite3
-
-        conns = getattr(self._local, "conns", None)
-        if conns is None:
-            conns = self._local.conns = {}
+    def _state(self, store) -> _ThreadState:
+        states = getattr(self._local, "states", None)
+        if states is None:
+            states = self._local.states = {}
         key = str(store.db_path)
-        conn = conns.get(key)
-        if conn is None:
+        state = states.get(key)
+        if state is None:
+            import sqlite3
+
             conn = sqlite3.connect(store.db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA query_only=1")
-            conns[key] = conn
-        return conn
+            state = states[key] = _ThreadState(conn)
+        return state
+
+    def conn(self, store):
+        return self._state(store).conn
+
+    def fresh(self, store) -> dict:
+        """This thread's cache of reads for `store`, emptied when the database changed since the last call."""
+        state = self._state(store)
+        version = state.conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != state.version or len(state.cache) > READ_CACHE_SIZE:
+            state.cache = {}
+            state.version = version
+        return state.cache
+
+    def cached(self, store, key, load: Callable[[], Any]) -> Any:
+        """`load()` (a read of the database), reused until the database changes."""
+        cache = self.fresh(store)
+        found = cache.get(key, _MISSING)
+        if found is _MISSING:
+            found = cache[key] = load()
+        return found
 
     def resource(self, store, arn: str) -> dict | None:
-        """The stored resource with this ARN (as `Store.find_resource` returns it), or None."""
+        """The stored resource with this ARN (as `Store.find_resource` returns it), or None. Shared: do not modify."""
+        return self.cached(store, ("resource", arn), lambda: self._read_resource(store, arn))
+
+    def _read_resource(self, store, arn: str) -> dict | None:
         cursor = self.conn(store).execute("SELECT * FROM resources WHERE arn = ?", [arn])
         row = cursor.fetchone()
         if row is None:
@@ -408,14 +451,28 @@ class HotReader:
 
     def latest_active_version(self, store, group: str, solution: str) -> str | None:
         """ARN of the newest ACTIVE version of `solution` (None when it has none)."""
+        return self.cached(store, ("latest", group, solution), lambda: self._read_latest(store, group, solution))
+
+    def _read_latest(self, store, group: str, solution: str) -> str | None:
         pattern = solution.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
         row = self.conn(store).execute(
             "SELECT arn FROM resources WHERE type = 'solution-version' AND group_name = ? AND status = 'ACTIVE' "
             "AND name LIKE ? ESCAPE '\\' ORDER BY created_at DESC, id DESC LIMIT 1", [group, pattern]).fetchone()
         return row[0] if row else None
 
+    def max_rowid(self, store, table: str):
+        """Largest rowid of `table` (a dataset signature); raises when the table is gone."""
+        return self.cached(store, ("max_rowid", table), lambda: self.conn(store).execute(
+            f'SELECT MAX(rowid) FROM "{table}"').fetchone()[0])
+
     def user_events(self, store, group: str, user_id: str, since_seq: int | None) -> pd.DataFrame | None:
-        """One user's interactions (after `since_seq` when given), oldest first; None when there are none."""
+        """One user's interactions (after `since_seq` when given), oldest first; None when there are none.
+
+        The frame is shared by the requests that read it before the next write: do not modify it."""
+        return self.cached(store, ("events", group, str(user_id), since_seq),
+                           lambda: self._read_user_events(store, group, user_id, since_seq))
+
+    def _read_user_events(self, store, group: str, user_id: str, since_seq: int | None) -> pd.DataFrame | None:
         for attempt in range(2):
             table, fields = self._interactions(store, group, refresh=attempt > 0)
             if table is None:

@@ -29,9 +29,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.columns import CREATION_TIMESTAMP, IMPRESSION, ITEM_ID, TIMESTAMP
-from recsys.exceptions import ValidationError
-from recsys.recipes.base import USER_PERSONALIZATION, History, ParamInfo, Recipe, _report, softmax_rows
+from recsys.columns import CREATION_TIMESTAMP, IMPRESSION, ITEM_ID, TIMESTAMP, USER_ID
+from recsys.exceptions import UnknownIdError, ValidationError
+from recsys.recipes.base import (USER_PERSONALIZATION, History, ParamInfo, Recipe, _as_list, _report,
+                                 softmax_rows)
 from recsys.recipes.popularity import unique_user_counts
 
 log = logging.getLogger(__name__)
@@ -141,11 +142,12 @@ class UserPersonalization(Recipe):
         # multi-threaded BLAS only pays off on large matrices (and hurts badly on a busy machine)
         with threadpool_limits(1 if len(active) < 3000 else None, "blas"):
             P = _spd_inverse(G)
-        B = P / (-np.diag(P))
-        B[np.diag_indices_from(B)] = 0.0
+        # In place: at n items every dense n x n float64 copy costs 8 n^2 bytes (650 MB at 9k items).
+        P /= -np.diag(P).copy()
+        P[np.diag_indices_from(P)] = 0.0
         self.model_kind_ = "ease"
         self.active_items_ = active.astype(np.int64)
-        self.ease_B_ = B.astype(np.float32)
+        self.ease_B_ = P.astype(np.float32)
         self.l2_used_ = float(lam)
 
     def _fit_als(self, X: sp.csr_matrix) -> None:
@@ -260,6 +262,21 @@ class UserPersonalization(Recipe):
 
     # ------------------------------------------------------------------ scoring
     def _profile(self, hist: History, contexts=None) -> sp.csr_matrix:
+        X = hist.matrix(len(self.item_ids_), self._profile_weights(hist, contexts))
+        X.sum_duplicates()
+        X.data = np.log1p(X.data)
+        return X
+
+    def _profile_row(self, hist: History, contexts=None) -> tuple[np.ndarray, np.ndarray]:
+        """`_profile` of a one-row history as (item positions ascending, log1p summed weights), without scipy."""
+        w = self._profile_weights(hist, contexts)
+        if not len(hist.items):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        items, inverse = np.unique(hist.items, return_inverse=True)
+        data = np.bincount(inverse, weights=np.asarray(w, dtype=np.float64), minlength=len(items))
+        return items, np.log1p(data)
+
+    def _profile_weights(self, hist: History, contexts=None) -> np.ndarray:
         w = hist.weights
         if self.recency_mask and len(w):
             w = w * np.power(0.5, hist.rank_from_newest() / self.recency_half_life)
@@ -273,15 +290,23 @@ class UserPersonalization(Recipe):
                     req[r, j] = k
             match = (hist.ctx == req[hist.rows]).any(axis=1)
             w = w * np.where(match, 1.0 + self.context_history_boost, 1.0)
-        X = hist.matrix(len(self.item_ids_), w)
-        X.sum_duplicates()
-        X.data = np.log1p(X.data)
-        return X
+        return w
 
     def _relevance(self, hist: History, contexts=None) -> np.ndarray:
         """Raw relevance (n_rows, n_items) from the profile; 0 for rows without history."""
-        X = self._profile(hist, contexts)
         n_items = len(self.item_ids_)
+        if hist.n_rows == 1 and self.model_kind_ == "ease":
+            # one user (a real-time request): gather the B rows of the user's few items instead of a sparse
+            # product, which would convert all of B to float64 on every call
+            out = np.zeros((1, n_items), dtype=np.float64)
+            items, data = self._profile_row(hist, contexts)
+            if len(items):
+                rows = self._serving()["active_pos"][items]
+                ok = rows >= 0
+                if ok.any():
+                    out[0, self.active_items_] = data[ok] @ self.ease_B_[rows[ok]].astype(np.float64)
+            return out
+        X = self._profile(hist, contexts)
         out = np.zeros((hist.n_rows, n_items), dtype=np.float64)
         if self.model_kind_ == "ease":
             act = self.active_items_
@@ -362,6 +387,20 @@ class UserPersonalization(Recipe):
         bonus further, as impressions accumulate at serving time; `record_impressions` makes that permanent.
         """
         self._check_fitted()
+        if not impressions_without_clicks:
+            # the same for every request until the model changes: computed once (read-only)
+            c = self._c()
+            key = (self.exploration_weight, self.exploration_item_age_cut_off, len(self.item_ids_),
+                   self.explore_scale_, self.t_max_)
+            cached = c.get("exploration_bonus")
+            if cached is None or cached[0] != key:
+                bonus = self._exploration_bonus(None)
+                bonus.setflags(write=False)
+                cached = c["exploration_bonus"] = (key, bonus)
+            return cached[1]
+        return self._exploration_bonus(impressions_without_clicks)
+
+    def _exploration_bonus(self, impressions_without_clicks: Mapping[str, int] | None) -> np.ndarray:
         if self.exploration_weight == 0:
             return np.zeros(len(self.item_ids_))
         age = (self.t_max_ - self.created_) / DAY
@@ -381,6 +420,7 @@ class UserPersonalization(Recipe):
         pos = self.item_positions(list(counts), strict=False)
         vals = np.array(list(counts.values()), dtype=np.float64)
         np.add.at(self.impressions_, pos[pos >= 0], vals[pos >= 0])
+        self._c().pop("exploration_bonus", None)
 
     def update_items(self, items: pd.DataFrame) -> "UserPersonalization":
         """Add items unknown at training (UPDATE training mode): they get exploration, not relevance, scores.
@@ -416,27 +456,141 @@ class UserPersonalization(Recipe):
         self._cache = {}
         return self
 
+    # ------------------------------------------------------------------ one-user serving path
+    def _serving(self) -> dict:
+        """Lookup tables for real-time requests (id -> position dicts, item -> EASE row), built once per model."""
+        c = self._c()
+        found = c.get("serving")
+        if found is not None and found["n_items"] == len(self.item_ids_):
+            return found
+        n_items = len(self.item_ids_)
+        active_pos = np.full(n_items, -1, dtype=np.int64)
+        if getattr(self, "model_kind_", None) == "ease":
+            active_pos[self.active_items_] = np.arange(len(self.active_items_))
+        found = c["serving"] = {
+            "n_items": n_items,
+            "item_pos": {str(i): k for k, i in enumerate(self.item_ids_.tolist())},
+            "user_pos": {str(u): k for k, u in enumerate(np.asarray(self.user_ids_).tolist())},
+            "active_pos": active_pos,
+        }
+        return found
+
+    def item_positions(self, item_ids, *, strict: bool = True) -> np.ndarray:
+        """Column positions of `item_ids` in `item_ids_` (-1 for unknown unless strict, then UnknownIdError)."""
+        self._check_fitted()
+        ids = _as_list(item_ids)
+        index = self._serving()["item_pos"]
+        pos = np.fromiter((index.get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
+        if strict and (pos < 0).any():
+            bad = [i for i, p in zip(ids, pos) if p < 0][:5]
+            raise UnknownIdError(f"{self.name}: unknown item id(s) {bad}; the model was trained on "
+                                 f"{len(self.item_ids_):,} items (retrain or add the items)")
+        return pos
+
+    def user_positions(self, user_ids) -> np.ndarray:
+        """Row positions of `user_ids` among training users, -1 for users unseen in training."""
+        self._check_fitted()
+        ids = _as_list(user_ids)
+        index = self._serving()["user_pos"]
+        return np.fromiter((index.get(u, -1) for u in ids), dtype=np.int64, count=len(ids))
+
+    def _history(self, user_ids, new_events: pd.DataFrame | None) -> History:
+        """As `Recipe._history`; one user (every real-time request) without pandas: same arrays, same order."""
+        if isinstance(user_ids, str) or len(user_ids) != 1:
+            return super()._history(user_ids, new_events)
+        user = str(list(user_ids)[0])
+        has_ctx = hasattr(self, "hist_ctx_")
+        parts_items, parts_times, parts_w, parts_ctx = [], [], [], []
+        upos = self._serving()["user_pos"].get(user, -1)
+        if upos >= 0 and hasattr(self, "hist_indptr_"):
+            start, end = int(self.hist_indptr_[upos]), int(self.hist_indptr_[upos + 1])
+            if end > start:
+                parts_items.append(self.hist_items_[start:end].astype(np.int64))
+                parts_times.append(np.asarray(self.hist_times_[start:end], dtype=np.int64))
+                parts_w.append(self.hist_weights_[start:end].astype(np.float64))
+                if has_ctx:
+                    parts_ctx.append(self.hist_ctx_[start:end])
+        n_train = len(parts_items[0]) if parts_items else 0
+        if new_events is not None and len(new_events):
+            found = self._user_new_events(user, new_events, has_ctx)
+            if found is not None:
+                parts_items.append(found[0])
+                parts_times.append(found[1])
+                parts_w.append(found[2])
+                if has_ctx:
+                    parts_ctx.append(found[3])
+        if not parts_items:
+            z = np.zeros(0, dtype=np.int64)
+            ctx0 = np.zeros((0, self.hist_ctx_.shape[1]), np.int32) if has_ctx else None
+            return History(z, z, z, np.zeros(0), 1, ctx0)
+        items, times, w = (np.concatenate(x) for x in (parts_items, parts_times, parts_w))
+        ctx = np.concatenate(parts_ctx).astype(np.int32) if has_ctx else None
+        if len(items) > n_train:  # stored history is already in time order; new events are merged in, stably
+            order = np.argsort(times, kind="stable")
+            items, times, w = items[order], times[order], w[order]
+            ctx = ctx[order] if ctx is not None else None
+        return History(np.zeros(len(items), dtype=np.int64), items, times, w, 1, ctx)
+
+    def _user_new_events(self, user: str, frame: pd.DataFrame, has_ctx: bool):
+        """(items, times, weights, context codes) of `user`'s rows of `frame` whose items the model knows."""
+        missing = [c for c in (USER_ID, ITEM_ID, TIMESTAMP) if c not in frame.columns]
+        if missing:
+            raise ValidationError(f"new_events lack column(s) {missing}; give USER_ID, ITEM_ID, TIMESTAMP")
+        users = frame[USER_ID].astype("str").to_numpy(dtype=object, na_value=None)
+        times_all = frame[TIMESTAMP]
+        if times_all.dtype != np.int64:
+            times_all = pd.to_numeric(times_all).astype("int64")
+        times_all = times_all.to_numpy(dtype=np.int64)
+        item_index = self._serving()["item_pos"]
+        item_col = frame[ITEM_ID].astype("str").to_numpy(dtype=object, na_value=None)
+        rows, items = [], []
+        for k, (u, i) in enumerate(zip(users.tolist(), item_col.tolist())):
+            if u == user:
+                p = item_index.get(i, -1) if i is not None else -1
+                if p >= 0:
+                    rows.append(k)
+                    items.append(p)
+        if not rows:
+            return None
+        sel = np.asarray(rows, dtype=np.int64)
+        picked = frame.iloc[sel] if len(sel) < len(frame) else frame
+        weights = np.asarray(self._event_weights(picked), dtype=np.float64)
+        codes = None
+        if has_ctx:
+            codes = self._event_context_codes(picked)
+            if codes is None:
+                codes = np.full((len(sel), self.hist_ctx_.shape[1]), -1, dtype=np.int32)
+            codes = codes.astype(np.int32)
+        return np.asarray(items, dtype=np.int64), times_all[sel], weights, codes
+
     # ------------------------------------------------------------------ explanations
     def _reasons(self, user_id, pos, hist: History, ctx) -> list[list[str]]:
         reasons: list[list[str]] = [[] for _ in pos]
-        X = self._profile(hist)
+        if hist.n_rows == 1:
+            hist_items, hist_data = self._profile_row(hist)
+        else:
+            X = self._profile(hist)
+            hist_items, hist_data = X.indices, X.data
         bonus = self.exploration_bonus()
         ctx_rows = self._context_rows(ctx)
-        if X.nnz and self.model_kind_ == "ease":
-            act_pos = pd.Index(self.active_items_).get_indexer(pos)
-            hist_items = X.indices
-            h_act = pd.Index(self.active_items_).get_indexer(hist_items)
-            for r, (p, a) in enumerate(zip(pos, act_pos)):
-                if a < 0:
-                    continue
-                ok = h_act >= 0
-                contrib = np.zeros(len(hist_items))
-                contrib[ok] = X.data[ok] * self.ease_B_[h_act[ok], a]
-                best = [hist_items[j] for j in np.argsort(-contrib)[:2] if contrib[j] > 0]
+        pos = np.asarray(pos, dtype=np.int64)
+        if len(hist_items) and self.model_kind_ == "ease":
+            active_pos = self._serving()["active_pos"]
+            act_pos = active_pos[pos]
+            h_act = active_pos[hist_items]
+            ok = h_act >= 0
+            valid = np.flatnonzero(act_pos >= 0)
+            # contrib[r, j]: how much history item j adds to recommended item r (all rows at once)
+            contrib = np.zeros((len(valid), len(hist_items)))
+            if len(valid) and ok.any():
+                contrib[:, ok] = (hist_data[ok][:, None] * self.ease_B_[np.ix_(h_act[ok], act_pos[valid])]).T
+            best_two = np.argsort(-contrib, axis=1)[:, :2]
+            for k, r in enumerate(valid.tolist()):
+                best = [hist_items[j] for j in best_two[k] if contrib[k, j] > 0]
                 if best:
                     reasons[r].append("Because you interacted with " + " and ".join(self.item_ids_[best]))
-        elif X.nnz:
-            recent = X.indices[np.argsort(-X.data)[:2]]
+        elif len(hist_items):
+            recent = hist_items[np.argsort(-hist_data)[:2]]
             for r in range(len(pos)):
                 reasons[r].append("Because you interacted with " + " and ".join(self.item_ids_[recent]))
         for r, p in enumerate(pos):
@@ -461,4 +615,11 @@ def _spd_inverse(G: np.ndarray) -> np.ndarray:
     inv, info = lapack.dpotri(c, lower=False, overwrite_c=True)
     if info != 0:
         raise np.linalg.LinAlgError(f"EASE: matrix inversion failed (lapack info {info}); raise l2")
-    return np.triu(inv) + np.triu(inv, 1).T
+    # dpotri fills the upper triangle only; mirror it in row blocks so no full-size temporary is made.
+    n = len(inv)
+    for start in range(0, n, 1024):
+        stop = min(start + 1024, n)
+        inv[start:stop, :start] = inv[:start, start:stop].T
+        block = inv[start:stop, start:stop]
+        block[np.tril_indices(stop - start, -1)] = block.T[np.tril_indices(stop - start, -1)]
+    return inv
