@@ -174,7 +174,10 @@ def measure(dataset: str, recipe: str, timeout: float) -> dict:
         return {"error": f"timeout after {timeout:.0f} s"}
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines()
-        return {"error": lines[-1][:160] if lines else f"exit {done.returncode}"}
+        last = lines[-1] if lines else f"exit {done.returncode}"
+        if "ValidationError" in last:  # the recipe does not apply to this data set (e.g. no categorical item field)
+            return {"error": "n/a: " + last.split("ValidationError: ", 1)[-1].split(" (Personalize")[0][:120]}
+        return {"error": last[:160]}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
