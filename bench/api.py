@@ -289,6 +289,7 @@ def main(argv=None) -> int:
     port = free_port()
     server = start_server(home, port, args.workers, args.threads)
     results: dict = {"recipe": args.recipe, "cores": os.cpu_count(), "workers": args.workers, "threads": args.threads,
+                     "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
                      "requests_per_level": args.requests,
                      "get_recommendations": [], "put_events": None}
     try:
@@ -325,7 +326,9 @@ def main(argv=None) -> int:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
-    print()
+    results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    print(f"\nload average (1, 5, 15 min) at start {results['load_average_at_start']}, "
+          f"at end {results['load_average_at_end']}; workers={args.workers}")
     print("| filter | clients | p50 ms | p99 ms | req/s | errors |")
     print("|---|---:|---:|---:|---:|---:|")
     for row in results["get_recommendations"]:

@@ -12,6 +12,7 @@ Measures, in one process on loopback-free library calls (the HTTP layer is measu
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -211,11 +212,13 @@ def main() -> None:
     parser.add_argument("--skip-demo", action="store_true", help="only the synthetic catalogue")
     args = parser.parse_args()
     results = {}
+    load_start = [round(x, 2) for x in os.getloadavg()]
     if not args.skip_demo:
         results["demo"] = bench_demo(args.requests)
     if args.items:
         results[f"{args.items // 1000}k items"] = bench_catalogue(args.items, args.requests)
     print(json.dumps(results, indent=1))
+    print(f"\nload average (1, 5, 15 min) at start {load_start}, at end {[round(x, 2) for x in os.getloadavg()]}")
     print("\n| data | measurement | p50 ms | p99 ms | note |\n|---|---|---|---|---|")
     for data, rows in results.items():
         for name, row in rows.items():

@@ -37,10 +37,11 @@ def mb(n_bytes: float) -> float:
     return round(n_bytes / 2**20, 1)
 
 
-def run(rows: int, users: int, items: int, requests: int) -> dict:
+def run(rows: int, users: int, items: int, requests: int, keep: Path | None = None) -> dict:
     out: dict = {"rows": rows, "users": users, "items": items}
     with tempfile.TemporaryDirectory(prefix="recsys-scale-") as tmp, PeakRSS() as whole:
-        tmp = Path(tmp)
+        tmp = keep or Path(tmp)
+        tmp.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         frame = synthetic_interactions(rows, n_users=users, n_items=items)
         csv = tmp / "interactions.csv"
@@ -111,8 +112,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=50_000)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--json", type=Path, help="also write the numbers as JSON")
+    parser.add_argument("--keep", type=Path, help="build the workspace in this (new) directory and keep it")
     args = parser.parse_args()
-    result = run(args.rows, args.users, args.items, args.requests)
+    result = run(args.rows, args.users, args.items, args.requests, args.keep)
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

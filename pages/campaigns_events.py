@@ -79,11 +79,11 @@ events.put_events(trackingId="{tracker['trackingId']}", userId="u0001", sessionI
 
 st.subheader("Event simulator")
 st.caption("Pick a user, click items, and watch the recommendations change at once — no retraining.")
-users = workspace.search_users(store, group, "", limit=100)
+users = common.cached_search_users(group, "", limit=100)
 user_id = st.selectbox("User (or type a new session id below)", users, key="campaigns_sim_user")
 custom = st.text_input("...or an anonymous session id", key="campaigns_sim_session")
 user_id = custom.strip() or user_id
-event_type = st.selectbox("Event type", workspace.event_types(store, group) or ["view"], key="campaigns_sim_type")
+event_type = st.selectbox("Event type", common.cached_event_types(group) or ["view"], key="campaigns_sim_type")
 
 try:
     answer = inference.get_recommendations(store, campaign["arn"], user_id=user_id, num_results=10)

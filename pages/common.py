@@ -117,16 +117,201 @@ def param_widgets(recipe_cls, key_prefix: str) -> dict:
     return chosen
 
 
-@st.cache_data(ttl=600, show_spinner="Profiling the data...")
-def _profile(group: str, version: tuple, home: str) -> dict:
-    from recsys import profile
+# -- cached reads ------------------------------------------------------------------------------------------
+# Every page reruns top to bottom on each click, so reads that scan a dataset are cached here, keyed on the
+# group's data version (`recsys.workspace.data_version`: a few indexed lookups, changes with every import or
+# event). Frames are kept with st.cache_resource (no copy per rerun; callers must not modify them in place);
+# small answers with st.cache_data. Entries also expire after ENTITY_TTL seconds, because in-place updates of
+# existing items or users (put_items) do not change the data version. Answers over the interactions that new
+# events only extend (context values, event types, the catalogue) are updated from the new rows (`_incremental`)
+# instead of re-reading a million rows after each event.
 
-    return profile.profile_group(get_store(), group)
+ENTITY_TTL = 600
+
+
+def data_version(group: str) -> tuple:
+    """The cheap fingerprint of a group's data that keys every cached read below."""
+    from recsys import workspace
+
+    return workspace.data_version(get_store(), group)
+
+
+# Profiling reads every interaction (seconds at a million rows): on large groups a profile is reused for up to
+# PROFILE_MAX_AGE seconds while only new events arrive, instead of being recomputed after every event.
+LARGE_GROUP_INTERACTIONS = 50_000
+PROFILE_MAX_AGE = 300
+
+
+@st.cache_data(ttl=PROFILE_MAX_AGE, max_entries=32, show_spinner="Profiling the data...")
+def _profile(group: str, version: tuple, home: str, max_age: float) -> dict:
+    from recsys import workspace
+
+    return workspace.group_profile(get_store(), group, version, max_age=max_age)
 
 
 def cached_profile(group: str) -> dict:
-    """The data profile of a group, recomputed only when its data changes."""
+    """The data profile of a group, recomputed when its data changes.
+
+    On groups of more than LARGE_GROUP_INTERACTIONS interactions, a profile less than PROFILE_MAX_AGE seconds
+    old is kept while only streamed events are added; it then says how many (`newer_events`).
+    """
+    store = get_store()
+    version = data_version(group)
+    rows = _row_counts(group, version, str(store.home)).get("Interactions", 0)
+    max_age = PROFILE_MAX_AGE if rows > LARGE_GROUP_INTERACTIONS else 0.0
+    return _profile(group, version, str(store.home), max_age)
+
+
+@st.cache_data(ttl=ENTITY_TTL, max_entries=64, show_spinner=False)
+def _row_counts(group: str, version: tuple, home: str) -> dict:
+    from recsys import workspace
+
+    return workspace.row_counts(get_store(), group)
+
+
+def cached_group_status(group: str) -> dict:
+    """`workspace.group_status` with the row counts cached per data version (resources are read live)."""
     from recsys import workspace
 
     store = get_store()
-    return _profile(group, workspace.data_version(store, group), str(store.home))
+    return workspace.group_status(store, group, counts=_row_counts(group, data_version(group), str(store.home)))
+
+
+@st.cache_resource(show_spinner=False)
+def _incremental_memo() -> dict:
+    """Answers that new events only extend, by (kind, workspace, group): {version, base, seq, value}."""
+    return {}
+
+
+def _incremental(kind: str, group: str, full, since, merge):
+    """An answer over all interactions, updated from the rows after the last answer when only events were added.
+
+    `full()` computes it, `since(seq)` computes it over the interactions after `_seq` `seq`, `merge(old, new)`
+    combines two answers. Anything but new events (imports, deletions, item/user changes) recomputes it.
+    """
+    from recsys import workspace
+
+    version = data_version(group)
+    base = workspace.version_without_newest_event(version)
+    seq = workspace.newest_event(version)
+    memo = _incremental_memo()
+    key = (kind, str(get_store().home), group)
+    entry = memo.get(key)
+    if entry is not None and entry["version"] == version:
+        return entry["value"]
+    if entry is not None and entry["base"] == base and entry["seq"] <= seq:
+        value = merge(entry["value"], since(entry["seq"]))
+    else:
+        value = full()
+    memo[key] = {"version": version, "base": base, "seq": seq, "value": value}
+    return value
+
+
+def cached_context_options(group: str) -> dict[str, list[str]]:
+    """The contextual fields of a group and the values seen in its interactions (do not modify the lists)."""
+    from recsys import workspace
+
+    store = get_store()
+    return _incremental("context_options", group, lambda: workspace.context_options(store, group),
+                        lambda seq: workspace.context_options(store, group, since_seq=seq),
+                        workspace.merge_context_options)
+
+
+def cached_event_types(group: str) -> list[str]:
+    """The event types of a group's interactions, most frequent first."""
+    from recsys import workspace
+
+    store = get_store()
+    counts = _incremental("event_type_counts", group, lambda: workspace.event_type_counts(store, group),
+                          lambda seq: workspace.event_type_counts(store, group, since_seq=seq),
+                          lambda old, new: {k: old.get(k, 0) + new.get(k, 0) for k in dict.fromkeys([*old, *new])})
+    return workspace.ranked_event_types(counts)
+
+
+@st.cache_data(ttl=ENTITY_TTL, max_entries=256, show_spinner=False)
+def _search_users(group: str, query: str, limit: int, version: tuple, home: str) -> list[str]:
+    from recsys import workspace
+
+    return workspace.search_users(get_store(), group, query, limit=limit)
+
+
+def cached_search_users(group: str, query: str, limit: int = 50) -> list[str]:
+    """`workspace.search_users`, cached per query and data version."""
+    return _search_users(group, query or "", int(limit), data_version(group), str(get_store().home))
+
+
+@st.cache_data(ttl=ENTITY_TTL, max_entries=64, show_spinner=False)
+def _popular_items(group: str, limit: int, version: tuple, home: str) -> list[str]:
+    from recsys import workspace
+
+    return workspace.popular_items(get_store(), group, limit)
+
+
+def cached_popular_items(group: str, limit: int = 10) -> list[str]:
+    """Item ids by number of interactions, most popular first."""
+    return _popular_items(group, int(limit), data_version(group), str(get_store().home))
+
+
+@st.cache_resource(ttl=ENTITY_TTL, max_entries=8, show_spinner=False)
+def _items(group: str, version: tuple, home: str):
+    from recsys import workspace
+
+    return workspace.items_frame(get_store(), group)
+
+
+def cached_items(group: str):
+    """The group's Items frame (or None), shared by all sessions: do not modify it in place."""
+    return _items(group, _entity_version(group), str(get_store().home))
+
+
+@st.cache_resource(ttl=ENTITY_TTL, max_entries=8, show_spinner=False)
+def _users(group: str, version: tuple, home: str):
+    from recsys import datasets
+    from recsys.exceptions import NotFoundError
+
+    try:
+        return datasets.read_users(get_store(), group)
+    except NotFoundError:
+        return None
+
+
+def cached_users(group: str):
+    """The group's Users frame (or None), shared by all sessions: do not modify it in place."""
+    return _users(group, _entity_version(group), str(get_store().home))
+
+
+def _entity_version(group: str) -> tuple:
+    """The data version without the newest event: Items and Users frames stay cached while events arrive."""
+    from recsys import workspace
+
+    return tuple(map(str, workspace.version_without_newest_event(data_version(group))))
+
+
+def cached_catalogue(group: str):
+    """Sorted ids of every item of the group (interactions and Items table): do not modify the array."""
+    import numpy as np
+
+    from recsys import workspace
+
+    store = get_store()
+    return _incremental("catalogue", group, lambda: workspace.catalogue_ids(store, group),
+                        lambda seq: workspace.catalogue_ids(store, group, since_seq=seq),
+                        lambda old, new: np.union1d(old, new).astype(object) if len(new) else old)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _evaluation_report(arn: str, updated_at: float, home: str):
+    from recsys import workspace
+
+    return workspace.evaluation_reports(get_store(), [arn]).get(arn)
+
+
+def cached_evaluation_reports(versions: list[dict]) -> dict:
+    """The stored EvaluationReport of each version (by ARN), read once per version update: do not modify them."""
+    home = str(get_store().home)
+    reports = {}
+    for v in versions:
+        report = _evaluation_report(v["arn"], v.get("updated_at"), home)
+        if report is not None:
+            reports[v["arn"]] = report
+    return reports

@@ -27,7 +27,8 @@ chosen = st.multiselect("Versions", list(labels), default=newest_per_solution, k
 if not chosen:
     st.stop()
 
-reports = workspace.evaluation_reports(store, [labels[c] for c in chosen])
+by_arn = {v["arn"]: v for v in versions}
+reports = common.cached_evaluation_reports([by_arn[labels[c]] for c in chosen])
 missing = [c for c in chosen if labels[c] not in reports]
 if missing:
     st.warning("No per-user evaluation stored for: " + ", ".join(missing) + " (shown without confidence intervals).")
@@ -71,7 +72,7 @@ if len(reports) >= 1:
     frames = []
     for name, report in named.items():
         try:
-            seg = segment_metrics(report, by, items=workspace.items_frame(store, group), metrics=[metric],
+            seg = segment_metrics(report, by, items=common.cached_items(group), metrics=[metric],
                                   ci_metric=metric)
         except RecsysError as exc:
             st.info(f"{name}: {exc}")

@@ -134,6 +134,10 @@ with tab_profile:
         c[1].metric("Users", f"{inter.get('users', 0):,}")
         c[2].metric("Items", f"{inter.get('items', 0):,}")
         c[3].metric("Sparsity", f"{inter.get('sparsity', 0):.4f}")
+        if prof.get("newer_events"):
+            st.caption(f"Profile computed at {pd.Timestamp(prof['computed_at'], unit='s'):%H:%M:%S} UTC; "
+                       f"{prof['newer_events']:,} newer events are not in it yet (large groups are profiled "
+                       f"again at most every {common.PROFILE_MAX_AGE // 60} minutes).")
         minimums = prof.get("minimums") or inter.get("minimums") or {}
         if minimums:
             (st.success if minimums.get("ok") else st.warning)(minimums.get("message", ""))

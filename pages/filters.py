@@ -32,7 +32,7 @@ except RecsysError as exc:
 
 if compiled is not None:
     with st.expander("Try it", expanded=True):
-        users = workspace.search_users(store, group, "", limit=200)
+        users = common.cached_search_users(group, "", limit=200)
         user_id = st.selectbox("As user", ["(none)"] + users, key="filters_try_user")
         item_id = st.text_input("Current item (for CurrentItem.X)", key="filters_try_item")
         values = {p: st.text_input(f"${p}", key=f"filters_value_{p}", help='e.g. "a","b" or 100')
@@ -41,7 +41,9 @@ if compiled is not None:
             _, frame = workspace.try_filter(store, group, expression,
                                             user_id=None if user_id == "(none)" else user_id,
                                             item_id=item_id or None,
-                                            filter_values={k: v for k, v in values.items() if v})
+                                            filter_values={k: v for k, v in values.items() if v},
+                                            items=common.cached_items(group), users=common.cached_users(group),
+                                            catalogue=common.cached_catalogue(group))
             passing = int(frame["passes"].sum())
             st.metric("Items that pass", f"{passing:,} of {len(frame):,}")
             left, right = st.columns(2)

@@ -25,7 +25,7 @@ if group is None:
         st.rerun()
     st.stop()
 
-status = workspace.group_status(store, group)
+status = common.cached_group_status(group)
 st.subheader(f"Dataset group `{group}`")
 cols = st.columns(5)
 cols[0].metric("Interactions", f"{status['interactions']:,}")

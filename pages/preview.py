@@ -32,7 +32,7 @@ else:
     mode = st.radio("Who", ["Known user", "Anonymous session"], horizontal=True, key="preview_mode")
     if mode == "Known user":
         query = st.text_input("Search users by id or attribute", key="preview_user_query")
-        matches = workspace.search_users(store, group, query)
+        matches = common.cached_search_users(group, query)
         if not matches:
             st.warning("No user matches this search.")
             st.stop()
@@ -46,7 +46,7 @@ else:
 # -- options ----------------------------------------------------------------------------------------------
 with st.expander("Context, filter and promotion"):
     context = {}
-    for field, values in workspace.context_options(store, group).items():
+    for field, values in common.cached_context_options(group).items():
         value = st.selectbox(f"Context `{field}`", ["(none)"] + values, key=f"preview_ctx_{field}")
         if value != "(none)":
             context[field] = value
@@ -88,7 +88,7 @@ left, right = st.columns(2)
 if user_id:
     with left:
         st.subheader("History")
-        history = workspace.history_with_metadata(store, group, user_id)
+        history = workspace.history_with_metadata(store, group, user_id, items=common.cached_items(group))
         if history.empty:
             st.caption("No events yet: this user gets popular items, by context when given.")
         else:

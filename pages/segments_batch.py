@@ -92,7 +92,7 @@ with tab_segments:
                                 'ITEMS.CATEGORY_L1 = "books"', key="segments_attributes")
             inputs = [t.strip() for t in text.splitlines() if t.strip()]
         else:
-            text = st.text_area("Item ids, one per line", "\n".join(workspace.popular_items(store, group, 3)),
+            text = st.text_area("Item ids, one per line", "\n".join(common.cached_popular_items(group, 3)),
                                 key="segments_items")
             inputs = [t.strip() for t in text.splitlines() if t.strip()]
         users_per_segment = st.number_input("Users per segment (numResults)", 1, 1_000_000, 100, key="segments_num")

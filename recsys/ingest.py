@@ -22,6 +22,11 @@ as dates (ISO 8601 by default, or ``date_format``; naive times are taken as UTC)
 ``exclude={"InvoiceNo": "^C"}`` drops rows whose column matches a regular expression (e.g. cancelled
 invoices); they are listed in the rejects file with reason ``excluded: ...`` and counted in
 ``rows_excluded``, not in the rejected share.
+
+Speed and memory (bench/ingest.py): a reader thread parses (pyarrow's CSV reader, 1 MiB blocks), validates
+and turns each chunk into multi-row INSERT parameter lists (`datasets.frame_to_blocks`); the calling thread
+only runs SQLite: the inserts, then the index rebuild (FULL, and INCREMENTAL loads big against the table,
+see `TableWriter`) and the commit. At most three chunks are in memory at once, plus a 64 MiB page cache.
 """
 
 from __future__ import annotations
@@ -65,6 +70,9 @@ INT64_SAFE = 9.2e18
 FORMATS = ("csv", "parquet", "jsonl", "avro")
 REJECT_COLUMNS = ("row", "field", "reason")   # then the source columns, as read
 MAX_RAW_VALUE_CHARS = 500
+CSV_BLOCK_BYTES = 1 << 20           # pyarrow CSV block (its reader reads dozens ahead: small bounds memory)
+FIRST_CHUNK_ROWS = 20_000           # CSV: the first chunk is at most this long
+SQLITE_CACHE_KIB = 65_536           # page cache of the import connection (bounded memory at any file size)
 
 Progress = Callable[[int, "int | None"], Any]
 
@@ -207,21 +215,35 @@ def _read_csv_chunks(path: Path, delimiter: str, header: bool, chunk_size: int) 
     stream = pa.input_stream(str(path), compression="gzip" if _is_gzip(path) else None)
     reader = pacsv.open_csv(
         stream,
-        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0, block_size=16 << 20),
+        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0, block_size=CSV_BLOCK_BYTES),
         parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
                                              strings_can_be_null=False, quoted_strings_can_be_null=False),
     )
     string_dtype = pd.StringDtype("pyarrow", na_value=np.nan)
     row = 2 if header else 1
+    size = min(chunk_size, FIRST_CHUNK_ROWS)  # a small first chunk: the writer starts at once
+    pending: list = []   # record batches (one per block) not yet handed out
+    n_pending = 0
+
+    def frame_of(table) -> pd.DataFrame:
+        frame = table.to_pandas(types_mapper=lambda t: string_dtype if t == pa.string() else None)
+        frame.columns = names
+        return frame
+
     try:
         for batch in reader:
-            for offset in range(0, batch.num_rows, chunk_size):
-                part = batch.slice(offset, chunk_size)
-                frame = part.to_pandas(types_mapper=lambda t: string_dtype if t == pa.string() else None)
-                frame.columns = names
-                yield row, frame
-                row += len(frame)
+            pending.append(batch)
+            n_pending += batch.num_rows
+            while n_pending >= size:
+                table = pa.Table.from_batches(pending)
+                yield row, frame_of(table.slice(0, size))
+                row += size
+                rest = table.slice(size)
+                pending, n_pending = rest.to_batches(), rest.num_rows
+                size = chunk_size
+        if n_pending:
+            yield row, frame_of(pa.Table.from_batches(pending))
     finally:
         stream.close()
 
@@ -371,6 +393,23 @@ def read_chunks(path: str | os.PathLike, *, file_format: str | None = None, deli
     else:
         chunks = _read_avro_chunks(path, chunk_size)
     return _guarded(chunks, path, fmt), fmt, total
+
+
+def estimate_rows(path: str | os.PathLike, fmt: str) -> int | None:
+    """About how many records an uncompressed CSV or JSON lines file holds (from its first MiB), else None."""
+    path = Path(path)
+    if fmt not in ("csv", "jsonl") or _is_gzip(path):
+        return None
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            sample = fh.read(1 << 20)
+    except OSError:
+        return None
+    lines = sample.count(b"\n")
+    if not sample:
+        return 0
+    return int(size * max(lines, 1) / len(sample))
 
 
 # -- column plan --------------------------------------------------------------------------------------------
@@ -857,34 +896,38 @@ def import_file(
                 bad = verdicts.bad
                 if verdicts.any:
                     typed = typed.loc[~bad]
-                yield first_row, raw, verdicts, bad, frame_to_blocks(typed, columns)
+                rejects: list = []
+                excluded: list = []
+                if verdicts.any:  # the rejects file's rows: (row, field, reason, source values...)
+                    pos = np.flatnonzero(bad)
+                    if "__line__" in raw.columns:
+                        rows = raw["__line__"].to_numpy()[pos]
+                    else:
+                        rows = first_row + pos
+                    rejects = list(zip(rows.tolist(), verdicts.field[pos].tolist(), verdicts.reason[pos].tolist(),
+                                       *_raw_columns(raw, pos, raw_columns)))
+                    excluded = verdicts.excluded[pos].tolist()
+                yield len(raw), rejects, excluded, frame_to_blocks(typed, columns)
 
         with store.transaction() as db:
-            db.execute("PRAGMA cache_size=-262144")
-            writer = TableWriter(db, info, mode=mode, source=BULK)
+            db.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+            writer = TableWriter(db, info, mode=mode, source=BULK,
+                                 expected_rows=total if total is not None else estimate_rows(path, job.format))
             writer.begin()
             feed = prefetch(validated(), depth=1)
             try:
-                for first_row, raw, verdicts, bad, rows_ok in feed:
-                    job.rows_read += len(raw)
-                    if verdicts.any:
-                        pos = np.flatnonzero(bad)
-                        if "__line__" in raw.columns:
-                            rows = raw["__line__"].to_numpy()[pos]
-                        else:
-                            rows = first_row + pos
-                        fields_, reasons = verdicts.field[pos], verdicts.reason[pos]
-                        rej_writer.writerows(zip(rows.tolist(), fields_.tolist(), reasons.tolist(),
-                                                 *_raw_columns(raw, pos, raw_columns)))
-                        n_excl = int(verdicts.excluded[pos].sum())
+                for n_raw, rejects, excluded, rows_ok in feed:
+                    job.rows_read += n_raw
+                    if rejects:
+                        rej_writer.writerows(rejects)
+                        n_excl = sum(excluded)
                         job.rows_excluded += n_excl
-                        job.rows_rejected += len(pos) - n_excl
-                        for r, fl, rs, ex in zip(rows.tolist(), fields_.tolist(), reasons.tolist(),
-                                                 verdicts.excluded[pos].tolist()):
+                        job.rows_rejected += len(rejects) - n_excl
+                        for rec, ex in zip(rejects, excluded):
                             if len(job.first_rejects) >= 10:
                                 break
                             if not ex:
-                                job.first_rejects.append({"row": int(r), "field": fl, "reason": rs})
+                                job.first_rejects.append({"row": int(rec[0]), "field": rec[1], "reason": rec[2]})
                     if rows_ok.n:
                         job.rows_accepted += writer.write_blocks(rows_ok)
                     if progress is not None:

@@ -24,9 +24,12 @@ RESOURCE_TYPES = ("solution", "solution-version", "campaign", "filter", "event-t
                   "batch-inference-job", "batch-segment-job", "dataset-import-job")
 
 
-def group_status(store: Store, group: str) -> dict:
-    """Counts of data and resources in a group, a table of its resources, and the next step to take."""
-    counts = datasets.dataset_counts(store, group)
+def group_status(store: Store, group: str, counts: dict | None = None) -> dict:
+    """Counts of data and resources in a group, a table of its resources, and the next step to take.
+
+    `counts` ({dataset type: rows}) skips counting again when the caller already has them (`row_counts`).
+    """
+    counts = row_counts(store, group) if counts is None else counts
     rows = []
     for resource_type in RESOURCE_TYPES:
         for r in store.list_resources(resource_type, group):
@@ -94,6 +97,7 @@ def load_demo_workspace(store: Store, group: str = DEMO_GROUP, directory: str = 
         if version["status"] == ACTIVE:
             campaigns.create_campaign(store, group, DEMO_CAMPAIGN, version["arn"])
     result["versions"] = versions
+    group_profile(store, group)  # stored now, so the first view of the Data page does not compute it
     return result
 
 
@@ -171,43 +175,117 @@ def preview_targets(store: Store, group: str) -> list[dict]:
     return targets
 
 
-def history_with_metadata(store: Store, group: str, user_id: str, limit: int = 50):
-    """A user's newest events (newest first) joined with the items' metadata."""
-    history = datasets.user_history(store, group, user_id)
-    history = history.iloc[::-1].head(limit)
-    items = items_frame(store, group)
-    if items is not None and len(history):
-        history = history.merge(items, on="ITEM_ID", how="left")
+def history_with_metadata(store: Store, group: str, user_id: str, limit: int = 50, *, items=None):
+    """A user's newest events (newest first) joined with the items' metadata.
+
+    Reads only the user's newest `limit` events (by the user index) and the Items rows they name; pass
+    `items` (the Items frame, e.g. a cached one) to join with it instead.
+    """
+    history = datasets.user_history(store, group, user_id, limit=limit)
+    history = history.iloc[::-1]
+    if len(history):
+        if items is None:
+            items = items_by_id(store, group, history["ITEM_ID"].unique())
+        if items is not None:
+            history = history.merge(items, on="ITEM_ID", how="left")
     return history.reset_index(drop=True)
 
 
-def context_options(store: Store, group: str) -> dict[str, list[str]]:
-    """Each contextual field of the Interactions schema with the values seen in the data."""
-    try:
-        schema = datasets.get_dataset(store, group, INTERACTIONS)["schema"]
-    except NotFoundError:
+def items_by_id(store: Store, group: str, item_ids):
+    """The Items rows of some item ids (sorted by ITEM_ID, typed as `read_items`), or None without an Items dataset."""
+    found = _dataset_table(store, group, ITEMS)
+    if found is None:
+        return None
+    table, schema = found
+    names = list(schema.names)
+    ids = sorted({str(i) for i in item_ids})
+    rows = []
+    with store.reading() as db:
+        for start in range(0, len(ids), 500):  # chunks of sorted ids: the rows come back sorted
+            chunk = ids[start:start + 500]
+            rows += db.conn.execute(
+                f"SELECT {', '.join(_q(n) for n in names)} FROM {_q(table)} "
+                f"WHERE {_q(schema.id_field)} IN ({', '.join('?' * len(chunk))}) ORDER BY {_q(schema.id_field)}",
+                chunk).fetchall()
+    # The same typing as datasets.read_items (datasets has no public by-id read yet).
+    return datasets._frame_from_cursor(datasets._ListCursor(rows), names, schema)
+
+
+CONTEXT_VALUES = 200
+
+
+def context_options(store: Store, group: str, *, since_seq: int | None = None) -> dict[str, list[str]]:
+    """Each contextual field of the Interactions schema with the values seen in the data (first 200, sorted).
+
+    `since_seq` looks only at interactions written after that `_seq` (to update an earlier answer: the first
+    200 of the union of two answers is the answer for the union of their rows).
+    """
+    found = _dataset_table(store, group, INTERACTIONS)
+    if found is None:
         return {}
+    table, schema = found
+    where, params = "", []
+    if since_seq is not None:
+        where, params = " AND _seq > ?", [int(since_seq)]
     options = {}
-    for field in schema.context_fields:
-        name = getattr(field, "name", field)
-        frame = datasets.read_interactions(store, group, columns=[name])
-        options[name] = sorted(str(v) for v in frame[name].dropna().unique())[:200]
+    with store.reading() as db:
+        for field in schema.context_fields:
+            name = getattr(field, "name", field)
+            # SQLite's BINARY collation orders UTF-8 text by code point, as Python's sorted() does.
+            rows = db.execute(f"SELECT DISTINCT CAST({_q(name)} AS TEXT) AS v FROM {_q(table)} "
+                              f"WHERE {_q(name)} IS NOT NULL{where} ORDER BY v LIMIT {CONTEXT_VALUES}",
+                              params).fetchall()
+            options[name] = [str(r[0]) for r in rows]
     return options
 
 
+def merge_context_options(old: dict[str, list[str]], new: dict[str, list[str]]) -> dict[str, list[str]]:
+    """`context_options` of two sets of rows combined."""
+    return {name: sorted(set(old.get(name, [])) | set(new.get(name, [])))[:CONTEXT_VALUES]
+            for name in dict.fromkeys([*old, *new])}
+
+
 def search_users(store: Store, group: str, query: str, limit: int = 50) -> list[str]:
-    """User ids whose id or any attribute contains `query` (case-insensitive); active users when empty."""
+    """User ids whose id or any attribute contains `query` (case-insensitive); active users when empty.
+
+    Searched in SQL (the Users table by id, or the interactions by activity when there is no Users table),
+    so a search costs one indexed query, not a read of the table.
+    """
     query = (query or "").strip().lower()
-    try:
-        users = datasets.read_users(store, group)
-    except NotFoundError:
-        users = None
-    if users is None or users.empty:
-        ids = datasets.read_interactions(store, group, columns=["USER_ID"])["USER_ID"]
-        ids = ids.value_counts().index.astype(str)
-        return [u for u in ids if query in u.lower()][:limit]
-    text = users.astype(str).agg(" ".join, axis=1).str.lower()
-    return users.loc[text.str.contains(query, regex=False), "USER_ID"].astype(str).head(limit).tolist()
+    found = _dataset_table(store, group, USERS)
+    with store.reading() as db:
+        if found is not None:
+            table, schema = found
+            if db.execute(f"SELECT EXISTS (SELECT 1 FROM {_q(table)})").fetchone()[0]:
+                sql = f"SELECT {_q(schema.id_field)} FROM {_q(table)}"
+                params: list = []
+                if query:
+                    text = " || ' ' || ".join(f"coalesce(CAST({_q(n)} AS TEXT), 'nan')" for n in schema.names)
+                    sql += f" WHERE instr(lower({text}), ?) > 0"
+                    params.append(query)
+                sql += f" ORDER BY {_q(schema.id_field)} LIMIT ?"
+                params.append(int(limit))
+                return [str(r[0]) for r in db.execute(sql, params).fetchall()]
+    return _ranked_ids(store, group, "USER_ID", query=query, limit=limit)
+
+
+def _ranked_ids(store: Store, group: str, column: str, *, query: str = "", limit: int | None = None) -> list[str]:
+    """Ids of an interactions column by number of interactions (most first, ties by id), in SQL."""
+    found = _dataset_table(store, group, INTERACTIONS)
+    if found is None:
+        return []
+    table, _ = found
+    sql = f"SELECT {column}, count(*) AS n FROM {_q(table)} GROUP BY {column}"
+    params: list = []
+    if query:
+        sql += f" HAVING instr(lower({column}), ?) > 0"
+        params.append(query)
+    sql += f" ORDER BY n DESC, {column}"
+    if limit:
+        sql += " LIMIT ?"
+        params.append(int(limit))
+    with store.reading() as db:
+        return [str(r[0]) for r in db.execute(sql, params).fetchall()]
 
 
 def profile_chart_frames(prof: dict) -> dict:
@@ -307,26 +385,169 @@ def save_schema(store: Store, group: str, dataset_type: str, schema) -> dict:
 
 
 def data_version(store: Store, group: str) -> tuple:
-    """A cheap fingerprint of a group's data (newest event, row counts): cache keys for pages."""
-    return (datasets.max_seq(store, group), tuple(sorted(datasets.dataset_counts(store, group).items())))
+    """A cheap fingerprint of a group's data, the cache key of the pages' reads (a few indexed lookups).
+
+    Per dataset: its table and when the dataset was (re)created; interactions: the oldest and newest `_seq`
+    (every write appends a higher one, and `_seq` stays monotonic over FULL re-imports); items and users: row
+    count and highest rowid. Plus the newest import job, which catches FULL re-imports of Items/Users with the
+    same ids. In-place updates of existing items/users by put_items/put_users are not seen: caches that hold
+    such rows also expire on a timer.
+    """
+    parts = []
+    try:
+        found = datasets.list_datasets(store, group)
+    except NotFoundError:
+        return ()
+    with store.reading() as db:
+        for ds in found:
+            table = _q(ds["table"])
+            if ds["schema"].dataset_type == INTERACTIONS:
+                # Two statements: SQLite answers a lone min() or max() of the primary key from the b-tree edge.
+                stats = (db.execute(f"SELECT min(_seq) FROM {table}").fetchone()[0],
+                         db.execute(f"SELECT max(_seq) FROM {table}").fetchone()[0])
+            else:
+                stats = (db.execute(f"SELECT count(*) FROM {table}").fetchone()[0],
+                         db.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0])
+            parts.append((ds["schema"].dataset_type, ds["table"], ds.get("created_at"), *stats))
+    jobs = store.list_resources("dataset-import-job", group)
+    newest_job = max((j["updated_at"] for j in jobs), default=None)
+    return tuple(sorted(parts, key=str)) + (newest_job,)
+
+
+def group_profile(store: Store, group: str, version: tuple | None = None, *, max_age: float = 0.0) -> dict:
+    """The data profile of a group (`recsys.profile.profile_group`), kept as JSON in the workspace.
+
+    The stored profile is reused while the group's `data_version` is unchanged, so a restarted workbench does
+    not re-read a large interactions table to show the same profile again. With `max_age` > 0, a profile
+    computed less than `max_age` seconds ago is also reused when the only change is newer interactions
+    (streamed events): it then carries `newer_events` (interactions not counted in it) and `computed_at`.
+    Imports, deletions and item/user changes always recompute it.
+    """
+    import json
+    import os
+    import threading
+    import time
+
+    from recsys import profile
+
+    version = data_version(store, group) if version is None else version
+    key = json.dumps(list(version), default=str)
+    base = json.dumps(version_without_newest_event(version), default=str)
+    path = store.artifact_path("profiles", f"{group}.json")
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        stored = {}
+    if isinstance(stored, dict) and stored.get("version") == key and "profile" in stored:
+        return stored["profile"]
+    if (isinstance(stored, dict) and max_age > 0 and stored.get("base") == base and "profile" in stored
+            and time.time() - float(stored.get("computed_at") or 0) < max_age):
+        newer = _interactions_after(store, group, int(stored.get("max_seq") or 0))
+        return {**stored["profile"], "newer_events": newer, "computed_at": stored["computed_at"]}
+    computed_at = time.time()
+    result = profile.profile_group(store, group)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps({"version": key, "base": base, "max_seq": newest_event(version),
+                               "computed_at": computed_at, "profile": result}), encoding="utf-8")
+    tmp.replace(path)
+    return result
+
+
+def newest_event(version: tuple) -> int:
+    """The newest interaction `_seq` recorded in a `data_version` (0 without interactions)."""
+    for part in version:
+        if isinstance(part, tuple) and part and part[0] == INTERACTIONS:
+            return int(part[-1] or 0)
+    return 0
+
+
+def version_without_newest_event(version: tuple) -> list:
+    """A `data_version` without the newest interaction: what streamed events leave unchanged."""
+    return [list(part[:-1]) if isinstance(part, tuple) and part and part[0] == INTERACTIONS else part
+            for part in version]
+
+
+def _interactions_after(store: Store, group: str, seq: int) -> int:
+    """How many interactions were written after `_seq` `seq` (a range count on the primary key)."""
+    found = _dataset_table(store, group, INTERACTIONS)
+    if found is None:
+        return 0
+    with store.reading() as db:
+        return int(db.execute(f"SELECT count(*) FROM {_q(found[0])} WHERE _seq > ?", [int(seq)]).fetchone()[0])
+
+
+def row_counts(store: Store, group: str) -> dict[str, int]:
+    """Rows of each existing dataset of a group, e.g. {'Interactions': 100000, 'Items': 1682}.
+
+    Same answer as `datasets.dataset_counts` from one `count(*)` per table (SQLite counts a b-tree without
+    reading the rows), not a scan that groups by source.
+    """
+    out = {}
+    try:
+        found = datasets.list_datasets(store, group)
+    except NotFoundError:
+        return out
+    with store.reading() as db:
+        for ds in found:
+            out[ds["schema"].dataset_type] = int(db.execute(f"SELECT count(*) FROM {_q(ds['table'])}").fetchone()[0])
+    return out
+
+
+def _dataset_table(store: Store, group: str, dataset_type: str):
+    """(table name, Schema) of a group's dataset, or None when the group has no such dataset."""
+    try:
+        ds = datasets.get_dataset(store, group, dataset_type)
+    except NotFoundError:
+        return None
+    return ds["table"], ds["schema"]
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def catalogue_ids(store: Store, group: str, *, since_seq: int | None = None):
+    """Sorted ids of every item in the interactions or the Items table (from the item index, not the rows).
+
+    `since_seq`: only the items of interactions written after that `_seq` (to extend an earlier answer).
+    """
+    import numpy as np
+
+    ids = set()
+    with store.reading() as db:
+        for dataset_type in (INTERACTIONS,) if since_seq is not None else (INTERACTIONS, ITEMS):
+            found = _dataset_table(store, group, dataset_type)
+            if found is None:
+                continue
+            sql, params = f"SELECT DISTINCT ITEM_ID FROM {_q(found[0])}", []
+            if since_seq is not None:
+                sql, params = sql + " WHERE _seq > ?", [int(since_seq)]
+            ids.update(str(r[0]) for r in db.execute(sql, params))
+    return np.asarray(sorted(ids), dtype=object)
+
+
+_UNSET = object()
 
 
 def try_filter(store: Store, group: str, expression: str, *, user_id: str | None = None,
-               item_id: str | None = None, filter_values: dict | None = None):
-    """Apply a filter expression to the group's catalogue for one user: (compiled filter, frame of items with `passes`)."""
-    import numpy as np
+               item_id: str | None = None, filter_values: dict | None = None, items=_UNSET, users=_UNSET,
+               catalogue=None):
+    """Apply a filter expression to the group's catalogue for one user: (compiled filter, frame of items with `passes`).
 
+    `items`, `users` (frames or None) and `catalogue` (`catalogue_ids`) may be passed in when the caller keeps
+    them (the workbench caches them per data version); otherwise they are read here.
+    """
     from recsys import filters
 
     compiled = filters.parse_filter(expression)
-    items = items_frame(store, group)
-    interactions = datasets.read_interactions(store, group, columns=["ITEM_ID"])
-    ids = np.asarray(sorted(set(interactions["ITEM_ID"].astype(str)) |
-                            (set(items["ITEM_ID"].astype(str)) if items is not None else set())), dtype=object)
-    try:
-        users = datasets.read_users(store, group)
-    except NotFoundError:
-        users = None
+    if items is _UNSET:
+        items = items_frame(store, group)
+    ids = catalogue_ids(store, group) if catalogue is None else catalogue
+    if users is _UNSET:
+        try:
+            users = datasets.read_users(store, group)
+        except NotFoundError:
+            users = None
     history = datasets.user_history(store, group, user_id) if user_id else None
     ctx = filters.FilterContext(ids, items=items, user_interactions=history, users=users, user_id=user_id,
                                 current_item_id=item_id)
@@ -359,21 +580,34 @@ def write_batch_input(store: Store, group: str, kind: str, *, user_ids=None, ite
 
 
 def active_users(store: Store, group: str, limit: int | None = None) -> list[str]:
-    """User ids by activity, most active first."""
-    ids = datasets.read_interactions(store, group, columns=["USER_ID"])["USER_ID"].astype(str).value_counts().index
-    return list(ids[:limit] if limit else ids)
+    """User ids by activity, most active first (ties by id); counted in SQL on the user index."""
+    return _ranked_ids(store, group, "USER_ID", limit=limit)
 
 
 def popular_items(store: Store, group: str, limit: int = 10) -> list[str]:
-    """Item ids by number of interactions, most popular first."""
-    ids = datasets.read_interactions(store, group, columns=["ITEM_ID"])["ITEM_ID"].astype(str).value_counts().index
-    return list(ids[:limit])
+    """Item ids by number of interactions, most popular first (ties by id); counted in SQL on the item index."""
+    return _ranked_ids(store, group, "ITEM_ID", limit=limit)
 
 
 def event_types(store: Store, group: str) -> list[str]:
-    """The event types in a group's interactions, most frequent first."""
-    try:
-        frame = datasets.read_interactions(store, group, columns=["EVENT_TYPE"])
-    except (NotFoundError, Exception):  # no EVENT_TYPE column in this schema
-        return []
-    return [str(v) for v in frame["EVENT_TYPE"].dropna().value_counts().index]
+    """The event types in a group's interactions, most frequent first (ties by name)."""
+    return ranked_event_types(event_type_counts(store, group))
+
+
+def event_type_counts(store: Store, group: str, *, since_seq: int | None = None) -> dict[str, int]:
+    """Interactions per event type (only those written after `since_seq` when given); {} without EVENT_TYPE."""
+    found = _dataset_table(store, group, INTERACTIONS)
+    if found is None or not found[1].has("EVENT_TYPE"):
+        return {}
+    sql = f"SELECT EVENT_TYPE, count(*) FROM {_q(found[0])} WHERE EVENT_TYPE IS NOT NULL"
+    params: list = []
+    if since_seq is not None:
+        sql += " AND _seq > ?"
+        params.append(int(since_seq))
+    with store.reading() as db:
+        return {str(k): int(n) for k, n in db.execute(sql + " GROUP BY EVENT_TYPE", params).fetchall()}
+
+
+def ranked_event_types(counts: dict[str, int]) -> list[str]:
+    """Event types most frequent first, ties by name."""
+    return sorted(counts, key=lambda k: (-counts[k], k))

@@ -590,3 +590,47 @@ def test_put_items_and_users_upsert_metadata(served):
     status, code, message = error_of(events.put_items, datasetArn="arn:recsys:dataset/demo/Items",
                                      items=[{"itemId": "x", "properties": "not json"}])
     assert (status, code) == (400, "InvalidInputException")
+
+
+def test_cold_model_and_version_switch_under_concurrent_requests(served):
+    """Warm requests are answered on the event loop; one that needs a model load goes to a thread; switching the
+    campaign to another version while 4 clients keep asking fails no request and is seen at once."""
+    import threading
+
+    from recsys import campaigns, training
+    from recsys.inference.runtime import RUNTIME
+
+    training.create_solution(served.store, "demo", "up2", UP, params={"random_state": "5", "l2_scale": "10"})
+    version2 = training.create_solution_version(served.store, "demo", "up2", wait=True)
+    RUNTIME.clear()  # everything cold: the next request loads the model off the event loop
+    runtime = served.client("personalize-runtime")
+    assert runtime.get_recommendations(campaignArn=served.campaign, userId="u0003", numResults=5)["itemList"]
+    assert served.client("personalize-runtime").get_recommendations(
+        campaignArn=served.campaign, userId="u0004", numResults=5)["itemList"]
+    failures, done, stop = [], [0], threading.Event()
+
+    def hammer(k: int) -> None:
+        client = served.client("personalize-runtime")
+        while not stop.is_set():
+            try:
+                client.get_recommendations(campaignArn=served.campaign, userId=f"u{k:04d}", numResults=10)
+                done[0] += 1
+            except Exception as exc:  # noqa: BLE001
+                failures.append(exc)
+
+    threads = [threading.Thread(target=hammer, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.3)
+        before = served.store.find_resource(served.campaign)["deployedSolutionVersionArn"]
+        campaigns.update_campaign(served.store, "demo", "main", solution_version_arn=version2["arn"])
+        RUNTIME.evict(served.store, version2["arn"])  # as if another process (the CLI) had made the switch
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        campaigns.update_campaign(served.store, "demo", "main", solution_version_arn=before)
+    assert not failures and done[0] > 10
+    assert RUNTIME.is_loaded(served.store, version2["arn"])  # the switch was seen and served

@@ -410,3 +410,79 @@ def test_current_user_filter_uses_the_users_dataset(world):
     other = get_recommendations(store, world["campaign"], user_id=user, num_results=100, filter_arn=flt["arn"],
                                 filter_values={"M": '"no-such-tier"'})
     assert any("books" in category(world, i) for i in ids(other))
+
+
+# -- the one-user serving path -----------------------------------------------------------------------------
+
+
+def test_one_user_serving_path_matches_the_batch_path(world):
+    """The real-time shortcuts (one-user history without pandas, gathered EASE rows, cached bonus, vectorised
+    reasons) give the answers of the general batch code, with real-time events of several users, unknown items
+    and context."""
+    from recsys.recipes.base import Recipe
+    from recsys.training import load_model
+
+    recipe = load_model(world["store"], world["version"]["arn"])
+    demo = world["demo"]
+    users = list(demo.interactions["USER_ID"].unique()[:6]) + ["never-seen"]
+    items = list(demo.items["ITEM_ID"][:5])
+    t0 = int(demo.interactions["TIMESTAMP"].max())
+    new_events = pd.DataFrame({
+        "USER_ID": [users[0], users[1], users[0], "never-seen", users[0], "never-seen"],
+        "ITEM_ID": [items[0], items[1], "not-in-model", items[2], items[3], items[4]],
+        "TIMESTAMP": [t0 + 5, t0 + 1, t0 + 2, t0 + 3, t0 - 10**6, t0 + 4],
+        "EVENT_TYPE": ["view", "purchase", "view", "view", "view", "view"],
+        "DEVICE": ["mobile", None, "desktop", "mobile", "mobile", "tablet"],
+    })
+    for user in users:
+        fast = recipe._history([user], new_events)
+        slow = Recipe._history(recipe, [user], new_events)
+        for name in ("rows", "items", "times", "weights", "ctx"):
+            a, b = getattr(fast, name), getattr(slow, name)
+            assert (a is None) == (b is None) and (a is None or (a.dtype == b.dtype and np.array_equal(a, b))), name
+        context = {"DEVICE": "mobile"}
+        one = recipe.logits([user], new_events=new_events, context=context)[0]
+        batch = recipe.logits([user, users[-1]], new_events=new_events, context=context)[0]
+        np.testing.assert_allclose(one, batch, rtol=1e-9, atol=1e-12)
+        top = list(recipe.item_ids_[np.argsort(-one)[:8]])
+        X = recipe._profile(slow)
+        assert X.shape[0] == 1
+        fast_reasons = recipe.explain(user, top, new_events=new_events, context=context)
+        assert len(fast_reasons) == 8 and all(r and all(isinstance(x, str) for x in r) for r in fast_reasons)
+    assert recipe.item_positions(items + ["nope"], strict=False).tolist() == [
+        int(np.flatnonzero(recipe.item_ids_ == i)[0]) for i in items] + [-1]
+    with pytest.raises(Exception, match="unknown item"):
+        recipe.item_positions(["nope"])
+    bonus = recipe.exploration_bonus()
+    assert bonus is recipe.exploration_bonus() and not bonus.flags.writeable
+    recipe.record_impressions({items[0]: 3})
+    assert recipe.exploration_bonus() is not bonus
+
+
+def test_cached_reads_see_every_write_at_once(world, tracker):
+    """Campaign records, filters and user events are reused between requests only until the next write."""
+    from recsys.campaigns import update_campaign
+    from recsys.filters import create_filter
+    from recsys.inference.runtime import READER
+
+    store = world["store"]
+    user = world["demo"].interactions["USER_ID"].unique()[7]
+    first = get_recommendations(store, world["explore"], user_id=user, num_results=10)
+    assert READER.resource(store, world["explore"]) is READER.resource(store, world["explore"])  # reused
+    update_campaign(store, GROUP, "explore", campaign_config={"itemExplorationConfig": {"explorationWeight": "0"}})
+    assert READER.resource(store, world["explore"])["campaignConfig"]["itemExplorationConfig"][
+        "explorationWeight"] == "0"
+    plain = get_recommendations(store, world["explore"], user_id=user, num_results=10)
+    assert not any("Exploration" in i["reason"] for i in plain["itemList"])
+    update_campaign(store, GROUP, "explore", campaign_config={})
+    with pytest.raises(NotFoundError):
+        get_recommendations(store, world["campaign"], user_id=user, filter_arn=f"arn:recsys:filter/{GROUP}/later")
+    later = create_filter(store, GROUP, "later", "INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($C)")
+    only = get_recommendations(store, world["campaign"], user_id=user, filter_arn=later["arn"],
+                               filter_values={"C": '"toys"'})
+    assert only["itemList"] and all("toys" in category(world, i).split("|") for i in ids(only))
+    rare, items = taste_shift_items(world, user, n=6)
+    before = get_recommendations(store, world["campaign"], user_id=user, num_results=20)
+    send(world, tracker, f"s-{user}", user, items)
+    after = get_recommendations(store, world["campaign"], user_id=user, num_results=20)
+    assert ids(after) != ids(before)

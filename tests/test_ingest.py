@@ -304,6 +304,83 @@ def test_items_full_and_incremental_upsert(store, group, tmp_path):
     assert items[["ITEM_ID", "GENRES"]].values.tolist() == [["i9", "zz"], ["s1", "live"]]  # last duplicate wins
 
 
+def _index_names(store, table):
+    with store.reading() as db:
+        return sorted(r[0] for r in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", [table]))
+
+
+@pytest.mark.parametrize("new_rows", [3, 400])  # small: indexes kept up to date; large: dropped and rebuilt
+def test_incremental_keeps_every_index_and_the_order(store, group, tmp_path, new_rows):
+    import_file(store, group, "Interactions", write_csv(tmp_path / "a.csv", interactions_rows(100, "a")))
+    table = datasets.get_dataset(store, group, "Interactions")["table"]
+    indexes = _index_names(store, table)
+    assert len(indexes) == 5
+    first = datasets.max_seq(store, group)
+    job = import_file(store, group, "Interactions", write_csv(tmp_path / "b.csv", interactions_rows(new_rows, "b")),
+                      mode="INCREMENTAL", chunk_size=64)
+    assert job.rows_accepted == new_rows
+    assert _index_names(store, table) == indexes
+    with store.reading() as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    newer = datasets.read_interactions(store, group, since_seq=first, bookkeeping=True)
+    assert newer["USER_ID"].tolist() == [f"b{k % 7}" for k in range(new_rows)]
+    assert newer["_seq"].tolist() == list(range(first + 1, first + new_rows + 1))
+    assert datasets.user_history(store, group, "b1")["TIMESTAMP"].tolist() == \
+        [1_600_000_000 + k for k in range(new_rows) if k % 7 == 1]
+
+
+def test_failed_large_incremental_import_keeps_rows_and_indexes(store, group, tmp_path):
+    import_file(store, group, "Interactions", write_csv(tmp_path / "a.csv", interactions_rows(30, "a")))
+    table = datasets.get_dataset(store, group, "Interactions")["table"]
+    indexes = _index_names(store, table)
+
+    def progress(done, total):
+        if done >= 200:
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError):
+        import_file(store, group, "Interactions", write_csv(tmp_path / "b.csv", interactions_rows(300, "b")),
+                    mode="INCREMENTAL", chunk_size=50, progress=progress)
+    assert _index_names(store, table) == indexes
+    assert datasets.count_rows(store, group, "Interactions")["total"] == 30
+
+
+def test_row_numbers_across_chunk_boundaries(store, group, tmp_path):
+    rows = interactions_rows(25_000)
+    for k in (19_999, 20_000, 24_999):  # data rows 20,000, 20,001 and 25,000: file rows 20,001, 20,002, 25,001
+        rows[k] = (rows[k][0], rows[k][1], "soon")
+    path = write_csv(tmp_path / "a.csv", rows)
+    job = import_file(store, group, "Interactions", path)
+    assert (job.rows_read, job.rows_accepted, job.rows_rejected) == (25_000, 24_997, 3)
+    with open(job.rejects_path, newline="", encoding="utf-8") as fh:
+        rejects = list(csv.DictReader(fh))
+    assert [(r["row"], r["field"], r["TIMESTAMP"]) for r in rejects] == [
+        ("20001", "TIMESTAMP", "soon"), ("20002", "TIMESTAMP", "soon"), ("25001", "TIMESTAMP", "soon")]
+    frame = datasets.read_interactions(store, group, bookkeeping=True)
+    assert len(frame) == 24_997 and frame["_seq"].is_unique
+
+
+def test_row_blocks_match_rows():
+    frame = pd.DataFrame({
+        "S": pd.Series(["a", None, "a", "b", "", "c", "a"], dtype="str"),
+        "I": pd.Series([1, None, 3, 4, 5, 6, 7], dtype="Int64"),
+        "N": np.array([1, 2, 3, 4, 5, 6, 2**40], dtype="int64"),
+        "F": [0.5, np.nan, 2.0, np.nan, 1e300, -0.0, 3.25],
+        "B": pd.Series([True, None, False, True, True, False, None], dtype="boolean"),
+    })
+    columns = list(frame.columns)
+    expected = [list(r) for r in datasets.frame_to_rows(frame, columns)]
+    assert expected[1] == [None, None, 2, None, None]
+    blocks = datasets.frame_to_blocks(frame, columns, per_statement=3)
+    assert (blocks.n, blocks.per_statement, len(blocks.blocks), len(blocks.tail)) == (7, 3, 2, 1)
+    flat = [v for b in blocks.blocks for v in b] + [v for r in blocks.tail for v in r]
+    assert [flat[k:k + 5] for k in range(0, len(flat), 5)] == expected
+    assert all(type(a) is type(b) for a, b in zip(flat, [v for r in expected for v in r]))
+    empty = datasets.frame_to_blocks(frame.iloc[:0], columns)
+    assert (empty.n, empty.blocks, empty.tail) == (0, [], [])
+
+
 @pytest.mark.parametrize("boom", [RuntimeError("disk on fire"), KeyboardInterrupt()])
 def test_failure_mid_import_leaves_previous_data(store, group, tmp_path, boom):
     import_file(store, group, "Interactions", write_csv(tmp_path / "old.csv", interactions_rows(6, "old")))

@@ -43,7 +43,7 @@ import pandas as pd
 from recsys import columns as C
 from recsys.exceptions import NotFoundError, ValidationError
 from recsys.inference import selection as S
-from recsys.inference.runtime import RUNTIME, CampaignRuntime, Catalogue, LoadedModel
+from recsys.inference.runtime import READER, RUNTIME, CampaignRuntime, Catalogue, LoadedModel
 
 __all__ = ["get_recommendations", "get_personalized_ranking", "RUNTIME", "CampaignRuntime",
            "MAX_RESULTS", "MAX_RESULTS_WITH_METADATA"]
@@ -99,6 +99,15 @@ def get_recommendations(store, campaign_arn: str, *, user_id: str | None = None,
     ------
     NotFoundError for an unknown campaign or filter; ValidationError for bad input.
     """
+    with READER.snapshot(store):
+        return _get_recommendations(store, campaign_arn, user_id=user_id, item_id=item_id,
+                                    num_results=num_results, context=context, filter_arn=filter_arn,
+                                    filter_values=filter_values, promotions=promotions,
+                                    metadata_columns=metadata_columns)
+
+
+def _get_recommendations(store, campaign_arn: str, *, user_id, item_id, num_results, context, filter_arn,
+                         filter_values, promotions, metadata_columns) -> dict:
     campaign, model = _resolve(store, campaign_arn)
     recipe_type = model.recipe_type
     if recipe_type == PERSONALIZED_RANKING:
@@ -148,6 +157,14 @@ def get_personalized_ranking(store, campaign_arn: str, *, user_id: str, input_li
     with score 0, in their input order; items a filter removes are dropped.
     ``{"personalizedRanking": [{"itemId", "score", "reason"}...], "recommendationId": "RID-..."}``.
     """
+    with READER.snapshot(store):
+        return _get_personalized_ranking(store, campaign_arn, user_id=user_id, input_list=input_list,
+                                         context=context, filter_arn=filter_arn, filter_values=filter_values,
+                                         metadata_columns=metadata_columns)
+
+
+def _get_personalized_ranking(store, campaign_arn: str, *, user_id, input_list, context, filter_arn,
+                              filter_values, metadata_columns) -> dict:
     campaign, model = _resolve(store, campaign_arn)
     if model.recipe_type not in USER_BASED or not hasattr(model.recipe, "score_users"):
         raise ValidationError(f"Campaign {campaign['arn']} serves a {model.recipe_type} recipe; personalized "
@@ -405,17 +422,19 @@ def _pick_promoted(request: _Request, key: np.ndarray, promo_mask, n: int) -> np
 def _rows(request: _Request, positions: np.ndarray, explored: np.ndarray, relevance: np.ndarray,
           kind: str) -> list[dict]:
     cat = request.catalogue
-    scored = _is_scored(request.model)
+    scored = _is_scored(request.model) and kind != "popular"
+    positions = np.asarray(positions, dtype=np.int64)
+    pos_list = positions.tolist()
+    ids = cat.ids[positions].tolist()
+    if scored:
+        values = relevance[positions]
+        scores = np.where(np.isfinite(values), values, 0.0).tolist()
     rows = []
-    for pos, was_explored in zip(positions.tolist(), explored.tolist()):
-        row: dict[str, Any] = {"itemId": str(cat.ids[pos]), "_pos": pos, "_kind": kind}
-        if kind == "popular":
-            row["_kind"] = "popular"
-        elif was_explored:
-            row["_kind"] = "exploration"
-        if scored and kind != "popular":
-            value = relevance[pos]
-            row["score"] = _score(value if np.isfinite(value) else 0.0)
+    for k, (pos, was_explored) in enumerate(zip(pos_list, explored.tolist())):
+        row: dict[str, Any] = {"itemId": str(ids[k]), "_pos": pos,
+                               "_kind": "exploration" if was_explored and kind != "popular" else kind}
+        if scored:
+            row["score"] = float(round(scores[k], 7))
         rows.append(row)
     return rows
 

@@ -9,6 +9,7 @@ the per-item interaction/impression counts that drive exploration (refreshed inc
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -137,7 +138,8 @@ class CampaignRuntime:
         found = self._catalogues.get(key)
         signature = _items_signature(store, group)
         if found is not None and signature == found.signature \
-                and time.monotonic() - found.checked_at < METADATA_MAX_AGE_SECONDS:
+                and (time.monotonic() - found.checked_at < METADATA_MAX_AGE_SECONDS
+                     or _unchanged(store, ("catalogue",) + key, found)):
             return found
         lock = self._lock_for(("catalogue",) + key)
         stale_ok = found is not None and signature == found.signature
@@ -147,8 +149,10 @@ class CampaignRuntime:
             current = self._catalogues.get(key)
             if current is not None and current is not found and current.signature == signature:
                 return current
+            reads = READER.fresh(store)
             built = _build_catalogue(store, group, model, signature)
             self._catalogues[key] = built
+            reads[("catalogue",) + key] = built
             return built
         finally:
             lock.release()
@@ -189,14 +193,45 @@ class CampaignRuntime:
             act = self._activity.setdefault(key, Activity())
         if time.monotonic() - act.refreshed_at < ACTIVITY_REFRESH_SECONDS:
             return act
+        if act.refreshed_at >= 0 and _unchanged(store, ("activity",) + key, act):
+            act.refreshed_at = time.monotonic()  # nothing was written since: the counts are current
+            return act
         if not act.lock.acquire(blocking=act.refreshed_at < 0):
             return act  # someone else is refreshing: slightly stale counts are fine
         try:
+            reads = READER.fresh(store)
             _refresh_activity(store, group, act)
+            reads[("activity",) + key] = act
         finally:
             act.refreshed_at = time.monotonic()
             act.lock.release()
         return act
+
+    def is_warm(self, store, campaign_arn: str) -> bool:
+        """Whether a request on `campaign_arn` would find its model and a fresh catalogue in memory, i.e. cost
+        about a millisecond (servers answer warm requests on their event loop and send the others to a thread).
+        Unknown or broken campaigns count as warm: their errors are fast too."""
+        with READER.snapshot(store):
+            return self._is_warm(store, campaign_arn)
+
+    def _is_warm(self, store, campaign_arn: str) -> bool:
+        from recsys.campaigns import resolve_campaign
+
+        if not isinstance(campaign_arn, str) or READER.resource(store, campaign_arn) is None:
+            return True  # unknown: answered (404 or 403) without loading anything
+        try:
+            campaign, version_arn = resolve_campaign(store, campaign_arn)
+        except Exception:  # noqa: BLE001 - the request itself will report it
+            return True
+        home = str(store.home)
+        if (home, version_arn) not in self._models:
+            return False
+        group = campaign["group"]
+        key = (home, group, version_arn)
+        found = self._catalogues.get(key)
+        return (found is not None and found.signature == _items_signature(store, group)
+                and (time.monotonic() - found.checked_at < METADATA_MAX_AGE_SECONDS
+                     or _unchanged(store, ("catalogue",) + key, found)))
 
     def clear(self) -> None:
         """Drop every cache (tests, or after a workspace is replaced)."""
@@ -216,6 +251,12 @@ RUNTIME = CampaignRuntime()
 
 
 # -- helpers -------------------------------------------------------------------------------------------
+
+
+def _unchanged(store, key, value) -> bool:
+    """Whether `value` was recorded under `key` in this thread's read cache and nothing was committed to the
+    workspace since (the cache is emptied on every write), so re-reading the data would give the same result."""
+    return READER.fresh(store).get(key) is value
 
 
 def _load_model(store, version_arn: str, key) -> LoadedModel:
@@ -372,12 +413,13 @@ def _refresh_activity(store, group: str, act: Activity) -> None:
 class _ThreadState:
     """One thread's read-only connection to one workspace and what it read since the database last changed."""
 
-    __slots__ = ("conn", "version", "cache")
+    __slots__ = ("conn", "version", "cache", "pinned")
 
     def __init__(self, conn):
         self.conn = conn
         self.version = None
         self.cache: dict = {}
+        self.pinned = False
 
 
 # Entries kept per thread between two writes to the workspace (campaigns, filters, one entry per user read).
@@ -420,9 +462,26 @@ class HotReader:
     def conn(self, store):
         return self._state(store).conn
 
+    @contextlib.contextmanager
+    def snapshot(self, store):
+        """One request: inside the block this thread checks for writes once, on entry (a request answers from
+        the state of the workspace when it started; the next request sees every write committed before it)."""
+        state = self._state(store)
+        if state.pinned:
+            yield
+            return
+        self.fresh(store)
+        state.pinned = True
+        try:
+            yield
+        finally:
+            state.pinned = False
+
     def fresh(self, store) -> dict:
         """This thread's cache of reads for `store`, emptied when the database changed since the last call."""
         state = self._state(store)
+        if state.pinned:
+            return state.cache
         version = state.conn.execute("PRAGMA data_version").fetchone()[0]
         if version != state.version or len(state.cache) > READ_CACHE_SIZE:
             state.cache = {}
@@ -513,19 +572,21 @@ def _quote(name: str) -> str:
 
 
 def _typed_frame(rows: list, fields: tuple) -> pd.DataFrame:
+    """Rows of the interactions table as a frame typed like `read_interactions` (built from arrays: ~2x faster
+    than from Series)."""
     columns = list(zip(*rows))
     data = {}
     for (name, kind), values in zip(fields, columns):
         if kind in ("int", "long"):
-            data[name] = (pd.Series(values, dtype="Int64") if any(v is None for v in values)
-                          else pd.Series(np.asarray(values, dtype=np.int64)))
+            data[name] = (pd.array(values, dtype="Int64") if any(v is None for v in values)
+                          else np.asarray(values, dtype=np.int64))
         elif kind in ("float", "double"):
-            data[name] = pd.Series(np.asarray([np.nan if v is None else v for v in values], dtype=np.float64))
+            data[name] = np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
         elif kind == "boolean":
-            data[name] = pd.Series([None if v is None else bool(v) for v in values], dtype="boolean")
+            data[name] = pd.array([None if v is None else bool(v) for v in values], dtype="boolean")
         else:
-            data[name] = pd.Series(values, dtype="str")
-    return pd.DataFrame(data, columns=[name for name, _ in fields])
+            data[name] = pd.array(values, dtype="str")
+    return pd.DataFrame(data)
 
 
 READER = HotReader()

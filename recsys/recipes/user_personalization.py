@@ -23,6 +23,7 @@ Cold users (no history, no events) get popularity, shifted by context when given
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Mapping
 
 import numpy as np
@@ -269,12 +270,19 @@ class UserPersonalization(Recipe):
 
     def _profile_row(self, hist: History, contexts=None) -> tuple[np.ndarray, np.ndarray]:
         """`_profile` of a one-row history as (item positions ascending, log1p summed weights), without scipy."""
+        plain = not (self.context_history_boost > 0 and contexts is not None and any(contexts))
+        if plain and getattr(hist, "_row_profile", None) is not None:
+            return hist._row_profile  # type: ignore[attr-defined]
         w = self._profile_weights(hist, contexts)
         if not len(hist.items):
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-        items, inverse = np.unique(hist.items, return_inverse=True)
-        data = np.bincount(inverse, weights=np.asarray(w, dtype=np.float64), minlength=len(items))
-        return items, np.log1p(data)
+            found = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        else:
+            items, inverse = np.unique(hist.items, return_inverse=True)
+            data = np.bincount(inverse, weights=np.asarray(w, dtype=np.float64), minlength=len(items))
+            found = items, np.log1p(data)
+        if plain:
+            hist._row_profile = found  # type: ignore[attr-defined]  # explain() reuses the scoring's profile
+        return found
 
     def _profile_weights(self, hist: History, contexts=None) -> np.ndarray:
         w = hist.weights
@@ -317,9 +325,8 @@ class UserPersonalization(Recipe):
             if Xa is not None and Xa.nnz:
                 out[:, act] = np.asarray(Xa @ self.ease_B_, dtype=np.float64)
         else:
-            V = self.item_factors_.astype(np.float64)
-            k = V.shape[1]
-            gram = V.T @ V + self.regularization * np.eye(k)
+            serving = self._serving()
+            V, gram = serving["als_factors"], serving["als_gram"]
             for r in range(hist.n_rows):
                 row = X.getrow(r)
                 if row.nnz == 0:
@@ -473,6 +480,11 @@ class UserPersonalization(Recipe):
             "user_pos": {str(u): k for k, u in enumerate(np.asarray(self.user_ids_).tolist())},
             "active_pos": active_pos,
         }
+        if getattr(self, "model_kind_", None) == "als":
+            # V'V costs n_items x factors^2 flops (0.8 GFlop at 50k items): once per model, not per request
+            V = self.item_factors_.astype(np.float64)
+            found["als_factors"] = V
+            found["als_gram"] = V.T @ V + self.regularization * np.eye(V.shape[1])
         return found
 
     def item_positions(self, item_ids, *, strict: bool = True) -> np.ndarray:
@@ -499,6 +511,20 @@ class UserPersonalization(Recipe):
         if isinstance(user_ids, str) or len(user_ids) != 1:
             return super()._history(user_ids, new_events)
         user = str(list(user_ids)[0])
+        # A request scores the user, then explains the chosen items: the second call reuses the first's history
+        # (same user, same new-events frame object, which is kept alive by the memo so its id cannot be reused).
+        c = self._c()
+        memo = c.get("last_history")
+        if memo is None:
+            memo = c.setdefault("last_history", threading.local())
+        last = getattr(memo, "value", None)
+        if last is not None and last[0] == user and last[1] is new_events:
+            return last[2]
+        hist = self._one_history(user, new_events)
+        memo.value = (user, new_events, hist)
+        return hist
+
+    def _one_history(self, user: str, new_events: pd.DataFrame | None) -> History:
         has_ctx = hasattr(self, "hist_ctx_")
         parts_items, parts_times, parts_w, parts_ctx = [], [], [], []
         upos = self._serving()["user_pos"].get(user, -1)
@@ -585,16 +611,20 @@ class UserPersonalization(Recipe):
             if len(valid) and ok.any():
                 contrib[:, ok] = (hist_data[ok][:, None] * self.ease_B_[np.ix_(h_act[ok], act_pos[valid])]).T
             best_two = np.argsort(-contrib, axis=1)[:, :2]
+            best_vals = np.take_along_axis(contrib, best_two, axis=1).tolist()
+            names = self.item_ids_[hist_items][best_two].tolist() if len(valid) else []
             for k, r in enumerate(valid.tolist()):
-                best = [hist_items[j] for j in best_two[k] if contrib[k, j] > 0]
+                best = [str(name) for name, v in zip(names[k], best_vals[k]) if v > 0]
                 if best:
-                    reasons[r].append("Because you interacted with " + " and ".join(self.item_ids_[best]))
+                    reasons[r].append("Because you interacted with " + " and ".join(best))
         elif len(hist_items):
             recent = hist_items[np.argsort(-hist_data)[:2]]
             for r in range(len(pos)):
                 reasons[r].append("Because you interacted with " + " and ".join(self.item_ids_[recent]))
-        for r, p in enumerate(pos):
-            if bonus[p] > 0 and (not reasons[r] or self.counts_[p] < 5):
+        pos_bonus = bonus[pos].tolist()
+        pos_counts = self.counts_[pos].tolist()
+        for r, p in enumerate(pos.tolist()):
+            if pos_bonus[r] > 0 and (not reasons[r] or pos_counts[r] < 5):
                 reasons[r].append("Exploration: new item")
             if ctx_rows:
                 lift = float(self.context_lift_[ctx_rows, p].sum())
@@ -602,7 +632,7 @@ class UserPersonalization(Recipe):
                     keys = ", ".join(str(self.context_keys_[i]) for i in ctx_rows)
                     reasons[r].append(f"Popular in context {keys} (x{np.exp(lift):.1f})")
             if not reasons[r]:
-                reasons[r].append(f"Popular item: {int(self.counts_[p]):,} users interacted with it")
+                reasons[r].append(f"Popular item: {int(pos_counts[r]):,} users interacted with it")
         return reasons
 
 
