@@ -121,8 +121,8 @@ def param_widgets(recipe_cls, key_prefix: str) -> dict:
 # Every page reruns top to bottom on each click, so reads that scan a dataset are cached here, keyed on the
 # group's data version (`recsys.workspace.data_version`: a few indexed lookups, changes with every import or
 # event). Frames are kept with st.cache_resource (no copy per rerun; callers must not modify them in place);
-# small answers with st.cache_data. Entries also expire after ENTITY_TTL seconds, because in-place updates of
-# existing items or users (put_items) do not change the data version. Answers over the interactions that new
+# small answers with st.cache_data. Entries also expire after ENTITY_TTL seconds, to bound memory and as a
+# safety net for writes made outside the product. Answers over the interactions that new
 # events only extend (context values, event types, the catalogue) are updated from the new rows (`_incremental`)
 # instead of re-reading a million rows after each event.
 

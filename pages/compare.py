@@ -52,8 +52,9 @@ if len(reports) >= 1:
         st.stop()
     chart_frame = table[["version", metric, f"{metric}_ci_low", f"{metric}_ci_high"]].rename(
         columns={metric: "value", f"{metric}_ci_low": "low", f"{metric}_ci_high": "high"})
-    bars = alt.Chart(chart_frame).mark_bar().encode(y=alt.Y("version:N", sort="-x", title=None),
-                                                    x=alt.X("value:Q", title=display_name(metric)))
+    bars = alt.Chart(chart_frame).mark_bar().encode(
+        y=alt.Y("version:N", sort="-x", title=None, axis=alt.Axis(labelLimit=360)),  # full version labels
+        x=alt.X("value:Q", title=display_name(metric)))
     whiskers = alt.Chart(chart_frame).mark_rule(strokeWidth=2).encode(y="version:N", x="low:Q", x2="high:Q")
     st.altair_chart((bars + whiskers).properties(title=f"{display_name(metric)} with 95% bootstrap intervals"),
                     width="stretch")
@@ -81,7 +82,7 @@ if len(reports) >= 1:
     if frames:
         segments = pd.concat(frames, ignore_index=True)
         st.altair_chart(alt.Chart(segments).mark_bar().encode(
-            x=alt.X(f"{metric}:Q", title=display_name(metric)), y=alt.Y("version:N", title=None),
+            x=alt.X(f"{metric}:Q", title=display_name(metric)), y=alt.Y("version:N", title=None, axis=alt.Axis(labelLimit=360)),
             row=alt.Row(f"{by}:N", title=by), color="version:N",
         ), width="stretch")
         st.dataframe(segments, hide_index=True, width="stretch")

@@ -278,9 +278,8 @@ class TableWriter:
             sql = f"{verb} INTO {_q(self.table)} ({col_sql}) VALUES ({marks})"
         else:
             key = self.schema.id_field
-            updates = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in cols + [SOURCE] if c != key)
             sql = (f"INSERT INTO {_q(self.table)} ({col_sql}) VALUES ({marks}) "
-                   f"ON CONFLICT({_q(key)}) DO UPDATE SET {updates}")
+                   f"ON CONFLICT({_q(key)}) DO UPDATE SET {self._upsert_updates(cols)}")
         if not isinstance(rows, (list, tuple)):
             rows = list(rows)
         self._before_write(len(rows))
@@ -295,10 +294,16 @@ class TableWriter:
         if self.interactions:
             verb = "INSERT OR IGNORE" if self.or_ignore else "INSERT"
             return f"{verb} INTO {_q(self.table)} ({col_sql}) VALUES {values}"
-        key = self.schema.id_field
-        updates = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in cols + [SOURCE] if c != key)
         return (f"INSERT INTO {_q(self.table)} ({col_sql}) VALUES {values} "
-                f"ON CONFLICT({_q(key)}) DO UPDATE SET {updates}")
+                f"ON CONFLICT({_q(self.schema.id_field)}) DO UPDATE SET {self._upsert_updates(cols)}")
+
+    def _upsert_updates(self, cols: list[str]) -> str:
+        """SET clause of an Items/Users upsert. An updated row also moves to a new, highest rowid, so
+        max(rowid) changes with every write and stays a complete change signature for caches."""
+        key = self.schema.id_field
+        updates = [f"{_q(c)} = excluded.{_q(c)}" for c in cols + [SOURCE] if c != key]
+        updates.append(f"rowid = (SELECT max(rowid) + 1 FROM {_q(self.table)})")
+        return ", ".join(updates)
 
     def write_blocks(self, blocks: "RowBlocks") -> int:
         """Insert a RowBlocks (see `frame_to_blocks`): multi-row INSERT statements, about twice as fast as

@@ -389,9 +389,8 @@ def data_version(store: Store, group: str) -> tuple:
 
     Per dataset: its table and when the dataset was (re)created; interactions: the oldest and newest `_seq`
     (every write appends a higher one, and `_seq` stays monotonic over FULL re-imports); items and users: row
-    count and highest rowid. Plus the newest import job, which catches FULL re-imports of Items/Users with the
-    same ids. In-place updates of existing items/users by put_items/put_users are not seen: caches that hold
-    such rows also expire on a timer.
+    count and highest rowid (an upsert moves the row to a new highest rowid, so updates are seen too). Plus the
+    newest import job, which catches FULL re-imports of Items/Users with the same ids.
     """
     parts = []
     try:

@@ -486,3 +486,22 @@ def test_cached_reads_see_every_write_at_once(world, tracker):
     send(world, tracker, f"s-{user}", user, items)
     after = get_recommendations(store, world["campaign"], user_id=user, num_results=20)
     assert ids(after) != ids(before)
+
+
+def test_put_items_update_of_an_existing_item_shows_in_the_next_response(world):
+    from recsys.events import field_to_camel, put_items
+
+    store = world["store"]
+    first = get_recommendations(store, world["campaign"], user_id=world["user"], num_results=1,
+                                metadata_columns={"ITEMS": ["PRICE"]})["itemList"][0]
+    record = world["items"].loc[first["itemId"]].dropna().to_dict()
+    try:
+        put_items(store, GROUP, [{"itemId": first["itemId"], "properties": json.dumps(
+            {field_to_camel(k): v for k, v in {**record, "PRICE": 999.5}.items()}, default=str)}])
+        again = get_recommendations(store, world["campaign"], user_id=world["user"], num_results=1,
+                                    metadata_columns={"ITEMS": ["PRICE"]})["itemList"][0]
+        assert again["itemId"] == first["itemId"]
+        assert float(again["metadata"]["PRICE"]) == 999.5 != float(first["metadata"]["PRICE"])
+    finally:
+        put_items(store, GROUP, [{"itemId": first["itemId"], "properties": json.dumps(
+            {field_to_camel(k): v for k, v in record.items()}, default=str)}])

@@ -322,10 +322,9 @@ ABSENT_RECHECK_SECONDS = 2.0
 
 
 def _signature(store, group: str, dataset_type: str):
-    """A cheap fingerprint of a dataset table: its largest rowid (grows with every new row); O(1).
-
-    Updates of existing rows keep their rowid, so they are picked up by the periodic rebuild instead
-    (`METADATA_MAX_AGE_SECONDS`).
+    """A cheap fingerprint of a dataset table: its largest rowid, O(1). It grows with every write: new rows
+    get a higher one and upserts move the updated row to a higher one (`datasets.TableWriter`); the periodic
+    rebuild (`METADATA_MAX_AGE_SECONDS`) is a safety net for writes made outside the product.
     """
     from recsys import datasets
 
