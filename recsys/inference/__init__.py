@@ -249,6 +249,13 @@ class _Request:
                                               C.EVENT_TYPE: pd.Series([], dtype="str")})
         return self._history
 
+    def history_columns(self, columns: frozenset) -> pd.DataFrame:
+        """The user's full history restricted to `columns` (upper-case field names), for filters."""
+        if self._history is not None or not self.user_id:
+            return self.history
+        found = READER.user_events(self.store, self.group, self.user_id, None, columns)
+        return self.history if found is None else found
+
     # scores ---------------------------------------------------------------------------------------------
     def raw_scores(self) -> np.ndarray:
         """The model's scores over its catalogue for this user (or this item for related-items)."""
@@ -374,10 +381,17 @@ class _Request:
         needs_history = any(d == C.INTERACTIONS for d in getattr(compiled, "datasets", (C.INTERACTIONS,)))
         fields = getattr(compiled, "fields", None)
         needs_users = fields is None or any(d in (C.USERS, "CurrentUser") for d, _ in fields)
+        history = None
+        if needs_history:
+            if fields is None:
+                history = self.history
+            else:
+                wanted = frozenset([C.USER_ID, C.ITEM_ID] + [f.upper() for d, f in fields if d == C.INTERACTIONS])
+                history = self.history_columns(wanted)
         ctx = FilterContext(
             item_ids=cat.ids,
             items=cat.items,
-            user_interactions=self.history if needs_history else None,
+            user_interactions=history,
             users=self.runtime.users(self.store, self.group) if needs_users else None,
             user_id=self.user_id,
             current_item_id=self.item_id,

@@ -523,18 +523,24 @@ class HotReader:
         return self.cached(store, ("max_rowid", table), lambda: self.conn(store).execute(
             f'SELECT MAX(rowid) FROM "{table}"').fetchone()[0])
 
-    def user_events(self, store, group: str, user_id: str, since_seq: int | None) -> pd.DataFrame | None:
+    def user_events(self, store, group: str, user_id: str, since_seq: int | None,
+                    columns: frozenset | None = None) -> pd.DataFrame | None:
         """One user's interactions (after `since_seq` when given), oldest first; None when there are none.
 
+        `columns` (upper-case field names) keeps only those fields: a filter needs ITEM_ID and the fields it
+        tests, and building each column of the frame costs more than reading it.
         The frame is shared by the requests that read it before the next write: do not modify it."""
-        return self.cached(store, ("events", group, str(user_id), since_seq),
-                           lambda: self._read_user_events(store, group, user_id, since_seq))
+        return self.cached(store, ("events", group, str(user_id), since_seq, columns),
+                           lambda: self._read_user_events(store, group, user_id, since_seq, columns))
 
-    def _read_user_events(self, store, group: str, user_id: str, since_seq: int | None) -> pd.DataFrame | None:
+    def _read_user_events(self, store, group: str, user_id: str, since_seq: int | None,
+                          columns: frozenset | None = None) -> pd.DataFrame | None:
         for attempt in range(2):
             table, fields = self._interactions(store, group, refresh=attempt > 0)
             if table is None:
                 return None
+            if columns is not None:
+                fields = tuple((name, kind) for name, kind in fields if name.upper() in columns)
             names = [name for name, _ in fields]
             sql = (f"SELECT {', '.join(_quote(n) for n in names)} FROM {_quote(table)} WHERE {C.USER_ID} = ?"
                    + (f" AND {SEQ} > ?" if since_seq else "") + f" ORDER BY {C.TIMESTAMP}, {SEQ}")
