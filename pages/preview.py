@@ -92,7 +92,9 @@ if user_id:
         if history.empty:
             st.caption("No events yet: this user gets popular items, by context when given.")
         else:
-            st.dataframe(history, hide_index=True, width="stretch", height=420)
+            shown = history.assign(TIMESTAMP=pd.to_datetime(history["TIMESTAMP"], unit="s", utc=True))
+            st.dataframe(shown, hide_index=True, width="stretch", height=420, column_config={
+                "TIMESTAMP": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm")})
 
 with right:
     st.subheader("Recommendations")
