@@ -51,7 +51,9 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from recsys.columns import CREATION_TIMESTAMP, EVENT_TYPE, IMPRESSION, ITEM_ID, RECOMMENDATION_ID, TIMESTAMP, USER_ID
+from recsys.columns import (
+    CREATION_TIMESTAMP, EVENT_TYPE, IMPRESSION, INTERACTIONS, ITEM_ID, RECOMMENDATION_ID, TIMESTAMP, USER_ID,
+)
 from recsys.datasets import BULK, FULL, MODES, TableWriter, frame_to_blocks, get_or_create_dataset
 from recsys.exceptions import RecsysError, ValidationError
 from recsys.schema import Field, Schema, normalize_dataset_type
@@ -952,6 +954,8 @@ def import_file(
         job.seconds = round(time.monotonic() - started, 3)
         _save_job(store, job, ACTIVE)
         store.update_resource("dataset", group, dtype, body={"lastImportJob": name, "lastImportAt": time.time()})
+        if dtype == INTERACTIONS:
+            _drain_event_spool(store)
         log.info("import %s: %d rows accepted, %d rejected, %d excluded in %.1f s", name, job.rows_accepted,
                  job.rows_rejected, job.rows_excluded, job.seconds)
         return job
@@ -975,6 +979,16 @@ def import_file(
         if isinstance(exc, ValidationError):
             raise ImportFailed(f"Import job {name} failed: {exc}", job) from exc
         raise
+
+
+def _drain_event_spool(store) -> None:
+    """Move the events PutEvents spooled while this import held the write lock (`recsys.events`)."""
+    from recsys.events import drain_spool  # events builds on this module
+
+    try:
+        drain_spool(store)
+    except Exception:  # the import itself succeeded; the next PutEvents drains the spool again
+        log.exception("could not move spooled events after an import")
 
 
 def _too_many_rejects_message(job: ImportJob, limit: float) -> str:

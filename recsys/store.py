@@ -139,11 +139,17 @@ class Store:
         return sqlite_utils.Database(conn)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite_utils.Database]:
-        """One write transaction (`BEGIN IMMEDIATE`): everything inside commits together or not at all."""
+    def transaction(self, wait: float | None = None) -> Iterator[sqlite_utils.Database]:
+        """One write transaction (`BEGIN IMMEDIATE`): everything inside commits together or not at all.
+
+        `wait`: seconds to wait for another writer before sqlite3.OperationalError ("database is locked");
+        default BUSY_TIMEOUT_SECONDS.
+        """
         db = self.connect()
         conn = db.conn
         try:
+            if wait is not None:
+                conn.execute(f"PRAGMA busy_timeout={max(0, int(wait * 1000))}")
             conn.execute("BEGIN IMMEDIATE")
             conn.managed = True
             try:

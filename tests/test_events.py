@@ -185,3 +185,50 @@ def test_concurrent_writers_and_readers(store, tracking_id):
         t.join()
     assert not errors
     assert len(datasets.read_interactions(store, "g")) == 60
+
+
+def test_events_during_a_long_write_are_spooled_then_moved_in_order(store, tracking_id, monkeypatch):
+    import recsys.events as events_module
+
+    monkeypatch.setattr(events_module, "SPOOL_AFTER_SECONDS", 0.05)
+    put_events(store, tracking_id, "s1", None, [event("i1", 1_700_000_000)])  # anonymous session
+    long_write = store.connect()
+    long_write.execute("BEGIN IMMEDIATE")  # as a 10-million-row import would, for a minute
+    try:
+        result = put_events(store, tracking_id, "s1", "alice", [event("i2", 1_700_000_010, eventId="e2"),
+                                                              event("i3", 1_700_000_020)])
+        assert result["spooled"] and result["recorded"] == 2
+        assert events_module.spooled_count(store) == 1
+    finally:
+        long_write.execute("ROLLBACK")
+        long_write.close()
+    history = datasets.read_interactions(store, "g")
+    assert list(history["ITEM_ID"]) == ["i1"]  # not yet moved
+    # The next call moves the spooled batch first (with its session stitching), then writes its own.
+    put_events(store, tracking_id, "s1", "alice", [event("i4", 1_700_000_030), event("i2", 1_700_000_010,
+                                                                                     eventId="e2")])
+    history = datasets.read_interactions(store, "g")
+    assert list(history["ITEM_ID"]) == ["i1", "i2", "i3", "i4"]  # the repeated eventId e2 recorded once
+    assert set(history["USER_ID"]) == {"alice"}
+    assert events_module.spooled_count(store) == 0
+
+
+def test_an_import_moves_spooled_events_when_it_finishes(store, tracking_id, tmp_path, monkeypatch):
+    import recsys.events as events_module
+    from recsys.ingest import import_file
+
+    monkeypatch.setattr(events_module, "SPOOL_AFTER_SECONDS", 0.05)
+    long_write = store.connect()
+    long_write.execute("BEGIN IMMEDIATE")
+    try:
+        put_events(store, tracking_id, "s9", "bob", [event("i7", 1_700_000_500)])
+    finally:
+        long_write.execute("ROLLBACK")
+        long_write.close()
+    csv = tmp_path / "bulk.csv"
+    csv.write_text("USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE\n" + "".join(
+        f"u{k},i{k},{1_700_000_000 + k},click\n" for k in range(20)))
+    import_file(store, "g", "interactions", csv, mode="FULL")
+    history = datasets.read_interactions(store, "g")
+    assert len(history) == 21 and "i7" in set(history["ITEM_ID"])
+    assert events_module.spooled_count(store) == 0
