@@ -570,16 +570,25 @@ class _ListCursor:
         return out
 
 
-def _read_entities(store, group: str, dataset_type: str, columns, bookkeeping) -> pd.DataFrame:
+def _read_entities(store, group: str, dataset_type: str, columns, bookkeeping, ids=None) -> pd.DataFrame:
     ds, schema, names = _select(store, group, dataset_type, columns, bookkeeping)
-    sql = f"SELECT {', '.join(_q(c) for c in names)} FROM {_q(ds['table'])} ORDER BY {_q(schema.id_field)}"
+    select = f"SELECT {', '.join(_q(c) for c in names)} FROM {_q(ds['table'])}"
+    key = _q(schema.id_field)
     with store.reading() as db:
-        return _frame_from_cursor(db.conn.execute(sql), names, schema)
+        if ids is None:
+            return _frame_from_cursor(db.conn.execute(f"{select} ORDER BY {key}"), names, schema)
+        wanted, rows = sorted({str(i) for i in ids}), []
+        for start in range(0, len(wanted), 500):  # sorted chunks by the primary key: rows come back sorted
+            chunk = wanted[start:start + 500]
+            rows += db.conn.execute(f"{select} WHERE {key} IN ({', '.join('?' * len(chunk))}) ORDER BY {key}",
+                                    chunk).fetchall()
+        return _frame_from_cursor(_ListCursor(rows), names, schema)
 
 
-def read_items(store, group: str, *, columns: Sequence[str] | None = None, bookkeeping: bool = False) -> pd.DataFrame:
-    """The Items dataset, one row per item, sorted by ITEM_ID."""
-    return _read_entities(store, group, ITEMS, columns, bookkeeping)
+def read_items(store, group: str, *, columns: Sequence[str] | None = None, bookkeeping: bool = False,
+               ids=None) -> pd.DataFrame:
+    """The Items dataset, one row per item, sorted by ITEM_ID; `ids` reads only those items (by the key)."""
+    return _read_entities(store, group, ITEMS, columns, bookkeeping, ids)
 
 
 def read_users(store, group: str, *, columns: Sequence[str] | None = None, bookkeeping: bool = False) -> pd.DataFrame:

@@ -193,22 +193,10 @@ def history_with_metadata(store: Store, group: str, user_id: str, limit: int = 5
 
 def items_by_id(store: Store, group: str, item_ids):
     """The Items rows of some item ids (sorted by ITEM_ID, typed as `read_items`), or None without an Items dataset."""
-    found = _dataset_table(store, group, ITEMS)
-    if found is None:
+    try:
+        return datasets.read_items(store, group, ids=item_ids)
+    except NotFoundError:
         return None
-    table, schema = found
-    names = list(schema.names)
-    ids = sorted({str(i) for i in item_ids})
-    rows = []
-    with store.reading() as db:
-        for start in range(0, len(ids), 500):  # chunks of sorted ids: the rows come back sorted
-            chunk = ids[start:start + 500]
-            rows += db.conn.execute(
-                f"SELECT {', '.join(_q(n) for n in names)} FROM {_q(table)} "
-                f"WHERE {_q(schema.id_field)} IN ({', '.join('?' * len(chunk))}) ORDER BY {_q(schema.id_field)}",
-                chunk).fetchall()
-    # The same typing as datasets.read_items (datasets has no public by-id read yet).
-    return datasets._frame_from_cursor(datasets._ListCursor(rows), names, schema)
 
 
 CONTEXT_VALUES = 200
