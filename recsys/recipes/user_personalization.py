@@ -135,7 +135,7 @@ class UserPersonalization(Recipe):
     def _fit_ease(self, X: sp.csr_matrix) -> None:
         active = np.flatnonzero(self.counts_ > 0)
         Xa = X[:, active]
-        G = (Xa.T @ Xa).toarray().astype(np.float64)
+        G = (Xa.T @ Xa).toarray().astype(EASE_DTYPE)
         diag = np.diag(G).copy()
         lam = self.l2 if self.l2 is not None else self.l2_scale * float(diag.mean())
         G[np.diag_indices_from(G)] += max(lam, 1e-6)
@@ -636,13 +636,17 @@ class UserPersonalization(Recipe):
         return reasons
 
 
+EASE_DTYPE = np.float64
+
+
 def _spd_inverse(G: np.ndarray) -> np.ndarray:
     """Inverse of a symmetric positive-definite matrix via Cholesky (about twice as fast as a general inverse)."""
-    from scipy.linalg import lapack
-    c, info = lapack.dpotrf(G, lower=False, overwrite_a=True)
+    from scipy.linalg import get_lapack_funcs
+    potrf, potri = get_lapack_funcs(("potrf", "potri"), (G,))
+    c, info = potrf(G, lower=False, overwrite_a=True)
     if info != 0:
         return np.linalg.inv(G)
-    inv, info = lapack.dpotri(c, lower=False, overwrite_c=True)
+    inv, info = potri(c, lower=False, overwrite_c=True)
     if info != 0:
         raise np.linalg.LinAlgError(f"EASE: matrix inversion failed (lapack info {info}); raise l2")
     # dpotri fills the upper triangle only; mirror it in row blocks so no full-size temporary is made.
