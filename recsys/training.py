@@ -326,6 +326,7 @@ def create_solution_version(
     wait: bool = False,
     *,
     progress: Callable[[str, float, float | None], None] | None = None,
+    engine: str | dict | None = None,
 ) -> dict:
     """Start training a new version of `solution` (Personalize `CreateSolutionVersion`).
 
@@ -336,6 +337,9 @@ def create_solution_version(
 
     ``training_mode="UPDATE"`` (user personalization recipes only) starts from the newest ACTIVE FULL
     version and folds in new items and interactions without a full retrain.
+    
+    `engine`: "local", "spark", "auto" or ``{"name": "spark", "master": ..., "conf": ..., "source": ...}``;
+    None uses the workspace default (`recsys.spark.resolve_engine`). UPDATE always runs locally.
     """
     mode = (training_mode or "FULL").upper()
     if mode not in TRAINING_MODES:
@@ -371,6 +375,7 @@ def create_solution_version(
         "recipe": sol["recipe"],
         "recipe_type": sol.get("recipe_type"),
         "progress": {"stage": "queued", "percent": 0.0, "eta_seconds": None},
+        "engine": None if mode == "UPDATE" else _resolve_engine(store, group, engine),
     }
     version = store.create_resource(
         SOLUTION_VERSION, group, name, body, status=CREATE_PENDING, arn=version_arn(group, solution, version_id)
@@ -380,6 +385,12 @@ def create_solution_version(
         return get_solution_version(store, version["arn"])
     training_queue().submit(store, version["arn"], progress)
     return version
+
+
+def _resolve_engine(store: Store, group: str, engine) -> dict | None:
+    from recsys.spark.config import resolve_engine
+
+    return resolve_engine(store, group, engine)
 
 
 def cancel_solution_version(store: Store, version_arn_: str) -> dict:
@@ -664,6 +675,10 @@ def _train(store: Store, arn: str, progress=None) -> None:
         with _MemorySampler() as memory:
             if version.get("training_mode") == "UPDATE":
                 result = _update(store, version, solution, run)
+            elif (version.get("engine") or {}).get("name") == "spark":
+                from recsys.spark import train_version as spark_train_version
+
+                result = spark_train_version(store, version, solution, run)
             else:
                 result = _full(store, version, solution, run)
             run.stage("saving", 0.0)

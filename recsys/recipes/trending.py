@@ -10,6 +10,18 @@ from recsys.recipes.base import POPULAR_ITEMS, History, ParamInfo, Recipe, _repo
 FREQUENCIES = {"30 minutes": 1_800, "1 hour": 3_600, "2 hours": 7_200, "3 hours": 10_800, "1 day": 86_400}
 
 
+def trend_scores(current: np.ndarray, previous: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(trend rate, trend score) per item from interaction counts in the latest interval, the one before, overall."""
+    n_items = len(current)
+    rate = (current - previous) / (previous + 1.0)
+    # lexicographic key (rate, current, total) folded into one float that keeps the order
+    key = np.lexsort((total, current, rate))
+    rank = np.empty(n_items, dtype=np.float64)
+    rank[key] = np.arange(n_items)
+    s = np.exp((rank - rank.max()) / max(n_items / 20.0, 1.0))
+    return rate, s / s.sum()
+
+
 class TrendingNow(Recipe):
     """Trending items, the same list for everyone (Personalize's Trending-Now).
 
@@ -45,14 +57,7 @@ class TrendingNow(Recipe):
         self.total_ = np.bincount(iidx, minlength=n_items).astype(np.float64)
         _report(progress, "trend", 0.5)
         self._store_history(inter)
-        rate = (self.current_ - self.previous_) / (self.previous_ + 1.0)
-        # lexicographic key (rate, current, total) folded into one float that keeps the order
-        key = np.lexsort((self.total_, self.current_, rate))
-        rank = np.empty(n_items, dtype=np.float64)
-        rank[key] = np.arange(n_items)
-        s = np.exp((rank - rank.max()) / max(n_items / 20.0, 1.0))
-        self.trend_score_ = s / s.sum()
-        self.trend_rate_ = rate
+        self.trend_rate_, self.trend_score_ = trend_scores(self.current_, self.previous_, self.total_)
 
     def _score_rows(self, upos, hist: History, contexts) -> np.ndarray:
         return np.tile(self.trend_score_, (len(upos), 1))
