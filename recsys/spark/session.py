@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 from recsys.exceptions import TrainingError
@@ -29,7 +30,6 @@ LOCAL_DEFAULTS = {
     "spark.sql.session.timeZone": "UTC",
     "spark.driver.memory": os.environ.get("RECSYS_SPARK_DRIVER_MEMORY", "4g"),
     "spark.sql.shuffle.partitions": os.environ.get("RECSYS_SPARK_SHUFFLE_PARTITIONS", "8"),
-    "spark.default.parallelism": os.environ.get("RECSYS_SPARK_SHUFFLE_PARTITIONS", "8"),
     # s3:// locations are read through the s3a connector (hadoop-aws must be on the cluster's classpath)
     "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
 }
@@ -84,6 +84,8 @@ def get_session(master: str | None = None, conf: dict | None = None, app_name: s
     global _SESSION, _SESSION_KEY
     require_pyspark()
     check_java()
+    # pyspark 4.3 warns on every pandas conversion under pandas 3; the conversions we use are covered by tests
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     master = master or DEFAULT_MASTER
     settings = {k: str(v) for k, v in (conf or {}).items() if k.startswith("spark.")}
     key = (master, tuple(sorted(settings.items())))
@@ -97,6 +99,10 @@ def get_session(master: str | None = None, conf: dict | None = None, app_name: s
         # Python workers run this interpreter (the venv with recsys, numpy and pandas) unless told otherwise
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        if is_local(master):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # one machine: loopback, no interface lookup
+        # Spark's ALS calls native BLAS (libopenblas, installed by `make spark`) from one thread per task
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         builder = SparkSession.builder.master(master).appName(app_name)
         merged = dict(LOCAL_DEFAULTS) if is_local(master) else {
             k: v for k, v in LOCAL_DEFAULTS.items() if k.startswith(("spark.sql.execution.arrow", "spark.sql.session",

@@ -242,11 +242,14 @@ def _fit_user_personalization(spark, indexed: Indexed, data: SparkData, params: 
     defaults = UserPersonalization().get_params()
     p = {**defaults, **params}
     frame = indexed.frame
+    # one block per core the session has (Spark's default of 10 only adds shuffles on a small machine)
+    blocks = int(options.get("als_blocks") or max(2, spark.sparkContext.defaultParallelism))
     ratings = (frame.groupBy(UIDX, IIDX).agg(F.sum(W).alias("w"))
                .select(UIDX, IIDX, F.log1p("w").cast("float").alias("rating")))
     als = ALS(rank=int(p["factors"]), maxIter=int(p["iterations"]), regParam=float(p["regularization"]),
               implicitPrefs=True, alpha=float(options.get("als_alpha", ALS_ALPHA)), userCol=UIDX, itemCol=IIDX,
-              ratingCol="rating", nonnegative=False, coldStartStrategy="nan",
+              ratingCol="rating", nonnegative=False, coldStartStrategy="nan", numUserBlocks=blocks,
+              numItemBlocks=blocks,
               seed=int(p["random_state"]) if p["random_state"] is not None else 0)
     model = als.fit(ratings)
     factors = model.itemFactors.toPandas()

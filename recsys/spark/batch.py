@@ -1,0 +1,282 @@
+"""Batch inference on Spark: the local job's line processor run in every Spark task, filters evaluated there.
+
+The input (JSON lines, one query per line, local path or s3://) is read by Spark and numbered; each task loads
+the solution version's artifact once per Python worker (shipped with `SparkContext.addFile`) and turns its
+lines into output records with the same processor the local job uses, so the output is line for line the
+local job's shape. A filter is evaluated in the tasks with the filter language's own masks: the Items (and
+Users) tables travel as Parquet files, and each user's interactions — for `Interactions` conditions such as
+EXCLUDE-interacted — are joined to the input lines on Spark. The records are sorted back into input order and
+written as one JSON lines file (local output) or a directory of part files (s3:// output); the CSV is made
+from the JSON lines as the local job makes it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recsys import columns as C
+from recsys.exceptions import ConflictError, NotFoundError, RecsysError, ValidationError
+from recsys.files import atomic_path
+from recsys.spark.session import get_session, spark_failure, stop_session
+from recsys.spark.source import export_interactions, read_parquet, spark_path
+from recsys.store import ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, validate_name
+
+log = logging.getLogger(__name__)
+
+BATCH_INFERENCE_JOB = "batch-inference-job"
+MAX_NUM_RESULTS = 500
+LINES_PER_CALL = 1000
+MAX_MASK_CELLS = 50_000_000
+LINE, HISTORY, RECORD = "_line", "_history", "_record"
+
+
+def _local_batch():
+    """The local batch module (its line processor and CSV writer are reused so the two outputs agree)."""
+    try:
+        from recsys.serving import batch as local  # after the serving refactor
+    except ImportError:
+        from recsys import batch as local
+    return local
+
+
+# -- what runs in the Spark tasks -----------------------------------------------------------------------------
+
+_WORKER_CACHE: dict[str, object] = {}
+_WORKER_LOCK = threading.Lock()
+
+
+def _cached(key: str, build):
+    with _WORKER_LOCK:
+        if key not in _WORKER_CACHE:
+            _WORKER_CACHE[key] = build()
+        return _WORKER_CACHE[key]
+
+
+class TaskFilter:
+    """A named filter evaluated inside a Spark task: the `mask` interface of the local job's filter."""
+
+    def __init__(self, expression: str, item_ids: np.ndarray, items: pd.DataFrame | None, users: pd.DataFrame | None):
+        from recsys.filters import parse_filter
+
+        self.compiled = parse_filter(expression)
+        self.item_ids, self.items, self.users = item_ids, items, users
+        self.histories: dict[str, pd.DataFrame] = {}
+
+    def mask(self, user_id: str | None = None, item_id: str | None = None, values: dict | None = None) -> np.ndarray:
+        from recsys.filters import FilterContext
+
+        history = self.histories.get(user_id) if user_id is not None else None
+        ctx = FilterContext(self.item_ids, items=self.items, user_interactions=history, users=self.users,
+                            user_id=user_id, current_item_id=item_id)
+        return np.asarray(self.compiled.item_mask(ctx, values), dtype=bool)
+
+
+def _score_partitions(model_name: str, recipe_type: str, num_results: int, exclude_seen: bool,
+                      expression: str | None, table_names: dict, history_columns: list[str]):
+    """The mapInPandas function: (line number, text[, history]) batches in, (line number, JSON record) out."""
+
+    def run(batches):
+        from pyspark import SparkFiles
+
+        from recsys.recipes import load_recipe
+
+        model = _cached(f"model:{model_name}", lambda: load_recipe(SparkFiles.get(model_name)))
+        flt = None
+        if expression:
+            def tables():
+                read = {k: pd.read_parquet(SparkFiles.get(v)) for k, v in table_names.items()}
+                return read.get("items"), read.get("users")
+
+            items, users = _cached(f"tables:{sorted(table_names.items())}", tables)
+            flt = TaskFilter(expression, model.item_ids_, items, users)
+        processor = _local_batch()._InferenceProcessor(model, recipe_type, num_results, flt, exclude_seen)
+        size = LINES_PER_CALL if flt is None else max(1, min(LINES_PER_CALL, MAX_MASK_CELLS // len(model.item_ids_)))
+        for batch in batches:
+            lines = batch["value"].tolist()
+            if flt is not None and HISTORY in batch.columns:
+                flt.histories = _histories(batch, history_columns)
+            records = []
+            for start in range(0, len(lines), size):
+                records.extend(processor(lines[start:start + size]))
+            yield pd.DataFrame({LINE: batch[LINE].to_numpy(np.int64),
+                                RECORD: [json.dumps(r, ensure_ascii=False) for r in records]})
+
+    return run
+
+
+def _histories(batch: pd.DataFrame, columns: list[str]) -> dict[str, pd.DataFrame]:
+    """user id -> that user's interactions (oldest first) from the joined `_history` column."""
+    out = {}
+    for user, events in zip(batch["_user"].tolist(), batch[HISTORY].tolist()):
+        if user is None or events is None or user in out:
+            continue
+        frame = pd.DataFrame(list(events), columns=columns)
+        if len(frame):
+            frame = frame.sort_values(C.TIMESTAMP, kind="stable").reset_index(drop=True)
+            for col in (C.USER_ID, C.ITEM_ID, C.EVENT_TYPE):
+                if col in frame.columns:
+                    frame[col] = frame[col].astype("str")
+        out[user] = frame
+    return out
+
+
+# -- the job on the driver ------------------------------------------------------------------------------------
+
+
+def _ship_tables(spark, store, group: str, workdir: Path) -> dict:
+    from recsys.datasets import read_items, read_users
+
+    names = {}
+    for key, reader in (("items", read_items), ("users", read_users)):
+        try:
+            frame = reader(store, group)
+        except NotFoundError:
+            continue
+        path = workdir / f"{key}.parquet"
+        frame.to_parquet(path, index=False)
+        spark.sparkContext.addFile(str(path))
+        names[key] = path.name
+    return names
+
+
+def _needs_interactions(expression: str) -> bool:
+    from recsys.filters import parse_filter
+
+    return any(d.lower() == "interactions" for d, _ in parse_filter(expression).fields)
+
+
+def _numbered_lines(spark, input_location: str):
+    """Non-blank input lines with an increasing `_line` (file order: partitions in order, rows in order)."""
+    from pyspark.sql import functions as F
+
+    text = spark.read.text(spark_path(input_location))
+    return text.withColumn(LINE, F.monotonically_increasing_id()).filter(F.trim(F.col("value")) != "")
+
+
+def _write_output(records, output: str, workdir: Path) -> None:
+    """Records in input order as one JSON lines file (local) or a directory of part files (s3://)."""
+    ordered = records.orderBy(LINE).select(RECORD)
+    if output.startswith("s3://"):
+        ordered.write.mode("overwrite").text(spark_path(output))
+        return
+    parts_dir = workdir / "output"
+    ordered.write.mode("overwrite").text(str(parts_dir))
+    with atomic_path(Path(output)) as tmp, open(tmp, "wb") as out:
+        for part in sorted(parts_dir.glob("part-*")):
+            with open(part, "rb") as fh:
+                shutil.copyfileobj(fh, out, 1 << 20)
+
+
+def batch_inference(store, group: str, job_name: str, solution_version_arn: str, input_path, output_path, *,
+                    num_results: int = 25, filter_arn: str | None = None, csv_path=None,
+                    item_columns: list[str] | None = None, exclude_seen: bool = False, master: str | None = None,
+                    conf: dict | None = None, interactions_source: str | None = None) -> dict:
+    """Run a batch inference job on Spark (Personalize `CreateBatchInferenceJob`); returns the job resource.
+
+    Same inputs, output lines and CSV as `recsys.batch.create_batch_inference_job`. `input_path` and
+    `output_path` may be local or s3:// (through Spark's s3a connector; an s3:// output is a directory of
+    part files). `interactions_source` (Parquet) replaces the workspace's interactions for `Interactions`
+    filter conditions. On failure the job ends CREATE FAILED with Spark's reason, and the error is raised.
+    """
+    from recsys.training import get_solution_version
+
+    validate_name(job_name, "job name")
+    if not 1 <= int(num_results) <= MAX_NUM_RESULTS:
+        raise ValidationError(f"num_results must be between 1 and {MAX_NUM_RESULTS}, got {num_results}.")
+    input_path, output_path = str(input_path), str(output_path)
+    if not input_path.startswith("s3://") and not Path(input_path).is_file():
+        raise NotFoundError(f"Batch input file {input_path} does not exist.")
+    version = get_solution_version(store, solution_version_arn)
+    if version["status"] != ACTIVE:
+        raise ConflictError(f"Solution version {solution_version_arn} is {version['status']}, not ACTIVE.")
+    recipe_type = version.get("recipe_type")
+    local = _local_batch()
+    if recipe_type not in (*local.USER_BASED, local.RANKING, local.RELATED):
+        raise ValidationError(f"Batch inference does not support {recipe_type} recipes ({version['recipe']}).")
+    artifact = store.artifacts_dir / version["artifact"]
+    expression = None
+    if filter_arn:
+        from recsys.filters.resources import FILTER_EXPRESSION
+
+        expression = store.find_resource(filter_arn)[FILTER_EXPRESSION]
+    try:
+        existing = store.get_resource(BATCH_INFERENCE_JOB, group, job_name)
+    except NotFoundError:
+        existing = None
+    if existing is not None:
+        raise ConflictError(f"A {BATCH_INFERENCE_JOB} named {job_name!r} already exists in {group!r}; "
+                            "pick another job name.")
+    body = {"solution_version_arn": solution_version_arn, "input_path": input_path, "output_path": output_path,
+            "csv_path": str(csv_path) if csv_path else None, "item_columns": list(item_columns or []),
+            "num_results": int(num_results), "filter_arn": filter_arn, "recipe_type": recipe_type,
+            "exclude_seen": bool(exclude_seen), "engine": {"name": "spark", "master": master or "local[2]"}}
+    store.create_resource(BATCH_INFERENCE_JOB, group, job_name, body, status=CREATE_IN_PROGRESS)
+    workdir = store.artifact_path("spark", group, "batch", job_name, "x").parent
+    started = time.perf_counter()
+    try:
+        item_lookup = {}
+        if item_columns:
+            item_lookup = local._metadata_lookup(local._read_table(store, group, C.ITEMS), C.ITEM_ID,
+                                                 list(item_columns), "Items")
+        spark = get_session(master, conf)
+        spark.sparkContext.addFile(str(artifact), recursive=True)
+        tables = _ship_tables(spark, store, group, workdir) if expression else {}
+        lines = _numbered_lines(spark, input_path).persist()
+        total = lines.count()
+        history_columns: list[str] = []
+        if expression and _needs_interactions(expression) and recipe_type != local.RELATED:
+            lines, history_columns = _join_histories(spark, store, group, lines, workdir, interactions_source)
+        score = _score_partitions(artifact.name, recipe_type, int(num_results), bool(exclude_seen), expression,
+                                  tables, history_columns)
+        records = lines.mapInPandas(score, schema=f"{LINE} long, {RECORD} string").persist()
+        failed = records.filter(records[RECORD].contains('"error": "')).count()
+        _write_output(records, output_path, workdir)
+        records.unpersist()
+        lines.unpersist()
+        stats = {"lines_total": int(total), "lines_done": int(total), "lines_failed": int(failed), "resumed_from": 0}
+        if csv_path and not output_path.startswith("s3://"):
+            stats["csv_rows"] = local._inference_csv(Path(csv_path), Path(output_path), recipe_type,
+                                                     list(item_columns or []), item_lookup)
+        seconds = time.perf_counter() - started
+        stats.update(seconds=round(seconds, 3), lines_per_second=round(total / seconds, 1) if seconds > 0 else None)
+        return store.update_resource(BATCH_INFERENCE_JOB, group, job_name, status=ACTIVE,
+                                     body={**stats, "progress": {"percent": 100.0}})
+    except BaseException as exc:
+        error = exc if isinstance(exc, RecsysError) else spark_failure(exc, f"batch job {job_name!r}")
+        if not isinstance(exc, RecsysError) and "Py4J" in type(exc).__name__:
+            stop_session()
+        store.update_resource(BATCH_INFERENCE_JOB, group, job_name, status=CREATE_FAILED, failure_reason=str(error))
+        if error is exc:
+            raise
+        raise error from exc
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _join_histories(spark, store, group: str, lines, workdir: Path, source: str | None):
+    """Attach each input line's user interactions (array of structs, `_history`) for Interactions filters."""
+    from pyspark.sql import functions as F
+
+    if source:
+        interactions = read_parquet(spark, source)
+    else:
+        path, _, _ = export_interactions(store, group, workdir / "interactions")
+        interactions = spark.read.parquet(str(path))
+    columns = [c for c in interactions.columns if not c.startswith("_")]
+    grouped = interactions.groupBy(F.col(C.USER_ID).alias("_user")).agg(
+        F.collect_list(F.struct(*columns)).alias(HISTORY))
+    with_user = lines.withColumn("_user", F.get_json_object("value", "$.userId"))
+    return with_user.join(grouped, "_user", "left"), columns
+
+
+def default_job_name(prefix: str) -> str:
+    return f"{prefix}-spark-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid() % 1000}"
