@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test demo bench clean
+.PHONY: install spark run test demo bench clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +14,27 @@ $(STAMP): requirements.txt
 
 install: $(STAMP)
 
+# The Spark engine (optional): pyspark, a Java 17 runtime and native BLAS for Spark's ALS, installed when missing.
+SPARK_STAMP := $(VENV)/.spark-installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(SPARK_STAMP): $(STAMP) requirements-spark.txt
+	@command -v java >/dev/null 2>&1 || ls /usr/lib/jvm/java-17-openjdk-*/bin/java >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q openjdk-17-jre-headless; } || \
+		echo "make spark: could not install Java 17 (openjdk-17-jre-headless); Spark tests will be skipped"
+	@ldconfig -p 2>/dev/null | grep -q 'libblas.so.3 ' || $(SUDO) apt-get install -y -q libopenblas0-pthread || \
+		echo "make spark: no native BLAS; Spark's ALS falls back to Java (slower)"
+	$(PY) -m pip install --quiet -r requirements-spark.txt
+	touch $(SPARK_STAMP)
+
+spark: $(SPARK_STAMP)
+
 demo: install
 	$(PY) -m recsys demo --train --if-missing
 
 run: install demo
 	$(PY) -m streamlit run app.py --server.headless true
 
-test: install
+test: install spark
 	$(PY) -m pytest -q -n 2
 
 bench: install

@@ -63,10 +63,16 @@ def _version(store, group, solution, version):
 @click.option("--objective", default=None, help="HPO objective metric (default NDCG@10).")
 @click.option("--mode", "training_mode", type=click.Choice(["FULL", "UPDATE"], case_sensitive=False), default="FULL",
               show_default=True, help="UPDATE folds new items/interactions into the newest FULL version.")
+@click.option("--engine", type=click.Choice(["local", "spark", "auto"]), default=None,
+              help="Where to train: this machine, Apache Spark, or auto (Spark above the workspace's threshold); "
+                   "default: the workspace's engine.json, else local.")
+@click.option("--spark-master", default=None, help="Spark master: local[*], local[2], spark://host:7077, yarn.")
+@click.option("--spark-conf", multiple=True, help="Spark setting key=value (repeatable), e.g. spark.executor.memory=8g.")
+@click.option("--source", default=None, help="Train on this Parquet location (local or s3://) instead of the workspace.")
 @click.option("--json", "as_json", is_flag=True, help="Print the finished solution version as JSON.")
 @click.pass_context
 def train_command(ctx, group, solution, recipe, params, event_type, event_value_threshold, hpo, max_trials,
-                  objective, training_mode, as_json):
+                  objective, training_mode, engine, spark_master, spark_conf, source, as_json):
     """Train a solution version (synchronously) and print its ARN.
 
     \b
@@ -74,6 +80,7 @@ def train_command(ctx, group, solution, recipe, params, event_type, event_value_
       python -m recsys train --group demo --recipe aws-user-personalization --solution up -p factors=64
       python -m recsys train --group demo --recipe aws-sims --solution sims --event-type purchase
       python -m recsys train --group demo --solution up --mode UPDATE
+      python -m recsys train --group demo --solution up --engine spark --spark-master local[*]
     """
     from recsys.exceptions import NotFoundError
     from recsys.store import ACTIVE
@@ -103,8 +110,14 @@ def train_command(ctx, group, solution, recipe, params, event_type, event_value_
                 f"Solution {solution!r} already exists (recipe {existing['recipe']}); {', '.join(changed)} only "
                 "apply to a new solution. Pick a new --solution name or drop those options."
             )
+    spark_options = {k: v for k, v in (("master", spark_master), ("source", source)) if v}
+    if spark_conf:
+        spark_options["conf"] = _parse_params(spark_conf)
+    if spark_options and engine in (None, "local"):
+        engine = "spark" if engine is None else engine
     version = create_solution_version(store, group, solution, training_mode=training_mode.upper(), wait=True,
-                                      progress=None if as_json else _progress_printer())
+                                      progress=None if as_json else _progress_printer(),
+                                      engine={"name": engine, **spark_options} if engine else None)
     if not as_json and sys.stderr.isatty():
         click.echo("", err=True)
     if as_json:
@@ -373,10 +386,14 @@ def _job_name(prefix: str) -> str:
 @click.option("--filter", "filter_name", default=None, help="Name of a filter of the group.")
 @click.option("--version", "-v", default=None)
 @click.option("--job-name", default=None, help="Job name; reuse it to resume an interrupted job.")
+@click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True,
+              help="Score on this machine or on Apache Spark (for millions of users).")
+@click.option("--spark-master", default=None, help="Spark master for --engine spark (default local[2]).")
+@click.option("--spark-conf", multiple=True, help="Spark setting key=value (repeatable).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def batch_recommend_command(ctx, group, solution, input_path, output_path, num_results, csv_path, item_columns,
-                            filter_name, version, job_name, as_json):
+                            filter_name, version, job_name, engine, spark_master, spark_conf, as_json):
     """Batch inference: JSON lines in, JSON lines out (Personalize's format), optionally a CSV.
 
     \b
@@ -390,6 +407,13 @@ def batch_recommend_command(ctx, group, solution, input_path, output_path, num_r
     v = _version(store, group, solution, version)
     filter_arn = store.get_resource("filter", group, filter_name)["arn"] if filter_name else None
     columns = [c.strip() for c in item_columns.split(",") if c.strip()]
+    if engine == "spark":
+        from recsys.spark import batch_inference
+
+        job = batch_inference(store, group, job_name or _job_name(solution), v["arn"], input_path, output_path,
+                              num_results=num_results, filter_arn=filter_arn, csv_path=csv_path,
+                              item_columns=columns, master=spark_master, conf=_parse_params(spark_conf))
+        return _report_job(job, as_json)
     job = create_batch_inference_job(
         store, group, job_name or _job_name(solution), v["arn"], input_path, output_path, num_results=num_results,
         filter_arn=filter_arn, csv_path=csv_path, item_columns=columns, progress=_job_progress(as_json),

@@ -79,6 +79,10 @@ def resolve_engine(store, group: str, engine: str | dict | None = None, *, maste
         raise ValidationError(f"Unknown engine {name!r}: use local, spark or auto.")
     if name == "local":
         return None
+    if not _spark_installed():
+        from recsys.spark.session import SparkUnavailable, INSTALL_HINT
+
+        raise SparkUnavailable(f"The Spark engine needs pyspark, which is not installed: {INSTALL_HINT}.")
     record = {**request, "name": "spark",
               "master": master or request.get("master") or settings["spark_master"],
               "conf": {**settings.get("spark_conf", {}), **(request.get("conf") or {}), **(conf or {})}}

@@ -1,0 +1,278 @@
+"""The Spark engine on a real Spark local[2]: training into the recipes' own artifacts, serving them, batch jobs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+UP = "aws-user-personalization"
+# Small ALS so the Spark tests stay quick on 2 cores; both engines get the same parameters.
+SMALL_ALS = {"factors": "16", "iterations": "5", "random_state": "3", "max_items_for_ease": "1"}
+NO_EXPLORATION = {"itemExplorationConfig": {"explorationWeight": "0", "explorationItemAgeCutOff": "30"}}
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One Spark local[2] session for the whole run; skips with the reason when pyspark or Java is missing."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        pytest.skip("pyspark is not installed: run `make spark` (pip install -r requirements-spark.txt)")
+    from recsys.spark.session import SparkUnavailable, get_session
+
+    try:
+        return get_session("local[2]")
+    except SparkUnavailable as exc:
+        pytest.skip(f"Spark cannot start: {exc}")
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory, spark):
+    """A demo workspace (300 users, 150 items, 6,000 interactions) with a Spark-trained and a local version."""
+    from recsys import training
+    from recsys.demo import generate_demo, load_demo, write_demo
+
+    home = tmp_path_factory.mktemp("spark") / "workspace"
+    store = Store(home)
+    write_demo(home / "demo-files", generate_demo(seed=7, n_users=300, n_items=150, n_interactions=6000))
+    load_demo(store, "demo", home / "demo-files", write_if_missing=False)
+    training.create_solution(store, "demo", "up", UP, params=SMALL_ALS)
+    spark_version = training.create_solution_version(store, "demo", "up", wait=True,
+                                                     engine={"name": "spark", "master": "local[2]"})
+    assert spark_version["status"] == "ACTIVE", spark_version.get("failure_reason")
+    local_version = training.create_solution_version(store, "demo", "up", wait=True, engine="local")
+    assert local_version["status"] == "ACTIVE", local_version.get("failure_reason")
+    return store, spark_version, local_version
+
+
+# -- training ---------------------------------------------------------------------------------------------------
+
+
+def test_spark_version_records_engine_metrics_and_data_like_a_local_one(demo_store):
+    store, spark_version, local_version = demo_store
+    engine = spark_version["engine"]
+    assert engine["name"] == "spark" and engine["master"] == "local[2]" and engine["spark_version"].startswith("4.")
+    assert local_version["engine"] is None
+    assert set(spark_version["metrics"]) == set(local_version["metrics"])  # Personalize's keys, same protocol
+    assert spark_version["metrics_protocol"] == local_version["metrics_protocol"]
+    for key in ("interactions", "users", "items", "interacted_items", "max_seq", "max_timestamp", "event_types"):
+        assert spark_version["data"][key] == local_version["data"][key], key
+    assert 0 < spark_version["metrics"]["normalized_discounted_cumulative_gain_at_10"] <= 1
+
+
+def test_spark_artifact_round_trips_with_the_local_recipe_state(demo_store, tmp_path):
+    """The adapter's object saves the same fields, dtypes and shapes as a local ALS fit, and loads back unchanged.
+
+    If the recipe's fitted state changes, this test and `recsys.spark.artifacts.user_personalization` show it.
+    """
+    from recsys import training
+    from recsys.recipes import load_recipe
+
+    store, spark_version, local_version = demo_store
+    spark_dir = store.artifacts_dir / spark_version["artifact"]
+    local_dir = store.artifacts_dir / local_version["artifact"]
+    spark_meta = json.loads((spark_dir / "params.json").read_text())
+    local_meta = json.loads((local_dir / "params.json").read_text())
+    assert spark_meta["kinds"] == local_meta["kinds"]
+    assert spark_meta["state"]["model_kind_"] == local_meta["state"]["model_kind_"] == "als"
+    with np.load(spark_dir / "arrays.npz") as s, np.load(local_dir / "arrays.npz") as loc:
+        for key in loc.files:
+            assert s[key].dtype == loc[key].dtype, key
+            assert s[key].shape[1:] == loc[key].shape[1:], key
+        assert np.array_equal(s["hist_indptr_"], loc["hist_indptr_"])  # same users, same histories
+        assert np.array_equal(s["hist_items_"], loc["hist_items_"])
+        assert np.array_equal(s["counts_"], loc["counts_"])
+    model = training.load_model(store, spark_version["arn"])
+    again = load_recipe(model.save(tmp_path / "copy"))
+    users = list(model.user_ids_[:20]) + ["never-seen"]
+    first, second = model.recommend(users, n=10), again.recommend(users, n=10)
+    assert [list(r.item_ids) for r in first] == [list(r.item_ids) for r in second]
+    assert all(len(r.item_ids) == 10 for r in first)
+    np.testing.assert_allclose(model.score_users(users).sum(axis=1), 1.0, rtol=1e-9)
+
+
+@pytest.mark.parametrize("recipe", ["aws-popularity-count", "aws-trending-now", "aws-sims"])
+def test_counting_recipes_on_spark_equal_the_local_fit(demo_store, recipe, spark, tmp_path):
+    from recsys.data import load_training_data
+    from recsys.recipes import get_recipe
+    from recsys.spark.source import load
+    from recsys.spark.train import fit_recipe
+
+    store = demo_store[0]
+    params = {"trend_discovery_frequency": "1 day"} if recipe == "aws-trending-now" else {}
+    data = load(spark, store, "demo", tmp_path)
+    on_spark = fit_recipe(spark, recipe, data.interactions, data, params, {}, tmp_path, "t")
+    local = get_recipe(recipe)(**params).fit(load_training_data(store, "demo"))
+    assert list(on_spark.item_ids_) == list(local.item_ids_)
+    assert np.array_equal(on_spark.counts_ if hasattr(local, "counts_") else on_spark.total_,
+                          local.counts_ if hasattr(local, "counts_") else local.total_)
+    if recipe == "aws-sims":
+        assert on_spark.similarity_.nnz > 0
+        assert abs(on_spark.similarity_ - local.similarity_).max() < 1e-6
+        query = list(local.item_ids_[:10])
+        assert [list(r.item_ids) for r in on_spark.similar_items(query, n=10)] == \
+               [list(r.item_ids) for r in local.similar_items(query, n=10)]
+    else:
+        users = list(local.user_ids_[:10])
+        assert [list(r.item_ids) for r in on_spark.recommend(users, n=10)] == \
+               [list(r.item_ids) for r in local.recommend(users, n=10)]
+
+
+# -- serving ------------------------------------------------------------------------------------------------------
+
+
+def test_spark_trained_version_serves_through_the_api(demo_store):
+    import boto3
+    from botocore.config import Config
+
+    from recsys import campaigns
+    from recsys.api import create_app, create_key
+    from recsys.api.server import serve_in_background
+    from recsys.filters import create_filter
+    from recsys.inference import get_recommendations
+
+    store, spark_version, _ = demo_store
+    campaign = campaigns.create_campaign(store, "demo", "spark-main", spark_version["arn"],
+                                         campaign_config=NO_EXPLORATION)
+    books = create_filter(store, "demo", "books", 'INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ("books")')
+    key_id, secret = create_key(store, ["demo"])
+    with serve_in_background(create_app(store)) as url:
+        runtime = boto3.client("personalize-runtime", endpoint_url=url, region_name="us-east-1",
+                               aws_access_key_id=key_id, aws_secret_access_key=secret,
+                               config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+        response = runtime.get_recommendations(campaignArn=campaign["arn"], userId="u0002", numResults=10)
+        filtered = runtime.get_recommendations(campaignArn=campaign["arn"], userId="u0002", numResults=5,
+                                               filterArn=books["arn"], metadataColumns={"ITEMS": ["CATEGORY_L1"]})
+    items = response["itemList"]
+    assert len(items) == 10 and all(0 < i["score"] <= 1 for i in items)
+    direct = get_recommendations(store, campaign["arn"], user_id="u0002", num_results=10)
+    assert [i["itemId"] for i in items] == [i["itemId"] for i in direct["itemList"]]
+    assert len(filtered["itemList"]) == 5
+    assert all("books" in i["metadata"]["CATEGORY_L1"].split("|") for i in filtered["itemList"])
+
+
+# -- batch --------------------------------------------------------------------------------------------------------
+
+
+def test_spark_batch_job_equals_the_local_job_with_items_and_interaction_filters(demo_store, tmp_path):
+    from recsys.batch import create_batch_inference_job
+    from recsys.filters import create_filter
+    from recsys.spark import batch_inference
+
+    store, spark_version, _ = demo_store
+    flt = create_filter(store, "demo", "no-books-no-seen",
+                        'EXCLUDE ItemID WHERE Items.CATEGORY_L1 IN ("books") | '
+                        'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("*")')
+    lines = [json.dumps({"userId": f"u{i:04d}"}) for i in range(0, 300, 2)]
+    lines += ["{not json", "", json.dumps({"userId": "someone-new"}), json.dumps({"itemId": "no user"})]
+    source = tmp_path / "users.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    jobs = {}
+    for engine, run in (("local", create_batch_inference_job), ("spark", batch_inference)):
+        jobs[engine] = run(store, "demo", f"job-{engine}", spark_version["arn"], source, tmp_path / f"{engine}.jsonl",
+                           num_results=10, filter_arn=flt["arn"], csv_path=tmp_path / f"{engine}.csv")
+        assert jobs[engine]["status"] == "ACTIVE"
+    outputs = {e: [json.loads(x) for x in (tmp_path / f"{e}.jsonl").read_text().splitlines()] for e in jobs}
+    assert len(outputs["spark"]) == len(outputs["local"]) == len(lines) - 1  # the blank line is skipped
+    assert [r["input"] for r in outputs["spark"]] == [r["input"] for r in outputs["local"]]
+    assert outputs["spark"] == outputs["local"]
+    assert (tmp_path / "spark.csv").read_text() == (tmp_path / "local.csv").read_text()
+    assert jobs["spark"]["lines_failed"] == jobs["local"]["lines_failed"] == 2
+    assert len(pd.read_csv(tmp_path / "spark.csv", dtype=str)) == 151 * 10  # 150 users + one unknown user
+    from recsys.datasets import read_interactions, read_items
+
+    books = set(read_items(store, "demo").query("CATEGORY_L1.str.contains('books')")["ITEM_ID"])
+    seen = read_interactions(store, "demo").groupby("USER_ID")["ITEM_ID"].agg(set)
+    for record in outputs["spark"][:150]:
+        recommended = set(record["output"]["recommendedItems"])
+        assert len(recommended) == 10 and not recommended & books
+        assert not recommended & seen.get(record["input"]["userId"], set())
+
+
+# -- failures -----------------------------------------------------------------------------------------------------
+
+
+def test_a_bad_source_path_ends_the_version_create_failed_with_the_reason(demo_store, tmp_path):
+    from recsys import training
+
+    store = demo_store[0]
+    missing = tmp_path / "nowhere" / "interactions.parquet"
+    version = training.create_solution_version(store, "demo", "up", wait=True,
+                                               engine={"name": "spark", "source": str(missing)})
+    assert version["status"] == "CREATE FAILED"
+    assert "Spark training" in version["failure_reason"] and "nowhere" in version["failure_reason"]
+    assert not (store.artifacts_dir / "models" / "demo" / "up" / version["version_id"]).exists()
+
+
+def test_a_killed_spark_process_ends_the_version_create_failed_with_the_reason(demo_store, tmp_path):
+    """The Spark JVM (driver and executors of local[2]) is killed with SIGKILL in the middle of training."""
+    import psutil
+
+    from recsys import training
+
+    store = demo_store[0]
+    env = {**os.environ, "RECSYS_HOME": str(store.home), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "recsys", "train", "--group", "demo", "--solution", "up",
+                             "--engine", "spark", "--spark-master", "local[2]"], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        killed = None
+        while killed is None and time.monotonic() < deadline and proc.poll() is None:
+            running = [v for v in training.list_solution_versions(store, "demo", "up")
+                       if v["status"] == "CREATE IN_PROGRESS"]
+            stage = (running[0].get("progress") or {}).get("stage") if running else None
+            jvms = [p for p in psutil.Process(proc.pid).children(recursive=True) if "java" in p.name()]
+            if stage in ("splitting", "fitting", "evaluating") and jvms:
+                for jvm in jvms:
+                    jvm.kill()
+                killed = running[0]["arn"]
+            time.sleep(0.2)
+        assert killed, "the training never reached a Spark stage"
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    version = training.get_solution_version(store, killed)
+    assert version["status"] == "CREATE FAILED"
+    assert version["failure_reason"].startswith("Spark training of")
+    assert "CREATE FAILED" in stderr
+
+
+# -- ml-100k: Spark's ALS against the local ALS path ---------------------------------------------------------------
+
+
+def test_ndcg_on_ml100k_is_within_10_percent_of_the_local_als_path(shared_datasets, spark, tmp_path):
+    from recsys import training
+    from recsys.ingest import import_file
+
+    store = Store(tmp_path / "workspace")
+    store.create_dataset_group("ml")
+    import_file(store, "ml", "Interactions", shared_datasets / "ml-100k" / "u.data", header=False,
+                column_map={"0": "USER_ID", "1": "ITEM_ID", "2": "EVENT_VALUE", "3": "TIMESTAMP"})
+    params = {"factors": "32", "iterations": "10", "random_state": "0", "max_items_for_ease": "1"}
+    training.create_solution(store, "ml", "als", UP, params=params)
+    key = "normalized_discounted_cumulative_gain_at_10"
+    ndcg = {}
+    for engine in ("local", "spark"):
+        version = training.create_solution_version(store, "ml", "als", wait=True, engine=engine)
+        assert version["status"] == "ACTIVE", version.get("failure_reason")
+        ndcg[engine] = version["metrics"][key]
+        protocol = version["metrics_protocol"]
+        assert "94 users" in protocol
+    assert ndcg["spark"] >= 0.9 * ndcg["local"], ndcg
+
