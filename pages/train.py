@@ -26,6 +26,13 @@ with st.form("train_form"):
                                help="Personalize's eventType: leave empty to use every event type.")
     threshold = st.text_input("eventValueThreshold (optional)", key="train_threshold",
                               help="Keep only events whose EVENT_VALUE is at least this.")
+    engine_col, master_col = st.columns([1, 2])
+    engine = engine_col.selectbox(
+        "Engine", ["workspace default", "local", "spark"], key="train_engine",
+        help="Where the training runs: this machine, or Apache Spark (pyspark from `make spark`); Spark trains "
+             "aws-user-personalization (ALS), popularity, trending and SIMS into the same artifacts.")
+    spark_master = master_col.text_input("Spark master", "local[2]", key="train_spark_master",
+                                         help="local[*], spark://host:7077 or yarn (used with the spark engine).")
     params = {}
     for name in recipes:
         cls = REGISTRY[name]
@@ -46,7 +53,9 @@ if submitted:
             st.error(f"{name}: {exc}")
             continue
         try:
-            version = training.create_solution_version(store, group, solution)
+            chosen = None if engine == "workspace default" else {"name": engine, "master": spark_master} \
+                if engine == "spark" else engine
+            version = training.create_solution_version(store, group, solution, engine=chosen)
             st.toast(f"Queued {name}: {version['arn']}")
         except RecsysError as exc:
             st.error(f"{name}: {exc}")

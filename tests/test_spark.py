@@ -276,3 +276,23 @@ def test_ndcg_on_ml100k_is_within_10_percent_of_the_local_als_path(shared_datase
         assert "94 users" in protocol
     assert ndcg["spark"] >= 0.9 * ndcg["local"], ndcg
 
+
+
+def test_train_page_queues_a_spark_version(demo_store, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from recsys import training
+
+    store = demo_store[0]
+    monkeypatch.setenv("RECSYS_HOME", str(store.home))
+    at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=120)
+    at.session_state["group"] = "demo"
+    at.run()
+    at.multiselect(key="train_recipes").set_value(["aws-popularity-count"])
+    at.selectbox(key="train_engine").set_value("spark")
+    at.text_input(key="train_spark_master").set_value("local[2]")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    queued = training.list_solution_versions(store, "demo", "popularity-count")
+    assert queued and queued[0]["engine"]["name"] == "spark" and queued[0]["engine"]["master"] == "local[2]"
+    assert training.wait_for_version(store, queued[0]["arn"], timeout=300)["status"] == "ACTIVE"
