@@ -26,7 +26,7 @@ import pandas as pd
 from recsys import columns as C
 from recsys.exceptions import ConflictError, NotFoundError, RecsysError, ValidationError
 from recsys.files import atomic_path
-from recsys.spark.session import get_session, spark_failure, stop_session
+from recsys.spark.session import get_session, shares_files, spark_failure, stop_session
 from recsys.spark.source import export_interactions, read_parquet, spark_path
 from recsys.store import ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, validate_name
 
@@ -167,6 +167,11 @@ def _write_output(records, output: str, workdir: Path) -> None:
     ordered = records.orderBy(LINE).select(RECORD)
     if output.startswith("s3://"):
         ordered.write.mode("overwrite").text(spark_path(output))
+        return
+    if not shares_files(records.sparkSession):  # cluster executors cannot write to the driver's disk
+        with atomic_path(Path(output)) as tmp, open(tmp, "w", encoding="utf-8") as out:
+            for row in ordered.toLocalIterator():
+                out.write(row[RECORD] + "\n")
         return
     parts_dir = workdir / "output"
     ordered.write.mode("overwrite").text(str(parts_dir))

@@ -19,6 +19,7 @@ from recsys.exceptions import TrainingError
 log = logging.getLogger(__name__)
 
 DEFAULT_MASTER = "local[2]"
+EXISTING = "existing"
 JAVA_CANDIDATES = ("/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/jvm/java-17-openjdk-arm64",
                    "/usr/lib/jvm/java-17-openjdk", "/usr/lib/jvm/openjdk-17")
 INSTALL_HINT = "run `make spark` (pip install -r requirements-spark.txt, plus Java 17: apt-get install openjdk-17-jre-headless)"
@@ -75,6 +76,11 @@ def is_local(master: str) -> bool:
     return master.startswith("local")
 
 
+def shares_files(spark) -> bool:
+    """True when the driver and the executors see the same local files (a local[...] master)."""
+    return spark.sparkContext.master.startswith("local")
+
+
 def get_session(master: str | None = None, conf: dict | None = None, app_name: str = "recsys"):
     """The process's SparkSession for `master` (default local[2]); a different master or conf restarts it.
 
@@ -103,7 +109,9 @@ def get_session(master: str | None = None, conf: dict | None = None, app_name: s
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # one machine: loopback, no interface lookup
         # Spark's ALS calls native BLAS (libopenblas, installed by `make spark`) from one thread per task
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-        builder = SparkSession.builder.master(master).appName(app_name)
+        builder = SparkSession.builder.appName(app_name)
+        if master != EXISTING:  # "existing": the session spark-submit / Databricks already configured
+            builder = builder.master(master)
         merged = dict(LOCAL_DEFAULTS) if is_local(master) else {
             k: v for k, v in LOCAL_DEFAULTS.items() if k.startswith(("spark.sql.execution.arrow", "spark.sql.session",
                                                                       "spark.hadoop."))}

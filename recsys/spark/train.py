@@ -163,16 +163,9 @@ class Indexed:
 
 
 def histories(indexed: Indexed, workdir: Path, tag: str, ctx_columns=()) -> artifacts.Histories:
-    """Every user's events sorted by (user, TIMESTAMP, insertion order), written by Spark, read back by Arrow."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    """Every user's events sorted by (user, TIMESTAMP, insertion order), collected as Arrow columns."""
     cols = [UIDX, IIDX, C.TIMESTAMP, W, SEQ, *ctx_columns]
-    path = workdir / f"histories-{tag}"
-    indexed.frame.select(*cols).orderBy(UIDX, C.TIMESTAMP, SEQ).write.mode("overwrite").parquet(str(path))
-    parts = sorted(path.glob("part-*.parquet"))
-    table = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else None
-    shutil.rmtree(path, ignore_errors=True)
+    table = _collect(indexed.frame.select(*cols).orderBy(UIDX, C.TIMESTAMP, SEQ), workdir / f"histories-{tag}")
     if table is None or table.num_rows == 0:
         z = np.zeros(0, dtype=np.int64)
         return artifacts.Histories(np.zeros(len(indexed.user_ids) + 1, np.int64), z.astype(np.int32), z,
@@ -188,6 +181,26 @@ def histories(indexed: Indexed, workdir: Path, tag: str, ctx_columns=()) -> arti
         ctx = ctx[order] if ctx is not None else None
     indptr = np.concatenate([[0], np.cumsum(np.bincount(uidx, minlength=len(indexed.user_ids)))]).astype(np.int64)
     return artifacts.Histories(indptr, items, times, weights, ctx)
+
+
+def _collect(frame, path: Path):
+    """A Spark frame as one Arrow table on the driver, in the frame's order.
+
+    On a local master the executors write Parquet parts that the driver reads (no result-size limit); on a
+    cluster, whose executors cannot write to the driver's disk, the rows come through Spark's Arrow collect.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from recsys.spark.session import shares_files
+
+    if not shares_files(frame.sparkSession):
+        return pa.Table.from_pandas(frame.toPandas(), preserve_index=False)
+    frame.write.mode("overwrite").parquet(str(path))
+    parts = sorted(path.glob("part-*.parquet"))
+    table = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else None
+    shutil.rmtree(path, ignore_errors=True)
+    return table
 
 
 # -- recipes ------------------------------------------------------------------------------------------------
@@ -324,12 +337,11 @@ def _fit_sims(spark, indexed: Indexed, data: SparkData, params: dict, workdir: P
           .groupBy(F.col(f"a.{IIDX}").alias("i"), F.col(f"b.{IIDX}").alias("j")).count())
     if int(p["min_cointeraction_count"]) > 1:
         co = co.filter(F.col("count") >= int(p["min_cointeraction_count"]))
-    path = workdir / f"cooccurrence-{tag}"
-    co.write.mode("overwrite").parquet(str(path))
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(str(path))
-    shutil.rmtree(path, ignore_errors=True)
+    table = _collect(co, workdir / f"cooccurrence-{tag}")
+    if table is None:
+        z = np.zeros(0, dtype=np.int64)
+        return artifacts.sims(params, item_ids=indexed.item_ids, user_ids=indexed.user_ids, rows=z, cols=z,
+                              co_counts=z, counts=indexed.unique_user_counts())
     return artifacts.sims(params, item_ids=indexed.item_ids, user_ids=indexed.user_ids,
                           rows=table["i"].to_numpy(), cols=table["j"].to_numpy(),
                           co_counts=table["count"].to_numpy(), counts=indexed.unique_user_counts())
