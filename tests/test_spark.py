@@ -296,3 +296,31 @@ def test_train_page_queues_a_spark_version(demo_store, monkeypatch):
     queued = training.list_solution_versions(store, "demo", "popularity-count")
     assert queued and queued[0]["engine"]["name"] == "spark" and queued[0]["engine"]["master"] == "local[2]"
     assert training.wait_for_version(store, queued[0]["arn"], timeout=300)["status"] == "ACTIVE"
+
+
+def test_spark_batch_segment_job_equals_the_local_job(demo_store, tmp_path):
+    from click.testing import CliRunner
+
+    from recsys import training
+    from recsys.batch import create_batch_segment_job
+    from recsys.cli import main
+
+    store = demo_store[0]
+    training.create_solution(store, "demo", "affinity", "aws-item-affinity")
+    version = training.create_solution_version(store, "demo", "affinity", wait=True, engine="local")
+    lines = [json.dumps({"itemId": f"i{i:04d}"}) for i in range(0, 150, 5)] + [json.dumps({"itemId": "unknown"})]
+    source = tmp_path / "items.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    local_job = create_batch_segment_job(store, "demo", "seg-local", version["arn"], source, tmp_path / "local.jsonl",
+                                         num_results=20, csv_path=tmp_path / "local.csv")
+    result = CliRunner().invoke(main, ["--home", str(store.home), "batch-segment", "--group", "demo", "--solution",
+                                       "affinity", "--input", str(source), "--output", str(tmp_path / "spark.jsonl"),
+                                       "--num-results", "20", "--csv", str(tmp_path / "spark.csv"), "--engine",
+                                       "spark", "--job-name", "seg-spark", "--json"])
+    assert result.exit_code == 0, result.output
+    job = json.loads(result.output)
+    assert job["status"] == "ACTIVE" and job["engine"]["name"] == "spark"
+    assert job["lines_done"] == local_job["lines_done"] == len(lines)
+    assert job["lines_failed"] == local_job["lines_failed"] >= 1, (job, local_job)
+    assert (tmp_path / "spark.jsonl").read_text() == (tmp_path / "local.jsonl").read_text()
+    assert (tmp_path / "spark.csv").read_text() == (tmp_path / "local.csv").read_text()

@@ -433,10 +433,14 @@ def batch_recommend_command(ctx, group, solution, input_path, output_path, num_r
 @click.option("--user-columns", default=None, help="Comma-separated Users columns for the CSV (default: all).")
 @click.option("--version", "-v", default=None)
 @click.option("--job-name", default=None, help="Job name; reuse it to resume an interrupted job.")
+@click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True,
+              help="Run on this machine or on Apache Spark.")
+@click.option("--spark-master", default=None, help="Spark master for --engine spark (default local[2]).")
+@click.option("--spark-conf", multiple=True, help="Spark setting key=value (repeatable).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def batch_segment_command(ctx, group, solution, input_path, output_path, num_results, csv_path, user_columns,
-                          version, job_name, as_json):
+                          version, job_name, engine, spark_master, spark_conf, as_json):
     """Batch segments: users most likely to interact with an item or item attributes (USER_SEGMENTATION).
 
     \b
@@ -449,6 +453,13 @@ def batch_segment_command(ctx, group, solution, input_path, output_path, num_res
     store = get_store(ctx)
     v = _version(store, group, solution, version)
     columns = None if user_columns is None else [c.strip() for c in user_columns.split(",") if c.strip()]
+    if engine == "spark":
+        from recsys.spark import batch_segments
+
+        job = batch_segments(store, group, job_name or _job_name(solution), v["arn"], input_path, output_path,
+                             num_results=num_results, csv_path=csv_path, user_columns=columns, master=spark_master,
+                             conf=_parse_params(spark_conf))
+        return _report_job(job, as_json)
     job = create_batch_segment_job(
         store, group, job_name or _job_name(solution), v["arn"], input_path, output_path, num_results=num_results,
         csv_path=csv_path, user_columns=columns, progress=_job_progress(as_json),

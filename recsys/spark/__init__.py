@@ -4,7 +4,7 @@ pyspark is optional (``make spark``); this package imports it only inside the fu
 ``import recsys.spark`` and the local engine work without it. Entry points the rest of recsys calls:
 
 - `train_version(store, version, solution, run)`: a training run whose version says ``engine: spark``.
-- `batch_inference(store, group, job_name, version_arn, input_path, output_path, ...)`: a batch job on Spark.
+- `batch_inference(...)` / `batch_segments(...)`: batch jobs on Spark, same inputs and outputs as the local ones.
 - `resolve_engine(store, group, engine=None, ...)`: the engine a new version uses (the request, else the
   workspace default in ``<workspace>/engine.json``, e.g. Spark above N interactions).
 """
@@ -37,5 +37,16 @@ def batch_inference(store, group: str, job_name: str, solution_version_arn: str,
     return _batch(store, group, job_name, solution_version_arn, input_path, output_path, **options)
 
 
-__all__ = ["ENGINES", "SparkUnavailable", "batch_inference", "engine_from_params", "read_engine_config",
+def batch_segments(store, group: str, job_name: str, solution_version_arn: str, input_path, output_path,
+                   **options) -> dict:
+    """Run a batch segment job on Spark (see `recsys.spark.batch.batch_segments`)."""
+    from recsys.spark.session import require_pyspark
+
+    require_pyspark()
+    from recsys.spark.batch import batch_segments as _segments
+
+    return _segments(store, group, job_name, solution_version_arn, input_path, output_path, **options)
+
+
+__all__ = ["ENGINES", "SparkUnavailable", "batch_inference", "batch_segments", "engine_from_params", "read_engine_config",
            "resolve_engine", "train_version", "write_engine_config"]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import threading
 import time
@@ -33,6 +32,7 @@ from recsys.store import ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, validate_nam
 log = logging.getLogger(__name__)
 
 BATCH_INFERENCE_JOB = "batch-inference-job"
+BATCH_SEGMENT_JOB = "batch-segment-job"
 MAX_NUM_RESULTS = 500
 LINES_PER_CALL = 1000
 MAX_MASK_CELLS = 50_000_000
@@ -80,7 +80,7 @@ class TaskFilter:
         return np.asarray(self.compiled.item_mask(ctx, values), dtype=bool)
 
 
-def _score_partitions(model_name: str, recipe_type: str, num_results: int, exclude_seen: bool,
+def _score_partitions(kind: str, model_name: str, recipe_type: str, num_results: int, exclude_seen: bool,
                       expression: str | None, table_names: dict, history_columns: list[str]):
     """The mapInPandas function: (line number, text[, history]) batches in, (line number, JSON record) out."""
 
@@ -98,7 +98,11 @@ def _score_partitions(model_name: str, recipe_type: str, num_results: int, exclu
 
             items, users = _cached(f"tables:{sorted(table_names.items())}", tables)
             flt = TaskFilter(expression, model.item_ids_, items, users)
-        processor = _local_batch()._InferenceProcessor(model, recipe_type, num_results, flt, exclude_seen)
+        local = _local_batch()
+        if kind == BATCH_SEGMENT_JOB:
+            processor = local._SegmentProcessor(model, num_results)
+        else:
+            processor = local._InferenceProcessor(model, recipe_type, num_results, flt, exclude_seen)
         size = LINES_PER_CALL if flt is None else max(1, min(LINES_PER_CALL, MAX_MASK_CELLS // len(model.item_ids_)))
         for batch in batches:
             lines = batch["value"].tolist()
@@ -192,74 +196,125 @@ def batch_inference(store, group: str, job_name: str, solution_version_arn: str,
     part files). `interactions_source` (Parquet) replaces the workspace's interactions for `Interactions`
     filter conditions. On failure the job ends CREATE FAILED with Spark's reason, and the error is raised.
     """
-    from recsys.training import get_solution_version
-
-    validate_name(job_name, "job name")
     if not 1 <= int(num_results) <= MAX_NUM_RESULTS:
         raise ValidationError(f"num_results must be between 1 and {MAX_NUM_RESULTS}, got {num_results}.")
-    input_path, output_path = str(input_path), str(output_path)
-    if not input_path.startswith("s3://") and not Path(input_path).is_file():
-        raise NotFoundError(f"Batch input file {input_path} does not exist.")
-    version = get_solution_version(store, solution_version_arn)
-    if version["status"] != ACTIVE:
-        raise ConflictError(f"Solution version {solution_version_arn} is {version['status']}, not ACTIVE.")
-    recipe_type = version.get("recipe_type")
     local = _local_batch()
+    version = _active_version(store, solution_version_arn)
+    recipe_type = version.get("recipe_type")
     if recipe_type not in (*local.USER_BASED, local.RANKING, local.RELATED):
-        raise ValidationError(f"Batch inference does not support {recipe_type} recipes ({version['recipe']}).")
-    artifact = store.artifacts_dir / version["artifact"]
+        hint = " use a batch segment job" if recipe_type == local.SEGMENTATION else ""
+        raise ValidationError(f"Batch inference does not support {recipe_type} recipes ({version['recipe']});{hint}.")
     expression = None
     if filter_arn:
         from recsys.filters.resources import FILTER_EXPRESSION
 
         expression = store.find_resource(filter_arn)[FILTER_EXPRESSION]
+    body = {"solution_version_arn": solution_version_arn, "input_path": str(input_path),
+            "output_path": str(output_path), "csv_path": str(csv_path) if csv_path else None,
+            "item_columns": list(item_columns or []), "num_results": int(num_results), "filter_arn": filter_arn,
+            "recipe_type": recipe_type, "exclude_seen": bool(exclude_seen)}
+
+    def csv(output: Path) -> int:
+        lookup = {}
+        if item_columns:
+            lookup = local._metadata_lookup(local._read_table(store, group, C.ITEMS), C.ITEM_ID,
+                                            list(item_columns), "Items")
+        return local._inference_csv(Path(csv_path), output, recipe_type, list(item_columns or []), lookup)
+
+    needs_history = bool(expression) and _needs_interactions(expression) and recipe_type != local.RELATED
+    return _run_job(store, group, job_name, BATCH_INFERENCE_JOB, version, input_path, output_path, body,
+                    num_results=int(num_results), exclude_seen=bool(exclude_seen), expression=expression,
+                    needs_history=needs_history, csv=csv if csv_path else None, master=master, conf=conf,
+                    interactions_source=interactions_source)
+
+
+def batch_segments(store, group: str, job_name: str, solution_version_arn: str, input_path, output_path, *,
+                   num_results: int = 25, csv_path=None, user_columns: list[str] | None = None,
+                   master: str | None = None, conf: dict | None = None) -> dict:
+    """Run a batch segment job on Spark (Personalize `CreateBatchSegmentJob`); returns the job resource.
+
+    Same inputs, output lines and CSV as `recsys.batch.create_batch_segment_job`; paths as `batch_inference`.
+    """
+    if not 1 <= int(num_results) <= 5_000_000:
+        raise ValidationError(f"num_results must be between 1 and 5,000,000 users per segment, got {num_results}.")
+    local = _local_batch()
+    version = _active_version(store, solution_version_arn)
+    if version.get("recipe_type") != local.SEGMENTATION:
+        raise ValidationError(
+            f"Batch segment jobs need a USER_SEGMENTATION recipe (aws-item-affinity, aws-item-attribute-affinity); "
+            f"{version['recipe']} is {version.get('recipe_type')}. Use a batch inference job instead.")
+    body = {"solution_version_arn": solution_version_arn, "input_path": str(input_path),
+            "output_path": str(output_path), "csv_path": str(csv_path) if csv_path else None,
+            "num_results": int(num_results)}
+
+    def csv(output: Path) -> int:
+        users = local._read_table(store, group, C.USERS)
+        columns = list(user_columns) if user_columns is not None else (
+            [c for c in users.columns if c != C.USER_ID and not c.startswith("_")] if users is not None else [])
+        lookup = local._metadata_lookup(users, C.USER_ID, columns, "Users") if columns else {}
+        return local._segment_csv(Path(csv_path), output, columns, lookup)
+
+    return _run_job(store, group, job_name, BATCH_SEGMENT_JOB, version, input_path, output_path, body,
+                    num_results=int(num_results), csv=csv if csv_path else None, master=master, conf=conf)
+
+
+def _active_version(store, solution_version_arn: str) -> dict:
+    from recsys.training import get_solution_version
+
+    version = get_solution_version(store, solution_version_arn)
+    if version["status"] != ACTIVE:
+        raise ConflictError(f"Solution version {solution_version_arn} is {version['status']}, not ACTIVE; wait "
+                            "for its training or pick an ACTIVE version.")
+    return version
+
+
+def _run_job(store, group: str, job_name: str, kind: str, version: dict, input_path, output_path, body: dict, *,
+             num_results: int, exclude_seen: bool = False, expression: str | None = None,
+             needs_history: bool = False, csv=None, master=None, conf=None, interactions_source=None) -> dict:
+    """The job resource around one Spark run: IN_PROGRESS, then ACTIVE with counts, or CREATE FAILED."""
+    validate_name(job_name, "job name")
+    input_path, output_path = str(input_path), str(output_path)
+    if not input_path.startswith("s3://") and not Path(input_path).is_file():
+        raise NotFoundError(f"Batch input file {input_path} does not exist.")
     try:
-        existing = store.get_resource(BATCH_INFERENCE_JOB, group, job_name)
+        store.get_resource(kind, group, job_name)
     except NotFoundError:
-        existing = None
-    if existing is not None:
-        raise ConflictError(f"A {BATCH_INFERENCE_JOB} named {job_name!r} already exists in {group!r}; "
-                            "pick another job name.")
-    body = {"solution_version_arn": solution_version_arn, "input_path": input_path, "output_path": output_path,
-            "csv_path": str(csv_path) if csv_path else None, "item_columns": list(item_columns or []),
-            "num_results": int(num_results), "filter_arn": filter_arn, "recipe_type": recipe_type,
-            "exclude_seen": bool(exclude_seen), "engine": {"name": "spark", "master": master or "local[2]"}}
-    store.create_resource(BATCH_INFERENCE_JOB, group, job_name, body, status=CREATE_IN_PROGRESS)
+        pass
+    else:
+        raise ConflictError(f"A {kind} named {job_name!r} already exists in {group!r}; pick another job name.")
+    body = {**body, "engine": {"name": "spark", "master": master or "local[2]"}}
+    store.create_resource(kind, group, job_name, body, status=CREATE_IN_PROGRESS)
     workdir = store.artifact_path("spark", group, "batch", job_name, "x").parent
+    artifact = store.artifacts_dir / version["artifact"]
     started = time.perf_counter()
     try:
-        item_lookup = {}
-        if item_columns:
-            item_lookup = local._metadata_lookup(local._read_table(store, group, C.ITEMS), C.ITEM_ID,
-                                                 list(item_columns), "Items")
         spark = get_session(master, conf)
         spark.sparkContext.addFile(str(artifact), recursive=True)
         tables = _ship_tables(spark, store, group, workdir) if expression else {}
         lines = _numbered_lines(spark, input_path).persist()
         total = lines.count()
         history_columns: list[str] = []
-        if expression and _needs_interactions(expression) and recipe_type != local.RELATED:
+        if needs_history:
             lines, history_columns = _join_histories(spark, store, group, lines, workdir, interactions_source)
-        score = _score_partitions(artifact.name, recipe_type, int(num_results), bool(exclude_seen), expression,
-                                  tables, history_columns)
+        score = _score_partitions(kind, artifact.name, version.get("recipe_type"), num_results, exclude_seen,
+                                  expression, tables, history_columns)
         records = lines.mapInPandas(score, schema=f"{LINE} long, {RECORD} string").persist()
         failed = records.filter(records[RECORD].contains('"error": "')).count()
         _write_output(records, output_path, workdir)
         records.unpersist()
         lines.unpersist()
         stats = {"lines_total": int(total), "lines_done": int(total), "lines_failed": int(failed), "resumed_from": 0}
-        if csv_path and not output_path.startswith("s3://"):
-            stats["csv_rows"] = local._inference_csv(Path(csv_path), Path(output_path), recipe_type,
-                                                     list(item_columns or []), item_lookup)
+        if csv is not None and not output_path.startswith("s3://"):
+            stats["csv_rows"] = csv(Path(output_path))
         seconds = time.perf_counter() - started
         stats.update(seconds=round(seconds, 3), lines_per_second=round(total / seconds, 1) if seconds > 0 else None)
-        return store.update_resource(BATCH_INFERENCE_JOB, group, job_name, status=ACTIVE,
+        return store.update_resource(kind, group, job_name, status=ACTIVE,
                                      body={**stats, "progress": {"percent": 100.0}})
     except BaseException as exc:
         error = exc if isinstance(exc, RecsysError) else spark_failure(exc, f"batch job {job_name!r}")
         if not isinstance(exc, RecsysError) and "Py4J" in type(exc).__name__:
             stop_session()
-        store.update_resource(BATCH_INFERENCE_JOB, group, job_name, status=CREATE_FAILED, failure_reason=str(error))
+        store.update_resource(kind, group, job_name, status=CREATE_FAILED, failure_reason=str(error))
         if error is exc:
             raise
         raise error from exc
@@ -281,7 +336,3 @@ def _join_histories(spark, store, group: str, lines, workdir: Path, source: str 
         F.collect_list(F.struct(*columns)).alias(HISTORY))
     with_user = lines.withColumn("_user", F.get_json_object("value", "$.userId"))
     return with_user.join(grouped, "_user", "left"), columns
-
-
-def default_job_name(prefix: str) -> str:
-    return f"{prefix}-spark-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid() % 1000}"

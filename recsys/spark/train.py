@@ -97,21 +97,15 @@ def check_minimums(frame) -> dict:
     """Counts of the filtered data; TrainingError with Personalize's minimums when they are not met."""
     from pyspark.sql import functions as F
 
-    from recsys.data import MIN_INTERACTIONS, MIN_USERS_WITH_TWO
+    from recsys.profile import check_minimums as minimums
 
     per_user = frame.groupBy(C.USER_ID).count()
     row = per_user.agg(F.sum("count").alias("n"), F.count("*").alias("users"),
                        F.sum(F.when(F.col("count") >= 2, 1).otherwise(0)).alias("two")).collect()[0]
     n, users, two = int(row["n"] or 0), int(row["users"] or 0), int(row["two"] or 0)
-    problems = []
-    if n < MIN_INTERACTIONS:
-        problems.append(f"only {n:,} interactions; Personalize needs at least {MIN_INTERACTIONS:,} "
-                        f"({MIN_INTERACTIONS - n:,} more) after event filtering")
-    if two < MIN_USERS_WITH_TWO:
-        problems.append(f"only {two} users with at least 2 interactions; Personalize needs at least "
-                        f"{MIN_USERS_WITH_TWO} ({MIN_USERS_WITH_TWO - two} more)")
-    if problems:
-        raise TrainingError("Not enough data to train: " + "; ".join(problems)
+    found = minimums(n, two)
+    if not found["ok"]:
+        raise TrainingError("Not enough data to train (after event filtering): " + "; ".join(found["messages"])
                             + ". Import more interactions or relax the event filter.")
     return {"interactions": n, "users": users, "users_with_two": two}
 
