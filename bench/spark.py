@@ -12,7 +12,8 @@ local engine (implicit's ALS, since 50k items is above the EASE limit) and Spark
 both with the same parameters, each with Personalize's offline evaluation and the refit on all data, each
 reading the workspace (Spark through the chunked Parquet export). Peak memory is the resident set of the
 whole process tree (Python and, for Spark, the JVM that runs the driver and the local executors), sampled
-every 100 ms; a run that fails is reported with its reason.
+every 100 ms, and CPU seconds are the tree's user + system time (steadier than wall time on a shared
+machine); a run that fails is reported with its reason.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class TreePeak:
         self.root = psutil.Process(pid)
         self.peak = 0
         self.peak_jvm = 0
+        self.cpu: dict[int, float] = {}   # pid -> latest user + system CPU seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, args=(interval,), daemon=True)
         self._thread.start()
@@ -63,8 +65,10 @@ class TreePeak:
                 for p in procs:
                     try:
                         rss = p.memory_info().rss
+                        times = p.cpu_times()
                     except psutil.Error:
                         continue
+                    self.cpu[p.pid] = times.user + times.system
                     total += rss
                     if "java" in p.name():
                         jvm += rss
@@ -75,6 +79,10 @@ class TreePeak:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(self.cpu.values())
 
 
 def train(home: Path, engine: str, solution: str, spark_conf: list[str]) -> dict:
@@ -91,7 +99,8 @@ def train(home: Path, engine: str, solution: str, spark_conf: list[str]) -> dict
     stdout, stderr = proc.communicate()
     peak.stop()
     wall = time.perf_counter() - started
-    out = {"engine": engine, "wall_s": round(wall, 1), "peak_rss_mb": round(peak.peak / 2**20),
+    out = {"engine": engine, "wall_s": round(wall, 1), "cpu_s": round(peak.cpu_seconds, 1),
+           "peak_rss_mb": round(peak.peak / 2**20),
            "peak_jvm_mb": round(peak.peak_jvm / 2**20), "load_average_at_start": round(load, 1)}
     try:
         version = json.loads(stdout)
@@ -135,20 +144,20 @@ def run_size(rows: int, spark_conf: list[str], engines: list[str], workdir: Path
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| interactions | engine | train s | s per 10M | peak RSS MB (JVM) | MB per 10M | NDCG@10 |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| interactions | engine | train s | s per 10M | CPU s per 10M | peak RSS MB (JVM) | MB per 10M | "
+             "NDCG@10 |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
         for engine in ("local", "spark"):
             e = r.get(engine)
             if not e:
                 continue
             if e.get("failed"):
-                lines.append(f"| {r['rows']:,} | {engine} | failed: {e['failed']} | | {e['peak_rss_mb']:,} | | |")
+                lines.append(f"| {r['rows']:,} | {engine} | failed: {e['failed']} | | | {e['peak_rss_mb']:,} | | |")
                 continue
             per = 1e7 / r["rows"]
             lines.append(f"| {r['rows']:,} | {engine} | {e['train_s']:.0f} | {e['train_s'] * per:.0f} | "
-                         f"{e['peak_rss_mb']:,} ({e['peak_jvm_mb']:,}) | {e['peak_rss_mb'] * per:,.0f} | "
-                         f"{e['ndcg_at_10']:.4f} |")
+                         f"{e.get('cpu_s', float('nan')) * per:.0f} | {e['peak_rss_mb']:,} ({e['peak_jvm_mb']:,}) | "
+                         f"{e['peak_rss_mb'] * per:,.0f} | {e['ndcg_at_10']:.4f} |")
     return "\n".join(lines)
 
 

@@ -21,7 +21,8 @@ UP = "aws-user-personalization"
 SMALL_ALS = {"factors": "16", "iterations": "5", "random_state": "3", "max_items_for_ease": "1"}
 NO_EXPLORATION = {"itemExplorationConfig": {"explorationWeight": "0", "explorationItemAgeCutOff": "30"}}
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+# one xdist worker runs them all, so Spark starts once (pytest.ini: --dist loadgroup)
+pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("spark")]
 
 
 @pytest.fixture(scope="session")
