@@ -132,6 +132,26 @@ def test_counting_recipes_on_spark_equal_the_local_fit(demo_store, recipe, spark
                [list(r.item_ids) for r in local.recommend(users, n=10)]
 
 
+def test_event_weights_on_spark_equal_the_recipes_and_recency_halves_confidence(spark):
+    from recsys.recipes.user_personalization import UserPersonalization
+    from recsys.spark.train import W, with_event_weights
+
+    day = 86_400
+    events = pd.DataFrame({"USER_ID": ["u1"] * 5, "ITEM_ID": ["a", "b", "c", "d", "e"],
+                           "TIMESTAMP": [0, 10 * day, 20 * day, 30 * day, 40 * day],
+                           "EVENT_TYPE": ["purchase", "view", "cart", None, "share"],
+                           "EVENT_VALUE": [3.0, float("nan"), 0.0, 2.0, None]})
+    weights = {"purchase": 3.0, "view": 0.5, "*": 2.0}
+    recipe = UserPersonalization(event_weights=weights, use_event_value=True)
+    expected = recipe._event_weights(events)
+    frame = spark.createDataFrame(events.astype({"EVENT_TYPE": object}))
+    got = with_event_weights(frame, weights, True).orderBy("TIMESTAMP").toPandas()[W].to_numpy()
+    np.testing.assert_allclose(got, expected)
+    decayed = with_event_weights(frame, weights, True, recency_half_life_days=10, t_max=40 * day)
+    ratio = decayed.orderBy("TIMESTAMP").toPandas()[W].to_numpy() / expected
+    np.testing.assert_allclose(ratio, [1 / 16, 1 / 8, 1 / 4, 1 / 2, 1])
+
+
 # -- serving ------------------------------------------------------------------------------------------------------
 
 

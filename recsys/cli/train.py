@@ -67,7 +67,9 @@ def _version(store, group, solution, version):
               help="Where to train: this machine, Apache Spark, or auto (Spark above the workspace's threshold); "
                    "default: the workspace's engine.json, else local.")
 @click.option("--spark-master", default=None, help="Spark master: local[*], local[2], spark://host:7077, yarn.")
-@click.option("--spark-conf", multiple=True, help="Spark setting key=value (repeatable), e.g. spark.executor.memory=8g.")
+@click.option("--spark-conf", multiple=True,
+              help="Spark setting key=value (repeatable), e.g. spark.executor.memory=8g; also engine options "
+                   "recency_half_life_days, max_eval_users, max_items_per_user, als_alpha.")
 @click.option("--source", default=None, help="Train on this Parquet location (local or s3://) instead of the workspace.")
 @click.option("--json", "as_json", is_flag=True, help="Print the finished solution version as JSON.")
 @click.pass_context
@@ -111,8 +113,10 @@ def train_command(ctx, group, solution, recipe, params, event_type, event_value_
                 "apply to a new solution. Pick a new --solution name or drop those options."
             )
     spark_options = {k: v for k, v in (("master", spark_master), ("source", source)) if v}
-    if spark_conf:
-        spark_options["conf"] = _parse_params(spark_conf)
+    if spark_conf:  # spark.* settings go to the session; other keys are engine options (recency_half_life_days...)
+        pairs = _parse_params(spark_conf)
+        spark_options["conf"] = {k: v for k, v in pairs.items() if k.startswith("spark.")}
+        spark_options.update({k: v for k, v in pairs.items() if not k.startswith("spark.")})
     if spark_options and engine in (None, "local"):
         engine = "spark" if engine is None else engine
     version = create_solution_version(store, group, solution, training_mode=training_mode.upper(), wait=True,

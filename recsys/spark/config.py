@@ -22,6 +22,9 @@ CONFIG_FILE = "engine.json"
 DEFAULT_SPARK_ABOVE = 20_000_000
 DEFAULTS = {"default": "local", "spark_above_interactions": DEFAULT_SPARK_ABOVE, "spark_master": "local[2]",
             "spark_conf": {}}
+# Spark engine options besides master / conf / source (see recsys.spark.train.train_version).
+ENGINE_OPTIONS = ("items_source", "recency_half_life_days", "max_eval_users", "max_items_per_user", "als_alpha",
+                  "als_blocks")
 # Keys of algorithmHyperParameters / --param that choose the engine rather than tune the recipe.
 ENGINE_PARAMS = {"engine": "name", "spark_master": "master", "spark_source": "source",
                  "spark_items_source": "items_source"}
@@ -88,6 +91,10 @@ def resolve_engine(store, group: str, engine: str | dict | None = None, *, maste
               "conf": {**settings.get("spark_conf", {}), **(request.get("conf") or {}), **(conf or {})}}
     if source or request.get("source"):
         record["source"] = source or request["source"]
+    unknown = sorted(set(record) - {"name", "master", "conf", "source", *ENGINE_OPTIONS})
+    if unknown:
+        raise ValidationError(f"Unknown Spark engine option(s) {unknown}; use spark.* settings or one of "
+                              f"{', '.join(ENGINE_OPTIONS)}.")
     return record
 
 

@@ -363,12 +363,13 @@ def fit_recipe(spark, recipe: str, frame, data: SparkData, params: dict, weights
     if weights and "event_weights" in (cls.param_info or {}):
         params = {**params, "event_weights": weights}
     t_max = None
-    if options.get("recency_half_life_days"):
+    if options.get("recency_half_life_days") not in (None, "", 0):
         from pyspark.sql import functions as F
 
         t_max = int(frame.agg(F.max(C.TIMESTAMP)).collect()[0][0])
     weighted = with_event_weights(frame, event_weights, bool(params.get("use_event_value", False)),
-                                  recency_half_life_days=options.get("recency_half_life_days"), t_max=t_max)
+                                  recency_half_life_days=float(options.get("recency_half_life_days") or 0) or None,
+                                  t_max=t_max)
     indexed = Indexed(spark, weighted, data.items)
     try:
         return FITTERS[recipe](spark, indexed, data, params, workdir, tag, options)
