@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import shutil
 import threading
 import time
@@ -54,9 +55,12 @@ _WORKER_CACHE: dict[str, object] = {}
 _WORKER_LOCK = threading.Lock()
 
 
-def _cached(key: str, build):
+def _cached(key: str, build, keep: int = 4):
+    """One model / table set per Python worker and job, built on first use; the oldest dropped beyond `keep`."""
     with _WORKER_LOCK:
         if key not in _WORKER_CACHE:
+            while len(_WORKER_CACHE) >= keep:
+                _WORKER_CACHE.pop(next(iter(_WORKER_CACHE)))
             _WORKER_CACHE[key] = build()
         return _WORKER_CACHE[key]
 
@@ -145,7 +149,7 @@ def _ship_tables(spark, store, group: str, workdir: Path) -> dict:
             frame = reader(store, group)
         except NotFoundError:
             continue
-        path = workdir / f"{key}.parquet"
+        path = workdir / f"{key}-{secrets.token_hex(6)}.parquet"  # SparkFiles are keyed by file name
         frame.to_parquet(path, index=False)
         spark.sparkContext.addFile(str(path))
         names[key] = path.name

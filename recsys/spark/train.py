@@ -13,8 +13,8 @@ aws-popularity-count, aws-trending-now and aws-sims (item-item co-occurrence).
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import math
 import shutil
 import time
 from pathlib import Path
@@ -197,6 +197,26 @@ def _collect(frame, path: Path):
     return table
 
 
+def _one_blas_thread():
+    """Single-threaded BLAS for driver-side numpy work: Spark's local executors run on the same cores, and
+    OpenBLAS threads that wait for busy cores made the temperature fit 40x slower (29 s instead of 0.7 s)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, "blas")
+
+
+@contextlib.contextmanager
+def _timed(options: dict, name: str):
+    """Add the block's seconds to options["_timings"][name] (stage timings recorded with the version)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings = options.get("_timings")
+        if timings is not None:
+            timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - started, 2)
+
+
 # -- recipes ------------------------------------------------------------------------------------------------
 
 
@@ -258,8 +278,9 @@ def _fit_user_personalization(spark, indexed: Indexed, data: SparkData, params: 
               ratingCol="rating", nonnegative=False, coldStartStrategy="nan", numUserBlocks=blocks,
               numItemBlocks=blocks,
               seed=int(p["random_state"]) if p["random_state"] is not None else 0)
-    model = als.fit(ratings)
-    factors = model.itemFactors.toPandas()
+    with _timed(options, "als_s"):
+        model = als.fit(ratings)
+        factors = model.itemFactors.toPandas()
     V = np.zeros((len(indexed.item_ids), int(p["factors"])), dtype=np.float32)
     if len(factors):
         V[factors["id"].to_numpy(np.int64)] = np.stack(factors["features"].to_numpy()).astype(np.float32)
@@ -279,11 +300,14 @@ def _fit_user_personalization(spark, indexed: Indexed, data: SparkData, params: 
     fields = list(data.context_fields)
     keys, lift = _context_lifts(indexed, fields, float(p["context_smoothing"])) if fields else ([], None)
     ctx_columns = _context_codes(spark, indexed, fields, keys) if fields else []
-    hist = histories(indexed, workdir, tag, ctx_columns)
-    return artifacts.user_personalization(
-        params, item_ids=indexed.item_ids, user_ids=indexed.user_ids, item_factors=V, counts=counts,
-        histories=hist, t_max=t_max, first_seen=first, impressions=impressions, items=data.items,
-        context_fields=fields, context_keys=keys, context_lift=lift)
+    with _timed(options, "histories_s"):
+        hist = histories(indexed, workdir, tag, ctx_columns)
+    # the recipe's own temperature fit, on the driver: one BLAS thread, as the local executors use the cores
+    with _timed(options, "driver_model_s"), _one_blas_thread():
+        return artifacts.user_personalization(
+            params, item_ids=indexed.item_ids, user_ids=indexed.user_ids, item_factors=V, counts=counts,
+            histories=hist, t_max=t_max, first_seen=first, impressions=impressions, items=data.items,
+            context_fields=fields, context_keys=keys, context_lift=lift)
 
 
 def _fit_popularity(spark, indexed: Indexed, data: SparkData, params: dict, workdir: Path, tag: str, options: dict):
@@ -350,12 +374,15 @@ FITTERS = {
 
 
 def fit_recipe(spark, recipe: str, frame, data: SparkData, params: dict, weights: dict, workdir: Path, tag: str,
-               options: dict | None = None):
-    """Fit `recipe` on the Spark frame `frame` (already event-filtered); returns the fitted Recipe object."""
+               options: dict | None = None, timings: dict | None = None):
+    """Fit `recipe` on the Spark frame `frame` (already event-filtered); returns the fitted Recipe object.
+
+    `timings`, when given, receives the seconds of the parts (indexing, ALS, histories, driver-side model).
+    """
     if recipe not in FITTERS:
         raise TrainingError(f"Recipe {recipe!r} has no Spark engine yet (Spark trains {', '.join(SPARK_RECIPES)}); "
                             "train it with --engine local.")
-    options = dict(options or {})
+    options = {**(options or {}), "_timings": timings}
     from recsys.recipes import get_recipe
 
     cls = get_recipe(recipe)
@@ -370,7 +397,8 @@ def fit_recipe(spark, recipe: str, frame, data: SparkData, params: dict, weights
     weighted = with_event_weights(frame, event_weights, bool(params.get("use_event_value", False)),
                                   recency_half_life_days=float(options.get("recency_half_life_days") or 0) or None,
                                   t_max=t_max)
-    indexed = Indexed(spark, weighted, data.items)
+    with _timed(options, "index_s"):
+        indexed = Indexed(spark, weighted, data.items)
     try:
         return FITTERS[recipe](spark, indexed, data, params, workdir, tag, options)
     finally:
@@ -454,7 +482,8 @@ def evaluate(recipe, split) -> "object":
     from recsys.evaluation import metrics as M
     from recsys.evaluation.report import RECOMMENDED
 
-    report = run(recipe, split)
+    with _one_blas_thread():
+        report = run(recipe, split)
     counts = getattr(recipe, "counts_", None)
     if counts is None or report.lists is None:
         return report
@@ -538,7 +567,8 @@ def train_version(store, version: dict, solution: dict, run) -> dict:
         if split is not None:
             run.stage("fitting", 0.0)
             t0 = time.perf_counter()
-            held_out = fit_recipe(spark, recipe_name, train, data, params, weights, workdir, "train", engine)
+            held_out = fit_recipe(spark, recipe_name, train, data, params, weights, workdir, "train", engine,
+                                  timings.setdefault("fit_parts", {}))
             timings["fit_s"] = round(time.perf_counter() - t0, 2)
             run.stage("evaluating", 0.0)
             t0 = time.perf_counter()
@@ -557,7 +587,8 @@ def train_version(store, version: dict, solution: dict, run) -> dict:
             run.stage("evaluating", 1.0)
         run.stage("refitting on all data", 0.0)
         t0 = time.perf_counter()
-        model = fit_recipe(spark, recipe_name, frame, data, params, weights, workdir, "all", engine)
+        model = fit_recipe(spark, recipe_name, frame, data, params, weights, workdir, "all", engine,
+                           timings.setdefault("refit_parts", {}))
         timings["refit_s"] = round(time.perf_counter() - t0, 2)
         run.check()
         snapshot = _snapshot(frame, stats, catalogue, data.max_seq)
