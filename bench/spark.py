@@ -12,7 +12,7 @@ local engine (implicit's ALS, since 50k items is above the EASE limit) and Spark
 both with the same parameters, each with Personalize's offline evaluation and the refit on all data, each
 reading the workspace (Spark through the chunked Parquet export). Peak memory is the resident set of the
 whole process tree (Python and, for Spark, the JVM that runs the driver and the local executors), sampled
-every 100 ms, and CPU seconds are the tree's user + system time (steadier than wall time on a shared
+every 500 ms, and CPU seconds are the tree's user + system time (steadier than wall time on a shared
 machine); a run that fails is reported with its reason.
 """
 
@@ -44,7 +44,7 @@ N_ITEMS = 50_000
 class TreePeak:
     """Peak summed RSS of a process and all its descendants (psutil, every `interval` seconds)."""
 
-    def __init__(self, pid: int, interval: float = 0.1):
+    def __init__(self, pid: int, interval: float = 0.5):
         import psutil
 
         self.root = psutil.Process(pid)
