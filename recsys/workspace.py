@@ -313,11 +313,9 @@ def item_fields(store: Store, group: str) -> list[str]:
 
 def adhoc_filter(store: Store, group: str, expression: str) -> dict:
     """A named filter for an expression typed in the workbench (one per distinct expression, reused)."""
-    import hashlib
-
     from recsys import filters
 
-    name = "adhoc-" + hashlib.sha256(expression.encode()).hexdigest()[:10]
+    name = filters.adhoc_filter_name(expression)
     try:
         return filters.get_filter(store, group, name)
     except NotFoundError:
