@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import common
-from recsys import filters, inference, workspace
+from recsys import filters, serving, workspace
 from recsys.exceptions import RecsysError
 
 st.title("Preview")
@@ -102,7 +102,7 @@ with right:
         st.caption("Type an item id.")
         st.stop()
     try:
-        answer = inference.get_recommendations(
+        answer = serving.get_recommendations(
             store, target["arn"], user_id=user_id, item_id=item_id, num_results=num_results, context=context or None,
             filter_arn=filter_arn, filter_values=filter_values or None, promotions=promotions,
             metadata_columns={"ITEMS": columns} if columns and num_results <= 50 else None,
@@ -135,7 +135,7 @@ if user_id and recipe_type in ("USER_PERSONALIZATION", "PERSONALIZED_RANKING"):
     if st.button("Rank", key="preview_rank") and pasted.strip():
         ids = [x.strip() for x in pasted.replace(",", "\n").splitlines() if x.strip()]
         try:
-            ranked = inference.get_personalized_ranking(store, target["arn"], user_id=user_id, input_list=ids,
+            ranked = serving.get_personalized_ranking(store, target["arn"], user_id=user_id, input_list=ids,
                                                         context=context or None)
             st.dataframe(pd.DataFrame([{"rank": i + 1, "itemId": it["itemId"], "score": it.get("score"),
                                         "why": "; ".join(it.get("reason") or [])}

@@ -6,7 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from pages import common
-from recsys import batch, filters, training, workspace
+from recsys import filters, training, workspace
+from recsys.serving import batch
 from recsys.exceptions import RecsysError
 
 st.title("Segments & Batch")

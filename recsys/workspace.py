@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from recsys import campaigns, datasets, training
+from recsys import campaigns, datasets, serving, training
 from recsys.columns import INTERACTIONS, ITEMS, USERS
 from recsys.exceptions import ConflictError, NotFoundError
 from recsys.store import ACTIVE, Store
@@ -160,7 +160,7 @@ def preview_targets(store: Store, group: str) -> list[dict]:
         if c["status"] != ACTIVE:
             continue
         try:
-            version = training.get_solution_version(store, campaigns.resolve_campaign(store, c["arn"])[1])
+            version = training.get_solution_version(store, serving.resolve_campaign(store, c["arn"])[1])
         except (NotFoundError, ConflictError):
             continue
         targets.append({"label": f"campaign {c['name']} ({version['recipe']})", "arn": c["arn"],

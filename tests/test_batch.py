@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from recsys import batch, training
+from recsys import training
+from recsys.serving import batch
 from recsys.exceptions import ConflictError, ValidationError
 from recsys.store import ACTIVE, CREATE_FAILED
 
