@@ -41,7 +41,6 @@ from recsys.api.metrics import Metrics
 from recsys.api.models import OPERATIONS, InvalidInput, Operation, signing_name, validate_request
 from recsys.api.sigv4 import AuthError, verify_request
 from recsys.exceptions import ConflictError, NotFoundError, RecsysError, ValidationError
-from recsys.serving import RUNTIME, get_personalized_ranking, get_recommendations, resolve_campaign
 
 log = logging.getLogger("recsys.api")
 access_log = logging.getLogger("recsys.api.access")
@@ -310,6 +309,8 @@ class PersonalizeAPI:
         campaign = params.get("campaignArn") or params.get("recommenderArn")
         if not campaign:
             return True
+        from recsys.serving import RUNTIME
+
         return RUNTIME.is_warm(self.store, campaign)
 
     def _load_key(self, access_key_id: str) -> dict | None:
@@ -424,6 +425,8 @@ class PersonalizeAPI:
         promotions = params.get("promotions")
         arns = [campaign, params.get("filterArn")] + [p.get("filterArn") for p in promotions or []]
         self._authorize(key, "GetRecommendations", [a for a in arns if a])
+        from recsys.serving import get_recommendations
+
         result = get_recommendations(
             self.store,
             campaign,
@@ -444,6 +447,8 @@ class PersonalizeAPI:
     def _get_personalized_ranking(self, params: dict, key: dict) -> dict:
         arns = [params["campaignArn"], params.get("filterArn")]
         self._authorize(key, "GetPersonalizedRanking", [a for a in arns if a])
+        from recsys.serving import get_personalized_ranking
+
         result = get_personalized_ranking(
             self.store,
             params["campaignArn"],
@@ -536,6 +541,7 @@ def warm_campaigns(store) -> int:
     (its requests then answer with the error).
     """
     from recsys.campaigns import list_campaigns
+    from recsys.serving import RUNTIME, resolve_campaign
 
     loaded = 0
     for campaign in list_campaigns(store):

@@ -37,11 +37,11 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+import recsys.serving.selection as S
 from recsys import columns as C
 from recsys.exceptions import NotFoundError, RecsysError, ValidationError
 from recsys.filters import FilterContext, parse_filter
 from recsys.recipes import PERSONALIZED_RANKING, POPULAR_ITEMS, RELATED_ITEMS, USER_PERSONALIZATION
-from recsys.serving import selection as S
 from recsys.serving.reader import READER
 from recsys.serving.request import (
     DEFAULT_EXPLORATION_AGE_CUT_OFF, DEFAULT_EXPLORATION_WEIGHT, DEFAULT_RESULTS, check_filter_values,

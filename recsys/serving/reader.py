@@ -21,6 +21,13 @@ from recsys.exceptions import NotFoundError
 SEQ = "_seq"
 
 
+class _Local(threading.local):
+    """Per thread: one `_ThreadState` per workspace database."""
+
+    def __init__(self):
+        self.states: dict[str, _ThreadState] = {}
+
+
 class _ThreadState:
     """One thread's read-only connection to one workspace and what it read since the database last changed."""
 
@@ -52,13 +59,11 @@ class HotReader:
     """
 
     def __init__(self):
-        self._local = threading.local()
+        self._local = _Local()
         self._tables: dict[tuple[str, str], tuple[str, tuple]] = {}
 
     def _state(self, store) -> _ThreadState:
-        states = getattr(self._local, "states", None)
-        if states is None:
-            states = self._local.states = {}
+        states = self._local.states
         key = str(store.db_path)
         state = states.get(key)
         if state is None:
