@@ -28,8 +28,6 @@ from recsys.store import ACTIVE, CREATE_FAILED, make_arn, validate_name
 
 log = logging.getLogger(__name__)
 
-SOLUTION = "solution"
-
 
 # -- create / update / delete ----------------------------------------------------------------------------
 
@@ -191,7 +189,7 @@ def _check_version(store, group: str, solution_version_arn: str) -> tuple[str, s
     if version["status"] != ACTIVE:
         raise ConflictError(f"Solution version {solution_version_arn} is {version['status']}; a campaign needs "
                             "an ACTIVE version (wait for training to finish).")
-    return solution_version_arn, version.get("solution_arn") or make_arn(SOLUTION, group, version["solution"]), version
+    return solution_version_arn, version.get("solution_arn") or make_arn(training.SOLUTION, group, version["solution"]), version
 
 
 def _same_group(found: str, group: str, arn: str) -> None:

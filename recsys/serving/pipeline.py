@@ -54,6 +54,7 @@ DAY = 86_400
 ANONYMOUS = "\x00anonymous"  # the user scored for requests without a userId (trending, popularity)
 RECOMMENDABLE = (USER_PERSONALIZATION, POPULAR_ITEMS, RELATED_ITEMS)  # types answering GetRecommendations
 RANKABLE = (USER_PERSONALIZATION, PERSONALIZED_RANKING, POPULAR_ITEMS)  # types answering GetPersonalizedRanking
+SCORING_ERRORS = (RecsysError, KeyError, IndexError, ValueError)  # a recipe's answer to a query it cannot score
 
 
 def new_recommendation_id() -> str:
@@ -89,14 +90,15 @@ class Pipeline:
         requests = [_Request(self, q) for q in queries]
         try:
             _score_chunk(self.model, requests)
-        except (RecsysError, KeyError, IndexError, ValueError):
-            for request in requests:
-                try:
-                    _score_chunk(self.model, [request])
-                except RecsysError as exc:
-                    request.error = exc
-                except (KeyError, IndexError, ValueError) as exc:
-                    request.error = ValidationError(f"{type(exc).__name__}: {exc}")
+        except SCORING_ERRORS as exc:
+            if len(requests) == 1:
+                requests[0].error = _as_recsys_error(exc)
+            else:
+                for request in requests:
+                    try:
+                        _score_chunk(self.model, [request])
+                    except SCORING_ERRORS as alone:
+                        request.error = _as_recsys_error(alone)
         out: list[list[dict] | RecsysError] = []
         for request in requests:
             try:
@@ -105,11 +107,12 @@ class Pipeline:
                 out.append(exc)
         return out
 
-    def answer_one(self, query: Query) -> tuple[list[dict], str]:
-        """(item list, recommendationId) of one query; raises its error."""
-        request = _Request(self, query)
-        result = request.rank() if query.input_list is not None else request.recommend()
-        return result, request.recommendation_id
+    def answer_one(self, query: Query) -> list[dict]:
+        """The item list of one query (a chunk of one); raises its error."""
+        (result,) = self.answer([query])
+        if isinstance(result, RecsysError):
+            raise result
+        return result
 
 
 # -- the request -------------------------------------------------------------------------------------------
@@ -435,18 +438,24 @@ def _item_scores(model: LoadedModel, requests: list[_Request]) -> list[np.ndarra
     """Similarity of each query item to the catalogue; unknown items get none (popular back-fill, as
     Personalize's Similar-Items does [AP §12]) and the query item itself is never recommended."""
     unknown = np.full(len(model.item_ids), -np.inf)
+    unknown.setflags(write=False)
     rows = [unknown] * len(requests)
-    known = [k for k, r in enumerate(requests) if len(np.flatnonzero(model.item_ids == r.item_id))]
+    positions = [int(r.catalogue.positions([r.item_id])[0]) for r in requests]
+    known = [k for k, pos in enumerate(positions) if 0 <= pos < len(model.item_ids)]
     if known:
         scores = np.asarray(model.recipe.score_items([requests[k].item_id for k in known]), dtype=np.float64)
         for row, k in zip(scores, known):
             row = row.copy()
-            row[np.flatnonzero(model.item_ids == requests[k].item_id)[0]] = -np.inf
+            row[positions[k]] = -np.inf
             rows[k] = row
     return rows
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
+
+
+def _as_recsys_error(exc: Exception) -> RecsysError:
+    return exc if isinstance(exc, RecsysError) else ValidationError(f"{type(exc).__name__}: {exc}")
 
 
 def renormalise(scores: np.ndarray) -> np.ndarray:

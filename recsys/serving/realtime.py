@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from recsys.exceptions import ValidationError
-from recsys.serving.pipeline import RANKABLE, RECOMMENDABLE, Pipeline, Query
+from recsys.serving.pipeline import RANKABLE, RECOMMENDABLE, Pipeline, Query, new_recommendation_id
 from recsys.serving.reader import READER
 from recsys.recipes import PERSONALIZED_RANKING, RELATED_ITEMS, USER_PERSONALIZATION
 from recsys.serving.request import (
@@ -76,9 +76,9 @@ def get_recommendations(store, campaign_arn: str, *, user_id: str | None = None,
         query = Query(user_id=user_id, item_id=item_id, num_results=check_num_results(num_results, bool(columns)),
                       context=check_context(context), filter_arn=filter_arn, filter_values=filter_values,
                       promotion=check_promotions(promotions), metadata_columns=columns,
-                      recommendation_id=recommendation_id)
-        items, rid = Pipeline(store, campaign, model).answer_one(query)
-    return {"itemList": items, "recommendationId": rid}
+                      recommendation_id=recommendation_id or new_recommendation_id())
+        items = Pipeline(store, campaign, model).answer_one(query)
+    return {"itemList": items, "recommendationId": query.recommendation_id}
 
 
 def get_personalized_ranking(store, campaign_arn: str, *, user_id: str, input_list: list[str],
@@ -104,9 +104,9 @@ def get_personalized_ranking(store, campaign_arn: str, *, user_id: str, input_li
         columns = check_metadata_columns(metadata_columns)
         query = Query(user_id=user_id, input_list=check_input_list(input_list, bool(columns)),
                       context=check_context(context), filter_arn=filter_arn, filter_values=filter_values,
-                      metadata_columns=columns, recommendation_id=recommendation_id)
-        items, rid = Pipeline(store, campaign, model).answer_one(query)
-    return {"personalizedRanking": items, "recommendationId": rid}
+                      metadata_columns=columns, recommendation_id=recommendation_id or new_recommendation_id())
+        items = Pipeline(store, campaign, model).answer_one(query)
+    return {"personalizedRanking": items, "recommendationId": query.recommendation_id}
 
 
 def _resolve(store, campaign_arn: str, config: dict | None) -> tuple[dict, LoadedModel]:
