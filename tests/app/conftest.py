@@ -2,7 +2,7 @@
 
 import pytest
 
-from recsys import filters, training, workspace
+from recsys import filters, runs, solutions, workspace
 from recsys.demo import write_demo
 from recsys.store import Store
 
@@ -15,8 +15,8 @@ def demo_home(tmp_path_factory):
     demo_dir = home / "demo-files"
     write_demo(demo_dir, seed=3, n_users=300, n_items=150, n_interactions=12_000)
     workspace.load_demo_workspace(store, "demo", str(demo_dir))
-    training.create_solution(store, "demo", "affinity", "aws-item-affinity")
-    training.create_solution_version(store, "demo", "affinity", wait=True)
+    solutions.create_solution(store, "demo", "affinity", "aws-item-affinity")
+    runs.create_solution_version(store, "demo", "affinity", wait=True)
     filters.create_filter(store, "demo", "no-purchased", 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")')
     return home
 
