@@ -1,10 +1,20 @@
 """Workspaces for the page tests: an empty one, and one with the (small) demo data, trained versions and a campaign."""
 
+from pathlib import Path
+
 import pytest
 
 from recsys import filters, runs, solutions, workspace
 from recsys.demo import write_demo
 from recsys.store import Store
+
+APP_DIR = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _app_directory_on_path(monkeypatch):
+    """Pages run as `streamlit run app.py` runs them: with app.py's directory on the path (`from pages import ...`)."""
+    monkeypatch.syspath_prepend(str(APP_DIR))
 
 
 @pytest.fixture(scope="session")
