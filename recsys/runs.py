@@ -54,14 +54,7 @@ from recsys.solutions import (
     recipe_class,
 )
 from recsys.store import (
-    ACTIVE,
-    CREATE_FAILED,
-    CREATE_IN_PROGRESS,
-    CREATE_PENDING,
-    CREATE_STOPPED,
-    CREATE_STOPPING,
-    Store,
-    validate_name,
+    ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, CREATE_PENDING, CREATE_STOPPED, CREATE_STOPPING, Store, validate_name,
 )
 from recsys.worker import CANCELLATIONS, MemorySampler, training_queue
 

@@ -23,14 +23,7 @@ from typing import Any
 from recsys.exceptions import ConflictError, NotFoundError, RecsysError, ValidationError
 from recsys.recipes import REGISTRY
 from recsys.store import (
-    ACTIVE,
-    CREATE_FAILED,
-    CREATE_IN_PROGRESS,
-    CREATE_PENDING,
-    CREATE_STOPPED,
-    CREATE_STOPPING,
-    Store,
-    validate_name,
+    ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, CREATE_PENDING, CREATE_STOPPED, CREATE_STOPPING, Store, validate_name,
 )
 
 SOLUTION = "solution"
