@@ -55,6 +55,7 @@ from recsys.columns import INTERACTIONS
 from recsys.datasets import BULK, FULL, MODES, TableWriter, frame_to_blocks, get_or_create_dataset
 from recsys.event_writer import drain_spool
 from recsys.exceptions import ImportFailed, RecsysError, ValidationError
+from recsys.files import temp_name
 from recsys.schema import Schema, normalize_dataset_type
 from recsys.store import ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, validate_name
 from recsys.validation import json_cell, plan_columns, validate_frame
@@ -504,7 +505,9 @@ def import_file(
     resource = store.create_resource(RESOURCE_TYPE, group, name, job.to_dict(), status=CREATE_IN_PROGRESS)
     job.arn = resource["arn"]
     rejects_final = store.artifact_path("imports", f"{name}.rejected.csv")
-    rejects_tmp = rejects_final.with_name(rejects_final.name + ".tmp")
+    # Streamed to a temporary beside it, published even when the job fails (the rejects say why), so not
+    # atomic_path; the temporary's name is one `remove_leftovers` recognises after a crash.
+    rejects_tmp = temp_name(rejects_final)
     rej_fh = None
     try:
         chunks, job.format, total = read_chunks(path, file_format=file_format, delimiter=delimiter, header=header,
