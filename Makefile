@@ -29,4 +29,4 @@ bench: install
 	$(PY) bench/quality.py && $(PY) bench/speed.py
 
 clean:
-	rm -rf $(VENV) data/workspace test-artifacts .pytest_cache
+	rm -rf $(VENV) data/workspace test-artifacts .pytest_cache recsys.egg-info
