@@ -39,14 +39,16 @@ from recsys.events import create_event_tracker, put_events, put_items, put_users
 from recsys.exceptions import RecsysError  # noqa: E402
 from recsys.filters import create_filter  # noqa: E402
 from recsys.store import Store  # noqa: E402
-from recsys.training import create_solution, create_solution_version  # noqa: E402
 
-try:  # the serving package after the refactor, the inference package before it
+try:  # the layout after issue 9 (serving, solutions, runs), and before it (inference, batch, training)
+    from recsys.runs import create_solution_version  # noqa: E402
     from recsys.serving import batch as batch_jobs  # noqa: E402
     from recsys.serving import get_personalized_ranking, get_recommendations  # noqa: E402
+    from recsys.solutions import create_solution  # noqa: E402
 except ImportError:
     from recsys import batch as batch_jobs  # noqa: E402
     from recsys.inference import get_personalized_ranking, get_recommendations  # noqa: E402
+    from recsys.training import create_solution, create_solution_version  # noqa: E402
 
 GROUP = "answers"
 HELD_BACK = 10  # newest items, added after training

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 
-from recsys import training
+from recsys import solutions
 from recsys.exceptions import ConflictError, NotFoundError, ValidationError
 from recsys.recipes import USER_PERSONALIZATION
 from recsys.serving.request import DEFAULT_CAMPAIGN_CONFIG, check_campaign_config
@@ -167,7 +167,7 @@ def _deployed_version(store, campaign: dict) -> str:
     requested = campaign.get("solutionVersionArn") or ""
     if requested.endswith("/" + LATEST):
         group, solution = split_solution_arn(requested[: -len(LATEST) - 1])
-        return training.latest_active_version(store, group, solution)["arn"]
+        return solutions.latest_active_version(store, group, solution)["arn"]
     return campaign.get("deployedSolutionVersionArn") or requested
 
 
@@ -178,10 +178,10 @@ def _check_version(store, group: str, solution_version_arn: str) -> tuple[str, s
     if solution_version_arn.endswith("/" + LATEST):
         sol_group, solution = split_solution_arn(solution_version_arn[: -len(LATEST) - 1])
         _same_group(sol_group, group, solution_version_arn)
-        sol = training.get_solution(store, sol_group, solution)
-        return solution_version_arn, sol["arn"], training.latest_active_version(store, sol_group, solution)
+        sol = solutions.get_solution(store, sol_group, solution)
+        return solution_version_arn, sol["arn"], solutions.latest_active_version(store, sol_group, solution)
     try:
-        version = training.get_solution_version(store, solution_version_arn)
+        version = solutions.get_solution_version(store, solution_version_arn)
     except NotFoundError:
         raise NotFoundError(f"Solution version {solution_version_arn!r} does not exist; list versions with "
                             "`python -m recsys versions` or use <solution arn>/$LATEST.") from None
@@ -189,7 +189,7 @@ def _check_version(store, group: str, solution_version_arn: str) -> tuple[str, s
     if version["status"] != ACTIVE:
         raise ConflictError(f"Solution version {solution_version_arn} is {version['status']}; a campaign needs "
                             "an ACTIVE version (wait for training to finish).")
-    return solution_version_arn, version.get("solution_arn") or make_arn(training.SOLUTION, group, version["solution"]), version
+    return solution_version_arn, version.get("solution_arn") or make_arn(solutions.SOLUTION, group, version["solution"]), version
 
 
 def _same_group(found: str, group: str, arn: str) -> None:

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from recsys import training
+from recsys import runs, solutions
 from recsys.demo import DEFAULT_NOW
 from recsys.events import create_event_tracker, put_events
 from recsys.filters import create_filter
@@ -34,8 +34,8 @@ def world(tmp_path_factory):
     store = load_small_demo(tmp_path_factory.mktemp("agreement"))
     versions = {}
     for solution, recipe in RECIPES.items():
-        training.create_solution(store, "demo", solution, recipe)
-        version = training.create_solution_version(store, "demo", solution, wait=True)
+        solutions.create_solution(store, "demo", solution, recipe)
+        version = runs.create_solution_version(store, "demo", solution, wait=True)
         assert version["status"] == ACTIVE, version.get("failure_reason")
         versions[solution] = version["arn"]
     by_category = create_filter(store, "demo", "not-in", "EXCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)")["arn"]

@@ -2,7 +2,7 @@
 
 A request must cost a few milliseconds, so everything that does not change between requests is built once
 and shared by all threads: the fitted recipe of each solution version (loaded once, keyed by workspace and
-version ARN; the only model cache of the process: `training.load_model` reads it too), which version a
+version ARN; the only model cache of the process: `runs.load_model` reads it too), which version a
 campaign serves (`resolve_campaign`), the candidate catalogue of a group (the model's items followed by items added
 after training) with its metadata frame, the users frame, compiled filters (keyed by ARN and update time) and
 the per-item interaction/impression counts that drive exploration (refreshed incrementally by `_seq`).
@@ -26,12 +26,12 @@ from recsys.exceptions import ConflictError, NotFoundError, ValidationError
 from recsys.filters import FilterIndex
 from recsys.recipes import Recipe, load_recipe
 from recsys.serving.reader import READER, SEQ, quote
+from recsys.solutions import SOLUTION_VERSION, get_solution_version
 from recsys.store import ACTIVE
 
 log = logging.getLogger(__name__)
 
 CAMPAIGN = "campaign"
-SOLUTION_VERSION = "solution-version"
 LATEST = "$LATEST"
 # New items and users (put_items/put_users, imports) are seen by the next request; changed metadata of existing
 # ones within this many seconds (Personalize documents 15-20 minutes).
@@ -136,7 +136,7 @@ class CampaignRuntime:
             return loaded
 
     def recipe(self, store, version_arn: str) -> Recipe:
-        """The fitted recipe of an ACTIVE solution version (`training.load_model`), from the same cache."""
+        """The fitted recipe of an ACTIVE solution version (`runs.load_model`), from the same cache."""
         return self.model(store, version_arn).recipe
 
     def is_loaded(self, store, version_arn: str) -> bool:
@@ -326,9 +326,7 @@ def _unchanged(store, key, value) -> bool:
 
 
 def _load_model(store, version_arn: str, key) -> LoadedModel:
-    version = store.find_resource(version_arn)
-    if version["type"] != SOLUTION_VERSION:
-        raise NotFoundError(f"{version_arn!r} is a {version['type']}, not a solution version.")
+    version = get_solution_version(store, version_arn)
     recipe = _read_recipe(store, version)
     recipe_type = version.get("recipe_type") or recipe.recipe_type
     snapshot = version.get("data") or {}
