@@ -42,6 +42,7 @@ from recsys.exceptions import (
 )
 from recsys.files import atomic_write, remove_leftovers
 from recsys.recipes import REGISTRY, load_recipe
+from recsys.serving.runtime import RUNTIME as SERVING_RUNTIME
 from recsys.solutions import (
     SOLUTION,
     SOLUTION_VERSION,
@@ -53,7 +54,6 @@ from recsys.solutions import (
     new_solution_version,
     recipe_class,
 )
-from recsys.serving.runtime import RUNTIME as SERVING_RUNTIME
 from recsys.store import (
     ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, CREATE_PENDING, CREATE_STOPPED, CREATE_STOPPING, Store, validate_name,
 )
