@@ -42,6 +42,7 @@ from recsys.exceptions import (
 )
 from recsys.files import atomic_write, remove_leftovers
 from recsys.recipes import REGISTRY, load_recipe
+from recsys.serving.runtime import RUNTIME as SERVING_RUNTIME
 from recsys.solutions import (
     SOLUTION,
     SOLUTION_VERSION,
@@ -544,19 +545,8 @@ def _load_uncached(store: Store, version: dict):
 
 
 def load_model(store: Store, version_arn_: str):
-    """The fitted Recipe of an ACTIVE solution version, from a small thread-safe LRU cache."""
-    key = f"{store.home}|{version_arn_}"
-    with _MODELS_LOCK:
-        if key in _MODELS:
-            _MODELS.move_to_end(key)
-            return _MODELS[key]
-    model = _load_uncached(store, get_solution_version(store, version_arn_))
-    with _MODELS_LOCK:
-        _MODELS[key] = model
-        _MODELS.move_to_end(key)
-        while len(_MODELS) > MODEL_CACHE_SIZE:
-            _MODELS.popitem(last=False)
-    return model
+    """The fitted Recipe of an ACTIVE solution version, from the process's one model cache (the serving runtime)."""
+    return SERVING_RUNTIME.recipe(store, version_arn_)
 
 
 def _evict(version_arn_: str) -> None:

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from recsys import batch, runs, solutions
+from recsys import runs, solutions
+from recsys.serving import batch
 from recsys.exceptions import ConflictError, ValidationError
 from recsys.store import ACTIVE, CREATE_FAILED
 
