@@ -121,7 +121,7 @@ def evaluation_reports(store: Store, version_arns) -> dict:
     reports = {}
     for arn in version_arns:
         version = solutions.get_solution_version(store, arn)
-        path = runs.evaluation_path(store, version)
+        path = solutions.evaluation_path(store, version)
         if path.exists():
             reports[arn] = EvaluationReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
     return reports

@@ -421,7 +421,7 @@ def test_one_user_serving_path_matches_the_batch_path(world):
     reasons) give the answers of the general batch code, with real-time events of several users, unknown items
     and context."""
     from recsys.recipes.base import Recipe
-    from recsys.runs import load_model
+    from recsys.serving import load_model
 
     recipe = load_model(world["store"], world["version"]["arn"])
     demo = world["demo"]
@@ -468,7 +468,7 @@ def test_cached_reads_see_every_write_at_once(world, tracker):
 
     store = world["store"]
     user = world["demo"].interactions["USER_ID"].unique()[7]
-    first = get_recommendations(store, world["explore"], user_id=user, num_results=10)
+    get_recommendations(store, world["explore"], user_id=user, num_results=10)
     assert READER.resource(store, world["explore"]) is READER.resource(store, world["explore"])  # reused
     update_campaign(store, GROUP, "explore", campaign_config={"itemExplorationConfig": {"explorationWeight": "0"}})
     assert READER.resource(store, world["explore"])["campaignConfig"]["itemExplorationConfig"][

@@ -20,8 +20,14 @@ from recsys.serving.realtime import get_personalized_ranking, get_recommendation
 from recsys.serving.request import DEFAULT_RESULTS, MAX_RESULTS, MAX_RESULTS_WITH_METADATA
 from recsys.serving.runtime import RUNTIME, CampaignRuntime, resolve_campaign
 
+
+def load_model(store, version_arn: str):
+    """The fitted Recipe of an ACTIVE solution version, from the process's one model cache."""
+    return RUNTIME.recipe(store, version_arn)
+
+
 __all__ = [
     "BATCH_INFERENCE_JOB", "BATCH_SEGMENT_JOB", "CampaignRuntime", "DEFAULT_RESULTS", "MAX_RESULTS",
     "MAX_RESULTS_WITH_METADATA", "RUNTIME", "create_batch_inference_job", "create_batch_segment_job",
-    "get_personalized_ranking", "get_recommendations", "list_batch_jobs", "resolve_campaign",
+    "get_personalized_ranking", "get_recommendations", "list_batch_jobs", "load_model", "resolve_campaign",
 ]

@@ -2,8 +2,8 @@
 
 A request must cost a few milliseconds, so everything that does not change between requests is built once
 and shared by all threads: the fitted recipe of each solution version (loaded once, keyed by workspace and
-version ARN; the only model cache of the process: `runs.load_model` reads it too), which version a
-campaign serves (`resolve_campaign`), the candidate catalogue of a group (the model's items followed by items added
+version ARN; the only model cache of the process), which version a campaign serves (`resolve_campaign`), the
+candidate catalogue of a group (the model's items followed by items added
 after training) with its metadata frame, the users frame, compiled filters (keyed by ARN and update time) and
 the per-item interaction/impression counts that drive exploration (refreshed incrementally by `_seq`).
 """
@@ -22,11 +22,11 @@ import pandas as pd
 
 from recsys import columns as C
 from recsys import datasets
-from recsys.exceptions import ConflictError, NotFoundError, ValidationError
+from recsys.exceptions import NotFoundError, ValidationError
 from recsys.filters import FilterIndex
-from recsys.recipes import Recipe, load_recipe
+from recsys.recipes import Recipe
 from recsys.serving.reader import READER, SEQ, quote
-from recsys.solutions import SOLUTION_VERSION, get_solution_version
+from recsys.solutions import SOLUTION_VERSION, get_solution_version, read_model
 from recsys.store import ACTIVE
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class CampaignRuntime:
             return loaded
 
     def recipe(self, store, version_arn: str) -> Recipe:
-        """The fitted recipe of an ACTIVE solution version (`runs.load_model`), from the same cache."""
+        """The fitted recipe of an ACTIVE solution version, from the same cache (`recsys.serving.load_model`)."""
         return self.model(store, version_arn).recipe
 
     def is_loaded(self, store, version_arn: str) -> bool:
@@ -327,7 +327,7 @@ def _unchanged(store, key, value) -> bool:
 
 def _load_model(store, version_arn: str, key) -> LoadedModel:
     version = get_solution_version(store, version_arn)
-    recipe = _read_recipe(store, version)
+    recipe = read_model(store, version)
     recipe_type = version.get("recipe_type") or recipe.recipe_type
     snapshot = version.get("data") or {}
     item_ids = np.asarray(recipe.item_ids_, dtype=object).astype(str).astype(object)
@@ -337,19 +337,6 @@ def _load_model(store, version_arn: str, key) -> LoadedModel:
         max_seq=snapshot.get("max_seq"), max_timestamp=snapshot.get("max_timestamp"),
         item_ids=item_ids, popularity=popularity,
     )
-
-
-def _read_recipe(store, version: dict) -> Recipe:
-    """The fitted recipe that training saved for `version` (ConflictError unless it is ACTIVE)."""
-    if version["status"] != ACTIVE:
-        raise ConflictError(f"Solution version {version['arn']} is {version['status']}, not ACTIVE; wait for "
-                            "training or train again.")
-    relative = version.get("artifact")
-    path = (store.artifacts_dir / relative if relative else
-            store.artifact_path("models", version["group"], version["solution"], version["version_id"]))
-    if not path.is_dir():
-        raise NotFoundError(f"Model files for {version['arn']} are missing at {path}; train the solution again.")
-    return load_recipe(path)
 
 
 def _model_popularity(store, group: str, recipe: Recipe, item_ids: np.ndarray) -> np.ndarray:
