@@ -12,6 +12,7 @@ import streamlit as st
 
 from recsys import datasets, queries, workspace
 from recsys.exceptions import NotFoundError
+from recsys.recovery import recover
 from recsys.store import Store
 
 GROUP_KEY = "group"
@@ -19,7 +20,9 @@ GROUP_KEY = "group"
 
 @st.cache_resource
 def _store(home: str | None) -> Store:
-    return Store(home)
+    store = Store(home)
+    recover(store)  # jobs a killed process left running end as they truly ended
+    return store
 
 
 def get_store() -> Store:

@@ -35,7 +35,7 @@ from recsys.datasets import (
     EVENT_ID, INCREMENTAL, SESSION_ID, STREAM, TableWriter, dataset_info, frame_to_rows, get_dataset,
     get_or_create_dataset,
 )
-from recsys.event_writer import write_events
+from recsys.event_writer import spool_first, write_events
 from recsys.exceptions import ConflictError, NotFoundError, ValidationError
 from recsys.schema import Schema
 from recsys.store import validate_name
@@ -328,7 +328,7 @@ def _put_entities(store, group: str, dataset_type: str, entries: Sequence[Mappin
     for c in columns:
         if c not in typed.columns:
             typed[c] = None
-    with store.transaction() as db:
+    with spool_first(store) as db:
         writer = TableWriter(db, dataset_info(db, group, dataset_type), mode=INCREMENTAL, source=STREAM)
         writer.write(columns, frame_to_rows(typed, columns))
     return len(typed)

@@ -2,8 +2,9 @@
 
 Every write goes to a temporary name beside its target (same directory, so `os.replace` is a rename on one
 file system) and is renamed into place only when complete; a failure or an interrupt removes the temporary.
-A process killed mid-write leaves a temporary named ``.<target name>.tmp-<hex>``, which `remove_leftovers`
-(called when the workspace is opened) deletes.
+A process killed mid-write leaves a temporary named ``.<target name>.tmp-<owner token>-<hex>``, which
+`remove_all_leftovers` (called by `recsys.recovery.recover` when the workspace is opened) deletes once that
+owner process is gone (`recsys.owners`).
 
 Example::
 
@@ -20,13 +21,24 @@ import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Callable
+
+from recsys import owners
 
 TEMP_MARK = ".tmp-"
 
 
 def temp_name(final: Path) -> Path:
-    """A fresh temporary path beside `final` that `remove_leftovers(final)` recognises."""
-    return final.with_name(f".{final.name}{TEMP_MARK}{secrets.token_hex(4)}")
+    """A fresh temporary path beside `final` that `remove_leftovers(final)` recognises; it names this process'
+    owner token, so a cleanup never takes a live process' temporary for a leftover."""
+    return final.with_name(f".{final.name}{TEMP_MARK}{owners.token()}-{secrets.token_hex(4)}")
+
+
+def temp_owner(path: str | os.PathLike) -> str | None:
+    """The owner token in a temporary's name (None for names from before tokens were written)."""
+    tail = Path(path).name.rpartition(TEMP_MARK)[2]
+    token, dash, _ = tail.partition("-")
+    return token if dash and len(token) == 12 else None
 
 
 def _remove(path: Path) -> None:
@@ -88,12 +100,15 @@ def remove_leftovers(final: str | os.PathLike) -> int:
     return len(found)
 
 
-def remove_all_leftovers(directory: str | os.PathLike) -> int:
-    """Delete every temporary of an interrupted atomic write anywhere under `directory`; returns how many."""
+def remove_all_leftovers(directory: str | os.PathLike, *, in_use: Callable[[Path], bool] | None = None) -> int:
+    """Delete every temporary of an interrupted atomic write anywhere under `directory` (hidden names holding
+    ``.tmp-``, ``..<name>.tmp-...`` included); returns how many. `in_use(path)` True keeps a temporary that a
+    live process is still writing."""
     root = Path(directory)
     if not root.is_dir():
         return 0
-    found = [p for p in root.rglob(f".*{TEMP_MARK}*") if TEMP_MARK in p.name]
+    found = [p for p in root.rglob(f".*{TEMP_MARK}*")
+             if TEMP_MARK in p.name and not (in_use is not None and in_use(p))]
     # Remove the outermost first, so a temp directory's own contents are not visited twice.
     removed = 0
     for path in sorted(found, key=lambda p: len(p.parts)):

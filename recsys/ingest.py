@@ -55,6 +55,7 @@ from recsys.columns import INTERACTIONS
 from recsys.datasets import BULK, FULL, MODES, TableWriter, frame_to_blocks, get_or_create_dataset
 from recsys.event_writer import drain_spool
 from recsys.exceptions import ImportFailed, RecsysError, ValidationError
+from recsys.failpoints import failpoint
 from recsys.files import temp_name
 from recsys.schema import Schema, normalize_dataset_type
 from recsys.store import ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, validate_name
@@ -68,6 +69,7 @@ REJECT_COLUMNS = ("row", "field", "reason")   # then the source columns, as read
 CSV_BLOCK_BYTES = 1 << 20           # pyarrow CSV block (its reader reads dozens ahead: small bounds memory)
 FIRST_CHUNK_ROWS = 20_000           # CSV: the first chunk is at most this long
 SQLITE_CACHE_KIB = 65_536           # page cache of the import connection (bounded memory at any file size)
+SPOOL_DRAIN_WAIT_SECONDS = 5.0      # another long write holds the lock: leave the spool to the next drain
 
 Progress = Callable[[int, "int | None"], Any]
 
@@ -442,13 +444,13 @@ def _job_name(dataset_type: str) -> str:
     return f"import-{dataset_type.lower()}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
 
 
-def _save_job(store, job: ImportJob, status: str | None = None) -> None:
+def _save_job(store, job: ImportJob, status: str | None = None, db=None) -> None:
     body = job.to_dict()
     if status is not None:
         job.status = status
         body["status"] = status
     store.update_resource(RESOURCE_TYPE, job.group, job.name, status=job.status, body=body,
-                          failure_reason=job.failure_reason)
+                          failure_reason=job.failure_reason, db=db)
 
 
 def get_import_job(store, group: str, name: str) -> dict:
@@ -502,7 +504,10 @@ def import_file(
     info = {"table": dataset["table"], "schema": ds_schema}
     job = ImportJob(name=name, group=group, dataset_type=dtype, mode=mode, path=str(path),
                     column_map={str(k): v for k, v in (column_map or {}).items()})
-    resource = store.create_resource(RESOURCE_TYPE, group, name, job.to_dict(), status=CREATE_IN_PROGRESS)
+    # Events PutEvents spooled earlier go in first: a killed import or a quiet tracker must not keep them unseen.
+    _drain_event_spool(store)
+    resource = store.create_resource(RESOURCE_TYPE, group, name, {**job.to_dict(), "owner": store.job_owner()},
+                                     status=CREATE_IN_PROGRESS)
     job.arn = resource["arn"]
     rejects_final = store.artifact_path("imports", f"{name}.rejected.csv")
     # Streamed to a temporary beside it, published even when the job fails (the rejects say why), so not
@@ -564,6 +569,7 @@ def import_file(
                                 job.first_rejects.append({"row": int(rec[0]), "field": rec[1], "reason": rec[2]})
                     if rows_ok.n:
                         job.rows_accepted += writer.write_blocks(rows_ok)
+                        failpoint("import:writing")
                     if progress is not None:
                         progress(job.rows_read, total)
             finally:
@@ -576,16 +582,21 @@ def import_file(
                 raise ValidationError(f"No row of {Path(path).name} was accepted ({job.rows_rejected:,} rejected, "
                                       f"{job.rows_excluded:,} excluded); nothing imported.")
             writer.finish()
-        rej_fh.close()
-        rej_fh = None
-        if job.rows_rejected or job.rows_excluded:
-            os.replace(rejects_tmp, rejects_final)
-            job.rejects_path = str(rejects_final)
-        else:
-            rejects_tmp.unlink(missing_ok=True)
-        job.seconds = round(time.monotonic() - started, 3)
-        _save_job(store, job, ACTIVE)
-        store.update_resource("dataset", group, dtype, body={"lastImportJob": name, "lastImportAt": time.time()})
+            rej_fh.close()
+            rej_fh = None
+            if job.rows_rejected or job.rows_excluded:
+                os.replace(rejects_tmp, rejects_final)
+                job.rejects_path = str(rejects_final)
+            else:
+                rejects_tmp.unlink(missing_ok=True)
+            job.seconds = round(time.monotonic() - started, 3)
+            # The job's ACTIVE row commits with the rows: a kill after COMMIT cannot leave imported data behind a
+            # job that says IN_PROGRESS (a user would import it again, twice the rows).
+            _save_job(store, job, ACTIVE, db=db)
+            store.update_resource("dataset", group, dtype, body={"lastImportJob": name, "lastImportAt": time.time()},
+                                  db=db)
+            failpoint("import:before-commit")
+        failpoint("import:after-commit")
         if dtype == INTERACTIONS:
             _drain_event_spool(store)
         log.info("import %s: %d rows accepted, %d rejected, %d excluded in %.1f s", name, job.rows_accepted,
@@ -613,12 +624,26 @@ def import_file(
         raise
 
 
+def recover_import_jobs(store) -> list[str]:
+    """End the import jobs whose process is gone (killed or crashed); returns their ARNs. Such a job never
+    committed (its ACTIVE status commits with its rows), so the dataset holds its previous rows."""
+    ended = []
+    for job in store.interrupted_jobs(RESOURCE_TYPE):
+        reason = ("interrupted: the process that ran it stopped (killed or crashed) during the import, before it "
+                  "committed; nothing was imported and the dataset keeps its previous rows. Run the import again.")
+        if store.end_interrupted(job, CREATE_FAILED, reason, {"status": CREATE_FAILED, "rows_accepted": 0,
+                                                              "failure_reason": reason}):
+            ended.append(job["arn"])
+    return ended
+
+
 def _drain_event_spool(store) -> None:
-    """Move the events PutEvents spooled while this import held the write lock (`recsys.event_writer`)."""
+    """Move the events PutEvents spooled (while an import held the write lock) into their datasets
+    (`recsys.event_writer`): before an import starts and after an Interactions import committed."""
     try:
-        drain_spool(store)
-    except Exception:  # the import itself succeeded; the next PutEvents drains the spool again
-        log.exception("could not move spooled events after an import")
+        drain_spool(store, wait=SPOOL_DRAIN_WAIT_SECONDS)
+    except Exception:  # never fails the import: the next PutEvents, import or start drains the spool again
+        log.exception("could not move spooled events")
 
 
 def _too_many_rejects_message(job: ImportJob, limit: float) -> str:

@@ -30,6 +30,7 @@ from recsys import columns as C
 from recsys import tuning
 from recsys.data import load_training_data
 from recsys.datasets import max_seq
+from recsys.event_writer import drain_spool
 from recsys.evaluation import evaluate
 from recsys.evaluation.splits import default_split
 from recsys.exceptions import (
@@ -39,6 +40,7 @@ from recsys.exceptions import (
     RecsysError,
     TrainingError,
 )
+from recsys.failpoints import failpoint
 from recsys.files import atomic_write, remove_leftovers
 from recsys.recipes import REGISTRY
 from recsys.solutions import (
@@ -74,6 +76,7 @@ _STAGES = (
     ("saving", 5),
 )
 _HPO_SHARE = 60
+SPOOL_DRAIN_WAIT_SECONDS = 5.0   # a long import holds the lock: train on what is committed, it drains at its end
 
 
 # -- starting, stopping and deleting ------------------------------------------------------------------
@@ -116,8 +119,11 @@ def cancel_solution_version(store: Store, version_arn_: str) -> dict:
         version = get_solution_version(store, version_arn_)
         status = version["status"]
         CANCELLATIONS.request(version_arn_)
-        if status == CREATE_PENDING:
+        if status == CREATE_PENDING or (status in (CREATE_IN_PROGRESS, CREATE_STOPPING)
+                                        and not training_queue().owns(version_arn_) and not store.owner_alive(version)):
+            # Queued, or its process is gone: nothing runs it, so it stops now (STOPPING always ends).
             _finish(store, version, CREATE_STOPPED, {"progress": _progress("stopped", 0.0)})
+            _remove_partial(store, version)
         elif status == CREATE_IN_PROGRESS:
             store.update_resource(SOLUTION_VERSION, version["group"], version["name"], status=CREATE_STOPPING)
         elif status != CREATE_STOPPING:
@@ -128,23 +134,51 @@ def cancel_solution_version(store: Store, version_arn_: str) -> dict:
 
 
 def recover_interrupted(store: Store) -> list[str]:
-    """Mark versions left PENDING/IN_PROGRESS by a process that died as CREATE FAILED (call at start-up).
-
-    Only use when no other process of this workspace is training.
-    """
+    """End the versions whose training process is gone (killed or crashed): PENDING and IN_PROGRESS become
+    CREATE FAILED with the stage they stopped in, STOPPING becomes CREATE STOPPED; their partial files are
+    removed. Returns their ARNs. Versions a live process (this one or another) trains are left alone."""
     arns = []
-    for version in store.list_resources(SOLUTION_VERSION):
-        if version["status"] in TRAINING_STATUSES and not training_queue().owns(version["arn"]):
-            _finish(store, version, CREATE_FAILED, {}, "Training was interrupted (the process stopped); train again.")
+    for version in store.interrupted_jobs(SOLUTION_VERSION):
+        if training_queue().owns(version["arn"]):
+            continue
+        stage = (version.get("progress") or {}).get("stage") or "queued"
+        if version["status"] == CREATE_STOPPING:
+            ended = store.end_interrupted(version, CREATE_STOPPED, None, {"progress": _progress("stopped")})
+        else:
+            reason = (f"interrupted: the process that ran it stopped (killed or crashed) during {stage}; "
+                      "nothing was kept. Train again.")
+            ended = store.end_interrupted(version, CREATE_FAILED, reason, {"progress": _progress("failed")})
+        if ended:
             _remove_partial(store, version)
             arns.append(version["arn"])
     return arns
 
 
+def delete_solution_version(store: Store, version_arn_: str) -> None:
+    """Delete a version that is not ACTIVE (failed, stopped, or left running by a process that is gone) and its
+    files; ConflictError while a live process trains it. ACTIVE versions go with their solution."""
+    version = get_solution_version(store, version_arn_)
+    if version["status"] in TRAINING_STATUSES:
+        recover_interrupted(store)
+        version = get_solution_version(store, version_arn_)
+    if version["status"] in TRAINING_STATUSES:
+        raise ConflictError(f"Solution version {version_arn_!r} is {version['status']} in a running process; "
+                            "stop it (cancel) and wait for CREATE STOPPED, then delete.")
+    if version["status"] == ACTIVE:
+        raise ConflictError(f"Solution version {version_arn_!r} is ACTIVE and may be deployed; delete its solution "
+                            "to remove it.")
+    _remove_partial(store, version)
+    store.delete_resource(SOLUTION_VERSION, version["group"], version["name"])
+
+
 def delete_solution(store: Store, group: str, name: str) -> None:
-    """Delete a solution, its versions and their artifacts; ConflictError while a version is training."""
+    """Delete a solution, its versions and their artifacts; ConflictError while a live process trains a version
+    (versions left running by a process that is gone are ended first)."""
     get_solution(store, group, name)
     versions = list_solution_versions(store, group, name)
+    if any(v["status"] in TRAINING_STATUSES for v in versions):
+        recover_interrupted(store)
+        versions = list_solution_versions(store, group, name)
     busy = [v["name"] for v in versions if v["status"] in TRAINING_STATUSES]
     if busy:
         raise ConflictError(
@@ -207,6 +241,8 @@ class _Run:
         elapsed = time.monotonic() - self.started
         eta = round(elapsed * (100 - percent) / percent, 1) if percent >= 1 else None
         now = time.monotonic()
+        if fraction == 0.0:
+            failpoint(f"training:{stage}")
         if fraction in (0.0, 1.0) or now - self._last_write > 0.5:
             self._last_write = now
             self.store.update_resource(
@@ -265,6 +301,7 @@ def train_version(store: Store, arn: str, progress=None) -> None:
             model = result.pop("model")
             report = result.pop("report", None)
             model.save(artifact_dir(store, version))  # atomic: a stopped run leaves no half-written model
+            failpoint("training:saved")
             if report is not None:
                 atomic_write(evaluation_path(store, version), json.dumps(report, default=str))
             run.check()
@@ -310,10 +347,19 @@ def _max_seq(store: Store, group: str) -> int | None:
 
 def _load(store: Store, group: str, run: _Run):
     run.stage("loading data", 0.0)
+    _drain_event_spool(store)
     seq = _max_seq(store, group)  # taken before reading: later events are surely newer than the model
     data = load_training_data(store, group)
     run.stage("loading data", 1.0)
     return data, seq
+
+
+def _drain_event_spool(store: Store) -> None:
+    """Spooled PutEvents go into the data first: a training never leaves them out for want of a later write."""
+    try:
+        drain_spool(store, wait=SPOOL_DRAIN_WAIT_SECONDS)
+    except Exception:  # never fails the training; the import holding the lock drains the spool when it ends
+        logger.warning("could not move spooled events before training", exc_info=True)
 
 
 def apply_event_filters(data, *, event_type=None, event_value_threshold=None, events_config=None):

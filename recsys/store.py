@@ -24,10 +24,12 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
+from recsys import owners
 from recsys.exceptions import ConflictError, NotFoundError, ValidationError
 
 DEFAULT_HOME = Path("data") / "workspace"
 DB_NAME = "recsys.db"
+SPOOL_NAME = "events-spool.db"   # PutEvents batches kept while a long write holds the lock (`recsys.event_writer`)
 BUSY_TIMEOUT_SECONDS = 30.0
 
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]*$")
@@ -41,6 +43,8 @@ CREATE_FAILED = "CREATE FAILED"
 CREATE_STOPPING = "CREATE STOPPING"
 CREATE_STOPPED = "CREATE STOPPED"
 STATUSES = (CREATE_PENDING, CREATE_IN_PROGRESS, ACTIVE, CREATE_FAILED, CREATE_STOPPING, CREATE_STOPPED)
+# A job in one of these is run by a process (its `owner`); `interrupted_jobs` finds those whose process is gone.
+RUNNING_STATUSES = (CREATE_PENDING, CREATE_IN_PROGRESS, CREATE_STOPPING)
 
 migrations = sqlite_utils.Migrations("recsys")
 
@@ -74,6 +78,12 @@ def m001_dataset_groups_and_resources(db: sqlite_utils.Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX resources_by_group ON resources (group_name, type)")
+
+
+@migrations()
+def m002_resources_by_status(db: sqlite_utils.Database) -> None:
+    # Recovery looks for running jobs at every start: an index keeps that one lookup whatever the history.
+    db.execute("CREATE INDEX resources_by_status ON resources (status)")
 
 
 def validate_name(name: Any, what: str = "name") -> str:
@@ -305,32 +315,45 @@ class Store:
         status: str | None = None,
         body: dict | None = None,
         failure_reason: str | None = None,
+        db: sqlite_utils.Database | None = None,
     ) -> dict:
-        """Change a resource's status and merge `body` into its JSON body."""
+        """Change a resource's status and merge `body` into its JSON body.
+
+        `db`: a connection inside the caller's `transaction()`, so the change commits with the caller's other
+        writes (an import job's status with its rows); the resource is then returned as this transaction sees it.
+        """
         if status is not None and status not in STATUSES:
             raise ValidationError(f"Invalid status {status!r}: use one of {', '.join(STATUSES)}.")
-        with self.transaction() as db:
-            row = db.execute(
-                "SELECT body FROM resources WHERE type = ? AND group_name = ? AND name = ?",
-                [resource_type, group, name],
-            ).fetchone()
-            if row is None:
-                raise NotFoundError(f"No {resource_type} named {name!r} in dataset group {group!r}.")
-            merged = json.loads(row[0] or "{}")
-            merged.update(body or {})
-            sets = ["body = ?", "updated_at = ?"]
-            params: list[Any] = [json.dumps(merged, default=str), time.time()]
-            if status is not None:
-                sets.append("status = ?")
-                params.append(status)
-            if failure_reason is not None:
-                sets.append("failure_reason = ?")
-                params.append(failure_reason)
-            db.execute(
-                f"UPDATE resources SET {', '.join(sets)} WHERE type = ? AND group_name = ? AND name = ?",
-                params + [resource_type, group, name],
-            )
+        if db is not None:
+            return self._update_resource_in(db, resource_type, group, name, status, body, failure_reason)
+        with self.transaction() as tx:
+            self._update_resource_in(tx, resource_type, group, name, status, body, failure_reason)
         return self.get_resource(resource_type, group, name)
+
+    def _update_resource_in(self, db, resource_type, group, name, status, body, failure_reason) -> dict:
+        row = db.execute(
+            "SELECT body FROM resources WHERE type = ? AND group_name = ? AND name = ?",
+            [resource_type, group, name],
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"No {resource_type} named {name!r} in dataset group {group!r}.")
+        merged = json.loads(row[0] or "{}")
+        merged.update(body or {})
+        sets = ["body = ?", "updated_at = ?"]
+        params: list[Any] = [json.dumps(merged, default=str), time.time()]
+        if status is not None:
+            sets.append("status = ?")
+            params.append(status)
+        if failure_reason is not None:
+            sets.append("failure_reason = ?")
+            params.append(failure_reason)
+        db.execute(
+            f"UPDATE resources SET {', '.join(sets)} WHERE type = ? AND group_name = ? AND name = ?",
+            params + [resource_type, group, name],
+        )
+        rows = list(db.query("SELECT * FROM resources WHERE type = ? AND group_name = ? AND name = ?",
+                             [resource_type, group, name]))
+        return self._row_to_resource(rows[0])
 
     def delete_resource(self, resource_type: str, group: str, name: str) -> None:
         with self.transaction() as db:
@@ -339,6 +362,46 @@ class Store:
             )
             if cursor.rowcount == 0:
                 raise NotFoundError(f"No {resource_type} named {name!r} in dataset group {group!r}.")
+
+    # -- jobs and the processes that run them ------------------------------------------------------------
+
+    def job_owner(self) -> dict:
+        """The owner record a job started now keeps in its body (``owner``): this process, which holds its lock
+        in the workspace for as long as it lives (`recsys.owners`)."""
+        return owners.claim(self.home)
+
+    def owner_alive(self, resource: dict) -> bool:
+        """Whether the process that runs the job `resource` still lives (False when it recorded no owner)."""
+        return owners.alive(self.home, (resource.get("owner") or {}).get("token"))
+
+    def has_running_jobs(self) -> bool:
+        """Whether any job is PENDING, IN_PROGRESS or STOPPING (one indexed lookup)."""
+        marks = ", ".join("?" for _ in RUNNING_STATUSES)
+        with self.reading() as db:
+            return db.execute(f"SELECT EXISTS (SELECT 1 FROM resources WHERE status IN ({marks}))",
+                              list(RUNNING_STATUSES)).fetchone()[0] == 1
+
+    def interrupted_jobs(self, resource_type: str) -> list[dict]:
+        """Resources of a type left PENDING, IN_PROGRESS or STOPPING by a process that has ended, oldest first."""
+        marks = ", ".join("?" for _ in RUNNING_STATUSES)
+        with self.reading() as db:
+            rows = list(db.query(f"SELECT * FROM resources WHERE status IN ({marks}) AND type = ? "
+                                 "ORDER BY created_at, id", [*RUNNING_STATUSES, resource_type]))
+        jobs = [self._row_to_resource(r) for r in rows]
+        return [job for job in jobs if not self.owner_alive(job)]
+
+    def end_interrupted(self, job: dict, status: str, reason: str | None, body: dict | None = None) -> bool:
+        """Record how the interrupted `job` ended, unless it moved on since it was read (another process
+        recovered it, or it was resumed); True when this call recorded it."""
+        with self.transaction() as db:
+            row = db.execute("SELECT status, body FROM resources WHERE arn = ?", [job["arn"]]).fetchone()
+            if row is None or row[0] not in RUNNING_STATUSES:
+                return False
+            owner = (json.loads(row[1] or "{}").get("owner") or {}).get("token")
+            if owner != (job.get("owner") or {}).get("token"):
+                return False
+            self._update_resource_in(db, job["type"], job["group"], job["name"], status, body, reason)
+        return True
 
     # -- artifacts -----------------------------------------------------------------------------------
 

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import time
 
 import pandas as pd
 
-from recsys import campaigns, datasets, demo, events, filters, profile, queries, runs, serving, solutions
+from recsys import (
+    campaigns, datasets, demo, event_writer, events, filters, profile, queries, runs, serving, solutions,
+)
 from recsys.columns import INTERACTIONS, ITEMS, USERS
 from recsys.evaluation import EvaluationReport
 from recsys.exceptions import ConflictError, NotFoundError, ValidationError
@@ -264,11 +267,24 @@ def ensure_event_tracker(store: Store, group: str) -> dict:
 
 
 def save_schema(store: Store, group: str, dataset_type: str, schema) -> dict:
-    """Create a dataset with `schema`, or replace the schema of one that holds no rows yet."""
+    """Create a dataset with `schema`, or replace the schema of one that holds no rows yet.
+
+    Events waiting in the spool count as rows: they are moved in first, and while they cannot be (a long import
+    holds the lock) the schema stays, so a spooled batch never meets a schema it was not checked against."""
     try:
-        datasets.get_dataset(store, group, dataset_type)
+        existing = datasets.get_dataset(store, group, dataset_type)
     except NotFoundError:
         return datasets.create_dataset(store, group, dataset_type, schema)
+    waiting = 0
+    if existing["schema"].dataset_type == INTERACTIONS:
+        try:
+            event_writer.drain_spool(store, wait=event_writer.SPOOL_AFTER_SECONDS)
+        except sqlite3.OperationalError:
+            pass  # refused below while the group's events wait
+        waiting = event_writer.spooled_count(store, group)
+    if waiting:
+        raise ConflictError(f"{waiting:,} batches of events for {group!r} wait in the spool while a long import "
+                            "holds the workspace; change the schema once the import has finished.")
     rows = datasets.count_rows(store, group, dataset_type)["total"]
     if rows:
         raise ValidationError(f"The {dataset_type} dataset of {group!r} holds {rows:,} rows; its schema can only "

@@ -115,7 +115,7 @@ def test_resume_after_an_interrupted_job_gives_the_same_output(demo, tmp_path):
     with pytest.raises(Interrupt):
         batch.create_batch_inference_job(store, "demo", "resumable", arns["pop"], src, out, num_results=5,
                                          chunk_size=7, progress=stop_after_two_chunks)
-    partial = out.with_name(out.name + ".partial")
+    partial = batch.work_dir(store, batch.BATCH_INFERENCE_JOB, "demo", "resumable") / batch.WORK_OUTPUT
     assert not out.exists() and len(partial.read_text().splitlines()) == 14
     assert store.get_resource(batch.BATCH_INFERENCE_JOB, "demo", "resumable")["status"] == CREATE_FAILED
     with pytest.raises(ConflictError, match="num_results differ"):

@@ -42,6 +42,7 @@ from recsys.api.metrics import Metrics
 from recsys.api.models import OPERATIONS, Operation, signing_name, validate_request
 from recsys.api.sigv4 import verify_request
 from recsys.exceptions import ApiError, AuthError, ConflictError, InvalidInput, NotFoundError, RecsysError, ValidationError
+from recsys.recovery import recover
 
 log = logging.getLogger("recsys.api")
 access_log = logging.getLogger("recsys.api.access")
@@ -565,8 +566,10 @@ def create_app(
     `inline_reads`: answer GetRecommendations / GetPersonalizedRanking on the event loop (default; they take about
     a millisecond of CPU, and a thread hop plus GIL hand-offs cost more than they save); False runs them in
     worker threads too.
-    `app.state.api` is the PersonalizeAPI (`.metrics`).
+    `app.state.api` is the PersonalizeAPI (`.metrics`). Jobs a killed process left running are ended first
+    (`recsys.recovery.recover`).
     """
+    recover(store)
     api = PersonalizeAPI(
         store,
         max_body_bytes=max_body_bytes,

@@ -40,12 +40,18 @@ def main(ctx, home):
 
 
 def get_store(ctx):
-    """The workspace Store for this invocation (opened once, on first use)."""
+    """The workspace Store for this invocation (opened once, on first use, after recovering jobs that a killed
+    process left running: `recsys.recovery`)."""
+    from recsys.recovery import recover
     from recsys.store import Store
 
     root = ctx.find_root()
     if "store" not in root.obj:
-        root.obj["store"] = Store(root.obj.get("home"))
+        store = Store(root.obj.get("home"))
+        report = recover(store)
+        if report:
+            click.echo(str(report), err=True)
+        root.obj["store"] = store
     return root.obj["store"]
 
 

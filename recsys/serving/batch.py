@@ -10,18 +10,26 @@ Example::
 Input is read in chunks (`chunk_size` lines), so memory stays bounded whatever the file size. Every inference
 line goes through the real-time pipeline (`recsys.serving.pipeline`), a chunk scored with one recipe call: a
 line's answer is the one GetRecommendations (or GetPersonalizedRanking) gives on the solution version with the
-job's config and the line's recommendationId (`line_recommendation_id`), without the reasons. Output goes to
-``<output>.partial`` (flushed after every chunk) and is renamed when complete; running the same job again with
-``resume=True`` continues after the last complete line. A bad input line gets an ``"error"`` on its own output
-line and the job carries on.
+job's config and the line's recommendationId (`line_recommendation_id`), without the reasons. A bad input line
+gets an ``"error"`` on its own output line and the job carries on.
+
+Output belongs to the job, not to the output path: it is written under the workspace
+(``artifacts/batch/<kind>/<group>/<job name>/``, flushed after every chunk) and moved to `output_path` (and the
+CSV to `csv_path`) when complete. Running the same job name again with ``resume=True`` continues after the last
+complete line, and only when the input file (path, size, modification time, a hash of its first MiB), the
+solution version and the parameters are those of the interrupted run; anything else is refused with what
+differs. Two jobs writing the same output path never mix their lines.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
+import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -32,12 +40,14 @@ import pandas as pd
 from recsys import columns as C
 from recsys import datasets
 from recsys.exceptions import ConflictError, NotFoundError, RecsysError, ValidationError
+from recsys.failpoints import failpoint
+from recsys.files import atomic_path
 from recsys.recipes import PERSONALIZED_RANKING, RELATED_ITEMS, USER_SEGMENTATION
 from recsys.serving.pipeline import RANKABLE, RECOMMENDABLE, Pipeline, Query, compiled_filter
 from recsys.serving.reader import READER
 from recsys.serving.request import MAX_RESULTS, check_campaign_config, check_id, check_input_list
 from recsys.serving.runtime import RUNTIME, LoadedModel, resolve_campaign
-from recsys.store import ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, Store, make_arn, validate_name
+from recsys.store import ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, RUNNING_STATUSES, Store, make_arn, validate_name
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +66,38 @@ class LineError(ValidationError):
 # -- shared streaming machinery ----------------------------------------------------------------------------
 
 
-def _partial_path(output: Path) -> Path:
-    return output.with_name(output.name + ".partial")
+WORK_OUTPUT = "output.jsonl"   # in the job's working directory: the lines so far, then the whole output
+WORK_CSV = "output.csv"
+PUBLISHING = "publishing"      # the stage while finished files move into place
+_HEAD_BYTES = 1 << 20
+
+
+def input_fingerprint(path: Path) -> dict:
+    """What identifies a job's input file: resolved path, size, modification time and a hash of its first MiB."""
+    stat = path.stat()
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        digest.update(fh.read(_HEAD_BYTES))
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "head_sha256": digest.hexdigest()}
+
+
+def work_dir(store: Store, kind: str, group: str, name: str) -> Path:
+    """The working directory of a batch job in the workspace (its output while it runs)."""
+    return store.artifacts_dir / "batch" / kind / group / name
+
+
+def _publish(source: Path, final: Path) -> None:
+    """Move a finished file into place atomically (copied then renamed when `final` is on another disk)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(source, final)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        with atomic_path(final) as tmp:
+            shutil.copyfile(source, tmp)
+        source.unlink()
 
 
 def _resume_point(partial: Path) -> tuple[int, int]:
@@ -146,31 +186,55 @@ def _number(x: float) -> float:
     return float(f"{float(x):.6g}")
 
 
-_RESUME_KEYS = ("solution_version_arn", "input_path", "output_path", "num_results", "filter_arn", "job_config")
+# What a resumed run must share with the interrupted one (besides the input file's fingerprint).
+_RESUME_KEYS = ("solution_version_arn", "num_results", "filter_arn", "job_config", "exclude_seen")
+
+
+def _input_difference(recorded: dict | None, current: dict) -> str | None:
+    if not recorded:
+        return None
+    if recorded.get("path") != current["path"]:
+        return f"the input is {current['path']}, not {recorded.get('path')}"
+    if recorded.get("size") != current["size"]:
+        return f"the input file changed size ({recorded.get('size'):,} -> {current['size']:,} bytes)"
+    if recorded.get("head_sha256") != current["head_sha256"] or recorded.get("mtime_ns") != current["mtime_ns"]:
+        return "the input file was modified since the interrupted run"
+    return None
 
 
 class _Job:
-    """Resource bookkeeping and the resumable chunk loop shared by both job kinds."""
+    """Resource bookkeeping, the job's working directory and the resumable chunk loop shared by both kinds."""
 
-    def __init__(self, store: Store, kind: str, group: str, name: str, body: dict, resume: bool):
+    def __init__(self, store: Store, kind: str, group: str, name: str, body: dict, resume: bool, input_path: Path):
         validate_name(name, "job name")
         self.store, self.kind, self.group, self.name = store, kind, group, name
+        self.work = work_dir(store, kind, group, name)
+        body = {**body, "input": input_fingerprint(input_path), "owner": store.job_owner(), "stage": "running"}
         try:
             existing = store.get_resource(kind, group, name)
         except NotFoundError:
             existing = None
-        if existing is not None:
-            if existing["status"] == ACTIVE or not resume:
-                raise ConflictError(f"A {kind} named {name!r} already exists in {group!r}; pick another job name.")
-            changed = [k for k in _RESUME_KEYS if k in existing and existing.get(k) != body.get(k)]
-            if changed:
-                raise ConflictError(
-                    f"Cannot resume {kind} {name!r}: {', '.join(changed)} differ from the interrupted run; "
-                    "rerun it with the same settings, or pick another job name."
-                )
-            store.update_resource(kind, group, name, status=CREATE_IN_PROGRESS, body=body)
-        else:
+        self.resuming = existing is not None
+        if existing is None:
+            shutil.rmtree(self.work, ignore_errors=True)  # a job of that name was deleted: its files go with it
             store.create_resource(kind, group, name, body, status=CREATE_IN_PROGRESS)
+            return
+        if existing["status"] == ACTIVE or not resume:
+            raise ConflictError(f"A {kind} named {name!r} already exists in {group!r}; pick another job name.")
+        if existing["status"] in RUNNING_STATUSES and store.owner_alive(existing):
+            owner = existing.get("owner") or {}
+            raise ConflictError(f"{kind} {name!r} is running (process {owner.get('pid')} on {owner.get('host')}); "
+                                "wait for it to finish, or pick another job name.")
+        changed = [k for k in _RESUME_KEYS if k in existing and existing.get(k) != body.get(k)]
+        differs = _input_difference(existing.get("input"), body["input"])
+        if changed or differs:
+            what = "; ".join([*([f"{', '.join(changed)} differ from the interrupted run"] if changed else []),
+                              *([differs] if differs else [])])
+            raise ConflictError(
+                f"Cannot resume {kind} {name!r}: {what}. Rerun it with the same input and settings to continue, "
+                "or pick another job name to start afresh."
+            )
+        store.update_resource(kind, group, name, status=CREATE_IN_PROGRESS, body=body)
 
     def update(self, **body) -> None:
         self.store.update_resource(self.kind, self.group, self.name, body=body)
@@ -181,14 +245,18 @@ class _Job:
     def finish(self, **body) -> dict:
         return self.store.update_resource(self.kind, self.group, self.name, status=ACTIVE, body=body)
 
-    def stream(self, input_path: Path, output_path: Path, process: Callable[[list[str], int], list[dict]],
-               chunk_size: int, resume: bool, progress) -> dict:
-        """Run `process(lines, number of the first line)` over the input chunk by chunk into `<output>.partial`,
-        then rename it to `output`."""
-        partial = _partial_path(output_path)
-        output_path.parent.mkdir(parents=True, exist_ok=True)
-        if not resume and partial.exists():
-            partial.unlink()
+    @property
+    def output(self) -> Path:
+        return self.work / WORK_OUTPUT
+
+    def stream(self, input_path: Path, process: Callable[[list[str], int], list[dict]], chunk_size: int,
+               progress) -> dict:
+        """Run `process(lines, number of the first line)` over the input chunk by chunk into the job's working
+        output, after the lines an interrupted run of this job completed."""
+        partial = self.output
+        self.work.mkdir(parents=True, exist_ok=True)
+        if not self.resuming:
+            partial.unlink(missing_ok=True)
         done, failed = _resume_point(partial)
         total = _count_lines(input_path)
         resumed_from = done
@@ -205,27 +273,37 @@ class _Job:
                 failed += sum(1 for r in records if r.get("error"))
                 percent = round(100 * done / total, 1) if total else 100.0
                 self.update(lines_done=done, lines_failed=failed, progress={"percent": percent})
+                failpoint("batch:chunk")
                 if progress is not None:
                     progress(done, total)
-        os.replace(partial, output_path)
         seconds = time.perf_counter() - started
         return {"lines_total": total, "lines_done": done, "lines_failed": failed, "resumed_from": resumed_from,
                 "seconds": round(seconds, 3),
                 "lines_per_second": round((done - resumed_from) / seconds, 1) if seconds > 0 else None}
 
 
+    def publish(self, output_path: Path, csv_path: Path | None, stats: dict) -> dict:
+        """Move the finished output (and CSV) into place and mark the job ACTIVE. The stats are recorded first,
+        so a job killed while its files move is known to have finished (`recover_batch_jobs`)."""
+        self.update(**stats, stage=PUBLISHING)
+        failpoint("batch:publishing")
+        _publish(self.output, output_path)
+        if csv_path is not None:
+            _publish(self.work / WORK_CSV, csv_path)
+        job = self.finish(stage="done", progress={"percent": 100.0})
+        shutil.rmtree(self.work, ignore_errors=True)
+        return job
+
+
 def _write_csv(path: Path, header: list[str], rows: Iterator[list]) -> int:
-    """Write a CSV to a temp file and rename it into place; returns the number of data rows."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Write a CSV atomically; returns the number of data rows."""
     n = 0
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
         for row in rows:
             writer.writerow(row)
             n += 1
-    os.replace(tmp, path)
     return n
 
 
@@ -355,7 +433,8 @@ def create_batch_inference_job(
     csv_path, item_columns : also write ``USER_ID,RANK,ITEM_ID,SCORE,<item columns>`` (``ITEM_ID`` first column
         becomes ``SOURCE_ITEM_ID`` for related items) for marketing tools.
     progress : ``progress(lines_done, lines_total)`` after every chunk.
-    resume : continue an interrupted job from ``<output>.partial`` (same job name).
+    resume : continue an interrupted job of the same name after its last complete line (same input file,
+        version and parameters, else ConflictError says what differs).
     exclude_seen : drop items the user interacted with (the campaign config key ``excludeSeenItems``, an
         extension; Personalize keeps them; a filter on Interactions is the Personalize way).
     job_config : Personalize's batchInferenceJobConfig, e.g. ``{"itemExplorationConfig": {"explorationWeight":
@@ -386,19 +465,19 @@ def create_batch_inference_job(
     }
     if exclude_seen:
         config = {**config, "excludeSeenItems": "true"}
-    job = _Job(store, BATCH_INFERENCE_JOB, group, job_name, body, resume)
+    job = _Job(store, BATCH_INFERENCE_JOB, group, job_name, body, resume, input_path)
     try:
         pipeline = Pipeline(store, {**campaign, "campaignConfig": config}, model)
         size = max(1, min(chunk_size, MAX_SCORE_CELLS // max(1, len(model.item_ids))))
         lines = _InferenceLines(pipeline, int(num_results), filter_arn, make_arn(BATCH_INFERENCE_JOB, group, job_name))
-        stats = job.stream(input_path, output_path, lines, size, resume, progress)
+        stats = job.stream(input_path, lines, size, progress)
         if csv_path:
-            stats["csv_rows"] = _inference_csv(Path(csv_path), output_path, recipe_type, list(item_columns or []),
-                                               item_lookup)
+            stats["csv_rows"] = _inference_csv(job.work / WORK_CSV, job.output, recipe_type,
+                                               list(item_columns or []), item_lookup)
+        return job.publish(output_path, Path(csv_path) if csv_path else None, stats)
     except BaseException as exc:
         job.fail(exc)
         raise
-    return job.finish(**stats, progress={"percent": 100.0})
 
 
 def _inference_csv(path: Path, output: Path, recipe_type: str, item_columns: list[str], lookup: dict) -> int:
@@ -500,16 +579,15 @@ def create_batch_segment_job(
         "solution_version_arn": solution_version_arn, "input_path": str(input_path), "output_path": str(output_path),
         "csv_path": str(csv_path) if csv_path else None, "num_results": int(num_results),
     }
-    job = _Job(store, BATCH_SEGMENT_JOB, group, job_name, body, resume)
+    job = _Job(store, BATCH_SEGMENT_JOB, group, job_name, body, resume, input_path)
     try:
-        stats = job.stream(input_path, output_path, _SegmentProcessor(model, int(num_results)), chunk_size, resume,
-                           progress)
+        stats = job.stream(input_path, _SegmentProcessor(model, int(num_results)), chunk_size, progress)
         if csv_path:
-            stats["csv_rows"] = _segment_csv(Path(csv_path), output_path, columns, users_lookup)
+            stats["csv_rows"] = _segment_csv(job.work / WORK_CSV, job.output, columns, users_lookup)
+        return job.publish(output_path, Path(csv_path) if csv_path else None, stats)
     except BaseException as exc:
         job.fail(exc)
         raise
-    return job.finish(**stats, progress={"percent": 100.0})
 
 
 def _segment_csv(path: Path, output: Path, columns: list[str], lookup: dict) -> int:
@@ -529,3 +607,28 @@ def _segment_csv(path: Path, output: Path, columns: list[str], lookup: dict) -> 
 
 def list_batch_jobs(store: Store, group: str | None = None, kind: str = BATCH_INFERENCE_JOB) -> list[dict]:
     return store.list_resources(kind, group)
+
+
+def recover_batch_jobs(store: Store) -> list[str]:
+    """End the batch jobs whose process is gone (killed or crashed); returns their ARNs.
+
+    A job killed while its finished files moved into place is ACTIVE when they all moved (its stats were
+    recorded first); any other is CREATE FAILED with the line it reached, and keeps its working output so the
+    same job (same name, input and settings) resumes there."""
+    ended = []
+    for kind in (BATCH_INFERENCE_JOB, BATCH_SEGMENT_JOB):
+        for job in store.interrupted_jobs(kind):
+            work = work_dir(store, kind, job["group"], job["name"])
+            if job.get("stage") == PUBLISHING and not (work / WORK_OUTPUT).exists() and not (work / WORK_CSV).exists():
+                done = store.end_interrupted(job, ACTIVE, None, {"stage": "done", "progress": {"percent": 100.0}})
+                if done:
+                    shutil.rmtree(work, ignore_errors=True)
+            else:
+                where = ("while moving its finished files into place" if job.get("stage") == PUBLISHING else
+                         f"at line {job.get('lines_done') or 0:,} of {job.get('lines_total') or 0:,}")
+                reason = (f"interrupted: the process that ran it stopped (killed or crashed) {where}. Run the same "
+                          f"job again (name {job['name']!r}, same input and settings) to resume from there.")
+                done = store.end_interrupted(job, CREATE_FAILED, reason)
+            if done:
+                ended.append(job["arn"])
+    return ended
