@@ -241,14 +241,14 @@ class _Run:
         elapsed = time.monotonic() - self.started
         eta = round(elapsed * (100 - percent) / percent, 1) if percent >= 1 else None
         now = time.monotonic()
-        if fraction == 0.0:
-            failpoint(f"training:{stage}")
         if fraction in (0.0, 1.0) or now - self._last_write > 0.5:
             self._last_write = now
             self.store.update_resource(
                 SOLUTION_VERSION, self.version["group"], self.version["name"],
                 body={"progress": {"stage": stage, "percent": percent, "eta_seconds": eta}},
             )
+        if fraction == 0.0:
+            failpoint(f"training:{stage}")
         if self.callback is not None:
             self.callback(stage, percent, eta)
 
