@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import common
-from recsys import campaigns, serving, solutions, workspace
+from recsys import campaigns, event_writer, serving, solutions, workspace
 from recsys.exceptions import RecsysError
 
 st.title("Campaigns & Events")
@@ -105,3 +105,26 @@ for i, item in enumerate(answer["itemList"]):
                 st.rerun()
             except RecsysError as exc:
                 st.error(str(exc))
+
+# -- the event spool: what PutEvents kept while a long import held the workspace, and its dead letters --------
+st.subheader("Event spool")
+st.caption("While a long import holds the workspace, PutEvents keeps events in a spool; the next write moves them "
+           "in. A batch that no longer fits its dataset (its schema changed) waits here as a dead letter.")
+spooled, letters = event_writer.spooled_count(store, group), event_writer.dead_letters(store, group)
+spool_waiting, spool_dead = st.columns(2)
+spool_waiting.metric("Spooled batches", f"{spooled:,}")
+spool_dead.metric("Dead letters", f"{len(letters):,}")
+if letters:
+    st.dataframe(pd.DataFrame(letters)[["id", "events", "session_id", "user_id", "reason"]], hide_index=True,
+                 width="stretch")
+    retry_col, drop_col = st.columns(2)
+    if retry_col.button("Retry dead letters", key="campaigns_spool_retry", type="primary"):
+        result = event_writer.retry_dead_letters(store, [letter["id"] for letter in letters])
+        common.flash(f"Retried {result['retried']:,} dead letter(s): {result['moved']:,} written, "
+                     f"{result['failed']:,} failed again.")
+        st.rerun()
+    if drop_col.button("Drop dead letters", key="campaigns_spool_drop",
+                       help="Their events are not recorded; retry first if the cause was fixed."):
+        dropped = event_writer.drop_dead_letters(store, [letter["id"] for letter in letters])
+        common.flash(f"Dropped {dropped:,} dead letter(s).")
+        st.rerun()

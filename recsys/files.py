@@ -107,12 +107,16 @@ def remove_all_leftovers(directory: str | os.PathLike, *, in_use: Callable[[Path
     root = Path(directory)
     if not root.is_dir():
         return 0
-    found = [p for p in root.rglob(f".*{TEMP_MARK}*")
-             if TEMP_MARK in p.name and not (in_use is not None and in_use(p))]
-    # Remove the outermost first, so a temp directory's own contents are not visited twice.
     removed = 0
-    for path in sorted(found, key=lambda p: len(p.parts)):
-        if path.exists():
-            _remove(path)
-            removed += 1
+    for parent, dirs, files in os.walk(root):  # os.walk: a few times faster than Path.rglob on a big workspace
+        for names, is_dir in ((dirs, True), (files, False)):
+            for name in list(names):
+                if not (name.startswith(".") and TEMP_MARK in name):
+                    continue
+                if is_dir:
+                    names.remove(name)  # never walk into a temporary directory
+                path = Path(parent, name)
+                if in_use is None or not in_use(path):
+                    _remove(path)
+                    removed += 1
     return removed
