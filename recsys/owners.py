@@ -9,12 +9,14 @@ Example::
 The lock is an ``flock`` on ``<workspace>/owners/<token>.lock``. The kernel releases it when the process ends,
 however it ends (``kill -9`` included), so there is no heartbeat to keep, and a reused pid cannot pass for the
 dead process: the token is random per process. Several processes (a ``serve``, the workbench, a CLI import)
-may share a workspace; each one's jobs stay untouched while it lives.
+may share a workspace; each one's jobs stay untouched while it lives. On a file system without ``flock`` the
+record says ``"lock": false`` and liveness falls back to the pid and its start time on the same host.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import secrets
@@ -23,13 +25,16 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
+
 OWNERS_DIR = "owners"
 _SUFFIX = ".lock"
 _NEW_SUFFIX = ".lock.new"
 _STALE_NEW_SECONDS = 60.0
 
 _token = secrets.token_hex(6)
-_held: dict[str, int] = {}   # workspace directory -> this process' locked file descriptor
+_held: dict[str, int] = {}   # workspace directory -> this process' locked file descriptor (-1: no flock there)
+_NO_FLOCK = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL)
 _guard = threading.Lock()
 
 
@@ -67,13 +72,29 @@ def claim(home: str | os.PathLike) -> dict:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
                 os.replace(new, directory / f"{_token}{_SUFFIX}")
+            except OSError as exc:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    new.unlink()
+                if exc.errno not in _NO_FLOCK:
+                    raise
+                fd = -1
             except BaseException:
                 os.close(fd)
                 with contextlib.suppress(OSError):
                     new.unlink()
                 raise
             _held[key] = fd
-    return {"token": _token, "pid": os.getpid(), "host": socket.gethostname()}
+        locked = _held[key] >= 0
+    return {"token": _token, "pid": os.getpid(), "host": socket.gethostname(), "started": _started(os.getpid()),
+            "lock": locked}
+
+
+def _started(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
 
 
 def try_claim(home: str | os.PathLike) -> dict | None:
@@ -88,14 +109,17 @@ def has_lock_file(home: str | os.PathLike, owner_token: str) -> bool:
     return (_directory(home) / f"{owner_token}{_SUFFIX}").exists()
 
 
-def alive(home: str | os.PathLike, owner_token: str | None) -> bool:
+def alive(home: str | os.PathLike, owner_token: str | None, record: dict | None = None) -> bool:
     """Whether the process with `owner_token` still runs (holds its lock in `home`). No token (a job recorded
     before owners were kept) or no lock file means gone; a lock that cannot be tested counts as alive, so a
-    live process' job is never taken for an interrupted one."""
+    live process' job is never taken for an interrupted one. `record` (the job's owner record) answers for an
+    owner that could not lock (``"lock": false``)."""
     if not owner_token:
         return False
     if owner_token == _token:
         return True
+    if record is not None and record.get("lock") is False:
+        return _process_alive(record)
     path = _directory(home) / f"{owner_token}{_SUFFIX}"
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -112,6 +136,17 @@ def alive(home: str | os.PathLike, owner_token: str | None) -> bool:
     finally:
         os.close(fd)  # closing drops the probe's lock, if it got one
     return False
+
+
+def _process_alive(record: dict) -> bool:
+    """An owner without a lock: alive while its pid runs with the same start time (another host: cannot tell)."""
+    if record.get("host") != socket.gethostname():
+        return True
+    pid, started = record.get("pid"), record.get("started")
+    if not isinstance(pid, int) or not psutil.pid_exists(pid):
+        return False
+    now_started = _started(pid)
+    return started is None or now_started is None or abs(now_started - float(started)) < 1.0
 
 
 def reap(home: str | os.PathLike) -> int:

@@ -372,7 +372,8 @@ class Store:
 
     def owner_alive(self, resource: dict) -> bool:
         """Whether the process that runs the job `resource` still lives (False when it recorded no owner)."""
-        return owners.alive(self.home, (resource.get("owner") or {}).get("token"))
+        owner = resource.get("owner") or {}
+        return owners.alive(self.home, owner.get("token"), owner)
 
     def has_running_jobs(self) -> bool:
         """Whether any job is PENDING, IN_PROGRESS or STOPPING (one indexed lookup)."""

@@ -137,3 +137,19 @@ def test_recovering_an_untouched_workspace_does_nothing(tmp_path):
     store = Store(tmp_path / "fresh")
     report = recover(store)
     assert not report and str(report) == "Nothing to recover."
+
+
+def test_where_no_lock_can_be_taken_liveness_falls_back_to_the_pid_and_its_start_time(store, other_process):
+    import socket
+
+    import psutil
+
+    token, kill = other_process
+    pid = int(next(p.pid for p in psutil.Process().children() if p.cmdline()[-1] == str(store.home)))
+    record = {"token": "f00dfeed0000", "pid": pid, "host": socket.gethostname(), "lock": False,
+              "started": psutil.Process(pid).create_time()}
+    assert owners.alive(store.home, record["token"], record)
+    assert owners.alive(store.home, record["token"], {**record, "host": "elsewhere"})  # cannot tell: alive
+    assert not owners.alive(store.home, record["token"], {**record, "started": record["started"] - 100})  # reused pid
+    kill()
+    assert not owners.alive(store.home, record["token"], record)
