@@ -159,6 +159,18 @@ def drain_spool(store, *, wait: float | None = None) -> int:
     return len(replay.moved)
 
 
+def drain_spool_if_free(store, *, wait: float = 5.0) -> int:
+    """`drain_spool` for callers that must not fail for it (an import, a training, a start): when another
+    writer holds the lock past `wait` seconds, or anything else goes wrong, it logs and returns 0; the next
+    write or start drains again."""
+    try:
+        return drain_spool(store, wait=wait)
+    except Exception:
+        log.warning("spooled events not moved now (%s); the next write or start moves them", store.home,
+                    exc_info=True)
+        return 0
+
+
 class _Replay:
     """What a replay did inside a transaction, applied to the spool once that transaction has committed."""
 

@@ -53,7 +53,7 @@ import pandas as pd
 from recsys import validation
 from recsys.columns import INTERACTIONS
 from recsys.datasets import BULK, FULL, MODES, TableWriter, frame_to_blocks, get_or_create_dataset
-from recsys.event_writer import drain_spool
+from recsys.event_writer import drain_spool_if_free
 from recsys.exceptions import ImportFailed, RecsysError, ValidationError
 from recsys.failpoints import failpoint
 from recsys.files import temp_name
@@ -69,7 +69,6 @@ REJECT_COLUMNS = ("row", "field", "reason")   # then the source columns, as read
 CSV_BLOCK_BYTES = 1 << 20           # pyarrow CSV block (its reader reads dozens ahead: small bounds memory)
 FIRST_CHUNK_ROWS = 20_000           # CSV: the first chunk is at most this long
 SQLITE_CACHE_KIB = 65_536           # page cache of the import connection (bounded memory at any file size)
-SPOOL_DRAIN_WAIT_SECONDS = 5.0      # another long write holds the lock: leave the spool to the next drain
 
 Progress = Callable[[int, "int | None"], Any]
 
@@ -505,7 +504,7 @@ def import_file(
     job = ImportJob(name=name, group=group, dataset_type=dtype, mode=mode, path=str(path),
                     column_map={str(k): v for k, v in (column_map or {}).items()})
     # Events PutEvents spooled earlier go in first: a killed import or a quiet tracker must not keep them unseen.
-    _drain_event_spool(store)
+    drain_spool_if_free(store)
     resource = store.create_resource(RESOURCE_TYPE, group, name, {**job.to_dict(), "owner": store.job_owner()},
                                      status=CREATE_IN_PROGRESS)
     job.arn = resource["arn"]
@@ -597,8 +596,8 @@ def import_file(
                                   db=db)
             failpoint("import:before-commit")
         failpoint("import:after-commit")
-        if dtype == INTERACTIONS:
-            _drain_event_spool(store)
+        if dtype == INTERACTIONS:  # the events PutEvents spooled while this import held the lock
+            drain_spool_if_free(store)
         log.info("import %s: %d rows accepted, %d rejected, %d excluded in %.1f s", name, job.rows_accepted,
                  job.rows_rejected, job.rows_excluded, job.seconds)
         return job
@@ -635,15 +634,6 @@ def recover_import_jobs(store) -> list[str]:
                                                               "failure_reason": reason}):
             ended.append(job["arn"])
     return ended
-
-
-def _drain_event_spool(store) -> None:
-    """Move the events PutEvents spooled (while an import held the write lock) into their datasets
-    (`recsys.event_writer`): before an import starts and after an Interactions import committed."""
-    try:
-        drain_spool(store, wait=SPOOL_DRAIN_WAIT_SECONDS)
-    except Exception:  # never fails the import: the next PutEvents, import or start drains the spool again
-        log.exception("could not move spooled events")
 
 
 def _too_many_rejects_message(job: ImportJob, limit: float) -> str:

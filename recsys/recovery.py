@@ -92,12 +92,9 @@ def recover(store: Store) -> Recovery:
         log.warning("workspace recovery skipped for %s: %s", store.home, exc)
         return report
     if (store.home / SPOOL_NAME).exists():
-        from recsys.event_writer import drain_spool
+        from recsys.event_writer import drain_spool_if_free
 
-        try:
-            report.events_moved = drain_spool(store, wait=0)
-        except (OSError, sqlite3.Error):  # another process writes now; the next write or start moves them
-            pass
+        report.events_moved = drain_spool_if_free(store, wait=0)
     report.seconds = round(time.perf_counter() - started, 4)
     if report:
         log.warning("%s (%s)", report, store.home)

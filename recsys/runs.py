@@ -30,7 +30,7 @@ from recsys import columns as C
 from recsys import tuning
 from recsys.data import load_training_data
 from recsys.datasets import max_seq
-from recsys.event_writer import drain_spool
+from recsys.event_writer import drain_spool_if_free
 from recsys.evaluation import evaluate
 from recsys.evaluation.splits import default_split
 from recsys.exceptions import (
@@ -76,7 +76,6 @@ _STAGES = (
     ("saving", 5),
 )
 _HPO_SHARE = 60
-SPOOL_DRAIN_WAIT_SECONDS = 5.0   # a long import holds the lock: train on what is committed, it drains at its end
 
 
 # -- starting, stopping and deleting ------------------------------------------------------------------
@@ -347,19 +346,11 @@ def _max_seq(store: Store, group: str) -> int | None:
 
 def _load(store: Store, group: str, run: _Run):
     run.stage("loading data", 0.0)
-    _drain_event_spool(store)
+    drain_spool_if_free(store)  # spooled PutEvents are trained on, not left out for want of a later write
     seq = _max_seq(store, group)  # taken before reading: later events are surely newer than the model
     data = load_training_data(store, group)
     run.stage("loading data", 1.0)
     return data, seq
-
-
-def _drain_event_spool(store: Store) -> None:
-    """Spooled PutEvents go into the data first: a training never leaves them out for want of a later write."""
-    try:
-        drain_spool(store, wait=SPOOL_DRAIN_WAIT_SECONDS)
-    except Exception:  # never fails the training; the import holding the lock drains the spool when it ends
-        logger.warning("could not move spooled events before training", exc_info=True)
 
 
 def apply_event_filters(data, *, event_type=None, event_value_threshold=None, events_config=None):

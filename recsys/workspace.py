@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
 
 import pandas as pd
@@ -277,10 +276,7 @@ def save_schema(store: Store, group: str, dataset_type: str, schema) -> dict:
         return datasets.create_dataset(store, group, dataset_type, schema)
     waiting = 0
     if existing["schema"].dataset_type == INTERACTIONS:
-        try:
-            event_writer.drain_spool(store, wait=event_writer.SPOOL_AFTER_SECONDS)
-        except sqlite3.OperationalError:
-            pass  # refused below while the group's events wait
+        event_writer.drain_spool_if_free(store, wait=event_writer.SPOOL_AFTER_SECONDS)  # else refused below
         waiting = event_writer.spooled_count(store, group)
     if waiting:
         raise ConflictError(f"{waiting:,} batches of events for {group!r} wait in the spool while a long import "
