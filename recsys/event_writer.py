@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 import sqlite3
+import threading
 import time
 import uuid
 
@@ -169,6 +170,38 @@ def drain_spool_if_free(store, *, wait: float = 5.0) -> int:
         log.warning("spooled events not moved now (%s); the next write or start moves them", store.home,
                     exc_info=True)
         return 0
+
+
+class SpoolMover:
+    """Moves spooled events in every `interval` seconds from a daemon thread (the API server runs one), so events
+    spooled during another process' import, killed before its end-of-import drain, never wait for a next write.
+
+    Example::
+
+        mover = SpoolMover(store).start()
+        ...
+        mover.stop()
+    """
+
+    def __init__(self, store, interval: float = 5.0):
+        self.store, self.interval = store, interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "SpoolMover":
+        self._thread = threading.Thread(target=self._run, name="recsys-spool-mover", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            if (self.store.home / SPOOL_NAME).exists() and spooled_count(self.store):
+                drain_spool_if_free(self.store, wait=0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
 
 
 class _Replay:

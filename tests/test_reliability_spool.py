@@ -5,6 +5,7 @@ every other write goes on; schema changes wait for the spool; imports, training 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -108,6 +109,18 @@ def test_a_workspace_start_moves_spooled_events_in(store, trackers):
     _spool_one(store, trackers["a"])
     report = recover(Store(store.home))
     assert report.events_moved == 1 and items_of(store, "a") == ["i9"]
+
+
+def test_a_server_moves_spooled_events_in_without_a_next_write(store, trackers):
+    _spool_one(store, trackers["a"])
+    mover = event_writer.SpoolMover(store, interval=0.02).start()
+    try:
+        deadline = time.monotonic() + 10
+        while event_writer.spooled_count(store) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        mover.stop()
+    assert items_of(store, "a") == ["i9"]
 
 
 def test_a_training_trains_on_spooled_events(store, trackers, tmp_path):

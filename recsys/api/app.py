@@ -41,6 +41,7 @@ from recsys.api import keys as api_keys
 from recsys.api.metrics import Metrics
 from recsys.api.models import OPERATIONS, Operation, signing_name, validate_request
 from recsys.api.sigv4 import verify_request
+from recsys.event_writer import SpoolMover
 from recsys.exceptions import ApiError, AuthError, ConflictError, InvalidInput, NotFoundError, RecsysError, ValidationError
 from recsys.recovery import recover
 
@@ -540,7 +541,11 @@ def _lifespan_for(api: "PersonalizeAPI", warm: bool, freeze_gc: bool):
             # and models in the heap, full collections otherwise cost milliseconds and show up in p99.
             gc.collect()
             gc.freeze()
-        yield
+        mover = SpoolMover(api.store).start()  # spooled events move in even when no PutEvents follows
+        try:
+            yield
+        finally:
+            mover.stop()
 
     return lifespan
 
