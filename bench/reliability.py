@@ -237,16 +237,16 @@ def bench_concurrency(work: Path, rows: int, writers: int) -> list[str]:
 
     def writer(w: int) -> None:
         k = 0
-        while proc.poll() is None or k < 50:
+        while proc.poll() is None or k < 50:  # 10 events a call, as many calls as the import lasts
+            batch_events = [{"eventType": "click", "itemId": f"i{k}-{j}", "sentAt": 1_800_000_000 + k,
+                             "eventId": f"{w}-{k}-{j}"} for j in range(10)]
             try:
-                result = put_events(store, tracking, f"s{w}", f"w{w}",
-                                    [{"eventType": "click", "itemId": f"i{k}", "sentAt": 1_800_000_000 + k,
-                                      "eventId": f"{w}-{k}"}])
+                result = put_events(store, tracking, f"s{w}", f"w{w}", batch_events)
             except Exception as exc:  # counted, not raised: the figure is how many
                 errors.append(repr(exc))
             else:
-                sent[w] += 1
-                spooled[w] += bool(result.get("spooled"))
+                sent[w] += len(batch_events)
+                spooled[w] += len(batch_events) if result.get("spooled") else 0
             k += 1
 
     threads = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
@@ -266,7 +266,7 @@ def bench_concurrency(work: Path, rows: int, writers: int) -> list[str]:
     recorded = len(streamed)
     distinct = streamed["_event_id"].nunique() if "_event_id" in streamed.columns else recorded
     total = sum(sent)
-    return [f"PutEvents from {writers} threads during a {rows:,}-row import in another process: {total:,} sent "
+    return [f"PutEvents from {writers} threads during a {rows:,}-row import in another process: {total:,} events sent "
             f"({sum(spooled):,} spooled), {total - distinct:,} lost, {recorded - distinct:,} duplicated, "
             f"{len(errors)} errors; the live import left untouched by a concurrent start: "
             f"{sum(live_kept)}/{len(live_kept)}"]
@@ -331,12 +331,19 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the imports")
     parser.add_argument("--random-kills", type=int, default=4, help="imports killed after a random delay")
     parser.add_argument("--writers", type=int, default=8, help="PutEvents threads during the import")
+    parser.add_argument("--only", nargs="*", default=None,
+                        choices=["imports", "training", "batch", "concurrency", "poison", "cost"],
+                        help="run only these sections")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="recsys-reliability-") as tmp:
         work = Path(tmp)
-        for section in (lambda: bench_imports(work, args.rows, args.random_kills), lambda: bench_training(work),
-                        lambda: bench_batch(work), lambda: bench_concurrency(work, args.rows, args.writers),
-                        lambda: bench_poison(work), lambda: bench_recovery_cost(work)):
+        sections = {"imports": lambda: bench_imports(work, args.rows, args.random_kills),
+                    "training": lambda: bench_training(work), "batch": lambda: bench_batch(work),
+                    "concurrency": lambda: bench_concurrency(work, args.rows, args.writers),
+                    "poison": lambda: bench_poison(work), "cost": lambda: bench_recovery_cost(work)}
+        for name, section in sections.items():
+            if args.only and name not in args.only:
+                continue
             started = time.perf_counter()
             for line in section():
                 print(line, flush=True)
