@@ -153,3 +153,11 @@ def test_where_no_lock_can_be_taken_liveness_falls_back_to_the_pid_and_its_start
     assert not owners.alive(store.home, record["token"], {**record, "started": record["started"] - 100})  # reused pid
     kill()
     assert not owners.alive(store.home, record["token"], record)
+
+
+def test_the_api_ends_interrupted_jobs_when_it_starts(store, solution):
+    from recsys.api import create_app
+
+    orphan = _running_version(store, {"token": "deadbeef0003", "pid": 0, "host": "x"})
+    create_app(store, warm=False)
+    assert solutions.get_solution_version(store, orphan["arn"])["status"] == CREATE_FAILED
