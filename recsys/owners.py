@@ -128,10 +128,10 @@ def alive(home: str | os.PathLike, owner_token: str | None, record: dict | None 
     except OSError:
         return True
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
+        # A shared probe: it fails while the owner holds its exclusive lock, needs only read access (NFS too), and
+        # probes of several processes at once do not fail each other.
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:  # BlockingIOError: held; anything else: cannot tell, so alive
         return True
     finally:
         os.close(fd)  # closing drops the probe's lock, if it got one
