@@ -54,6 +54,7 @@ import pandas as pd
 from recsys.columns import (
     CREATION_TIMESTAMP, EVENT_TYPE, IMPRESSION, INTERACTIONS, ITEM_ID, RECOMMENDATION_ID, TIMESTAMP, USER_ID,
 )
+from recsys.csv_reader import BAD_RECORD, is_gzip, read_csv_tables, read_header
 from recsys.datasets import BULK, FULL, MODES, TableWriter, frame_to_blocks, get_or_create_dataset
 from recsys.exceptions import RecsysError, ValidationError
 from recsys.schema import Field, Schema, normalize_dataset_type
@@ -143,13 +144,8 @@ def detect_format(path: Path) -> str:
     return "csv"
 
 
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
-
-
 def _open_text(path: Path):
-    raw = gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
+    raw = gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
     return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
 
 
@@ -181,18 +177,6 @@ def sniff_delimiter(path: Path) -> str:
     return best
 
 
-def _csv_header(path: Path, delimiter: str) -> list[str]:
-    """The fields of the file's first record (BOM stripped), read with the csv module."""
-    with _open_text(path) as fh:
-        sample = fh.read(1 << 20)
-    if not sample.strip():
-        raise pd.errors.EmptyDataError("empty")
-    first = next(csv.reader(io.StringIO(sample), delimiter=delimiter), None)
-    if not first:
-        raise pd.errors.EmptyDataError("empty")
-    return first
-
-
 def _unique_names(names: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     out = []
@@ -208,20 +192,12 @@ def _unique_names(names: list[str]) -> list[str]:
 
 
 def _read_csv_chunks(path: Path, delimiter: str, header: bool, chunk_size: int) -> Iterator[tuple[int, pd.DataFrame]]:
-    """CSV with pyarrow's streaming reader (multi-threaded, UTF-8 checked); every column read as text."""
+    """CSV as text frames: pyarrow's streaming reader, with a tolerant reader where it fails (`csv_reader`);
+    a malformed record is a row whose BAD_RECORD column says why."""
     import pyarrow as pa
-    import pyarrow.csv as pacsv
 
-    first = _csv_header(path, delimiter)
+    first, start, line = read_header(path, delimiter, header)
     names = _unique_names(first) if header else [str(k) for k in range(len(first))]
-    stream = pa.input_stream(str(path), compression="gzip" if _is_gzip(path) else None)
-    reader = pacsv.open_csv(
-        stream,
-        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0, block_size=CSV_BLOCK_BYTES),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
-                                             strings_can_be_null=False, quoted_strings_can_be_null=False),
-    )
     string_dtype = pd.StringDtype("pyarrow", na_value=np.nan)
     row = 2 if header else 1
     size = min(chunk_size, FIRST_CHUNK_ROWS)  # a small first chunk: the writer starts at once
@@ -230,24 +206,29 @@ def _read_csv_chunks(path: Path, delimiter: str, header: bool, chunk_size: int) 
 
     def frame_of(table) -> pd.DataFrame:
         frame = table.to_pandas(types_mapper=lambda t: string_dtype if t == pa.string() else None)
-        frame.columns = names
+        frame.columns = table.column_names
         return frame
 
-    try:
-        for batch in reader:
-            pending.append(batch)
-            n_pending += batch.num_rows
-            while n_pending >= size:
-                table = pa.Table.from_batches(pending)
-                yield row, frame_of(table.slice(0, size))
-                row += size
-                rest = table.slice(size)
-                pending, n_pending = rest.to_batches(), rest.num_rows
-                size = chunk_size
-        if n_pending:
-            yield row, frame_of(pa.Table.from_batches(pending))
-    finally:
-        stream.close()
+    for batch in read_csv_tables(path, delimiter, names, start, line, block_size=CSV_BLOCK_BYTES):
+        if BAD_RECORD in batch.schema.names:  # a tolerant stretch: its own chunk, after what is pending
+            if n_pending:
+                yield row, frame_of(pa.Table.from_batches(pending))
+                row += n_pending
+                pending, n_pending = [], 0
+            yield row, frame_of(batch)
+            row += batch.num_rows
+            continue
+        pending.append(batch)
+        n_pending += batch.num_rows
+        while n_pending >= size:
+            table = pa.Table.from_batches(pending)
+            yield row, frame_of(table.slice(0, size))
+            row += size
+            rest = table.slice(size)
+            pending, n_pending = rest.to_batches(), rest.num_rows
+            size = chunk_size
+    if n_pending:
+        yield row, frame_of(pa.Table.from_batches(pending))
 
 
 def _read_parquet_chunks(path: Path, chunk_size: int) -> Iterator[tuple[int, pd.DataFrame]]:
@@ -273,8 +254,8 @@ def _json_cell(value: Any) -> Any:
 
 
 def _read_jsonl_chunks(path: Path, chunk_size: int) -> Iterator[tuple[int, pd.DataFrame]]:
-    """JSON lines as string frames; a line that is not a JSON object becomes a row with `__bad_json__`."""
-    opener = gzip.open if _is_gzip(path) else open
+    """JSON lines as string frames; a line that is not a JSON object becomes a row with BAD_RECORD."""
+    opener = gzip.open if is_gzip(path) else open
     with opener(path, "rt", encoding="utf-8-sig", errors="strict", newline="") as fh:
         records: list[dict] = []
         first = 1
@@ -290,9 +271,9 @@ def _read_jsonl_chunks(path: Path, chunk_size: int) -> Iterator[tuple[int, pd.Da
                 try:
                     obj = json.loads(text)
                 except (json.JSONDecodeError, RecursionError) as exc:
-                    obj = {"__bad_json__": f"not valid JSON ({getattr(exc, 'msg', exc)})"}
+                    obj = {BAD_RECORD: f"not valid JSON ({getattr(exc, 'msg', exc)})"}
                 if not isinstance(obj, dict):
-                    obj = {"__bad_json__": f"a JSON {type(obj).__name__}, not an object"}
+                    obj = {BAD_RECORD: f"a JSON {type(obj).__name__}, not an object"}
                 obj = {str(k): _json_cell(v) for k, v in obj.items()}
                 obj["__line__"] = lineno
                 records.append(obj)
@@ -320,7 +301,7 @@ def _read_avro_chunks(path: Path, chunk_size: int) -> Iterator[tuple[int, pd.Dat
         row = 1
         for rec in reader:
             if not isinstance(rec, dict):
-                rec = {"__bad_json__": "an Avro record that is not a flat record"}
+                rec = {BAD_RECORD: "an Avro record that is not a flat record"}
             records.append(rec)
             if len(records) >= chunk_size:
                 yield row, pd.DataFrame.from_records(records)
@@ -400,7 +381,7 @@ def read_chunks(path: str | os.PathLike, *, file_format: str | None = None, deli
 def estimate_rows(path: str | os.PathLike, fmt: str) -> int | None:
     """About how many records an uncompressed CSV or JSON lines file holds (from its first MiB), else None."""
     path = Path(path)
-    if fmt not in ("csv", "jsonl") or _is_gzip(path):
+    if fmt not in ("csv", "jsonl") or is_gzip(path):
         return None
     try:
         size = path.stat().st_size
@@ -715,8 +696,8 @@ def validate_frame(raw: pd.DataFrame, schema: Schema, plan: ColumnPlan, *,
     """Convert and check a raw chunk. Returns (typed frame of all rows in schema columns, verdicts)."""
     n = len(raw)
     verdicts = _Verdicts(n)
-    if "__bad_json__" in raw.columns:
-        bad = raw["__bad_json__"].fillna("").astype(str)
+    if BAD_RECORD in raw.columns:
+        bad = raw[BAD_RECORD].fillna("").astype(str)
         verdicts.mark((bad != "").to_numpy(), "(line)", bad.to_numpy(dtype=object))
     if "__blank__" in raw.columns:
         verdicts.mark((raw["__blank__"].fillna("") == "1").to_numpy(), "(line)", "blank line")
