@@ -241,7 +241,7 @@ class TolerantReader:
     def _judge(self, record: _Record) -> tuple[int, list[str], str]:
         line = self.line
         n = len(record.fields)
-        if record.problem == "unterminated" or (n != self.n_fields and record.lines > 1 and not record.multiline_clean):
+        if record.problem == "unterminated" or (record.lines > 1 and not record.multiline_clean):
             reason = (f"line {line}: a quoted value opened here is never closed; close the quote, and write a "
                       "quote inside a quoted value as two (\"\")")
             return self._first_line_only(record, reason)
@@ -337,7 +337,7 @@ def read_header(path: str | Path, delimiter: str, header: bool = True) -> tuple[
 
 
 def read_csv_tables(path: str | Path, delimiter: str, names: list[str], start: int, line: int, *,
-                    block_size: int = _READ_BYTES) -> Iterator:
+                    block_size: int = _READ_BYTES, window: int = TOLERANT_WINDOW_BYTES) -> Iterator:
     """Every record after `start` as pa.Tables of string columns `names`, in file order: pyarrow's batches
     on clean stretches, tolerant tables (with BAD_RECORD) where pyarrow failed. See the module docstring."""
     import pyarrow as pa
@@ -346,7 +346,7 @@ def read_csv_tables(path: str | Path, delimiter: str, names: list[str], start: i
     path = Path(path)
     compressed = is_gzip(path)
     offset = start
-    window = TOLERANT_WINDOW_BYTES
+    first_window = window
     read_options = pacsv.ReadOptions(column_names=names, block_size=block_size)
     parse_options = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
     convert_options = pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
@@ -359,11 +359,14 @@ def read_csv_tables(path: str | Path, delimiter: str, names: list[str], start: i
             reader = pacsv.open_csv(source, read_options=read_options, parse_options=parse_options,
                                     convert_options=convert_options)
             for batch in reader:
+                if _has_line_break(batch):
+                    break   # a value spanning lines, maybe a quote left open: judged record by record
                 if batch.num_rows:
                     delivered += batch.num_rows
                     last_row = [batch.column(k)[batch.num_rows - 1].as_py() for k in range(batch.num_columns)]
                     yield batch
-            return
+            else:
+                return
         except pa.ArrowInvalid:
             pass  # a malformed stretch: read it record by record below
         finally:
@@ -376,8 +379,16 @@ def read_csv_tables(path: str | Path, delimiter: str, names: list[str], start: i
             tolerant.close()
         if tolerant.eof:
             return
-        window = window * 2 if delivered == 0 else TOLERANT_WINDOW_BYTES
+        window = window * 2 if delivered == 0 else first_window
         offset, line = tolerant.offset, tolerant.line
+
+
+def _has_line_break(batch) -> bool:
+    """Whether a value of the batch holds a CR or LF: pyarrow reads a quote left open as a value running to
+    the next quote, swallowing the lines between; the tolerant reader tells the two apart."""
+    import pyarrow.compute as pc
+
+    return any(pc.any(pc.match_substring_regex(column, "[\r\n]")).as_py() for column in batch.columns)
 
 
 def _arrow_stream(path: Path, offset: int, compressed: bool):

@@ -54,6 +54,7 @@ import pandas as pd
 from recsys.columns import (
     CREATION_TIMESTAMP, EVENT_TYPE, IMPRESSION, INTERACTIONS, ITEM_ID, RECOMMENDATION_ID, TIMESTAMP, USER_ID,
 )
+from recsys.cells import display_cell, normalize_cells
 from recsys.csv_reader import BAD_RECORD, is_gzip, read_csv_tables, read_header
 from recsys.datasets import BULK, FULL, MODES, TableWriter, frame_to_blocks, get_or_create_dataset
 from recsys.exceptions import RecsysError, ValidationError
@@ -244,13 +245,14 @@ def _read_parquet_chunks(path: Path, chunk_size: int) -> Iterator[tuple[int, pd.
 
 
 def _json_cell(value: Any) -> Any:
+    """A JSON scalar as text; an object or a list stays as it is, for its field to accept or reject (`cells`)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float, str)):
         return value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)
-    return json.dumps(value)
+    return value
 
 
 def _read_jsonl_chunks(path: Path, chunk_size: int) -> Iterator[tuple[int, pd.DataFrame]]:
@@ -288,7 +290,8 @@ def _records_frame(records: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(records)
     for col in frame.columns:
         if col != "__line__":
-            frame[col] = frame[col].fillna("").astype("str")
+            values = frame[col].fillna("")
+            frame[col] = values.astype("str") if pd.api.types.infer_dtype(values) == "string" else values
     return frame
 
 
@@ -528,7 +531,7 @@ def _as_text(s: pd.Series) -> pd.Series:
     if kind == "M":
         return s.dt.strftime("%Y-%m-%dT%H:%M:%S").astype("str")
     if s.dtype == object:
-        s = s.map(lambda v: v if isinstance(v, str) or v is None else _json_cell(v), na_action="ignore")
+        s = s.map(lambda v: v if isinstance(v, str) or v is None else display_cell(v), na_action="ignore")
     out = s.astype("str")
     return out.mask(out == "")
 
@@ -716,6 +719,9 @@ def validate_frame(raw: pd.DataFrame, schema: Schema, plan: ColumnPlan, *,
         if src is None:
             continue
         s = raw[src] if src in raw.columns else pd.Series([None] * n, index=raw.index, dtype=object)
+        s, bad_cells, reasons = normalize_cells(s, f)
+        if bad_cells is not None:
+            verdicts.mark(bad_cells, f.name, reasons)
         if f.type in ("int", "long"):
             out[f.name] = _convert_int(s, f, verdicts, f.name in plan.dates, date_format)
         elif f.type in ("float", "double"):
@@ -737,6 +743,8 @@ def _raw_columns(raw: pd.DataFrame, positions: np.ndarray, columns: Sequence[str
         s = raw[col].iloc[positions]
         if s.dtype.kind == "M":
             s = s.dt.strftime("%Y-%m-%d %H:%M:%S")
+        elif s.dtype == object:
+            s = s.map(display_cell)
         s = s.astype("str").str.slice(0, MAX_RAW_VALUE_CHARS)
         out.append(s.astype(object).where(s.notna(), "").tolist())
     return out
@@ -923,7 +931,7 @@ def import_file(
                 raise ValidationError(_too_many_rejects_message(job, max_rejected_fraction))
             if job.rows_accepted == 0:
                 raise ValidationError(f"No row of {Path(path).name} was accepted ({job.rows_rejected:,} rejected, "
-                                      f"{job.rows_excluded:,} excluded); nothing imported.")
+                                      f"{job.rows_excluded:,} excluded); nothing imported.{_first_reasons(job)}")
             writer.finish()
         rej_fh.close()
         rej_fh = None
@@ -972,8 +980,13 @@ def _drain_event_spool(store) -> None:
         log.exception("could not move spooled events after an import")
 
 
+def _first_reasons(job: ImportJob) -> str:
+    if not job.first_rejects:
+        return ""
+    return " First reasons: " + "; ".join(f"row {r['row']} {r['field']}: {r['reason']}" for r in job.first_rejects[:3]) + "."
+
+
 def _too_many_rejects_message(job: ImportJob, limit: float) -> str:
-    firsts = "; ".join(f"row {r['row']} {r['field']}: {r['reason']}" for r in job.first_rejects[:3])
     return (f"{job.rows_rejected:,} of {job.rows_read - job.rows_excluded:,} rows rejected "
-            f"({job.rejected_fraction:.1%} > the {limit:.0%} allowed); nothing imported. First reasons: {firsts}. "
+            f"({job.rejected_fraction:.1%} > the {limit:.0%} allowed); nothing imported.{_first_reasons(job)} "
             "Fix the file or the mapping, or raise max_rejected_fraction (--max-rejected).")
