@@ -58,6 +58,7 @@ from recsys.cells import display_cell, normalize_cells
 from recsys.csv_reader import BAD_RECORD, is_gzip, read_csv_tables, read_header
 from recsys.datasets import BULK, FULL, MODES, TableWriter, frame_to_blocks, get_or_create_dataset
 from recsys.exceptions import RecsysError, ValidationError
+from recsys.files import environment_problem
 from recsys.schema import Field, Schema, normalize_dataset_type
 from recsys.store import ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, validate_name
 
@@ -957,8 +958,9 @@ def import_file(
         rejects_tmp.unlink(missing_ok=True)
         job.seconds = round(time.monotonic() - started, 3)
         job.rows_accepted = 0
-        if isinstance(exc, ValidationError):
-            job.failure_reason = str(exc)
+        problem = environment_problem(exc)   # a full disk, a read-only workspace: one line naming the fix
+        if isinstance(exc, ValidationError) or problem is not None:
+            job.failure_reason = str(problem or exc)
         else:
             job.failure_reason = f"interrupted after {job.rows_read:,} rows: {type(exc).__name__}: {exc}"[:2000]
         try:
@@ -967,6 +969,8 @@ def import_file(
             log.exception("could not record the failure of import job %s", name)
         if isinstance(exc, ValidationError):
             raise ImportFailed(f"Import job {name} failed: {exc}", job) from exc
+        if problem is not None and problem is not exc:
+            raise problem from exc
         raise
 
 
