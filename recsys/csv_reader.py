@@ -160,6 +160,7 @@ class TolerantReader:
         self._buf = b""
         self._pos = 0
         self._file_eof = False
+        self._irregular_until = 0   # buffer position before which _jump_lines does not look again
 
     def close(self) -> None:
         self._fh.close()
@@ -172,6 +173,7 @@ class TolerantReader:
         if not data:
             self._file_eof = True
             return True   # one more parse with eof=True
+        self._irregular_until = max(0, self._irregular_until - self._pos)
         self._buf = self._buf[self._pos:] + data
         self._pos = 0
         return True
@@ -189,7 +191,7 @@ class TolerantReader:
                 self._pos = end
                 return dropped
             dropped += len(self._buf) - self._pos
-            self._buf, self._pos = b"", 0
+            self._buf, self._pos, self._irregular_until = b"", 0, 0
             data = self._fh.read(_READ_BYTES)
             if not data:
                 self._file_eof = True
@@ -264,15 +266,45 @@ class TolerantReader:
     def skip(self, n_records: int, expected_last: list[str] | None) -> None:
         """Pass over `n_records` records already read by pyarrow; ValidationError if the last one differs."""
         last = None
-        for _ in range(n_records):
+        remaining = n_records
+        while remaining > 0:
+            if remaining > 1:  # the last one is parsed, to be compared
+                jumped = self._jump_lines(remaining - 1)
+                if jumped:
+                    remaining -= jumped
+                    continue
             got = self.next_record()
             if got is None:
                 break
             last = got
+            remaining -= 1
         if expected_last is not None and (last is None or last[1] != expected_last):
             raise ValidationError(
                 f"Cannot read {self.path.name} as CSV: after a malformed record near line {self.line}, the tolerant "
                 "reader and pyarrow disagree on where records end; fix that record (quotes, field count) and retry.")
+
+    def _jump_lines(self, limit: int) -> int:
+        """Skip up to `limit` records at C speed where the buffered lines ahead are plain (no quote, no blank
+        line, no lone CR: one record per LF); returns how many (0: parse the next record the slow way)."""
+        buf, pos = self._buf, self._pos
+        if pos < self._irregular_until or pos >= len(buf):
+            return 0
+        quote = buf.find(b'"', pos)
+        end = buf.rfind(b"\n", pos, quote if quote >= 0 else len(buf)) + 1   # after the last whole plain line
+        if end <= pos:
+            return 0
+        lines = buf.count(b"\n", pos, end)
+        if (buf.count(b"\r", pos, end) != buf.count(b"\r\n", pos, end) or buf[pos] in b"\r\n"
+                or buf.find(b"\n\n", pos, end) >= 0 or buf.find(b"\n\r\n", pos, end) >= 0):
+            self._irregular_until = end
+            return 0
+        if lines > limit:
+            end = pos
+            for _ in range(limit):
+                end = buf.index(b"\n", end) + 1
+            lines = limit
+        self._advance(end, lines)
+        return lines
 
     def tables(self, window: int, names: list[str]) -> Iterator:
         """Tables of the records in the next `window` bytes (at least), each with the BAD_RECORD column."""
@@ -385,10 +417,19 @@ def read_csv_tables(path: str | Path, delimiter: str, names: list[str], start: i
 
 def _has_line_break(batch) -> bool:
     """Whether a value of the batch holds a CR or LF: pyarrow reads a quote left open as a value running to
-    the next quote, swallowing the lines between; the tolerant reader tells the two apart."""
-    import pyarrow.compute as pc
+    the next quote, swallowing the lines between; the tolerant reader tells the two apart. Scans the string
+    columns' data buffers (all of a buffer, even when the batch is a slice of it: a false alarm only costs
+    a tolerant read)."""
+    import numpy as np
 
-    return any(pc.any(pc.match_substring_regex(column, "[\r\n]")).as_py() for column in batch.columns)
+    for column in batch.columns:
+        data = column.buffers()[2]
+        if data is None or not data.size:
+            continue
+        raw = np.frombuffer(data, dtype=np.uint8)
+        if np.count_nonzero(raw == 0x0A) or np.count_nonzero(raw == 0x0D):
+            return True
+    return False
 
 
 def _arrow_stream(path: Path, offset: int, compressed: bool):

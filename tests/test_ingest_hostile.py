@@ -298,14 +298,19 @@ def test_tolerant_reader_agrees_with_pyarrow_where_pyarrow_reads(tmp_path_factor
 
 @FUZZ
 @given(bad_at=st.lists(st.integers(0, 1_999).map(lambda k: 2 * k), max_size=12, unique=True),
-       kind=st.sampled_from(["ragged", "nul", "quote", "utf8"]), window=st.sampled_from([1, 2_000, 30_000]))
-def test_resuming_pyarrow_after_bad_records_loses_and_doubles_nothing(tmp_path_factory, bad_at, kind, window):
+       kind=st.sampled_from(["ragged", "nul", "quote", "utf8"]), window=st.sampled_from([1, 2_000, 30_000]),
+       newline=st.sampled_from([b"\n", b"\r\n"]), blank_at=st.lists(st.integers(0, 3_999), max_size=3),
+       quoted=st.booleans())
+def test_resuming_pyarrow_after_bad_records_loses_and_doubles_nothing(tmp_path_factory, bad_at, kind, window,
+                                                                        newline, blank_at, quoted):
     bad = {"ragged": b"x,y\n", "nul": b"\x00\n", "quote": b'q,"open,1\n', "utf8": b"q,\xff,1\n"}[kind]
-    lines = [b"u%d,i%d,%d\n" % (k, k, k) for k in range(4_000)]
+    lines = [(b'u%d,"i%d",%d\n' if quoted and k % 3 == 0 else b"u%d,i%d,%d\n") % (k, k, k) for k in range(4_000)]
     for k in sorted(bad_at, reverse=True):
         lines.insert(k, bad)
+    for k in blank_at:
+        lines[k] = b"\n" + lines[k]
     path = tmp_path_factory.mktemp("csv") / "x.csv"
-    path.write_bytes(b"USER_ID,ITEM_ID,TIMESTAMP\n" + b"".join(lines))
+    path.write_bytes((b"USER_ID,ITEM_ID,TIMESTAMP\n" + b"".join(lines)).replace(b"\n", newline))
     names, start, line = read_header(path, ",")
     tables = list(read_csv_tables(path, ",", names, start, line, block_size=4_096, window=window))
     good, rejected = [], []
