@@ -32,7 +32,6 @@ see `TableWriter`) and the commit. At most three chunks are in memory at once, p
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import itertools
 import json
@@ -55,7 +54,7 @@ from recsys.columns import (
     CREATION_TIMESTAMP, EVENT_TYPE, IMPRESSION, INTERACTIONS, ITEM_ID, RECOMMENDATION_ID, TIMESTAMP, USER_ID,
 )
 from recsys.cells import display_cell, normalize_cells
-from recsys.csv_reader import BAD_RECORD, is_gzip, read_csv_tables, read_header
+from recsys.csv_reader import BAD_RECORD, is_gzip, open_binary, read_csv_tables, read_header
 from recsys.datasets import BULK, FULL, MODES, TableWriter, frame_to_blocks, get_or_create_dataset
 from recsys.exceptions import RecsysError, ValidationError
 from recsys.files import environment_problem
@@ -147,8 +146,7 @@ def detect_format(path: Path) -> str:
 
 
 def _open_text(path: Path):
-    raw = gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+    return io.TextIOWrapper(open_binary(path), encoding="utf-8-sig", errors="replace", newline="")
 
 
 def sniff_delimiter(path: Path) -> str:
@@ -257,22 +255,25 @@ def _json_cell(value: Any) -> Any:
 
 
 def _read_jsonl_chunks(path: Path, chunk_size: int) -> Iterator[tuple[int, pd.DataFrame]]:
-    """JSON lines as string frames; a line that is not a JSON object becomes a row with BAD_RECORD."""
-    opener = gzip.open if is_gzip(path) else open
-    with opener(path, "rt", encoding="utf-8-sig", errors="strict", newline="") as fh:
+    """JSON lines as string frames; a line that is not a UTF-8 JSON object becomes a row with BAD_RECORD."""
+    with open_binary(path) as fh:
         records: list[dict] = []
         first = 1
         lineno = 0
-        for line in fh:
+        for raw in fh:
             lineno += 1
             if not records:
                 first = lineno
-            text = line.strip()
-            if not text:
+            try:
+                text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8").strip()
+            except UnicodeDecodeError as exc:
+                text = None
+                reason = f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); re-save the file as UTF-8"
+            if text == "":
                 records.append({"__blank__": "1", "__line__": lineno})
             else:
                 try:
-                    obj = json.loads(text)
+                    obj = json.loads(text) if text is not None else {BAD_RECORD: reason}
                 except (json.JSONDecodeError, RecursionError) as exc:
                     obj = {BAD_RECORD: f"not valid JSON ({getattr(exc, 'msg', exc)})"}
                 if not isinstance(obj, dict):

@@ -230,6 +230,24 @@ def test_a_malformed_csv_record_is_one_rejected_row_with_its_line(store, group, 
     assert sorted(frame["USER_ID"]) == sorted(f"u{k}" for k in range(3_000))   # none lost, none doubled
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_line_that_is_not_utf8_is_one_rejected_row(store, group, tmp_path, fmt):
+    if fmt == "csv":
+        good = [f"u{k},i{k},{k}".encode() for k in range(30)]
+        bad = "Jos\xe9,caf\xe9,5".encode("latin-1")
+        head = [b"USER_ID,ITEM_ID,TIMESTAMP"]
+    else:
+        good = [json.dumps({"USER_ID": f"u{k}", "ITEM_ID": f"i{k}", "TIMESTAMP": k}).encode() for k in range(30)]
+        bad = '{"USER_ID": "Jos\xe9", "ITEM_ID": "i", "TIMESTAMP": 5}'.encode("latin-1")
+        head = []
+    path = tmp_path / f"mixed.{fmt}"
+    path.write_bytes(b"\n".join(head + good[:10] + [bad] + good[10:]) + b"\n")
+    job = import_file(store, group, "Interactions", path)
+    row = 12 if fmt == "csv" else 11
+    assert (job.rows_accepted, job.rows_rejected, job.first_rejects[0]["row"]) == (30, 1, row)
+    assert "not UTF-8 text (byte 0xe9); re-save the file as UTF-8" in job.first_rejects[0]["reason"]
+
+
 def test_a_record_over_the_block_size_in_an_ignored_column_imports(store, group, tmp_path):
     blob = "z" * (3 << 20)
     text = ("USER_ID,ITEM_ID,TIMESTAMP,BLOB\n" + good_lines(30_000).replace("\n", ",b\n") + f"u-big,i1,5,{blob}\n"
