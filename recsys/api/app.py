@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 import anyio
 import anyio.to_thread
+import cachetools
 import numpy as np
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -38,9 +39,11 @@ from starlette.routing import Route
 
 from recsys.api import keys as api_keys
 from recsys.api.metrics import Metrics
-from recsys.api.models import OPERATIONS, InvalidInput, Operation, signing_name, validate_request
-from recsys.api.sigv4 import AuthError, verify_request
-from recsys.exceptions import ConflictError, EnvironmentProblem, NotFoundError, RecsysError, ValidationError
+from recsys.api.models import OPERATIONS, Operation, signing_name, validate_request
+from recsys.api.sigv4 import verify_request
+from recsys.exceptions import (
+    ApiError, AuthError, ConflictError, EnvironmentProblem, InvalidInput, NotFoundError, RecsysError, ValidationError,
+)
 from recsys.files import DAMAGED, environment_problem
 
 log = logging.getLogger("recsys.api")
@@ -58,16 +61,6 @@ READ_OPERATIONS = frozenset({"GetRecommendations", "GetPersonalizedRanking"})
 
 _ARN_GROUP = re.compile(r"^arn:recsys:[a-z][a-z\-]*/([^/]+)/.+$")
 _JSON = "application/json"
-
-
-class ApiError(Exception):
-    """An error answered in AWS's rest-json shape."""
-
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def invalid_input(message: str) -> ApiError:
@@ -138,29 +131,12 @@ def arn_group(arn: str) -> str | None:
     return match.group(1) if match else None
 
 
-class _TTLCache:
-    """A small thread-safe cache of found values that expire after `seconds` (0 disables caching)."""
-
-    def __init__(self, seconds: float, max_size: int = 10_000):
-        self.seconds = seconds
-        self.max_size = max_size
-        self._data: dict[str, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str, load: Callable[[str], Any]) -> Any:
-        now = time.monotonic()
-        if self.seconds > 0:
-            with self._lock:
-                hit = self._data.get(key)
-            if hit is not None and hit[0] > now:
-                return hit[1]
-        value = load(key)
-        if self.seconds > 0 and value is not None:  # misses are not cached: new keys work at once
-            with self._lock:
-                if len(self._data) >= self.max_size:
-                    self._data.clear()
-                self._data[key] = (now + self.seconds, value)
-        return value
+def _expiring_cache(seconds: float, load: Callable[[str], Any], max_size: int = 10_000) -> Callable[[str], Any]:
+    """`load` remembered per key for `seconds` (0: not at all). A miss raises NotFoundError, which is never
+    cached, so a key created a moment ago works at once."""
+    if seconds <= 0:
+        return load
+    return cachetools.cached(cachetools.TTLCache(max_size, seconds), lock=threading.Lock())(load)
 
 
 class PersonalizeAPI:
@@ -183,8 +159,8 @@ class PersonalizeAPI:
         self.metrics = Metrics()
         self.worker_threads = worker_threads
         self._limiter_obj: anyio.CapacityLimiter | None = None
-        self._keys = _TTLCache(key_cache_seconds)
-        self._trackers = _TTLCache(key_cache_seconds)
+        self._key = _expiring_cache(key_cache_seconds, lambda key_id: api_keys.get_key(self.store, key_id))
+        self._tracker_group_of = _expiring_cache(key_cache_seconds, self._find_tracker_group)
         self._handlers: dict[str, Callable[[dict, dict], Any]] = {
             "GetRecommendations": self._get_recommendations,
             "GetPersonalizedRanking": self._get_personalized_ranking,
@@ -306,7 +282,10 @@ class PersonalizeAPI:
         found: dict[str, dict | None] = {}
 
         def secret_for(access_key_id: str) -> str | None:
-            found["key"] = self._keys.get(access_key_id, self._load_key)
+            try:
+                found["key"] = self._key(access_key_id)
+            except NotFoundError:
+                found["key"] = None
             return found["key"]["secret"] if found["key"] else None
 
         verify_request(
@@ -327,12 +306,6 @@ class PersonalizeAPI:
         from recsys.inference.runtime import RUNTIME
 
         return RUNTIME.is_warm(self.store, campaign)
-
-    def _load_key(self, access_key_id: str) -> dict | None:
-        try:
-            return api_keys.get_key(self.store, access_key_id)
-        except NotFoundError:
-            return None
 
     @staticmethod
     def _decode(operation: Operation, body: bytes) -> dict:
@@ -407,15 +380,15 @@ class PersonalizeAPI:
         return groups[0]
 
     def _tracker_group(self, tracking_id: str) -> str | None:
-        return self._trackers.get(tracking_id, self._find_tracker_group)
-
-    def _find_tracker_group(self, tracking_id: str) -> str | None:
-        from recsys.events import find_tracker
-
         try:
-            return find_tracker(self.store, tracking_id)["group"]
+            return self._tracker_group_of(tracking_id)
         except NotFoundError:
             return None
+
+    def _find_tracker_group(self, tracking_id: str) -> str:
+        from recsys.events import find_tracker
+
+        return find_tracker(self.store, tracking_id)["group"]
 
     def _dataset_group(self, key: dict, operation: str, arn: str, dataset_type: str) -> str:
         group = self._authorize(key, operation, [arn], "dataset")
