@@ -338,6 +338,14 @@ def _display_fields(text: bytes, delim: bytes) -> list[str]:
     return [_decode(f) for f in text.rstrip(b"\r\n").split(delim)]
 
 
+def check_width(path: Path, n_columns: int, where: str, hint: str = "") -> None:
+    """ValidationError when a file has more than MAX_COLUMNS columns: refused before its rows are read (a
+    100,000-column header would take gigabytes of parser buffers)."""
+    if n_columns > MAX_COLUMNS:
+        raise ValidationError(f"{Path(path).name} has {n_columns:,} columns {where}; the limit is {MAX_COLUMNS:,}. "
+                              f"Keep only the columns to import{hint}.")
+
+
 def read_header(path: str | Path, delimiter: str, header: bool = True) -> tuple[list[str], int, int]:
     """(the first record's fields, the byte offset and line number where the data starts).
 
@@ -359,10 +367,8 @@ def read_header(path: str | Path, delimiter: str, header: bool = True) -> tuple[
     if got is None:
         raise ValidationError(f"{path.name} is empty: it has no header and no rows.")
     line, fields, _ = got
-    if len(fields) > MAX_COLUMNS:
-        raise ValidationError(
-            f"{path.name} has {len(fields):,} columns in its {'header' if header else 'first row'} (line {line}); "
-            f"the limit is {MAX_COLUMNS:,}. Keep only the columns to import, or check the delimiter (--delimiter).")
+    check_width(path, len(fields), f"in its {'header' if header else 'first row'} (line {line})",
+                " or check the delimiter (--delimiter)")
     if header:
         return fields, reader.offset, reader.line
     return fields, bom, 1

@@ -51,7 +51,9 @@ import pandas as pd
 
 from recsys import validation
 from recsys.columns import INTERACTIONS
-from recsys.csv_reader import BAD_RECORD, is_gzip, open_binary, read_csv_tables, read_header
+from recsys.csv_reader import (
+    BAD_RECORD, MAX_COLUMNS, check_width, is_gzip, open_binary, read_csv_tables, read_header,
+)
 from recsys.datasets import BULK, FULL, MODES, TableWriter, frame_to_blocks, get_or_create_dataset
 from recsys.event_writer import drain_spool
 from recsys.exceptions import ImportFailed, RecsysError, ValidationError
@@ -252,6 +254,8 @@ def _read_jsonl_chunks(path: Path, chunk_size: int) -> Iterator[tuple[int, pd.Da
                     obj = {BAD_RECORD: f"not valid JSON ({getattr(exc, 'msg', exc)})"}
                 if not isinstance(obj, dict):
                     obj = {BAD_RECORD: f"a JSON {type(obj).__name__}, not an object"}
+                elif len(obj) > MAX_COLUMNS:
+                    obj = {BAD_RECORD: f"an object with {len(obj):,} keys; the limit is {MAX_COLUMNS:,} columns"}
                 obj = {str(k): json_cell(v) for k, v in obj.items()}
                 obj["__line__"] = lineno
                 records.append(obj)
@@ -276,6 +280,8 @@ def _read_avro_chunks(path: Path, chunk_size: int) -> Iterator[tuple[int, pd.Dat
 
     with open(path, "rb") as fh:
         reader = fastavro.reader(fh)
+        schema = reader.writer_schema
+        check_width(path, len(schema.get("fields", ())) if isinstance(schema, dict) else 1, "in its schema")
         records: list[dict] = []
         row = 1
         for rec in reader:
@@ -346,9 +352,11 @@ def read_chunks(path: str | os.PathLike, *, file_format: str | None = None, deli
         try:
             import pyarrow.parquet as pq
 
-            total = pq.ParquetFile(path).metadata.num_rows
+            metadata = pq.ParquetFile(path).metadata
+            total = metadata.num_rows
         except Exception as exc:
             raise ValidationError(_describe_read_error(exc, path, fmt)) from exc
+        check_width(path, metadata.num_columns, "in its schema")
         chunks = _read_parquet_chunks(path, chunk_size)
     elif fmt == "jsonl":
         chunks = _read_jsonl_chunks(path, chunk_size)

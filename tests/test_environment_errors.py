@@ -58,14 +58,14 @@ def interactions_csv(path: Path, n: int, start: int = 0) -> Path:
 @pytest.fixture(scope="module")
 def trained_home(tmp_path_factory) -> Path:
     """A small workspace: group g with 3,000 interactions, a popularity model and a campaign."""
-    from recsys import campaigns, training
+    from recsys import campaigns, runs, solutions
 
     home = tmp_path_factory.mktemp("trained") / "ws"
     store = Store(home)
     store.create_dataset_group("g")
     import_file(store, "g", "Interactions", interactions_csv(home.parent / "base.csv", 3_000))
-    training.create_solution(store, "g", "pop", POPULARITY)
-    version = training.create_solution_version(store, "g", "pop", wait=True)
+    solutions.create_solution(store, "g", "pop", POPULARITY)
+    version = runs.create_solution_version(store, "g", "pop", wait=True)
     assert version["status"] == "ACTIVE", version.get("failure_reason")
     campaigns.create_campaign(store, "g", "main", version["arn"])
     return home
@@ -263,7 +263,8 @@ def model_dir(home: Path) -> Path:
 
 @pytest.mark.parametrize("case", sorted(TAMPERING))
 def test_damaged_model_files_are_one_line_naming_the_path(trained_home, tmp_path, case):
-    from recsys.training import list_solution_versions, load_model
+    from recsys.runs import load_model
+    from recsys.solutions import list_solution_versions
 
     home = tmp_path / "ws"
     store = copy_workspace(trained_home, home)

@@ -278,6 +278,25 @@ def test_a_wide_header_is_refused_before_parsing(store, group, tmp_path):
         import_file(store, group, "Interactions", path)
 
 
+def test_wide_parquet_avro_and_json_lines_are_refused(store, group, tmp_path):
+    n = MAX_COLUMNS + 1
+    names = ["USER_ID", "ITEM_ID", "TIMESTAMP"] + [f"x{k}" for k in range(n)]
+    pq.write_table(pa.table({name: ["1"] for name in names}), tmp_path / "wide.parquet")
+    with pytest.raises(ImportFailed, match=f"wide.parquet has {n + 3:,} columns in its schema"):
+        import_file(store, group, "Interactions", tmp_path / "wide.parquet")
+    schema = {"type": "record", "name": "Wide", "fields": [{"name": name, "type": "string"} for name in names]}
+    with open(tmp_path / "wide.avro", "wb") as fh:
+        fastavro.writer(fh, fastavro.parse_schema(schema), [{name: "1" for name in names}])
+    with pytest.raises(ImportFailed, match=f"wide.avro has {n + 3:,} columns in its schema"):
+        import_file(store, group, "Interactions", tmp_path / "wide.avro")
+    lines = [json.dumps({"USER_ID": "u", "ITEM_ID": "i", "TIMESTAMP": k}) for k in range(20)]
+    lines.append(json.dumps({name: "1" for name in names}))
+    (tmp_path / "wide.jsonl").write_text("\n".join(lines) + "\n")
+    job = import_file(store, group, "Interactions", tmp_path / "wide.jsonl")
+    assert job.rows_accepted == 20 and job.first_rejects[0]["row"] == 21
+    assert f"an object with {n + 3:,} keys" in job.first_rejects[0]["reason"]
+
+
 def write_text(path, text):
     path.write_bytes(text.encode("utf-8"))
     return path

@@ -261,7 +261,7 @@ class PersonalizeAPI:
         except RecsysError as exc:
             outcome = self._error(invalid_input(str(exc)))
         except Exception as exc:
-            problem = environment_problem(exc)
+            problem = environment_problem(exc, self.store.db_path)
             if problem is not None:
                 outcome = self._error(environment_error(problem))
             else:
