@@ -90,7 +90,7 @@ def write_file(n_rows: int, path: Path, fmt: str) -> int:
     return len(frame)
 
 
-HOSTILE_LINES = (b"u-bad,i-bad,1,extra,fields\n", b"\x00\x00\x00\x00\n", b'u-bad,"i-bad,1\n')
+HOSTILE_LINES = (b"u-bad,i-bad,1,view,,extra,fields\n", b"\x00\x00\x00\x00\n", b'u-bad,"i-bad,1\n')
 
 
 def add_hostile_records(source: Path, target: Path, n_bad: int) -> None:

@@ -240,6 +240,11 @@ class TolerantReader:
         self._advance(end, 1 if m else 0)
         return line, _display_fields(text, self.delim), reason
 
+    def _ragged(self, where: str, n: int, nul: bool) -> str:
+        return (f"{where}: {n} field{'s' if n != 1 else ''}{' and NUL bytes (a corrupt or binary line)' if nul else ''}"
+                f" where the header has {self.n_fields}; quote values that contain the delimiter "
+                f"{self.delim.decode()!r}, or check --delimiter")
+
     def _judge(self, record: _Record) -> tuple[int, list[str], str]:
         line = self.line
         n = len(record.fields)
@@ -252,9 +257,7 @@ class TolerantReader:
         if n != self.n_fields:
             last = line + max(record.lines, 1) - 1
             where = f"line {line}" if last == line else f"lines {line}-{last}"
-            nul = " and NUL bytes (a corrupt or binary line)" if b"\x00" in raw else ""
-            reason = (f"{where}: {n} field{'s' if n != 1 else ''}{nul} where the header has {self.n_fields}; quote "
-                      f"values that contain the delimiter {self.delim.decode()!r}, or check --delimiter")
+            reason = self._ragged(where, n, b"\x00" in raw)
             return line, [_decode(f) for f in record.fields], reason
         try:
             return line, [f.decode("utf-8") for f in record.fields], ""
@@ -283,28 +286,86 @@ class TolerantReader:
                 f"Cannot read {self.path.name} as CSV: after a malformed record near line {self.line}, the tolerant "
                 "reader and pyarrow disagree on where records end; fix that record (quotes, field count) and retry.")
 
-    def _jump_lines(self, limit: int) -> int:
-        """Skip up to `limit` records at C speed where the buffered lines ahead are plain (no quote, no blank
-        line, no lone CR: one record per LF); returns how many (0: parse the next record the slow way)."""
+    def _plain_lines(self, limit: int) -> int:
+        """The end of up to `limit` plain lines buffered ahead: whole lines with no quote, no blank line and no
+        lone CR, so one record per LF (the current position when there are none)."""
         buf, pos = self._buf, self._pos
-        if pos < self._irregular_until or pos >= len(buf):
-            return 0
+        if pos < self._irregular_until or pos >= len(buf) or limit <= 0:
+            return pos
         quote = buf.find(b'"', pos)
         end = buf.rfind(b"\n", pos, quote if quote >= 0 else len(buf)) + 1   # after the last whole plain line
         if end <= pos:
-            return 0
-        lines = buf.count(b"\n", pos, end)
+            return pos
         if (buf.count(b"\r", pos, end) != buf.count(b"\r\n", pos, end) or buf[pos] in b"\r\n"
                 or buf.find(b"\n\n", pos, end) >= 0 or buf.find(b"\n\r\n", pos, end) >= 0):
             self._irregular_until = end
-            return 0
-        if lines > limit:
+            return pos
+        if buf.count(b"\n", pos, end) > limit:
             end = pos
             for _ in range(limit):
                 end = buf.index(b"\n", end) + 1
-            lines = limit
-        self._advance(end, lines)
+        return end
+
+    def _jump_lines(self, limit: int) -> int:
+        """Skip up to `limit` records at C speed over plain lines; returns how many (0: parse the next record
+        the slow way)."""
+        end = self._plain_lines(limit)
+        lines = self._buf.count(b"\n", self._pos, end)
+        if lines:
+            self._advance(end, lines)
         return lines
+
+    def _plain_table(self, names: list[str]):
+        """The plain lines buffered ahead as one table with BAD_RECORD (parsed by pyarrow, one record per line,
+        ragged lines caught with their line numbers), or None when the next line is not plain or the stretch
+        is not UTF-8 (then records are parsed one by one)."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        end = self._plain_lines(1 << 62)
+        if end == self._pos:
+            return None
+        region = self._buf[self._pos:end]
+        ragged: list = []
+
+        def keep_ragged(row) -> str:
+            ragged.append((row.number, row.text))
+            return "skip"
+
+        delim = self.delim.decode()
+        try:
+            good = pacsv.read_csv(
+                pa.py_buffer(region),
+                read_options=pacsv.ReadOptions(column_names=names, use_threads=False, block_size=len(region) + 1),
+                parse_options=pacsv.ParseOptions(delimiter=delim, newlines_in_values=False,
+                                                 invalid_row_handler=keep_ragged),
+                convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                     strings_can_be_null=False))
+        except (pa.ArrowInvalid, UnicodeDecodeError):
+            self._irregular_until = end
+            return None
+        n_lines = region.count(b"\n")
+        if good.num_rows + len(ragged) != n_lines or any(number is None for number, _ in ragged):
+            self._irregular_until = end
+            return None
+        first = self.line
+        self._advance(end, n_lines)
+        reasons = [""] * good.num_rows
+        if not ragged:
+            return good.append_column(BAD_RECORD, pa.array(reasons, pa.string()))
+        is_bad = np.zeros(n_lines, dtype=bool)
+        is_bad[[number - 1 for number, _ in ragged]] = True
+        order = np.empty(n_lines, dtype=np.int64)   # rows of good, then of ragged, back in line order
+        order[~is_bad] = np.arange(good.num_rows)
+        order[is_bad] = good.num_rows + np.arange(len(ragged))
+        split = [(text.split(delim) + [""] * len(names))[:len(names)] for _, text in ragged]
+        columns = [pa.concat_arrays([good.column(k).combine_chunks(), pa.array([f[k] for f in split], pa.string())])
+                   .take(pa.array(order)) for k in range(len(names))]
+        reasons += [self._ragged(f"line {first + number - 1}", len(text.split(delim)), "\x00" in text)
+                    for number, text in ragged]
+        columns.append(pa.array(reasons, pa.string()).take(pa.array(order)))
+        return pa.Table.from_arrays(columns, names=list(names) + [BAD_RECORD])
 
     def tables(self, window: int, names: list[str]) -> Iterator:
         """Tables of the records in the next `window` bytes (at least), each with the BAD_RECORD column."""
@@ -312,9 +373,15 @@ class TolerantReader:
 
         start = self.offset
         while not self.eof and self.offset - start < window:
+            plain = self._plain_table(names)
+            if plain is not None:
+                yield plain
+                continue
             columns: list[list[str]] = [[] for _ in names]
             reasons: list[str] = []
             while len(reasons) < TOLERANT_TABLE_ROWS and self.offset - start < window:
+                if reasons and self._plain_lines(1) > self._pos:
+                    break   # plain lines ahead: parsed in bulk
                 got = self.next_record()
                 if got is None:
                     break

@@ -188,8 +188,9 @@ def _read_csv_chunks(path: Path, delimiter: str, header: bool, chunk_size: int) 
     string_dtype = pd.StringDtype("pyarrow", na_value=np.nan)
     row = 2 if header else 1
     size = min(chunk_size, FIRST_CHUNK_ROWS)  # a small first chunk: the writer starts at once
-    pending: list = []   # record batches (one per block) not yet handed out
+    pending: list = []   # tables (one per block) not yet handed out, all from pyarrow or all tolerant
     n_pending = 0
+    pending_tolerant = False
 
     def frame_of(table) -> pd.DataFrame:
         frame = table.to_pandas(types_mapper=lambda t: string_dtype if t == pa.string() else None)
@@ -197,25 +198,23 @@ def _read_csv_chunks(path: Path, delimiter: str, header: bool, chunk_size: int) 
         return frame
 
     for batch in read_csv_tables(path, delimiter, names, start, line, block_size=CSV_BLOCK_BYTES):
-        if BAD_RECORD in batch.schema.names:  # a tolerant stretch: its own chunk, after what is pending
-            if n_pending:
-                yield row, frame_of(pa.Table.from_batches(pending))
-                row += n_pending
-                pending, n_pending = [], 0
-            yield row, frame_of(batch)
-            row += batch.num_rows
-            continue
-        pending.append(batch)
+        tolerant = BAD_RECORD in batch.schema.names
+        if pending and tolerant != pending_tolerant:  # a chunk holds one kind of table (one set of columns)
+            yield row, frame_of(pa.concat_tables(pending))
+            row += n_pending
+            pending, n_pending = [], 0
+        pending_tolerant = tolerant
+        pending.append(batch if tolerant else pa.Table.from_batches([batch]))
         n_pending += batch.num_rows
         while n_pending >= size:
-            table = pa.Table.from_batches(pending)
+            table = pa.concat_tables(pending)
             yield row, frame_of(table.slice(0, size))
             row += size
             rest = table.slice(size)
-            pending, n_pending = rest.to_batches(), rest.num_rows
+            pending, n_pending = [rest], rest.num_rows
             size = chunk_size
     if n_pending:
-        yield row, frame_of(pa.Table.from_batches(pending))
+        yield row, frame_of(pa.concat_tables(pending))
 
 
 def _read_parquet_chunks(path: Path, chunk_size: int) -> Iterator[tuple[int, pd.DataFrame]]:

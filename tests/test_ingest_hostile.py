@@ -329,6 +329,8 @@ def test_tolerant_reader_agrees_with_pyarrow_where_pyarrow_reads(tmp_path_factor
     got = tolerant_records(path, 3)
     if expected is None:   # pyarrow refuses the text: the tolerant reader names a bad record, or finds none
         assert any(reason for *_, reason in got) or not got
+    elif any("never closed" in reason for *_, reason in got):
+        pass   # a quote left open (pyarrow closes it at the end of the file, or at a later quote): rejected here
     elif not any("\n" in v or "\r" in v for row in expected for v in row):
         assert [fields for _, fields, reason in got] == expected and not any(reason for *_, reason in got)
 
