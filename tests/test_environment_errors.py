@@ -263,7 +263,7 @@ def model_dir(home: Path) -> Path:
 
 @pytest.mark.parametrize("case", sorted(TAMPERING))
 def test_damaged_model_files_are_one_line_naming_the_path(trained_home, tmp_path, case):
-    from recsys.runs import load_model
+    from recsys.serving import load_model
     from recsys.solutions import list_solution_versions
 
     home = tmp_path / "ws"
