@@ -176,6 +176,7 @@ def test_disk_full_in_an_atomic_write_leaves_the_old_file(small_disk):
     assert target.read_text() == "old" and sorted(p.name for p in small_disk.iterdir()) == ["report.json"]
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_every_command_with_one_line(small_disk, trained_home):
     home = small_disk / "ws"
     copy_workspace(trained_home, home)
@@ -195,6 +196,7 @@ def test_a_full_disk_stops_every_command_with_one_line(small_disk, trained_home)
 # -- a read-only workspace ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_read_only_workspace_every_write_is_one_line_and_nothing_changes(read_only, trained_home, tmp_path):
     home = read_only.point / "ws"
     store = copy_workspace(trained_home, home)
@@ -274,8 +276,14 @@ def test_damaged_model_files_are_one_line_naming_the_path(trained_home, tmp_path
     with pytest.raises(EnvironmentProblem) as info:
         load_model(store, arn)
     assert info.value.kind == DAMAGED and str(directory) in str(info.value) and "Train the solution" in str(info.value)
+
+
+def test_damaged_model_is_one_line_in_the_cli(trained_home, tmp_path):
+    home = tmp_path / "ws"
+    copy_workspace(trained_home, home)
+    _truncate(model_dir(home) / "arrays.npz")
     result = run_cli(home, "recommend", "--group", "g", "--solution", "pop", "--user", "user-00001")
-    assert_one_line_error(result, str(directory), "damaged or were edited")
+    assert_one_line_error(result, str(model_dir(home)), "damaged or were edited")
 
 
 def test_damaged_model_is_a_clean_aws_error_in_the_api(trained_home, tmp_path):
