@@ -155,6 +155,7 @@ class TolerantReader:
         self.offset = offset    # of the next record, in the decompressed file
         self.line = line        # the physical line number of the next record (1-based)
         self.eof = False
+        self.oversized = False   # whether a record over MAX_RECORD_BYTES was skipped
         self._unquoted = re.compile(rb"[^" + re.escape(self.delim) + rb"\r\n]*")
         self._fh = open_binary(self.path, offset)
         self._buf = b""
@@ -214,6 +215,8 @@ class TolerantReader:
                 _, end = parsed
                 self._advance(end, 1)
                 continue
+            if parsed.end - self._pos > MAX_RECORD_BYTES:
+                return self._oversized()
             return self._judge(parsed)
 
     def _advance(self, end: int, lines: int) -> None:
@@ -222,6 +225,7 @@ class TolerantReader:
         self._pos = end
 
     def _oversized(self) -> tuple[int, list[str], str]:
+        self.oversized = True
         line = self.line
         head = self._buf[self._pos:self._pos + 200]
         dropped = self._skip_long_line()
@@ -426,7 +430,7 @@ def read_header(path: str | Path, delimiter: str, header: bool = True) -> tuple[
     reader = TolerantReader(path, delimiter, 0, bom, 1)
     try:
         got = reader.next_record()
-        if got is not None and got[2].startswith(f"line {got[0]}: a record of more than"):
+        if got is not None and reader.oversized:
             raise ValidationError(f"The first record of {path.name} is over {MAX_RECORD_BYTES >> 20} MiB: it is not "
                                   "a CSV header; check the file and its delimiter.")
     finally:

@@ -260,6 +260,19 @@ def test_a_record_over_the_block_size_in_an_ignored_column_imports(store, group,
     assert (datasets.read_interactions(store, group)["USER_ID"] == "u-big").sum() == 1
 
 
+def test_a_record_over_the_record_limit_is_one_rejected_row(store, group, tmp_path):
+    from recsys.csv_reader import MAX_RECORD_BYTES
+
+    path = tmp_path / "huge.csv"
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write("USER_ID,ITEM_ID,TIMESTAMP\n" + good_lines(100))
+        fh.write("u-huge,i1," + "9" * (MAX_RECORD_BYTES + 10) + "\n")
+        fh.write(good_lines(100, 100))
+    job = import_file(store, group, "Interactions", path)
+    assert (job.rows_accepted, job.rows_rejected) == (200, 1)
+    assert job.first_rejects[0]["row"] == 102 and "a record of more than 16 MiB" in job.first_rejects[0]["reason"]
+
+
 def test_multi_line_quoted_values_keep_their_newlines_and_line_numbers(store, group, tmp_path):
     path = tmp_path / "items.csv"
     path.write_text('ITEM_ID,DESCRIPTION\ni1,"two\nlines"\ni2,"say ""hi""\r\nnow"\ni3,plain,extra\ni4,ok\n',
