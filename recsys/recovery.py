@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recsys import owners
+from recsys.exceptions import EnvironmentProblem
 from recsys.files import remove_all_leftovers, temp_owner
 from recsys.store import SPOOL_NAME, Store
 
@@ -88,7 +89,7 @@ def recover(store: Store) -> Recovery:
             report.batch_jobs = recover_batch_jobs(store)
         report.temporaries = remove_all_leftovers(store.home, in_use=lambda p: _in_use(store.home, p))
         owners.reap(store.home)
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, sqlite3.Error, EnvironmentProblem) as exc:  # read-only, full: nothing can be recorded now
         log.warning("workspace recovery skipped for %s: %s", store.home, exc)
         return report
     if (store.home / SPOOL_NAME).exists():
