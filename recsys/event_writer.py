@@ -30,7 +30,7 @@ import uuid
 
 from recsys.columns import INTERACTIONS
 from recsys.datasets import EVENT_ID, INCREMENTAL, STREAM, TableWriter, dataset_info, stitch_session
-from recsys.exceptions import NotFoundError, RecsysError
+from recsys.exceptions import EnvironmentProblem, NotFoundError, RecsysError
 from recsys.store import SPOOL_NAME
 
 log = logging.getLogger(__name__)
@@ -225,6 +225,8 @@ def _batch_problem(exc: BaseException) -> str | None:
         return f"the dataset no longer accepts these events ({exc}); its schema changed since they were spooled"
     if isinstance(exc, sqlite3.IntegrityError):
         return f"the dataset refused these events ({exc})"
+    if isinstance(exc, EnvironmentProblem):
+        return None
     if isinstance(exc, RecsysError):
         return str(exc)
     if isinstance(exc, (KeyError, TypeError, ValueError)):

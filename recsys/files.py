@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Callable
 
 from recsys import owners
-
 from recsys.exceptions import EnvironmentProblem
 
 TEMP_MARK = ".tmp-"

@@ -34,7 +34,7 @@ _STALE_NEW_SECONDS = 60.0
 
 _token = secrets.token_hex(6)
 _held: dict[str, int] = {}   # workspace directory -> this process' locked file descriptor (-1: no flock there)
-_NO_FLOCK = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL)
+_NO_FLOCK = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL, errno.EBADF)  # EBADF: NFS wants O_RDWR
 _guard = threading.Lock()
 
 
@@ -67,10 +67,12 @@ def claim(home: str | os.PathLike) -> dict:
             directory.mkdir(parents=True, exist_ok=True)
             # Locked under a name no one checks, then renamed: another process never sees our lock file unlocked.
             new = directory / f"{_token}{_NEW_SUFFIX}"
-            fd = os.open(new, os.O_RDWR | os.O_CREAT, 0o644)
+            new.write_text(f"pid {os.getpid()} on {socket.gethostname()}\n")
+            # Held open read-only: a process holding no file open for writing lets the workspace's file system be
+            # remounted read-only under it (flock does not need write access on a local file system).
+            fd = os.open(new, os.O_RDONLY)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
                 os.replace(new, directory / f"{_token}{_SUFFIX}")
             except OSError as exc:
                 os.close(fd)
