@@ -2,11 +2,11 @@
 
 Example::
 
-    create_campaign(store, "shop", "main", "arn:recsys:solution/shop/up/$LATEST")
+    create_campaign(store, "shop", "main", "arn:aws:personalize:us-east-1:000000000000:solution/up/$LATEST")
     update_campaign(store, "shop", "main", solution_version_arn=new_version_arn)   # no request fails
     describe_campaign(store, "shop", "main")["deployedSolutionVersionArn"]
 
-A campaign is a stored resource (type ``campaign``, ARN ``arn:recsys:campaign/<group>/<name>``) whose body
+A campaign is a stored resource (type ``campaign``, ARN ``arn:aws:personalize:<region>:<account>:campaign/<name>``) whose body
 mirrors Personalize's CreateCampaign: ``solutionVersionArn`` (a version ARN, or ``<solution arn>/$LATEST``
 to follow the newest ACTIVE version), ``minProvisionedTPS`` and ``campaignConfig``. Creating or updating a
 campaign loads its model into the process-wide serving cache before the change is recorded, so requests
@@ -21,7 +21,7 @@ import logging
 import time
 
 from recsys.exceptions import ConflictError, NotFoundError, ValidationError
-from recsys.store import ACTIVE, CREATE_FAILED, make_arn, validate_name
+from recsys.store import ACTIVE, CREATE_FAILED, validate_name
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def create_campaign(store, group: str, name: str, solution_version_arn: str, *, 
 
     Parameters
     ----------
-    solution_version_arn : a version ARN (``arn:recsys:solution/<group>/<solution>/<id>``), or
+    solution_version_arn : a version ARN (``arn:aws:personalize:<region>:<account>:solution/<solution>/<id>``), or
         ``<solution arn>/$LATEST`` to always serve the solution's newest ACTIVE version.
     min_provisioned_tps : kept for compatibility (>= 1); a self-hosted campaign has no billing floor.
     campaign_config : ``{"itemExplorationConfig": {"explorationWeight": "0.3", "explorationItemAgeCutOff": "30"}}``
@@ -61,7 +61,7 @@ def create_campaign(store, group: str, name: str, solution_version_arn: str, *, 
     config = _check_config(campaign_config if campaign_config is not None else DEFAULT_CAMPAIGN_CONFIG)
     requested, solution_arn, version = _check_version(store, group, solution_version_arn)
     body = {
-        "campaignArn": make_arn(CAMPAIGN, group, name),
+        "campaignArn": store.arn(CAMPAIGN, group, name),
         "solutionVersionArn": requested,
         "solutionArn": solution_arn,
         "minProvisionedTPS": tps,
@@ -176,7 +176,7 @@ def resolve_campaign(store, campaign_arn: str) -> tuple[dict, str]:
     from recsys.inference.runtime import READER
 
     if not isinstance(campaign_arn, str) or not campaign_arn:
-        raise ValidationError("campaignArn is required, e.g. arn:recsys:campaign/<group>/<name>.")
+        raise ValidationError("campaignArn is required, e.g. arn:aws:personalize:us-east-1:000000000000:campaign/<name>.")
     campaign = READER.resource(store, campaign_arn)
     if campaign is not None and campaign["type"] == SOLUTION_VERSION:
         # Beyond Personalize: an ACTIVE solution version is served directly, with no campaign to deploy.
@@ -192,7 +192,7 @@ def resolve_campaign(store, campaign_arn: str) -> tuple[dict, str]:
         raise NotFoundError(f"Campaign {campaign_arn} is {campaign['status']}, not ACTIVE{reason}.")
     requested = campaign.get("solutionVersionArn") or ""
     if requested.endswith("/" + LATEST):
-        group, solution = _split_solution_arn(requested[: -len(LATEST) - 1])
+        group, solution = _split_solution_arn(store, requested[: -len(LATEST) - 1])
         latest = READER.latest_active_version(store, group, solution)
         if latest is None:
             raise NotFoundError(f"Campaign {campaign_arn} follows $LATEST of solution {solution!r}, which has no "
@@ -209,18 +209,25 @@ def _deployed_version(store, campaign: dict) -> str:
     if requested.endswith("/" + LATEST):
         from recsys.training import latest_active_version
 
-        group, solution = _split_solution_arn(requested[: -len(LATEST) - 1])
+        group, solution = _split_solution_arn(store, requested[: -len(LATEST) - 1])
         return latest_active_version(store, group, solution)["arn"]
     return campaign.get("deployedSolutionVersionArn") or requested
 
 
-def _split_solution_arn(arn: str) -> tuple[str, str]:
-    prefix = "arn:recsys:solution/"
-    parts = arn[len(prefix):].split("/") if arn.startswith(prefix) else []
-    if len(parts) != 2 or not all(parts):
-        raise ValidationError(f"{arn!r} is not a solution ARN; use arn:recsys:solution/<group>/<solution>/$LATEST "
-                              "or a solution version ARN.")
-    return parts[0], parts[1]
+def _split_solution_arn(store, arn: str) -> tuple[str, str]:
+    """(dataset group, solution name) of a solution ARN (any region/account, or an old one)."""
+    from recsys.inference.runtime import READER
+
+    solution = READER.resource(store, arn)  # cached per request thread: this runs on the serving path
+    if solution is None:
+        try:
+            solution = store.find_resource(arn)
+        except NotFoundError:
+            pass
+    if solution is None or solution["type"] != SOLUTION:
+        raise ValidationError(f"{arn!r} is not the ARN of an existing solution (of the dataset group an old "
+                              "arn:recsys: ARN names); use <solution arn>/$LATEST or a solution version ARN.")
+    return solution["group"], solution["name"]
 
 
 def _check_version(store, group: str, solution_version_arn: str) -> tuple[str, str, dict]:
@@ -230,7 +237,7 @@ def _check_version(store, group: str, solution_version_arn: str) -> tuple[str, s
     if not isinstance(solution_version_arn, str) or not solution_version_arn:
         raise ValidationError("solutionVersionArn is required: a version ARN or <solution arn>/$LATEST.")
     if solution_version_arn.endswith("/" + LATEST):
-        sol_group, solution = _split_solution_arn(solution_version_arn[: -len(LATEST) - 1])
+        sol_group, solution = _split_solution_arn(store, solution_version_arn[: -len(LATEST) - 1])
         _same_group(sol_group, group, solution_version_arn)
         sol = get_solution(store, sol_group, solution)
         return solution_version_arn, sol["arn"], latest_active_version(store, sol_group, solution)
@@ -243,7 +250,7 @@ def _check_version(store, group: str, solution_version_arn: str) -> tuple[str, s
     if version["status"] != ACTIVE:
         raise ConflictError(f"Solution version {solution_version_arn} is {version['status']}; a campaign needs "
                             "an ACTIVE version (wait for training to finish).")
-    return solution_version_arn, version.get("solution_arn") or make_arn(SOLUTION, group, version["solution"]), version
+    return solution_version_arn, version.get("solution_arn") or store.arn(SOLUTION, group, version["solution"]), version
 
 
 def _same_group(found: str, group: str, arn: str) -> None:

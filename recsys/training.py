@@ -43,6 +43,7 @@ from recsys.exceptions import (
     TrainingError,
     ValidationError,
 )
+from recsys.resources import Arn
 from recsys.store import (
     ACTIVE,
     CREATE_FAILED,
@@ -221,7 +222,7 @@ def create_solution(
     threshold = None if event_value_threshold in (None, "") else float(event_value_threshold)
     body = {
         "recipe": recipe,
-        "recipe_arn": f"arn:recsys:recipe/{recipe}",
+        "recipe_arn": str(Arn.recipe(recipe)),
         "recipe_type": cls.recipe_type,
         "params": clean,
         "event_type": event_type or None,
@@ -262,8 +263,8 @@ def delete_solution(store: Store, group: str, name: str) -> None:
 # -- solution versions -------------------------------------------------------------------------------------
 
 
-def version_arn(group: str, solution: str, version_id: str) -> str:
-    return f"arn:recsys:solution/{group}/{solution}/{version_id}"
+def version_arn(store: Store, group: str, solution: str, version_id: str) -> str:
+    return store.arn(SOLUTION_VERSION, group, f"{solution}/{version_id}")
 
 
 def _new_version_id() -> str:
@@ -373,7 +374,7 @@ def create_solution_version(
         "progress": {"stage": "queued", "percent": 0.0, "eta_seconds": None},
     }
     version = store.create_resource(
-        SOLUTION_VERSION, group, name, body, status=CREATE_PENDING, arn=version_arn(group, solution, version_id)
+        SOLUTION_VERSION, group, name, body, status=CREATE_PENDING, arn=version_arn(store, group, solution, version_id)
     )
     if wait:
         _train(store, version["arn"], progress)

@@ -451,7 +451,7 @@ def served(tmp_path_factory):
     campaign = campaigns.create_campaign(store, "demo", "main", version["arn"], campaign_config=NO_EXPLORATION)
     cat_filter = create_filter(store, "demo", "cat", "INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)")
     tracker = events.create_event_tracker(store, "demo", "web")
-    other_tracker = events.create_event_tracker(store, "other", "web")
+    other_tracker = events.create_event_tracker(store, "other", "other-web")
     with serve_in_background(create_app(store)) as url:
         served = Served(store, url, campaign["arn"], cat_filter["arn"])
         served.tracking_id = tracker["trackingId"]

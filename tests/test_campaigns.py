@@ -56,7 +56,7 @@ def world(tmp_path_factory):
 def test_create_describe_list_delete(world):
     store = world["store"]
     campaign = create_campaign(store, GROUP, "c-basic", world["up"]["arn"], min_provisioned_tps=3)
-    assert campaign["arn"] == "arn:recsys:campaign/shop/c-basic"
+    assert campaign["arn"] == "arn:aws:personalize:us-east-1:000000000000:campaign/c-basic"
     assert campaign["status"] == "ACTIVE" and campaign["minProvisionedTPS"] == 3
     assert campaign["campaignConfig"] == {"itemExplorationConfig": {"explorationWeight": "0.3",
                                                                     "explorationItemAgeCutOff": "30"}}
@@ -174,7 +174,7 @@ def test_cli_create_list_recommend_rank_update_delete(world):
         return result.output
 
     out = run("campaign", "create", "--group", GROUP, "--name", "c-cli", "--solution", "up")
-    assert "arn:recsys:campaign/shop/c-cli" in out
+    assert "arn:aws:personalize:us-east-1:000000000000:campaign/c-cli" in out
     listed = json.loads(run("campaign", "list", "--group", GROUP, "--json"))
     cli = next(c for c in listed if c["name"] == "c-cli")
     assert cli["solutionVersionArn"].endswith("/$LATEST")

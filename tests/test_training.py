@@ -46,7 +46,7 @@ def demo(tmp_path_factory):
 def test_version_becomes_active_with_metrics_seconds_memory_and_counts(demo):
     store, version = demo
     assert version["status"] == ACTIVE, version.get("failure_reason")
-    assert version["arn"] == f"arn:recsys:solution/demo/up/{version['version_id']}"
+    assert version["arn"] == f"arn:aws:personalize:us-east-1:000000000000:solution/up/{version['version_id']}"
     assert version["name"] == f"up/{version['version_id']}"
     metrics = version["metrics"]
     for key in ("coverage", "mean_reciprocal_rank_at_25", "normalized_discounted_cumulative_gain_at_10",
@@ -233,7 +233,7 @@ def test_automl_picks_the_best_recipe_and_trains_it(demo):
 def test_versions_left_running_by_a_dead_process_are_marked_failed(demo):
     store, _ = demo
     training.create_solution(store, "demo", "pop-crash", POP)
-    arn = training.version_arn("demo", "pop-crash", "deadbeef0001")
+    arn = training.version_arn(store, "demo", "pop-crash", "deadbeef0001")
     store.create_resource(training.SOLUTION_VERSION, "demo", "pop-crash/deadbeef0001",
                           {"solution": "pop-crash", "version_id": "deadbeef0001", "training_mode": "FULL"},
                           status="CREATE IN_PROGRESS", arn=arn)

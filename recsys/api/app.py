@@ -20,7 +20,6 @@ import datetime as _dt
 import gc
 import json
 import logging
-import re
 import threading
 import time
 import uuid
@@ -37,6 +36,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from recsys.api import keys as api_keys
+from recsys.api.access import ArnResolver, require_group
+from recsys.api.errors import ApiError, invalid_input, not_found
 from recsys.api.metrics import Metrics
 from recsys.api.models import OPERATIONS, InvalidInput, Operation, signing_name, validate_request
 from recsys.api.sigv4 import AuthError, verify_request
@@ -55,26 +56,7 @@ _DRAIN_FACTOR = 16
 # for the database lock, run in worker threads.
 READ_OPERATIONS = frozenset({"GetRecommendations", "GetPersonalizedRanking"})
 
-_ARN_GROUP = re.compile(r"^arn:recsys:[a-z][a-z\-]*/([^/]+)/.+$")
 _JSON = "application/json"
-
-
-class ApiError(Exception):
-    """An error answered in AWS's rest-json shape."""
-
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-def invalid_input(message: str) -> ApiError:
-    return ApiError(400, "InvalidInputException", message)
-
-
-def not_found(message: str) -> ApiError:
-    return ApiError(404, "ResourceNotFoundException", message)
 
 
 @dataclass
@@ -121,12 +103,6 @@ def _clean_item(item: dict) -> dict:
             value = float(value)
         out[key] = value
     return out
-
-
-def arn_group(arn: str) -> str | None:
-    """The dataset group named inside one of our ARNs (`arn:recsys:<type>/<group>/<name>`), else None."""
-    match = _ARN_GROUP.match(arn or "")
-    return match.group(1) if match else None
 
 
 class _TTLCache:
@@ -176,6 +152,7 @@ class PersonalizeAPI:
         self._limiter_obj: anyio.CapacityLimiter | None = None
         self._keys = _TTLCache(key_cache_seconds)
         self._trackers = _TTLCache(key_cache_seconds)
+        self.resolver = ArnResolver(store)
         self._handlers: dict[str, Callable[[dict, dict], Any]] = {
             "GetRecommendations": self._get_recommendations,
             "GetPersonalizedRanking": self._get_personalized_ranking,
@@ -311,7 +288,7 @@ class PersonalizeAPI:
             return True
         from recsys.inference.runtime import RUNTIME
 
-        return RUNTIME.is_warm(self.store, campaign)
+        return RUNTIME.is_warm(self.store, self.resolver.canonical(campaign))
 
     def _load_key(self, access_key_id: str) -> dict | None:
         try:
@@ -367,29 +344,9 @@ class PersonalizeAPI:
 
     # -- authorisation -------------------------------------------------------------------------------
 
-    @staticmethod
-    def _authorize(key: dict, operation: str, arns: list[str], what: str = "resource") -> str:
-        """The dataset group of the request's target ARNs; 403 unless it is one of the key's groups."""
-        groups = []
-        for arn in arns:
-            group = arn_group(arn)
-            if group is None:
-                raise not_found(
-                    f"No {what} with ARN {arn!r}: ARNs served here look like arn:recsys:<type>/<group>/<name>."
-                )
-            if group not in key["groups"]:
-                raise ApiError(
-                    403,
-                    "AccessDeniedException",
-                    f"User: {key['accessKeyId']} is not authorized to perform: personalize:{operation} "
-                    f"on resource: {arn} (the key is scoped to dataset groups: {', '.join(key['groups'])}).",
-                )
-            groups.append(group)
-        if len(set(groups)) > 1:
-            raise invalid_input(
-                f"All ARNs in one request must belong to the same dataset group; got {', '.join(sorted(set(groups)))}."
-            )
-        return groups[0]
+    def _authorize(self, key: dict, operation: str, arns: list[str], what: str = "resource") -> str:
+        """The dataset group of the request's target ARNs; 404 when unknown, 403 unless the key may touch it."""
+        return self.resolver.authorize(key, operation, arns, what)
 
     def _tracker_group(self, tracking_id: str) -> str | None:
         return self._trackers.get(tracking_id, self._find_tracker_group)
@@ -405,7 +362,7 @@ class PersonalizeAPI:
     def _dataset_group(self, key: dict, operation: str, arn: str, dataset_type: str) -> str:
         group = self._authorize(key, operation, [arn], "dataset")
         try:
-            dataset = self.store.find_resource(arn)
+            dataset = self.store.find_resource(self.resolver.canonical(arn))
         except NotFoundError:
             raise not_found(f"No dataset with ARN {arn!r} in dataset group {group!r}.") from None
         if dataset["group"] != group:  # our ARNs embed their group; never trust one that does not
@@ -427,14 +384,18 @@ class PersonalizeAPI:
         self._authorize(key, "GetRecommendations", [a for a in arns if a])
         from recsys.inference import get_recommendations
 
+        canonical = self.resolver.canonical
+        if promotions:
+            promotions = [{**p, "filterArn": canonical(p["filterArn"])} if p.get("filterArn") else p
+                          for p in promotions]
         result = get_recommendations(
             self.store,
-            campaign,
+            canonical(campaign),
             user_id=params.get("userId"),
             item_id=params.get("itemId"),
             num_results=params.get("numResults", 25),
             context=params.get("context"),
-            filter_arn=params.get("filterArn"),
+            filter_arn=canonical(params["filterArn"]) if params.get("filterArn") else None,
             filter_values=params.get("filterValues"),
             promotions=promotions,
             metadata_columns=params.get("metadataColumns"),
@@ -449,13 +410,14 @@ class PersonalizeAPI:
         self._authorize(key, "GetPersonalizedRanking", [a for a in arns if a])
         from recsys.inference import get_personalized_ranking
 
+        canonical = self.resolver.canonical
         result = get_personalized_ranking(
             self.store,
-            params["campaignArn"],
+            canonical(params["campaignArn"]),
             user_id=params["userId"],
             input_list=params["inputList"],
             context=params.get("context"),
-            filter_arn=params.get("filterArn"),
+            filter_arn=canonical(params["filterArn"]) if params.get("filterArn") else None,
             filter_values=params.get("filterValues"),
             metadata_columns=params.get("metadataColumns"),
         )
@@ -471,13 +433,7 @@ class PersonalizeAPI:
             raise not_found(
                 f"No event tracker with trackingId {tracking_id!r}; create one for the dataset group first."
             )
-        if group not in key["groups"]:
-            raise ApiError(
-                403,
-                "AccessDeniedException",
-                f"User: {key['accessKeyId']} is not authorized to perform: personalize:PutEvents "
-                f"with trackingId {tracking_id} (the key is scoped to dataset groups: {', '.join(key['groups'])}).",
-            )
+        require_group(key, "PutEvents", group, f"trackingId {tracking_id}")
         from recsys.events import put_events
 
         put_events(self.store, tracking_id, params["sessionId"], params.get("userId"), params["eventList"])
