@@ -441,7 +441,7 @@ class SolutionVersion(_Resource):
     def from_record(cls, record: dict, store, solution: dict | None = None) -> "SolutionVersion":
         solution = solution or {}
         seconds = record.get("training_seconds")
-        tuned = record.get("best_params") or record.get("tuned_params")
+        tuned = (record.get("hpo") or {}).get("best_params")
         return cls(**_common(record), solution=record["solution"],
                    solution_arn=store.arn("solution", record["group"], record["solution"]),
                    dataset_group_arn=_group_arn(store, record["group"]), recipe=record.get("recipe"),

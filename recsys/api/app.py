@@ -37,6 +37,7 @@ from starlette.routing import Route
 
 from recsys.api import keys as api_keys
 from recsys.api.access import ArnResolver, require_group
+from recsys.api.control import ControlPlane
 from recsys.api.errors import ApiError, invalid_input, not_found
 from recsys.api.metrics import Metrics
 from recsys.api.models import OPERATIONS, InvalidInput, Operation, signing_name, validate_request
@@ -540,7 +541,8 @@ def create_app(
     worker_threads: int = 40,
     inline_reads: bool = True,
 ) -> Starlette:
-    """The ASGI app for `store`'s workspace: Personalize runtime + events operations, /health, /metrics.
+    """The ASGI app for `store`'s workspace: Personalize control plane (POST /), runtime + events operations,
+    /health, /metrics.
 
     `max_body_bytes`: larger bodies get 400. `key_cache_seconds`: how long a found key (and tracker) is
     reused before it is read again, i.e. how soon a deleted key stops working. `warm`: load every ACTIVE
@@ -550,7 +552,7 @@ def create_app(
     `inline_reads`: answer GetRecommendations / GetPersonalizedRanking on the event loop (default; they take about
     a millisecond of CPU, and a thread hop plus GIL hand-offs cost more than they save); False runs them in
     worker threads too.
-    `app.state.api` is the PersonalizeAPI (`.metrics`).
+    `app.state.api` is the PersonalizeAPI (`.metrics`); `app.state.control` the ControlPlane (`.jobs`).
     """
     api = PersonalizeAPI(
         store,
@@ -560,7 +562,9 @@ def create_app(
         worker_threads=worker_threads,
         inline_reads=inline_reads,
     )
+    control = ControlPlane(api)
     routes = [Route(op.path, api.endpoint, methods=[op.method]) for op in OPERATIONS.values()]
+    routes.append(Route("/", control.endpoint, methods=["POST"]))  # the control plane: X-Amz-Target dispatch
     routes += [
         Route("/health", api.health, methods=["GET"]),
         Route("/metrics", api.metrics_endpoint, methods=["GET"]),
@@ -571,4 +575,5 @@ def create_app(
         lifespan=_lifespan_for(api, warm, freeze_gc),
     )
     app.state.api = api
+    app.state.control = control
     return app

@@ -1,0 +1,357 @@
+"""Control-plane operations on models: solutions, solution versions (trained in the background), metrics,
+campaigns and batch jobs, each over the library function the CLI and the workbench call.
+
+Example (through boto3)::
+
+    solution_arn = personalize.create_solution(name="up", datasetGroupArn=group_arn,
+                                               recipeArn="arn:aws:personalize:::recipe/aws-user-personalization"
+                                               )["solutionArn"]
+    version_arn = personalize.create_solution_version(solutionArn=solution_arn)["solutionVersionArn"]
+    # poll describe_solution_version until ACTIVE, then:
+    personalize.get_solution_metrics(solutionVersionArn=version_arn)["metrics"]
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+from pathlib import Path
+
+from recsys.api.control import Call, operation, page
+from recsys.api.errors import already_exists, in_use
+from recsys.exceptions import NotFoundError, ValidationError
+from recsys.resources import Arn, BatchJob, Campaign, Solution, SolutionVersion
+from recsys.store import ACTIVE, CREATE_FAILED, CREATE_PENDING, validate_name
+
+log = logging.getLogger(__name__)
+
+SOLUTION = "solution"
+SOLUTION_VERSION = "solution-version"
+CAMPAIGN = "campaign"
+BATCH_INFERENCE = "batch-inference-job"
+BATCH_SEGMENT = "batch-segment-job"
+
+
+def _record(call: Call, arn: str, resource_type: str, what: str) -> dict:
+    call.group_of(arn, what)
+    record = call.store.find_resource(call.canonical(arn))
+    if record["type"] != resource_type:
+        raise ValidationError(f"{arn} is a {record['type']}, not a {what}.")
+    return record
+
+
+# -- solutions -----------------------------------------------------------------------------------------------
+
+
+def _solution_params(config: dict) -> dict:
+    """training.create_solution's keyword arguments from Personalize's solutionConfig."""
+    kwargs: dict = {"params": dict(config.get("algorithmHyperParameters") or {})}
+    if config.get("eventValueThreshold") not in (None, ""):
+        try:
+            kwargs["event_value_threshold"] = float(config["eventValueThreshold"])
+        except ValueError:
+            raise ValidationError(f"solutionConfig.eventValueThreshold must be a number as a string, got "
+                                  f"{config['eventValueThreshold']!r}.") from None
+    if config.get("eventsConfig"):
+        kwargs["events_config"] = config["eventsConfig"].get("eventParametersList") or []
+    if config.get("hpoConfig"):
+        kwargs["hpo_config"] = config["hpoConfig"]
+    return kwargs
+
+
+def _latest_version(call: Call, record: dict) -> SolutionVersion | None:
+    from recsys import training
+
+    versions = training.list_solution_versions(call.store, record["group"], record["name"])
+    return SolutionVersion.from_record(versions[0], call.store, record) if versions else None
+
+
+@operation("CreateSolution")
+def create_solution(call: Call, params: dict) -> dict:
+    from recsys import training
+
+    group = call.dataset_group(params["datasetGroupArn"])
+    name = validate_name(params["name"], "solution name")
+    config = dict(params.get("solutionConfig") or {})
+    if params.get("performAutoTraining"):
+        raise ValidationError("performAutoTraining is not supported: create solution versions when you want to "
+                              "retrain (set performAutoTraining to false).")
+    if params.get("performAutoML"):
+        recipes = [Arn.parse(a).name for a in (config.get("autoMLConfig") or {}).get("recipeList") or []]
+        training.perform_automl(call.store, group, name, recipes or None, wait=False)
+        record = training.get_solution(call.store, group, name)
+        call.store.update_resource(SOLUTION, group, name, body={"solution_config": config, "perform_auto_ml": True})
+        call.tag(record["arn"], params.get("tags"))
+        return {"solutionArn": record["arn"]}
+    if not params.get("recipeArn"):
+        raise ValidationError("recipeArn is required unless performAutoML is true; ListRecipes lists them.")
+    recipe = Arn.parse(params["recipeArn"])
+    if recipe.resource_type != "recipe":
+        raise ValidationError(f"{params['recipeArn']} is not a recipe ARN (arn:aws:personalize:::recipe/<name>).")
+    record = training.create_solution(call.store, group, name, recipe.name, event_type=params.get("eventType"),
+                                      perform_hpo=bool(params.get("performHPO")), **_solution_params(config))
+    if config:
+        call.store.update_resource(SOLUTION, group, name, body={"solution_config": config})
+    call.tag(record["arn"], params.get("tags"))
+    return {"solutionArn": record["arn"]}
+
+
+@operation("DescribeSolution")
+def describe_solution(call: Call, params: dict) -> dict:
+    record = _record(call, params["solutionArn"], SOLUTION, "solution")
+    return {"solution": Solution.from_record(record, call.store, _latest_version(call, record)).to_api()}
+
+
+@operation("ListSolutions")
+def list_solutions(call: Call, params: dict) -> dict:
+    group = call.dataset_group(params["datasetGroupArn"]) if params.get("datasetGroupArn") else None
+    records = [r for r in call.store.list_resources(SOLUTION, group) if call.may(r["group"])]
+    return page(call, params, [Solution.from_record(r, call.store).to_summary() for r in records], "solutions")
+
+
+@operation("DeleteSolution")
+def delete_solution(call: Call, params: dict) -> None:
+    from recsys import training
+
+    record = _record(call, params["solutionArn"], SOLUTION, "solution")
+    campaigns = [c for c in call.store.list_resources(CAMPAIGN, record["group"])
+                 if c.get("solutionArn") == record["arn"]]
+    if campaigns:
+        raise in_use(f"Solution {record['name']!r} is deployed by campaign {campaigns[0]['name']!r}; delete the "
+                     "campaign first.")
+    training.delete_solution(call.store, record["group"], record["name"])
+
+
+# -- solution versions ---------------------------------------------------------------------------------------
+
+
+@operation("CreateSolutionVersion")
+def create_solution_version(call: Call, params: dict) -> dict:
+    from recsys import training
+
+    solution = _record(call, params["solutionArn"], SOLUTION, "solution")
+    mode = params.get("trainingMode") or "FULL"
+    if mode == "AUTOTRAIN":
+        raise ValidationError("trainingMode AUTOTRAIN is not supported; use FULL or UPDATE.")
+    version = training.create_solution_version(call.store, solution["group"], solution["name"], mode)
+    call.tag(version["arn"], params.get("tags"))
+    return {"solutionVersionArn": version["arn"]}
+
+
+def _version(call: Call, arn: str) -> tuple[dict, dict]:
+    from recsys import training
+
+    record = _record(call, arn, SOLUTION_VERSION, "solution version")
+    return record, training.get_solution(call.store, record["group"], record["solution"])
+
+
+@operation("DescribeSolutionVersion")
+def describe_solution_version(call: Call, params: dict) -> dict:
+    record, solution = _version(call, params["solutionVersionArn"])
+    return {"solutionVersion": SolutionVersion.from_record(record, call.store, solution).to_api()}
+
+
+@operation("ListSolutionVersions")
+def list_solution_versions(call: Call, params: dict) -> dict:
+    if params.get("solutionArn"):
+        solution = _record(call, params["solutionArn"], SOLUTION, "solution")
+        records = [v for v in call.store.list_resources(SOLUTION_VERSION, solution["group"])
+                   if v.get("solution") == solution["name"]]
+    else:
+        records = [v for v in call.store.list_resources(SOLUTION_VERSION) if call.may(v["group"])]
+    items = [SolutionVersion.from_record(v, call.store).to_summary() for v in records]
+    return page(call, params, items, "solutionVersions")
+
+
+@operation("StopSolutionVersionCreation")
+def stop_solution_version_creation(call: Call, params: dict) -> None:
+    from recsys import training
+
+    record, _ = _version(call, params["solutionVersionArn"])
+    training.cancel_solution_version(call.store, record["arn"])
+
+
+@operation("GetSolutionMetrics")
+def get_solution_metrics(call: Call, params: dict) -> dict:
+    record, _ = _version(call, params["solutionVersionArn"])
+    if record["status"] != ACTIVE:
+        raise in_use(f"Solution version {record['arn']} is {record['status']}; metrics exist once it is ACTIVE.")
+    metrics = {k: float(v) for k, v in (record.get("metrics") or {}).items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+    return {"solutionVersionArn": record["arn"], "metrics": metrics}
+
+
+# -- campaigns -----------------------------------------------------------------------------------------------
+
+
+def _campaign_config(config: dict | None) -> dict | None:
+    if config is None:
+        return None
+    config = dict(config)
+    for flag in ("enableMetadataWithRecommendations", "syncWithLatestSolutionVersion"):
+        if flag in config and not config[flag]:
+            config.pop(flag)
+    if config.pop("syncWithLatestSolutionVersion", False):
+        raise ValidationError("syncWithLatestSolutionVersion is not supported; deploy <solution arn>/$LATEST "
+                              "as the solutionVersionArn to follow a solution's newest version.")
+    return config
+
+
+def _version_arn(call: Call, arn: str) -> tuple[str, str]:
+    """(group, canonical ARN) of a version to deploy, also for `<solution arn>/$LATEST`."""
+    if arn.endswith("/$LATEST"):
+        solution = arn[: -len("/$LATEST")]
+        return call.group_of(solution, "solution"), call.canonical(solution) + "/$LATEST"
+    return call.group_of(arn, "solution version"), call.canonical(arn)
+
+
+@operation("CreateCampaign")
+def create_campaign(call: Call, params: dict) -> dict:
+    from recsys import campaigns
+
+    group, version = _version_arn(call, params["solutionVersionArn"])
+    campaign = campaigns.create_campaign(call.store, group, params["name"], version,
+                                         min_provisioned_tps=params.get("minProvisionedTPS") or 1,
+                                         campaign_config=_campaign_config(params.get("campaignConfig")))
+    call.tag(campaign["arn"], params.get("tags"))
+    return {"campaignArn": campaign["arn"]}
+
+
+@operation("DescribeCampaign")
+def describe_campaign(call: Call, params: dict) -> dict:
+    record = _record(call, params["campaignArn"], CAMPAIGN, "campaign")
+    return {"campaign": Campaign.from_record(record).to_api()}
+
+
+@operation("ListCampaigns")
+def list_campaigns(call: Call, params: dict) -> dict:
+    if params.get("solutionArn"):
+        solution = _record(call, params["solutionArn"], SOLUTION, "solution")
+        records = [c for c in call.store.list_resources(CAMPAIGN, solution["group"])
+                   if c.get("solutionArn") == solution["arn"]]
+    else:
+        records = [c for c in call.store.list_resources(CAMPAIGN) if call.may(c["group"])]
+    return page(call, params, [Campaign.from_record(c).to_summary() for c in records], "campaigns")
+
+
+@operation("UpdateCampaign")
+def update_campaign(call: Call, params: dict) -> dict:
+    from recsys import campaigns
+
+    record = _record(call, params["campaignArn"], CAMPAIGN, "campaign")
+    version = None
+    if params.get("solutionVersionArn"):
+        group, version = _version_arn(call, params["solutionVersionArn"])
+        if group != record["group"]:
+            raise ValidationError(f"{params['solutionVersionArn']} belongs to dataset group {group!r}, not "
+                                  f"{record['group']!r}.")
+    campaigns.update_campaign(call.store, record["group"], record["name"], solution_version_arn=version,
+                              min_provisioned_tps=params.get("minProvisionedTPS"),
+                              campaign_config=_campaign_config(params.get("campaignConfig")))
+    return {"campaignArn": record["arn"]}
+
+
+@operation("DeleteCampaign")
+def delete_campaign(call: Call, params: dict) -> None:
+    from recsys import campaigns
+
+    record = _record(call, params["campaignArn"], CAMPAIGN, "campaign")
+    campaigns.delete_campaign(call.store, record["group"], record["name"])
+
+
+# -- batch jobs ----------------------------------------------------------------------------------------------
+
+
+def _run_batch(store, jobs, kind: str, group: str, name: str, request: dict) -> None:
+    """Stage the input, run the library's batch job into a temporary file, publish the output."""
+    from recsys import batch, locations
+
+    arn = store.arn(kind, group, name)
+    try:
+        source = request["input"]
+        with locations.staged_input(store, source) as path, tempfile.TemporaryDirectory(prefix="recsys-out-") as tmp:
+            output = Path(tmp) / (Path(source.rstrip("/")).name + ".out")
+            common = dict(num_results=request["num_results"], resume=True, progress=lambda *_: jobs.started(arn))
+            if kind == BATCH_SEGMENT:
+                batch.create_batch_segment_job(store, group, name, request["version"], path, output, **common)
+            else:
+                batch.create_batch_inference_job(store, group, name, request["version"], path, output,
+                                                 filter_arn=request["filter"], **common)
+            target = locations.output_location(request["output"], output.name)
+            locations.publish(store, output, target)
+            store.update_resource(kind, group, name, body={"output_location": target})
+    except Exception as exc:  # recorded on the job; DescribeBatch*Job shows failureReason
+        if not isinstance(exc, ValidationError | NotFoundError):
+            log.exception("batch job %s failed", name)
+        store.update_resource(kind, group, name, status=CREATE_FAILED, failure_reason=str(exc) or type(exc).__name__)
+
+
+def _create_batch_job(call: Call, params: dict, kind: str) -> str:
+    group, version = _version_arn(call, params["solutionVersionArn"])
+    name = validate_name(params["jobName"], "job name")
+    filter_arn = None
+    if params.get("filterArn"):
+        if call.group_of(params["filterArn"], "filter") != group:
+            raise ValidationError("filterArn belongs to another dataset group than the solution version.")
+        filter_arn = call.canonical(params["filterArn"])
+    source = params["jobInput"]["s3DataSource"]["path"]
+    destination = params["jobOutput"]["s3DataDestination"]["path"]
+    request = {"version": version, "input": source, "output": destination, "filter": filter_arn,
+               "num_results": params.get("numResults") or 25}
+    body = {"solution_version_arn": version, "num_results": request["num_results"], "filter_arn": filter_arn,
+            "job_input": params["jobInput"], "job_output": params["jobOutput"], "role_arn": params.get("roleArn"),
+            "batch_inference_job_config": params.get("batchInferenceJobConfig")}
+    if kind == BATCH_SEGMENT:
+        body.pop("filter_arn")
+    try:
+        record = call.store.create_resource(kind, group, name, body, status=CREATE_PENDING)
+    except Exception as exc:
+        if "already exists" in str(exc):
+            raise already_exists(str(exc)) from None
+        raise
+    store, jobs = call.store, call.jobs
+    jobs.submit(record["arn"], record, lambda: _run_batch(store, jobs, kind, group, name, request))
+    call.tag(record["arn"], params.get("tags"))
+    return record["arn"]
+
+
+@operation("CreateBatchInferenceJob")
+def create_batch_inference_job(call: Call, params: dict) -> dict:
+    return {"batchInferenceJobArn": _create_batch_job(call, params, BATCH_INFERENCE)}
+
+
+@operation("CreateBatchSegmentJob")
+def create_batch_segment_job(call: Call, params: dict) -> dict:
+    return {"batchSegmentJobArn": _create_batch_job(call, params, BATCH_SEGMENT)}
+
+
+@operation("DescribeBatchInferenceJob")
+def describe_batch_inference_job(call: Call, params: dict) -> dict:
+    record = _record(call, params["batchInferenceJobArn"], BATCH_INFERENCE, "batch inference job")
+    return {"batchInferenceJob": BatchJob.from_record(record).to_api()}
+
+
+@operation("DescribeBatchSegmentJob")
+def describe_batch_segment_job(call: Call, params: dict) -> dict:
+    record = _record(call, params["batchSegmentJobArn"], BATCH_SEGMENT, "batch segment job")
+    return {"batchSegmentJob": BatchJob.from_record(record).to_api()}
+
+
+def _list_batch(call: Call, params: dict, kind: str, member: str) -> dict:
+    if params.get("solutionVersionArn"):
+        group, version = _version_arn(call, params["solutionVersionArn"])
+        records = [j for j in call.store.list_resources(kind, group) if j.get("solution_version_arn") == version]
+    else:
+        records = [j for j in call.store.list_resources(kind) if call.may(j["group"])]
+    return page(call, params, [BatchJob.from_record(j).to_summary() for j in records], member)
+
+
+@operation("ListBatchInferenceJobs")
+def list_batch_inference_jobs(call: Call, params: dict) -> dict:
+    return _list_batch(call, params, BATCH_INFERENCE, "batchInferenceJobs")
+
+
+@operation("ListBatchSegmentJobs")
+def list_batch_segment_jobs(call: Call, params: dict) -> dict:
+    return _list_batch(call, params, BATCH_SEGMENT, "batchSegmentJobs")
