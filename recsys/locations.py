@@ -123,7 +123,17 @@ def _join_files(parts: list[Path], target: Path, location: str) -> Path:
                     raise ValidationError(f"{part.name} in {location} has another header than {parts[0].name}; "
                                           "files imported together need the same columns.")
                 shutil.copyfileobj(fh, out)
+            if _last_byte(part) not in (b"", b"\n"):  # a part without a final newline
+                out.write(b"\n")
     return target
+
+
+def _last_byte(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        if fh.seek(0, 2) == 0:
+            return b""
+        fh.seek(-1, 2)
+        return fh.read(1)
 
 
 @contextlib.contextmanager

@@ -206,8 +206,9 @@ def describe_dataset(call: Call, params: dict) -> dict:
 
 @operation("ListDatasets")
 def list_datasets(call: Call, params: dict) -> dict:
-    group = call.dataset_group(params["datasetGroupArn"])
-    items = [Dataset.from_record(r, call.store) for r in call.store.list_resources(DATASET, group)]
+    group = call.dataset_group(params["datasetGroupArn"]) if params.get("datasetGroupArn") else None
+    items = [Dataset.from_record(r, call.store) for r in call.store.list_resources(DATASET, group)
+             if call.may(r["group"])]
     return page(call, params, _summaries(items), "datasets")
 
 
