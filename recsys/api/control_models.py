@@ -267,12 +267,11 @@ def _run_batch(store, jobs, kind: str, group: str, name: str, request: dict) -> 
     """Stage the input, run the library's batch job into a temporary file, publish the output."""
     from recsys import batch, locations
 
-    arn = store.arn(kind, group, name)
     try:
         source = request["input"]
         with locations.staged_input(store, source) as path, tempfile.TemporaryDirectory(prefix="recsys-out-") as tmp:
             output = Path(tmp) / (Path(source.rstrip("/")).name + ".out")
-            common = dict(num_results=request["num_results"], resume=True, progress=lambda *_: jobs.started(arn))
+            common = dict(num_results=request["num_results"], resume=True)
             if kind == BATCH_SEGMENT:
                 batch.create_batch_segment_job(store, group, name, request["version"], path, output, **common)
             else:
@@ -326,16 +325,24 @@ def create_batch_segment_job(call: Call, params: dict) -> dict:
     return {"batchSegmentJobArn": _create_batch_job(call, params, BATCH_SEGMENT)}
 
 
+def _batch_job(call: Call, record: dict) -> BatchJob:
+    """The job as clients see it: the library marks it ACTIVE when its output file is written, but it is done
+    only once the output is published to its location."""
+    if record["status"] == ACTIVE and call.jobs.pending(record["arn"]) is not None:
+        record = {**record, "status": "CREATE IN_PROGRESS"}
+    return BatchJob.from_record(record)
+
+
 @operation("DescribeBatchInferenceJob")
 def describe_batch_inference_job(call: Call, params: dict) -> dict:
     record = _record(call, params["batchInferenceJobArn"], BATCH_INFERENCE, "batch inference job")
-    return {"batchInferenceJob": BatchJob.from_record(record).to_api()}
+    return {"batchInferenceJob": _batch_job(call, record).to_api()}
 
 
 @operation("DescribeBatchSegmentJob")
 def describe_batch_segment_job(call: Call, params: dict) -> dict:
     record = _record(call, params["batchSegmentJobArn"], BATCH_SEGMENT, "batch segment job")
-    return {"batchSegmentJob": BatchJob.from_record(record).to_api()}
+    return {"batchSegmentJob": _batch_job(call, record).to_api()}
 
 
 def _list_batch(call: Call, params: dict, kind: str, member: str) -> dict:
@@ -344,7 +351,7 @@ def _list_batch(call: Call, params: dict, kind: str, member: str) -> dict:
         records = [j for j in call.store.list_resources(kind, group) if j.get("solution_version_arn") == version]
     else:
         records = [j for j in call.store.list_resources(kind) if call.may(j["group"])]
-    return page(call, params, [BatchJob.from_record(j).to_summary() for j in records], member)
+    return page(call, params, [_batch_job(call, j).to_summary() for j in records], member)
 
 
 @operation("ListBatchInferenceJobs")
