@@ -7,7 +7,9 @@ Example::
     store.create_resource("filter", "shop", "no-purchased", {"filterExpression": "..."})
 
 Every call opens a short-lived connection (SQLite in WAL mode with a busy timeout), so one Store can be
-shared by threads (API server, background training, Streamlit sessions).
+shared by threads (API server, background training, Streamlit sessions). Resources have AWS-shaped ARNs
+(`store.arn(type, group, name)`, formatted by `recsys.resources.Arn`) with the workspace's region and account;
+`find_resource` also accepts other regions and accounts and the first releases' `arn:recsys:` ARNs.
 """
 
 from __future__ import annotations

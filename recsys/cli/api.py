@@ -181,3 +181,80 @@ def keys_delete_command(ctx, access_key_id):
 
     delete_key(get_store(ctx), access_key_id)
     click.echo(f"Deleted key {access_key_id}.")
+
+
+@main.group("config")
+def config_group():
+    """Workspace settings: where S3 data locations are read and written (endpoint, region, credentials).
+
+    \b
+    Settings: s3.endpoint_url, s3.region, s3.access_key_id, s3.secret_access_key. When unset, boto3's
+    standard chain applies (AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, ~/.aws, ...).
+    The workspace's ARN region and account are fixed at creation (RECSYS_REGION, RECSYS_ACCOUNT_ID).
+
+    \b
+    Example:
+      python -m recsys config set s3.endpoint_url http://127.0.0.1:9000
+      python -m recsys config get
+    """
+
+
+def _setting_name(name: str) -> str:
+    from recsys.locations import SETTINGS
+
+    if name not in SETTINGS:
+        raise click.BadParameter(f"{name!r} is not a setting; use one of {', '.join(SETTINGS)}.", param_hint="NAME")
+    return name
+
+
+@config_group.command("set")
+@click.argument("name")
+@click.argument("value")
+@click.pass_context
+def config_set_command(ctx, name, value):
+    """Set setting NAME to VALUE.
+
+    \b
+    Example:
+      python -m recsys config set s3.region eu-west-1
+    """
+    get_store(ctx).set_setting(_setting_name(name), value)
+    click.echo(f"Set {name}.")
+
+
+@config_group.command("unset")
+@click.argument("name")
+@click.pass_context
+def config_unset_command(ctx, name):
+    """Remove setting NAME (boto3's standard chain applies again).
+
+    \b
+    Example:
+      python -m recsys config unset s3.endpoint_url
+    """
+    get_store(ctx).set_setting(_setting_name(name), None)
+    click.echo(f"Unset {name}.")
+
+
+@config_group.command("get")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def config_get_command(ctx, as_json):
+    """Show the workspace's region, account and S3 settings (the secret key is masked).
+
+    \b
+    Example:
+      python -m recsys config get --json
+    """
+    from recsys.locations import SETTINGS
+
+    store = get_store(ctx)
+    values = {"region": store.region, "account": store.account}
+    for name in SETTINGS:
+        value = store.setting(name)
+        values[name] = "****" if value and name.endswith("secret_access_key") else value
+    if as_json:
+        echo_json(values)
+        return
+    for name, value in values.items():
+        click.echo(f"{name} = {value if value is not None else '(unset: boto3 default)'}")
