@@ -383,8 +383,8 @@ class Solution(_Resource):
 
     arn: str
     name: str
-    recipe: str
-    recipe_arn: str
+    recipe: str | None
+    recipe_arn: str | None
     dataset_group_arn: str
     status: str | None = None
     created_at: float | None = None
@@ -397,11 +397,15 @@ class Solution(_Resource):
     perform_incremental_update: bool | None = None
     solution_config: dict = field(default_factory=dict)
     latest_solution_version: dict | None = None
+    auto_ml_result: dict | None = None
 
     @classmethod
     def from_record(cls, record: dict, store, latest_version: "SolutionVersion | None" = None) -> "Solution":
         latest = latest_version.to_summary() if latest_version is not None else None
-        return cls(**_common(record), recipe=record["recipe"], recipe_arn=str(Arn.recipe(record["recipe"])),
+        recipe = record.get("recipe")
+        recipe_arn = str(Arn.recipe(recipe)) if recipe else None
+        return cls(**_common(record), recipe=recipe, recipe_arn=recipe_arn,
+                   auto_ml_result={"bestRecipeArn": recipe_arn} if record.get("automl") and recipe_arn else None,
                    dataset_group_arn=_group_arn(store, record["group"]), recipe_type=record.get("recipe_type"),
                    event_type=record.get("event_type"), perform_hpo=bool(record.get("perform_hpo")),
                    perform_auto_ml=bool(record.get("perform_auto_ml")), solution_config=solution_config(record),
@@ -561,3 +565,18 @@ class BatchJob(_Resource):
                    batch_inference_job_config=record.get("batch_inference_job_config"),
                    batch_inference_job_mode="BATCH_INFERENCE" if record["type"] != cls.SEGMENT else None,
                    lines_done=record.get("lines_done"), lines_failed=record.get("lines_failed"))
+
+
+TYPES: dict[str, type] = {
+    "schema": DatasetSchema, "dataset": Dataset, "dataset-import-job": ImportJob, "event-tracker": EventTracker,
+    "solution": Solution, "solution-version": SolutionVersion, "campaign": Campaign, "filter": Filter,
+    "batch-inference-job": BatchJob, "batch-segment-job": BatchJob,
+}
+
+
+def typed(record: dict, store) -> _Resource:
+    """The typed resource of a store record (`Store.find_resource`'s dict); ValidationError for other types."""
+    cls = TYPES.get(record.get("type"))
+    if cls is None:
+        raise ValidationError(f"A {record.get('type')} has no typed resource; typed ones: {', '.join(TYPES)}.")
+    return cls.from_record(record, store)

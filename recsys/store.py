@@ -434,6 +434,12 @@ class Store:
             raise NotFoundError(f"No resource with ARN {arn!r}.")
         return self._row_to_resource(rows[0])
 
+    def find_typed(self, arn: str):
+        """The resource with this ARN as its frozen dataclass (`recsys.resources`: Campaign, Solution, ...)."""
+        from recsys.resources import typed
+
+        return typed(self.find_resource(arn), self)
+
     # -- ARNs ----------------------------------------------------------------------------------------
 
     def arn(self, resource_type: str, group: str, name: str) -> str:

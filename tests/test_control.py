@@ -346,3 +346,28 @@ def test_import_job_from_s3_goes_pending_to_active_and_failures_say_why(live, s3
         datasetImportJobArn=missing["datasetImportJobArn"]), "datasetImportJob")
     assert failed["status"] == "CREATE FAILED" and "nothing.csv" in failed["failureReason"]
     assert sorted(read_items(live.store, group.rsplit("/", 1)[1])["ITEM_ID"]) == ["i1", "i2", "i3"]
+
+
+def test_local_data_locations_need_an_admin_key(live, tmp_path):
+    group_key = live.client(live.key1)
+    status, code, message = error_of(
+        group_key.create_dataset_import_job, jobName=unique("j"), datasetArn=f"{ACCOUNT}:dataset/g1/ITEMS",
+        dataSource={"dataLocation": "file:///etc/passwd"}, roleArn="arn:aws:iam::000000000000:role/r")
+    assert code in ("AccessDeniedException", "ResourceNotFoundException")
+    live.client().create_schema(name=unique("g1items"), schema=ITEMS_SCHEMA)
+    schema = [s for s in live.client().list_schemas()["schemas"] if s["name"].startswith("g1items")][0]
+    dataset = live.client().create_dataset(name="items", schemaArn=schema["schemaArn"],
+                                           datasetGroupArn=f"{ACCOUNT}:dataset-group/g1", datasetType="Items")
+    for location in ("file:///etc/passwd", "/etc/passwd"):
+        status, code, message = error_of(group_key.create_dataset_import_job, jobName=unique("j"),
+                                         datasetArn=dataset["datasetArn"], dataSource={"dataLocation": location},
+                                         roleArn="arn:aws:iam::000000000000:role/r")
+        assert code == "AccessDeniedException" and "admin key" in message
+    csv = tmp_path / "items.csv"
+    csv.write_text("ITEM_ID,GENRE\ni9,comedy\n")
+    job = live.client().create_dataset_import_job(jobName=unique("j"), datasetArn=dataset["datasetArn"],
+                                                  dataSource={"dataLocation": str(csv)})
+    done = wait_for(lambda: live.client().describe_dataset_import_job(
+        datasetImportJobArn=job["datasetImportJobArn"]), "datasetImportJob")
+    assert done["status"] == "ACTIVE" and done["dataSource"]["dataLocation"] == str(csv)
+    live.client().delete_dataset(datasetArn=dataset["datasetArn"])

@@ -196,3 +196,26 @@ def test_a_group_key_serves_with_the_arn_its_app_hard_codes(world):
     for dataset in scoped("personalize", "ListDatasets", datasetGroupArn=group)["datasets"]:  # the tracker's
         scoped("personalize", "DeleteDataset", datasetArn=dataset["datasetArn"])
     admin("personalize", "DeleteDatasetGroup", datasetGroupArn=group)
+
+
+def test_automl_picks_a_recipe_in_the_background_from_a_file_url(world):
+    call = Boto3(world["url"], world["admin"])
+    files = world["files"]
+    group = call("personalize", "CreateDatasetGroup", name="automl")["datasetGroupArn"]
+    schema = call("personalize", "CreateSchema", name="automl-interactions",
+                  schema=files["schemas"]["Interactions"].read_text())["schemaArn"]
+    dataset = call("personalize", "CreateDataset", name="automl-interactions", schemaArn=schema,
+                   datasetGroupArn=group, datasetType="Interactions")["datasetArn"]
+    job = call("personalize", "CreateDatasetImportJob", jobName="automl-import", datasetArn=dataset,
+               dataSource={"dataLocation": files["Interactions"].as_uri()}, importMode="FULL")
+    wait_active(call, "DescribeDatasetImportJob", "datasetImportJob", datasetImportJobArn=job["datasetImportJobArn"])
+    candidates = ["arn:aws:personalize:::recipe/aws-popularity-count", "arn:aws:personalize:::recipe/aws-trending-now"]
+    solution = call("personalize", "CreateSolution", name="automl-best", datasetGroupArn=group, performAutoML=True,
+                    solutionConfig={"autoMLConfig": {"recipeList": candidates}})["solutionArn"]
+    found = wait_active(call, "DescribeSolution", "solution", solutionArn=solution)
+    assert found["performAutoML"] and found["autoMLResult"]["bestRecipeArn"] in candidates
+    assert found["recipeArn"] == found["autoMLResult"]["bestRecipeArn"]
+    versions = call("personalize", "ListSolutionVersions", solutionArn=solution)["solutionVersions"]
+    assert len(versions) == 1
+    wait_active(call, "DescribeSolutionVersion", "solutionVersion",
+                solutionVersionArn=versions[0]["solutionVersionArn"])

@@ -194,3 +194,15 @@ def test_an_old_workspace_migrates_and_its_old_arns_keep_resolving(tmp_path):
     renamed = json.loads(store.setting("renamed_resources"))
     assert {"type": "campaign", "group": "blog", "old": "main", "new": "main-blog"} in renamed
     assert stat.S_IMODE(store.db_path.stat().st_mode) == 0o600
+
+
+def test_the_store_hands_out_typed_resources(store):
+    from recsys.resources import Filter as TypedFilter
+
+    store.create_dataset_group("shop")
+    store.create_resource("filter", "shop", "f", {"filterExpression": "EXCLUDE ItemID WHERE Items.X IN (\"y\")"})
+    typed = store.find_typed("arn:recsys:filter/shop/f")
+    assert isinstance(typed, TypedFilter) and typed.name == "f" and typed.arn == f"{ACCOUNT}:filter/f"
+    store.create_resource("api-key", "_global", "K1", {})
+    with pytest.raises(ValidationError, match="no typed resource"):
+        store.find_typed(f"{ACCOUNT}:api-key/K1")

@@ -113,6 +113,18 @@ class Call:
     def admin(self, arn: str) -> None:
         require_admin(self.key, self.operation, arn)
 
+    def location(self, location: str) -> str:
+        """`location` if this key may use it: s3:// for every key; file:// and local paths, which reach the
+        server's own disk, only for admin keys (the workspace's owner)."""
+        from recsys.locations import is_s3
+
+        if not is_s3(location) and not self.key.get("admin"):
+            raise ApiError(400, "AccessDeniedException",
+                           f"User: {self.key['accessKeyId']} is not authorized to use data location {location!r}: "
+                           "file:// URLs and local paths reach the server's disk and need an admin key; use "
+                           "s3://bucket/key.")
+        return location
+
     def may(self, group: str) -> bool:
         return may_access(self.key, group)
 

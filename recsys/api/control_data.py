@@ -297,6 +297,7 @@ def create_dataset_import_job(call: Call, params: dict) -> dict:
     if not location:
         raise ValidationError("dataSource.dataLocation is required: s3://bucket/key (or prefix/), file:///path or "
                               "a local path.")
+    call.location(location)
     if call.jobs.pending(arn) is not None:
         raise already_exists(f"Dataset import job {name!r} already exists; pick another jobName.")
     try:

@@ -16,8 +16,10 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
+import time
 from pathlib import Path
 
+from recsys.api.access import require_group
 from recsys.api.control import Call, operation, page
 from recsys.api.errors import already_exists, in_use
 from recsys.exceptions import NotFoundError, ValidationError
@@ -34,6 +36,10 @@ BATCH_SEGMENT = "batch-segment-job"
 
 
 def _record(call: Call, arn: str, resource_type: str, what: str) -> dict:
+    pending = call.jobs.pending(call.canonical(arn))  # before the store: a job leaves the queue once stored
+    if pending is not None and pending["type"] == resource_type:
+        require_group(call.key, call.operation, pending["group"], arn)
+        return pending
     call.group_of(arn, what)
     record = call.store.find_resource(call.canonical(arn))
     if record["type"] != resource_type:
@@ -78,12 +84,7 @@ def create_solution(call: Call, params: dict) -> dict:
         raise ValidationError("performAutoTraining is not supported: create solution versions when you want to "
                               "retrain (set performAutoTraining to false).")
     if params.get("performAutoML"):
-        recipes = [Arn.parse(a).name for a in (config.get("autoMLConfig") or {}).get("recipeList") or []]
-        training.perform_automl(call.store, group, name, recipes or None, wait=False)
-        record = training.get_solution(call.store, group, name)
-        call.store.update_resource(SOLUTION, group, name, body={"solution_config": config, "perform_auto_ml": True})
-        call.tag(record["arn"], params.get("tags"))
-        return {"solutionArn": record["arn"]}
+        return {"solutionArn": _start_automl(call, group, name, config, params.get("tags"))}
     if not params.get("recipeArn"):
         raise ValidationError("recipeArn is required unless performAutoML is true; ListRecipes lists them.")
     recipe = Arn.parse(params["recipeArn"])
@@ -95,6 +96,48 @@ def create_solution(call: Call, params: dict) -> dict:
         call.store.update_resource(SOLUTION, group, name, body={"solution_config": config})
     call.tag(record["arn"], params.get("tags"))
     return {"solutionArn": record["arn"]}
+
+
+def _start_automl(call: Call, group: str, name: str, config: dict, tags: list | None) -> str:
+    """performAutoML: compare the recipes in the background; the solution exists (CREATE PENDING) at once and
+    becomes the best recipe's solution, training its first version, when the comparison ends."""
+    from recsys import training
+
+    recipes = [Arn.parse(a).name for a in (config.get("autoMLConfig") or {}).get("recipeList") or []]
+    metric = (config.get("autoMLConfig") or {}).get("metricName") or "normalized_discounted_cumulative_gain_at_10"
+    arn = call.store.arn(SOLUTION, group, name)
+    try:
+        call.store.find_resource(arn)
+        exists = True
+    except NotFoundError:
+        exists = call.jobs.pending(arn) is not None
+    if exists:
+        raise already_exists(f"A solution named {name!r} already exists; pick another name.")
+    now = time.time()
+    record = {"type": SOLUTION, "arn": arn, "name": name, "group": group, "status": CREATE_PENDING, "recipe": None,
+              "created_at": now, "updated_at": now, "failure_reason": None, "perform_auto_ml": True,
+              "solution_config": config}
+    store = call.store
+
+    def run() -> None:
+        try:
+            training.perform_automl(store, group, name, recipes or None, metric=metric, wait=False)
+            store.update_resource(SOLUTION, group, name, body={"solution_config": config, "perform_auto_ml": True})
+        except Exception as exc:  # recorded on the solution: DescribeSolution shows failureReason
+            if not isinstance(exc, ValidationError | NotFoundError):
+                log.exception("AutoML for solution %s failed", name)
+            try:
+                store.create_resource(SOLUTION, group, name, {"recipe": None, "perform_auto_ml": True,
+                                                              "solution_config": config}, status=CREATE_FAILED)
+            except Exception:  # noqa: BLE001 - the solution was stored before the failure
+                pass
+            store.update_resource(SOLUTION, group, name, status=CREATE_FAILED,
+                                  failure_reason=str(exc) or type(exc).__name__)
+        if tags:
+            store.tag(arn, {t["tagKey"]: t["tagValue"] for t in tags})
+
+    call.jobs.submit(arn, record, run)
+    return arn
 
 
 @operation("DescribeSolution")
@@ -294,8 +337,8 @@ def _create_batch_job(call: Call, params: dict, kind: str) -> str:
         if call.group_of(params["filterArn"], "filter") != group:
             raise ValidationError("filterArn belongs to another dataset group than the solution version.")
         filter_arn = call.canonical(params["filterArn"])
-    source = params["jobInput"]["s3DataSource"]["path"]
-    destination = params["jobOutput"]["s3DataDestination"]["path"]
+    source = call.location(params["jobInput"]["s3DataSource"]["path"])
+    destination = call.location(params["jobOutput"]["s3DataDestination"]["path"])
     request = {"version": version, "input": source, "output": destination, "filter": filter_arn,
                "num_results": params.get("numResults") or 25}
     body = {"solution_version_arn": version, "num_results": request["num_results"], "filter_arn": filter_arn,

@@ -28,7 +28,8 @@ EVENTS = "personalize-events"
 
 # The first releases' ARNs, `arn:recsys:<type>/<group>/<name>`, keep resolving, and AWS's Arn pattern
 # (`arn:([a-z\d-]+):personalize:.*:.*:.+`) would reject them; keep the length limit, loosen the pattern.
-_PATTERN_OVERRIDES = {"Arn": r"arn:.+"}
+# Data locations may also be file:// URLs and local paths (admin keys only: see recsys.api.control).
+_PATTERN_OVERRIDES = {"Arn": r"arn:.+", "S3Location": r".+"}
 # Java regex classes the models use that Python's `re` spells otherwise.
 _JAVA_CLASSES = {r"\p{ASCII}": r"[\x00-\x7F]"}
 # A lone UTF-16 surrogate (JSON's "\udc80") cannot be stored or encoded: SQLite, logs and responses would fail.
