@@ -49,7 +49,7 @@ FILTER_EXPRESSION = "INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)"
 
 def build_workspace(home: Path, recipe: str, sizes: dict) -> dict:
     """Demo data, a trained version, campaign, filter, event tracker and key; returns what the client needs."""
-    from recsys import campaigns, training
+    from recsys import campaigns, runs, solutions
     from recsys.api import create_key
     from recsys.demo import generate_demo, load_demo, write_demo
     from recsys.filters import create_filter
@@ -60,8 +60,8 @@ def build_workspace(home: Path, recipe: str, sizes: dict) -> dict:
     write_demo(home / "demo-files", generate_demo(seed=7, **sizes))
     load_demo(store, GROUP, home / "demo-files", write_if_missing=False)
     t1 = time.perf_counter()
-    training.create_solution(store, GROUP, "bench", recipe)
-    version = training.create_solution_version(store, GROUP, "bench", wait=True)
+    solutions.create_solution(store, GROUP, "bench", recipe)
+    version = runs.create_solution_version(store, GROUP, "bench", wait=True)
     if version["status"] != "ACTIVE":
         raise SystemExit(f"training failed: {version.get('failure_reason')}")
     t2 = time.perf_counter()

@@ -51,7 +51,7 @@ def build_demo(home: Path) -> None:
 
 def build_big(home: Path, group: str, n_interactions: int, seed: int = 8) -> None:
     """A group of ~`n_interactions` demo-shaped events, imported with recsys.ingest, two recipes trained, a campaign."""
-    from recsys import campaigns, training
+    from recsys import campaigns, runs, solutions
     from recsys.demo import generate_demo, load_demo, write_demo
     from recsys.store import Store
 
@@ -66,10 +66,10 @@ def build_big(home: Path, group: str, n_interactions: int, seed: int = 8) -> Non
           f"{time.perf_counter() - t0:.1f} s", flush=True)
     for solution, recipe in (("popularity", "aws-popularity-count"), ("personalization", "aws-user-personalization")):
         t0 = time.perf_counter()
-        training.create_solution(store, group, solution, recipe)
-        version = training.create_solution_version(store, group, solution, wait=True)
+        solutions.create_solution(store, group, solution, recipe)
+        version = runs.create_solution_version(store, group, solution, wait=True)
         print(f"  {group}: trained {recipe} ({version['status']}) in {time.perf_counter() - t0:.1f} s", flush=True)
-    version = training.latest_active_version(store, group, "personalization")
+    version = solutions.latest_active_version(store, group, "personalization")
     campaigns.create_campaign(store, group, "personalization", version["arn"])
 
 
@@ -128,13 +128,13 @@ def time_page(page: str, group: str, timeout: float) -> dict:
 
 def record_event(group: str) -> None:
     """One new event (as the Preview or Campaigns event simulator records it): the data version changes."""
-    from recsys import workspace
+    from recsys import queries, workspace
     from recsys.store import Store
 
     store = Store(os.environ["RECSYS_HOME"])
-    context = {field: values[0] for field, values in workspace.context_options(store, group).items() if values}
-    user = workspace.active_users(store, group, 1)[0]
-    workspace.record_event(store, group, user, workspace.popular_items(store, group, 1)[0], "view", context)
+    context = {field: values[0] for field, values in queries.context_options(store, group).items() if values}
+    user = queries.active_users(store, group, 1)[0]
+    workspace.record_event(store, group, user, queries.popular_items(store, group, 1)[0], "view", context)
 
 
 def main(argv=None) -> int:

@@ -6,7 +6,7 @@ Usage::
     .venv/bin/python bench/scale.py --rows 1000000       # a quicker look
 
 Every step goes through the product's own functions, as the CLI and the API do: a CSV written to a
-temporary directory, `recsys.ingest.import_file` (FULL) into a fresh workspace, `recsys.training`
+temporary directory, `recsys.ingest.import_file` (FULL) into a fresh workspace, `recsys.runs`
 (aws-user-personalization, default parameters, Personalize's offline evaluation included), a campaign,
 `recsys.inference.get_recommendations` for random users (first request, then p50/p99 warm), and
 PutEvents -> changed recommendation. Peak RSS is sampled for the whole process every 20 ms.
@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from speed import PeakRSS, synthetic_interactions  # noqa: E402
 
-from recsys import campaigns, events, inference, ingest, training, workspace  # noqa: E402
+from recsys import campaigns, events, inference, ingest, runs, solutions, workspace  # noqa: E402
 from recsys.store import Store  # noqa: E402
 
 
@@ -61,10 +61,10 @@ def run(rows: int, users: int, items: int, requests: int, keep: Path | None = No
         print(f"import: {out['import']}", flush=True)
         csv.unlink()
 
-        training.create_solution(store, "scale", "up", "aws-user-personalization")
+        solutions.create_solution(store, "scale", "up", "aws-user-personalization")
         with PeakRSS() as peak:
             started = time.perf_counter()
-            version = training.create_solution_version(store, "scale", "up", wait=True)
+            version = runs.create_solution_version(store, "scale", "up", wait=True)
             seconds = time.perf_counter() - started
         if version["status"] != "ACTIVE":
             raise SystemExit(f"training failed: {version.get('failure_reason')}")

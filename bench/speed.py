@@ -189,7 +189,8 @@ def batch_throughput(dataset: str, recipe: str = "aws-user-personalization", n_r
     from recsys import datasets as ds
     from recsys.batch import create_batch_inference_job
     from recsys.store import Store
-    from recsys.training import create_solution, create_solution_version
+    from recsys.runs import create_solution_version
+    from recsys.solutions import create_solution
 
     inter, _ = load_frames(dataset)
     with tempfile.TemporaryDirectory() as home:

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import common
-from recsys import campaigns, inference, training, workspace
+from recsys import campaigns, inference, solutions, workspace
 from recsys.exceptions import RecsysError
 
 st.title("Campaigns & Events")
@@ -14,7 +14,7 @@ group = common.require_group()
 if group is None:
     st.stop()
 
-versions = [v for v in training.list_solution_versions(store, group) if v["status"] == "ACTIVE"
+versions = [v for v in solutions.list_solution_versions(store, group) if v["status"] == "ACTIVE"
             and v.get("recipe_type") != "USER_SEGMENTATION"]
 if not versions:
     common.empty_state("No trained version to deploy.", "Train a recipe on the **Train** page first.")

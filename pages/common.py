@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import streamlit as st
 
+from recsys import datasets, queries, workspace
+from recsys.exceptions import NotFoundError
 from recsys.store import Store
 
 GROUP_KEY = "group"
@@ -119,7 +122,7 @@ def param_widgets(recipe_cls, key_prefix: str) -> dict:
 
 # -- cached reads ------------------------------------------------------------------------------------------
 # Every page reruns top to bottom on each click, so reads that scan a dataset are cached here, keyed on the
-# group's data version (`recsys.workspace.data_version`: a few indexed lookups, changes with every import or
+# group's data version (`recsys.queries.data_version`: a few indexed lookups, changes with every import or
 # event). Frames are kept with st.cache_resource (no copy per rerun; callers must not modify them in place);
 # small answers with st.cache_data. Entries also expire after ENTITY_TTL seconds, to bound memory and as a
 # safety net for writes made outside the product. Answers over the interactions that new
@@ -131,9 +134,7 @@ ENTITY_TTL = 600
 
 def data_version(group: str) -> tuple:
     """The cheap fingerprint of a group's data that keys every cached read below."""
-    from recsys import workspace
-
-    return workspace.data_version(get_store(), group)
+    return queries.data_version(get_store(), group)
 
 
 # Profiling reads every interaction (seconds at a million rows): on large groups a profile is reused for up to
@@ -144,8 +145,6 @@ PROFILE_MAX_AGE = 300
 
 @st.cache_data(ttl=PROFILE_MAX_AGE, max_entries=32, show_spinner="Profiling the data...")
 def _profile(group: str, version: tuple, home: str, max_age: float) -> dict:
-    from recsys import workspace
-
     return workspace.group_profile(get_store(), group, version, max_age=max_age)
 
 
@@ -164,15 +163,11 @@ def cached_profile(group: str) -> dict:
 
 @st.cache_data(ttl=ENTITY_TTL, max_entries=64, show_spinner=False)
 def _row_counts(group: str, version: tuple, home: str) -> dict:
-    from recsys import workspace
-
-    return workspace.row_counts(get_store(), group)
+    return queries.row_counts(get_store(), group)
 
 
 def cached_group_status(group: str) -> dict:
     """`workspace.group_status` with the row counts cached per data version (resources are read live)."""
-    from recsys import workspace
-
     store = get_store()
     return workspace.group_status(store, group, counts=_row_counts(group, data_version(group), str(store.home)))
 
@@ -189,11 +184,9 @@ def _incremental(kind: str, group: str, full, since, merge):
     `full()` computes it, `since(seq)` computes it over the interactions after `_seq` `seq`, `merge(old, new)`
     combines two answers. Anything but new events (imports, deletions, item/user changes) recomputes it.
     """
-    from recsys import workspace
-
     version = data_version(group)
-    base = workspace.version_without_newest_event(version)
-    seq = workspace.newest_event(version)
+    base = queries.version_without_newest_event(version)
+    seq = queries.newest_event(version)
     memo = _incremental_memo()
     key = (kind, str(get_store().home), group)
     entry = memo.get(key)
@@ -209,42 +202,34 @@ def _incremental(kind: str, group: str, full, since, merge):
 
 def cached_context_options(group: str) -> dict[str, list[str]]:
     """The contextual fields of a group and the values seen in its interactions (do not modify the lists)."""
-    from recsys import workspace
-
     store = get_store()
-    return _incremental("context_options", group, lambda: workspace.context_options(store, group),
-                        lambda seq: workspace.context_options(store, group, since_seq=seq),
-                        workspace.merge_context_options)
+    return _incremental("context_options", group, lambda: queries.context_options(store, group),
+                        lambda seq: queries.context_options(store, group, since_seq=seq),
+                        queries.merge_context_options)
 
 
 def cached_event_types(group: str) -> list[str]:
     """The event types of a group's interactions, most frequent first."""
-    from recsys import workspace
-
     store = get_store()
-    counts = _incremental("event_type_counts", group, lambda: workspace.event_type_counts(store, group),
-                          lambda seq: workspace.event_type_counts(store, group, since_seq=seq),
+    counts = _incremental("event_type_counts", group, lambda: queries.event_type_counts(store, group),
+                          lambda seq: queries.event_type_counts(store, group, since_seq=seq),
                           lambda old, new: {k: old.get(k, 0) + new.get(k, 0) for k in dict.fromkeys([*old, *new])})
-    return workspace.ranked_event_types(counts)
+    return queries.ranked_event_types(counts)
 
 
 @st.cache_data(ttl=ENTITY_TTL, max_entries=256, show_spinner=False)
 def _search_users(group: str, query: str, limit: int, version: tuple, home: str) -> list[str]:
-    from recsys import workspace
-
-    return workspace.search_users(get_store(), group, query, limit=limit)
+    return queries.search_users(get_store(), group, query, limit=limit)
 
 
 def cached_search_users(group: str, query: str, limit: int = 50) -> list[str]:
-    """`workspace.search_users`, cached per query and data version."""
+    """`queries.search_users`, cached per query and data version."""
     return _search_users(group, query or "", int(limit), data_version(group), str(get_store().home))
 
 
 @st.cache_data(ttl=ENTITY_TTL, max_entries=64, show_spinner=False)
 def _popular_items(group: str, limit: int, version: tuple, home: str) -> list[str]:
-    from recsys import workspace
-
-    return workspace.popular_items(get_store(), group, limit)
+    return queries.popular_items(get_store(), group, limit)
 
 
 def cached_popular_items(group: str, limit: int = 10) -> list[str]:
@@ -254,8 +239,6 @@ def cached_popular_items(group: str, limit: int = 10) -> list[str]:
 
 @st.cache_resource(ttl=ENTITY_TTL, max_entries=8, show_spinner=False)
 def _items(group: str, version: tuple, home: str):
-    from recsys import workspace
-
     return workspace.items_frame(get_store(), group)
 
 
@@ -266,9 +249,6 @@ def cached_items(group: str):
 
 @st.cache_resource(ttl=ENTITY_TTL, max_entries=8, show_spinner=False)
 def _users(group: str, version: tuple, home: str):
-    from recsys import datasets
-    from recsys.exceptions import NotFoundError
-
     try:
         return datasets.read_users(get_store(), group)
     except NotFoundError:
@@ -282,27 +262,19 @@ def cached_users(group: str):
 
 def _entity_version(group: str) -> tuple:
     """The data version without the newest event: Items and Users frames stay cached while events arrive."""
-    from recsys import workspace
-
-    return tuple(map(str, workspace.version_without_newest_event(data_version(group))))
+    return tuple(map(str, queries.version_without_newest_event(data_version(group))))
 
 
 def cached_catalogue(group: str):
     """Sorted ids of every item of the group (interactions and Items table): do not modify the array."""
-    import numpy as np
-
-    from recsys import workspace
-
     store = get_store()
-    return _incremental("catalogue", group, lambda: workspace.catalogue_ids(store, group),
-                        lambda seq: workspace.catalogue_ids(store, group, since_seq=seq),
+    return _incremental("catalogue", group, lambda: queries.catalogue_ids(store, group),
+                        lambda seq: queries.catalogue_ids(store, group, since_seq=seq),
                         lambda old, new: np.union1d(old, new).astype(object) if len(new) else old)
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
 def _evaluation_report(arn: str, updated_at: float, home: str):
-    from recsys import workspace
-
     return workspace.evaluation_reports(get_store(), [arn]).get(arn)
 
 

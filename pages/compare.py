@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import common
-from recsys import training, workspace
+from recsys import solutions, workspace
 from recsys.evaluation import PERSONALIZE_KEYS, compare, display_name, segment_metrics
 from recsys.exceptions import RecsysError
 
@@ -15,7 +15,7 @@ group = common.require_group()
 if group is None:
     st.stop()
 
-versions = [v for v in training.list_solution_versions(store, group) if v["status"] == "ACTIVE"]
+versions = [v for v in solutions.list_solution_versions(store, group) if v["status"] == "ACTIVE"]
 if not versions:
     common.empty_state("No trained version to compare.", "Train at least two recipes on the **Train** page.")
     st.stop()
@@ -35,8 +35,8 @@ if missing:
 
 # The summary table: Personalize's metric keys for every chosen version.
 summary = pd.DataFrame([{"version": c, **{display_name(k): (v.get("metrics") or {}).get(k) for k in PERSONALIZE_KEYS}}
-                        for c, v in ((c, training.get_solution_version(store, labels[c])) for c in chosen)])
-protocols = {training.get_solution_version(store, labels[c]).get("metrics_protocol") for c in chosen}
+                        for c, v in ((c, solutions.get_solution_version(store, labels[c])) for c in chosen)])
+protocols = {solutions.get_solution_version(store, labels[c]).get("metrics_protocol") for c in chosen}
 st.caption("Protocol: " + "; ".join(p for p in protocols if p))
 st.dataframe(summary, hide_index=True, width="stretch")
 common.download_button(summary, "Download as CSV", f"{group}-comparison.csv", key="compare_dl")

@@ -9,7 +9,7 @@ import streamlit as st
 from pages import common
 from recsys import datasets, ingest, uploads, workspace
 from recsys.columns import DATASET_TYPES
-from recsys.exceptions import RecsysError
+from recsys.exceptions import ImportFailed, RecsysError
 from recsys.schema import default_schema, parse_schema
 
 st.title("Data")
@@ -85,7 +85,7 @@ with tab_import:
                                          progress=report)
                 bar.progress(1.0, text="Done")
                 st.session_state["data_last_job"] = job.to_dict()
-            except ingest.ImportFailed as exc:
+            except ImportFailed as exc:
                 bar.empty()
                 st.error(str(exc))
                 st.session_state["data_last_job"] = exc.job.to_dict() if exc.job else None

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import common
-from recsys import batch, filters, training, workspace
+from recsys import batch, filters, queries, solutions, workspace
 from recsys.exceptions import RecsysError
 
 st.title("Segments & Batch")
@@ -15,7 +15,7 @@ group = common.require_group()
 if group is None:
     st.stop()
 
-versions = [v for v in training.list_solution_versions(store, group) if v["status"] == "ACTIVE"]
+versions = [v for v in solutions.list_solution_versions(store, group) if v["status"] == "ACTIVE"]
 if not versions:
     common.empty_state("No trained version yet.", "Train a recipe on the **Train** page first.")
     st.stop()
@@ -53,10 +53,10 @@ with tab_batch:
                 input_path.write_bytes(upload.getvalue())
             elif related:
                 input_path = workspace.write_batch_input(store, group, "items",
-                                                         item_ids=workspace.popular_items(store, group, int(count)))
+                                                         item_ids=queries.popular_items(store, group, int(count)))
             else:
                 input_path = workspace.write_batch_input(store, group, "users",
-                                                         user_ids=workspace.active_users(store, group, int(count)))
+                                                         user_ids=queries.active_users(store, group, int(count)))
             bar = st.progress(0.0, text="Scoring...")
             try:
                 job = batch.create_batch_inference_job(

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import common
-from recsys import training
+from recsys import runs, solutions
 from recsys.exceptions import ConflictError, RecsysError
 from recsys.recipes import REGISTRY
 
@@ -38,7 +38,7 @@ if submitted:
     for name in recipes:
         solution = name.removeprefix("aws-").replace("_", "-")
         try:
-            training.create_solution(store, group, solution, name, params=params.get(name) or None,
+            solutions.create_solution(store, group, solution, name, params=params.get(name) or None,
                                      event_type=event_type or None, event_value_threshold=threshold or None)
         except ConflictError:
             pass  # the solution exists: train a new version of it
@@ -46,7 +46,7 @@ if submitted:
             st.error(f"{name}: {exc}")
             continue
         try:
-            version = training.create_solution_version(store, group, solution)
+            version = runs.create_solution_version(store, group, solution)
             st.toast(f"Queued {name}: {version['arn']}")
         except RecsysError as exc:
             st.error(f"{name}: {exc}")
@@ -54,7 +54,7 @@ if submitted:
 
 @st.fragment(run_every=2)
 def versions_table():
-    versions = training.list_solution_versions(store, group)
+    versions = solutions.list_solution_versions(store, group)
     if not versions:
         common.empty_state("No solution version yet.", "Pick recipes above and start a training.")
         return
@@ -66,7 +66,7 @@ def versions_table():
         left, right = st.columns([5, 1])
         left.progress(min(1.0, (progress.get("percent") or 0) / 100), text=text)
         if right.button("Cancel", key=f"train_cancel_{v['name']}"):
-            training.cancel_solution_version(store, v["arn"])
+            runs.cancel_solution_version(store, v["arn"])
     rows = [{
         "solution": v.get("solution"), "version": v.get("version_id"), "recipe": v.get("recipe"),
         "status": v["status"], "mode": v.get("training_mode"),

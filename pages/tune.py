@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import common
-from recsys import training
+from recsys import runs, solutions
 from recsys.evaluation import PERSONALIZE_KEYS, display_name
 from recsys.exceptions import RecsysError
 from recsys.recipes import REGISTRY
@@ -57,12 +57,12 @@ if start:
             "categoricalHyperParameterRanges": categorical_ranges,
         },
     }
-    existing = {s["name"] for s in training.list_solutions(store, group)}
+    existing = {s["name"] for s in solutions.list_solutions(store, group)}
     base = f"{recipe.removeprefix('aws-')}-hpo"
     name = next(f"{base}-{i}" for i in range(1, 1000) if f"{base}-{i}" not in existing)
     try:
-        training.create_solution(store, group, name, recipe, perform_hpo=True, hpo_config=hpo_config)
-        version = training.create_solution_version(store, group, name)
+        solutions.create_solution(store, group, name, recipe, perform_hpo=True, hpo_config=hpo_config)
+        version = runs.create_solution_version(store, group, name)
         st.toast(f"Tuning started: {version['arn']}")
     except RecsysError as exc:
         st.error(str(exc))
@@ -70,8 +70,8 @@ if start:
 
 @st.fragment(run_every=3)
 def tuning_runs():
-    runs = [v for v in training.list_solution_versions(store, group)
-            if training.get_solution(store, group, v["solution"]).get("perform_hpo")]
+    runs = [v for v in solutions.list_solution_versions(store, group)
+            if solutions.get_solution(store, group, v["solution"]).get("perform_hpo")]
     if not runs:
         common.empty_state("No tuning run yet.", "Choose ranges above and start tuning.")
         return
@@ -100,8 +100,8 @@ def tuning_runs():
                                                              key=f"tune_promote_{v['name']}"):
                 name = f"{v['solution']}-best"
                 try:
-                    training.create_solution(store, group, name, v["recipe"], params=best)
-                    training.create_solution_version(store, group, name)
+                    solutions.create_solution(store, group, name, v["recipe"], params=best)
+                    runs.create_solution_version(store, group, name)
                     st.toast(f"Training {name} with the best parameters")
                 except RecsysError as exc:
                     st.error(str(exc))

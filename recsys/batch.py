@@ -265,7 +265,8 @@ def _read_table(store: Store, group: str, dataset_type: str) -> pd.DataFrame | N
 
 
 def _model_and_version(store: Store, solution_version_arn: str):
-    from recsys.training import get_solution_version, load_model
+    from recsys.runs import load_model
+    from recsys.solutions import get_solution_version
 
     version = get_solution_version(store, solution_version_arn)
     return load_model(store, solution_version_arn), version

@@ -207,7 +207,7 @@ def resolve_campaign(store, campaign_arn: str) -> tuple[dict, str]:
 def _deployed_version(store, campaign: dict) -> str:
     requested = campaign.get("solutionVersionArn") or ""
     if requested.endswith("/" + LATEST):
-        from recsys.training import latest_active_version
+        from recsys.solutions import latest_active_version
 
         group, solution = _split_solution_arn(store, requested[: -len(LATEST) - 1])
         return latest_active_version(store, group, solution)["arn"]
@@ -232,7 +232,7 @@ def _split_solution_arn(store, arn: str) -> tuple[str, str]:
 
 def _check_version(store, group: str, solution_version_arn: str) -> tuple[str, str, dict]:
     """(requested ARN, solution ARN, the version resource to deploy now) after checking it is servable."""
-    from recsys.training import get_solution, get_solution_version, latest_active_version
+    from recsys.solutions import get_solution, get_solution_version, latest_active_version
 
     if not isinstance(solution_version_arn, str) or not solution_version_arn:
         raise ValidationError("solutionVersionArn is required: a version ARN or <solution arn>/$LATEST.")

@@ -27,7 +27,9 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import sqlite_utils
+from sqlite_utils.db import quote_identifier as _q
 
 from recsys.columns import INTERACTIONS, ITEM_ID, ITEMS, TIMESTAMP, USER_ID, USERS
 from recsys.exceptions import ConflictError, NotFoundError, ValidationError
@@ -47,10 +49,6 @@ BOOKKEEPING = {INTERACTIONS: (SEQ, SOURCE, EVENT_ID, SESSION_ID), ITEMS: (SOURCE
 def table_name(group_id: int, dataset_type: str) -> str:
     """The SQLite table of a dataset: ``ds_<group_id>_<type>``."""
     return f"ds_{int(group_id)}_{normalize_dataset_type(dataset_type).lower()}"
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _create_table_sql(table: str, schema: Schema) -> str:
@@ -370,8 +368,6 @@ def _object_column(s: pd.Series) -> np.ndarray:
     dtype = s.dtype
     if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
         try:
-            import pyarrow as pa
-
             arr = pa.array(s.array)
             if isinstance(arr, pa.ChunkedArray):
                 arr = arr.combine_chunks()
@@ -379,7 +375,7 @@ def _object_column(s: pd.Series) -> np.ndarray:
             uniques = enc.dictionary.to_pylist()
             idx = enc.indices.fill_null(len(uniques)).to_numpy(zero_copy_only=False)
             return np.asarray(uniques + [None], dtype=object)[idx]
-        except (ImportError, TypeError, ValueError):
+        except (TypeError, ValueError):
             pass
     mask = s.isna().to_numpy()
     has_na = bool(mask.any())
@@ -439,6 +435,14 @@ def write_frame(db: sqlite_utils.Database, group: str, dataset_type: str, frame:
 
 
 # -- reading ------------------------------------------------------------------------------------------------
+
+
+def stitch_session(db: sqlite_utils.Database, table: str, session_id: str, user_id: str) -> int:
+    """Re-attribute a session's streamed anonymous events (USER_ID = the session id) to `user_id`; how many."""
+    cur = db.execute(
+        f"UPDATE {_q(table)} SET {USER_ID} = ? WHERE {SESSION_ID} = ? AND {USER_ID} = ? AND {SOURCE} = ?",
+        [user_id, session_id, session_id, STREAM])
+    return int(cur.rowcount)
 
 
 def _frame_from_cursor(cursor, names: list[str], schema: Schema, chunk: int = 250_000) -> pd.DataFrame:

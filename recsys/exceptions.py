@@ -1,4 +1,5 @@
-"""Every error the library raises; each message names the object at fault and how to fix it."""
+"""Every error class of recsys: the library's (`RecsysError` and its kinds), each message naming the object at
+fault and how to fix it, then the HTTP API's wire-protocol errors."""
 
 
 class RecsysError(Exception):
@@ -11,6 +12,14 @@ class ValidationError(RecsysError, ValueError):
 
 class SchemaError(ValidationError):
     """An Avro schema, or a record, that does not follow Personalize's schema rules."""
+
+
+class ImportFailed(ValidationError):
+    """An import job that failed; `.job` is its `recsys.ingest.ImportJob` (status CREATE FAILED)."""
+
+    def __init__(self, message: str, job=None):
+        super().__init__(message)
+        self.job = job
 
 
 class NotFoundError(RecsysError, LookupError):
@@ -50,3 +59,31 @@ class FilterSyntaxError(ValidationError):
         if not self.expression:
             return self.message
         return f"{self.message} at position {self.position}:\n  {self.expression}\n  {' ' * self.position}^"
+
+
+# -- errors of the HTTP API's wire protocol: answered with AWS's status and code, not raised by the library --
+
+
+class ApiError(Exception):
+    """An error answered in AWS's rest-json shape: HTTP `status`, AWS error `code` and `message`."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class AuthError(Exception):
+    """A request that is unsigned, wrongly signed, expired or signed by an unknown key (HTTP 403)."""
+
+    status_code = 403
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class InvalidInput(Exception):
+    """A request that breaks the wire contract; the API answers 400 InvalidInputException with this message."""

@@ -13,7 +13,9 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
+from recsys import datasets, queries
 from recsys.columns import EVENT_TYPE, ITEM_ID, TIMESTAMP, USER_ID
+from recsys.exceptions import NotFoundError, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -219,8 +221,6 @@ def profile(interactions: pd.DataFrame, items: pd.DataFrame | None = None, users
     """
     for col in (USER_ID, ITEM_ID):
         if col not in interactions.columns:
-            from recsys.exceptions import ValidationError
-
             raise ValidationError(f"interactions frame has no {col} column (columns: {list(interactions.columns)})")
     inter = interactions[[c for c in interactions.columns if not str(c).startswith("_")]]
     item_ids = pd.Index(items[ITEM_ID].astype("str").unique()) if items is not None else None
@@ -268,9 +268,6 @@ def profile_group(store, group: str) -> dict:
 
     Raises NotFoundError when the group does not exist or has no Interactions dataset.
     """
-    from recsys import datasets
-    from recsys.exceptions import NotFoundError
-
     store.get_dataset_group(group)
     try:
         dataset = datasets.get_dataset(store, group, "Interactions")
@@ -280,7 +277,7 @@ def profile_group(store, group: str) -> dict:
     schema = dataset["schema"]
     needed = [c for c in (USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE) if schema.has(c)]
     interactions = datasets.read_interactions(store, group, columns=needed)
-    missing = _missing_in_table(store, dataset["table"], schema)
+    missing = queries.missing_counts(store, dataset["table"], schema)
     frames = {}
     categorical = None
     for name, reader in (("items", datasets.read_items), ("users", datasets.read_users)):
@@ -299,15 +296,3 @@ def profile_group(store, group: str) -> dict:
     result["interactions"]["missing"] = missing
     result["group"] = group
     return result
-
-
-def _missing_in_table(store, table: str, schema) -> dict:
-    """`_missing` of every schema column of an interactions table, counted in SQL (NULLs, and '' in strings)."""
-    def quoted(name: str) -> str:
-        return '"' + name.replace('"', '""') + '"'
-
-    terms = [f"coalesce(sum({quoted(f.name)} IS NULL" + (f" OR {quoted(f.name)} = ''" if f.type == "string" else "")
-             + "), 0)" for f in schema.fields]
-    with store.reading() as db:
-        row = db.execute(f"SELECT {', '.join(terms)} FROM {quoted(table)}").fetchone()
-    return {f.name: int(n) for f, n in zip(schema.fields, row)}

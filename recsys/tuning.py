@@ -35,9 +35,10 @@ import pandas as pd
 
 from recsys.evaluation import metrics as M
 from recsys.evaluation.compare import bootstrap_ci
-from recsys.evaluation.report import EvaluationReport, evaluate
+from recsys.evaluation.report import EvaluationReport, _jsonable, evaluate
 from recsys.evaluation.splits import Split, default_split, personalize_split
 from recsys.exceptions import CancelledError, ValidationError
+from recsys.recipes import get_recipe
 
 log = logging.getLogger(__name__)
 
@@ -375,15 +376,11 @@ class TuningResult:
 
     def best_recipe(self):
         """A new, unfitted recipe with the best parameters."""
-        from recsys.recipes import get_recipe
-
         cls = self.recipe_class or get_recipe(self.recipe_name)
         return cls(**self.best_params)
 
     def to_dict(self) -> dict:
         """JSON-ready summary; ``trials`` is a list of flat records in trial order (``value`` = objective)."""
-        from recsys.evaluation.report import _jsonable
-
         records = self.trials.drop(columns=["trial"], errors="ignore").to_dict("records")  # trial = position
         return {"recipe_name": self.recipe_name, "objective": self.objective,
                 "best_params": _jsonable(self.best_params), "best_value": _jsonable(self.best_value), "trials": _jsonable(records),
@@ -393,8 +390,6 @@ class TuningResult:
 
 
 def _recipe_class_and_fixed(recipe, fixed_params: Mapping | None) -> tuple[type, dict]:
-    from recsys.recipes import get_recipe
-
     if isinstance(recipe, str):
         cls, fixed = get_recipe(recipe), {}
     elif isinstance(recipe, type):
@@ -530,8 +525,6 @@ def automl(data, recipe_names: Sequence[str], metric: str = DEFAULT_OBJECTIVE, s
     ``split`` defaults to `personalize_split(data, seed=seed)`; ``params`` maps recipe names to constructor
     parameters. A recipe that fails (or cannot produce the metric) is kept in the ranking with its error.
     """
-    from recsys.recipes import get_recipe
-
     if not recipe_names:
         raise ValidationError("automl needs at least one recipe name (autoMLConfig.recipeList)")
     maximize = check_objective(metric, ks)

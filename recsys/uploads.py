@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from recsys.files import atomic_write
 from recsys.ingest import read_chunks
 from recsys.store import Store
 
@@ -27,9 +28,7 @@ def save_upload(store: Store, file_name: str, content: bytes) -> Path:
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", Path(file_name).name)[-80:] or "upload"
     path = store.artifact_path("uploads", f"{digest}-{safe}")
     if not path.exists():
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_bytes(content)
-        tmp.replace(path)
+        atomic_write(path, content)
     return path
 
 

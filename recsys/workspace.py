@@ -1,12 +1,29 @@
-"""Workspace-level helpers shared by the workbench and the CLI: a group's status, its next step, the demo set-up."""
+"""The workbench's questions that span several library modules, for the pages and the CLI: a group's status
+and next step, the demo set-up, the stored data profile, what Preview can query, trying a filter expression,
+recording an event as an app would, and batch input files.
+
+Example::
+
+    status = group_status(store, "demo")        # counts, a table of resources and status["next_step"]
+    profile = group_profile(store, "demo")      # recomputed only when `queries.data_version` changes
+
+Each function composes the library's own calls (`datasets`, `queries`, `solutions`, `runs`, `campaigns`,
+`filters`, `events`, `profile`); the SQL is in `recsys.queries` and `recsys.datasets`.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 
-from recsys import campaigns, datasets, training
+import pandas as pd
+
+from recsys import campaigns, datasets, demo, events, filters, profile, queries, runs, solutions
 from recsys.columns import INTERACTIONS, ITEMS, USERS
-from recsys.exceptions import ConflictError, NotFoundError
+from recsys.evaluation import EvaluationReport
+from recsys.exceptions import ConflictError, NotFoundError, ValidationError
+from recsys.files import atomic_write
 from recsys.store import ACTIVE, Store
 
 log = logging.getLogger(__name__)
@@ -29,7 +46,7 @@ def group_status(store: Store, group: str, counts: dict | None = None) -> dict:
 
     `counts` ({dataset type: rows}) skips counting again when the caller already has them (`row_counts`).
     """
-    counts = row_counts(store, group) if counts is None else counts
+    counts = queries.row_counts(store, group) if counts is None else counts
     rows = []
     for resource_type in RESOURCE_TYPES:
         for r in store.list_resources(resource_type, group):
@@ -74,21 +91,19 @@ def load_demo_workspace(store: Store, group: str = DEMO_GROUP, directory: str = 
 
     Idempotent: existing solutions and campaigns are kept, the data is replaced.
     """
-    from recsys.demo import load_demo
-
-    result = load_demo(store, group, directory)
+    result = demo.load_demo(store, group, directory)
     if not train:
         return result
     versions = {}
     for solution, recipe in DEMO_SOLUTIONS:
         try:
-            training.create_solution(store, group, solution, recipe)
+            solutions.create_solution(store, group, solution, recipe)
         except ConflictError:
             pass
         try:
-            versions[solution] = training.latest_active_version(store, group, solution)
+            versions[solution] = solutions.latest_active_version(store, group, solution)
         except NotFoundError:
-            versions[solution] = training.create_solution_version(store, group, solution, wait=True)
+            versions[solution] = runs.create_solution_version(store, group, solution, wait=True)
         log.info("demo solution %s: %s", solution, versions[solution]["status"])
     try:
         campaigns.get_campaign(store, DEMO_CAMPAIGN, group=group)
@@ -101,23 +116,12 @@ def load_demo_workspace(store: Store, group: str = DEMO_GROUP, directory: str = 
     return result
 
 
-def evaluation_path(store: Store, version: dict):
-    """Where the per-user evaluation report of a solution version is kept (JSON)."""
-    from recsys.training import evaluation_path as path_of_report
-
-    return path_of_report(store, version)
-
-
 def evaluation_reports(store: Store, version_arns) -> dict:
     """The stored EvaluationReport of each version that has one, keyed by version ARN."""
-    import json
-
-    from recsys.evaluation import EvaluationReport
-
     reports = {}
     for arn in version_arns:
-        version = training.get_solution_version(store, arn)
-        path = evaluation_path(store, version)
+        version = solutions.get_solution_version(store, arn)
+        path = runs.evaluation_path(store, version)
         if path.exists():
             reports[arn] = EvaluationReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
     return reports
@@ -125,7 +129,7 @@ def evaluation_reports(store: Store, version_arns) -> dict:
 
 def version_label(store: Store, version_arn: str) -> str:
     """A short human label of a version: `solution/version (recipe)`."""
-    version = training.get_solution_version(store, version_arn)
+    version = solutions.get_solution_version(store, version_arn)
     return f"{version['solution']}/{version['version_id']} ({version['recipe']})"
 
 
@@ -160,14 +164,14 @@ def preview_targets(store: Store, group: str) -> list[dict]:
         if c["status"] != ACTIVE:
             continue
         try:
-            version = training.get_solution_version(store, campaigns.resolve_campaign(store, c["arn"])[1])
+            version = solutions.get_solution_version(store, campaigns.resolve_campaign(store, c["arn"])[1])
         except (NotFoundError, ConflictError):
             continue
         targets.append({"label": f"campaign {c['name']} ({version['recipe']})", "arn": c["arn"],
                         "recipe": version["recipe"], "recipe_type": version.get("recipe_type")})
     # Personalized recipes before baselines, so the page opens on the model worth looking at.
     baselines = ("aws-popularity-count", "aws-trending-now")
-    versions = sorted(training.list_solution_versions(store, group), key=lambda v: v["recipe"] in baselines)
+    versions = sorted(solutions.list_solution_versions(store, group), key=lambda v: v["recipe"] in baselines)
     for v in versions:
         if v["status"] == ACTIVE:
             targets.append({"label": f"version {v['solution']}/{v['version_id']} ({v['recipe']})", "arn": v["arn"],
@@ -199,88 +203,8 @@ def items_by_id(store: Store, group: str, item_ids):
         return None
 
 
-CONTEXT_VALUES = 200
-
-
-def context_options(store: Store, group: str, *, since_seq: int | None = None) -> dict[str, list[str]]:
-    """Each contextual field of the Interactions schema with the values seen in the data (first 200, sorted).
-
-    `since_seq` looks only at interactions written after that `_seq` (to update an earlier answer: the first
-    200 of the union of two answers is the answer for the union of their rows).
-    """
-    found = _dataset_table(store, group, INTERACTIONS)
-    if found is None:
-        return {}
-    table, schema = found
-    where, params = "", []
-    if since_seq is not None:
-        where, params = " AND _seq > ?", [int(since_seq)]
-    options = {}
-    with store.reading() as db:
-        for field in schema.context_fields:
-            name = getattr(field, "name", field)
-            # SQLite's BINARY collation orders UTF-8 text by code point, as Python's sorted() does.
-            rows = db.execute(f"SELECT DISTINCT CAST({_q(name)} AS TEXT) AS v FROM {_q(table)} "
-                              f"WHERE {_q(name)} IS NOT NULL{where} ORDER BY v LIMIT {CONTEXT_VALUES}",
-                              params).fetchall()
-            options[name] = [str(r[0]) for r in rows]
-    return options
-
-
-def merge_context_options(old: dict[str, list[str]], new: dict[str, list[str]]) -> dict[str, list[str]]:
-    """`context_options` of two sets of rows combined."""
-    return {name: sorted(set(old.get(name, [])) | set(new.get(name, [])))[:CONTEXT_VALUES]
-            for name in dict.fromkeys([*old, *new])}
-
-
-def search_users(store: Store, group: str, query: str, limit: int = 50) -> list[str]:
-    """User ids whose id or any attribute contains `query` (case-insensitive); active users when empty.
-
-    Searched in SQL (the Users table by id, or the interactions by activity when there is no Users table),
-    so a search costs one indexed query, not a read of the table.
-    """
-    query = (query or "").strip().lower()
-    found = _dataset_table(store, group, USERS)
-    with store.reading() as db:
-        if found is not None:
-            table, schema = found
-            if db.execute(f"SELECT EXISTS (SELECT 1 FROM {_q(table)})").fetchone()[0]:
-                sql = f"SELECT {_q(schema.id_field)} FROM {_q(table)}"
-                params: list = []
-                if query:
-                    text = " || ' ' || ".join(f"coalesce(CAST({_q(n)} AS TEXT), 'nan')" for n in schema.names)
-                    sql += f" WHERE instr(lower({text}), ?) > 0"
-                    params.append(query)
-                sql += f" ORDER BY {_q(schema.id_field)} LIMIT ?"
-                params.append(int(limit))
-                return [str(r[0]) for r in db.execute(sql, params).fetchall()]
-    return _ranked_ids(store, group, "USER_ID", query=query, limit=limit)
-
-
-def _ranked_ids(store: Store, group: str, column: str, *, query: str = "", limit: int | None = None) -> list[str]:
-    """Ids of an interactions column by number of interactions (most first, ties by id), in SQL."""
-    found = _dataset_table(store, group, INTERACTIONS)
-    if found is None:
-        return []
-    table, _ = found
-    sql = f"SELECT {column}, count(*) AS n FROM {_q(table)} GROUP BY {column}"
-    params: list = []
-    if query:
-        sql += f" HAVING instr(lower({column}), ?) > 0"
-        params.append(query)
-    sql += f" ORDER BY n DESC, {column}"
-    if limit:
-        sql += " LIMIT ?"
-        params.append(int(limit))
-    with store.reading() as db:
-        return [str(r[0]) for r in db.execute(sql, params).fetchall()]
-
-
 def profile_chart_frames(prof: dict) -> dict:
     """Tidy frames for the Data page's charts, from a `recsys.profile` result."""
-    import numpy as np
-    import pandas as pd
-
     inter = prof.get("interactions", {})
     per_day = pd.DataFrame(inter.get("per_day") or [], columns=["date", "count"]).rename(
         columns={"date": "day", "count": "interactions"})
@@ -327,13 +251,8 @@ def adhoc_filter(store: Store, group: str, expression: str) -> dict:
 def record_event(store: Store, group: str, user_id: str, item_id: str, event_type: str,
                  context: dict | None = None) -> None:
     """Record one event for a user (or anonymous session) through the group's event tracker, as an app would."""
-    import json
-    import time
-
-    from recsys import events
-
     tracker = ensure_event_tracker(store, group)
-    properties = {_camel(k): v for k, v in (context or {}).items()}
+    properties = {events.field_to_camel(k): v for k, v in (context or {}).items()}
     event = {"eventType": event_type, "itemId": item_id, "sentAt": time.time()}
     if properties:
         event["properties"] = json.dumps(properties)
@@ -342,24 +261,14 @@ def record_event(store: Store, group: str, user_id: str, item_id: str, event_typ
 
 def ensure_event_tracker(store: Store, group: str) -> dict:
     """The group's event tracker (Personalize allows one per group), created on first use."""
-    from recsys import events
-
     trackers = store.list_resources("event-tracker", group)
     if trackers:
         return trackers[0]
     return events.create_event_tracker(store, group, f"{group}-tracker")
 
 
-def _camel(field: str) -> str:
-    """DEVICE_TYPE -> deviceType: the camelCase property key PutEvents expects for a schema field."""
-    head, *rest = field.lower().split("_")
-    return head + "".join(p.title() for p in rest)
-
-
 def save_schema(store: Store, group: str, dataset_type: str, schema) -> dict:
     """Create a dataset with `schema`, or replace the schema of one that holds no rows yet."""
-    from recsys.exceptions import ValidationError
-
     try:
         datasets.get_dataset(store, group, dataset_type)
     except NotFoundError:
@@ -372,35 +281,6 @@ def save_schema(store: Store, group: str, dataset_type: str, schema) -> dict:
     return datasets.create_dataset(store, group, dataset_type, schema)
 
 
-def data_version(store: Store, group: str) -> tuple:
-    """A cheap fingerprint of a group's data, the cache key of the pages' reads (a few indexed lookups).
-
-    Per dataset: its table and when the dataset was (re)created; interactions: the oldest and newest `_seq`
-    (every write appends a higher one, and `_seq` stays monotonic over FULL re-imports); items and users: row
-    count and highest rowid (an upsert moves the row to a new highest rowid, so updates are seen too). Plus the
-    newest import job, which catches FULL re-imports of Items/Users with the same ids.
-    """
-    parts = []
-    try:
-        found = datasets.list_datasets(store, group)
-    except NotFoundError:
-        return ()
-    with store.reading() as db:
-        for ds in found:
-            table = _q(ds["table"])
-            if ds["schema"].dataset_type == INTERACTIONS:
-                # Two statements: SQLite answers a lone min() or max() of the primary key from the b-tree edge.
-                stats = (db.execute(f"SELECT min(_seq) FROM {table}").fetchone()[0],
-                         db.execute(f"SELECT max(_seq) FROM {table}").fetchone()[0])
-            else:
-                stats = (db.execute(f"SELECT count(*) FROM {table}").fetchone()[0],
-                         db.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0])
-            parts.append((ds["schema"].dataset_type, ds["table"], ds.get("created_at"), *stats))
-    jobs = store.list_resources("dataset-import-job", group)
-    newest_job = max((j["updated_at"] for j in jobs), default=None)
-    return tuple(sorted(parts, key=str)) + (newest_job,)
-
-
 def group_profile(store: Store, group: str, version: tuple | None = None, *, max_age: float = 0.0) -> dict:
     """The data profile of a group (`recsys.profile.profile_group`), kept as JSON in the workspace.
 
@@ -410,16 +290,9 @@ def group_profile(store: Store, group: str, version: tuple | None = None, *, max
     (streamed events): it then carries `newer_events` (interactions not counted in it) and `computed_at`.
     Imports, deletions and item/user changes always recompute it.
     """
-    import json
-    import os
-    import threading
-    import time
-
-    from recsys import profile
-
-    version = data_version(store, group) if version is None else version
+    version = queries.data_version(store, group) if version is None else version
     key = json.dumps(list(version), default=str)
-    base = json.dumps(version_without_newest_event(version), default=str)
+    base = json.dumps(queries.version_without_newest_event(version), default=str)
     path = store.artifact_path("profiles", f"{group}.json")
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
@@ -429,88 +302,13 @@ def group_profile(store: Store, group: str, version: tuple | None = None, *, max
         return stored["profile"]
     if (isinstance(stored, dict) and max_age > 0 and stored.get("base") == base and "profile" in stored
             and time.time() - float(stored.get("computed_at") or 0) < max_age):
-        newer = _interactions_after(store, group, int(stored.get("max_seq") or 0))
+        newer = queries.interactions_after(store, group, int(stored.get("max_seq") or 0))
         return {**stored["profile"], "newer_events": newer, "computed_at": stored["computed_at"]}
     computed_at = time.time()
     result = profile.profile_group(store, group)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps({"version": key, "base": base, "max_seq": newest_event(version),
-                               "computed_at": computed_at, "profile": result}), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, json.dumps({"version": key, "base": base, "max_seq": queries.newest_event(version),
+                                   "computed_at": computed_at, "profile": result}))
     return result
-
-
-def newest_event(version: tuple) -> int:
-    """The newest interaction `_seq` recorded in a `data_version` (0 without interactions)."""
-    for part in version:
-        if isinstance(part, tuple) and part and part[0] == INTERACTIONS:
-            return int(part[-1] or 0)
-    return 0
-
-
-def version_without_newest_event(version: tuple) -> list:
-    """A `data_version` without the newest interaction: what streamed events leave unchanged."""
-    return [list(part[:-1]) if isinstance(part, tuple) and part and part[0] == INTERACTIONS else part
-            for part in version]
-
-
-def _interactions_after(store: Store, group: str, seq: int) -> int:
-    """How many interactions were written after `_seq` `seq` (a range count on the primary key)."""
-    found = _dataset_table(store, group, INTERACTIONS)
-    if found is None:
-        return 0
-    with store.reading() as db:
-        return int(db.execute(f"SELECT count(*) FROM {_q(found[0])} WHERE _seq > ?", [int(seq)]).fetchone()[0])
-
-
-def row_counts(store: Store, group: str) -> dict[str, int]:
-    """Rows of each existing dataset of a group, e.g. {'Interactions': 100000, 'Items': 1682}.
-
-    Same answer as `datasets.dataset_counts` from one `count(*)` per table (SQLite counts a b-tree without
-    reading the rows), not a scan that groups by source.
-    """
-    out = {}
-    try:
-        found = datasets.list_datasets(store, group)
-    except NotFoundError:
-        return out
-    with store.reading() as db:
-        for ds in found:
-            out[ds["schema"].dataset_type] = int(db.execute(f"SELECT count(*) FROM {_q(ds['table'])}").fetchone()[0])
-    return out
-
-
-def _dataset_table(store: Store, group: str, dataset_type: str):
-    """(table name, Schema) of a group's dataset, or None when the group has no such dataset."""
-    try:
-        ds = datasets.get_dataset(store, group, dataset_type)
-    except NotFoundError:
-        return None
-    return ds["table"], ds["schema"]
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def catalogue_ids(store: Store, group: str, *, since_seq: int | None = None):
-    """Sorted ids of every item in the interactions or the Items table (from the item index, not the rows).
-
-    `since_seq`: only the items of interactions written after that `_seq` (to extend an earlier answer).
-    """
-    import numpy as np
-
-    ids = set()
-    with store.reading() as db:
-        for dataset_type in (INTERACTIONS,) if since_seq is not None else (INTERACTIONS, ITEMS):
-            found = _dataset_table(store, group, dataset_type)
-            if found is None:
-                continue
-            sql, params = f"SELECT DISTINCT ITEM_ID FROM {_q(found[0])}", []
-            if since_seq is not None:
-                sql, params = sql + " WHERE _seq > ?", [int(since_seq)]
-            ids.update(str(r[0]) for r in db.execute(sql, params))
-    return np.asarray(sorted(ids), dtype=object)
 
 
 _UNSET = object()
@@ -521,15 +319,13 @@ def try_filter(store: Store, group: str, expression: str, *, user_id: str | None
                catalogue=None):
     """Apply a filter expression to the group's catalogue for one user: (compiled filter, frame of items with `passes`).
 
-    `items`, `users` (frames or None) and `catalogue` (`catalogue_ids`) may be passed in when the caller keeps
+    `items`, `users` (frames or None) and `catalogue` (`queries.catalogue_ids`) may be passed in when the caller keeps
     them (the workbench caches them per data version); otherwise they are read here.
     """
-    from recsys import filters
-
     compiled = filters.parse_filter(expression)
     if items is _UNSET:
         items = items_frame(store, group)
-    ids = catalogue_ids(store, group) if catalogue is None else catalogue
+    ids = queries.catalogue_ids(store, group) if catalogue is None else catalogue
     if users is _UNSET:
         try:
             users = datasets.read_users(store, group)
@@ -539,8 +335,6 @@ def try_filter(store: Store, group: str, expression: str, *, user_id: str | None
     ctx = filters.FilterContext(ids, items=items, user_interactions=history, users=users, user_id=user_id,
                                 current_item_id=item_id)
     mask = compiled.item_mask(ctx, filter_values or None)
-    import pandas as pd
-
     frame = pd.DataFrame({"ITEM_ID": ids, "passes": mask})
     if items is not None:
         frame = frame.merge(items, on="ITEM_ID", how="left")
@@ -550,9 +344,6 @@ def try_filter(store: Store, group: str, expression: str, *, user_id: str | None
 def write_batch_input(store: Store, group: str, kind: str, *, user_ids=None, item_ids=None,
                       attributes=None, path=None):
     """A JSON-lines batch input file (Personalize's format) for users, items or attribute expressions."""
-    import json
-    import time
-
     path = path or store.artifact_path("batch", group, f"input-{kind}-{int(time.time() * 1000)}.jsonl")
     if kind == "users":
         lines = [{"userId": str(u)} for u in user_ids]
@@ -560,41 +351,7 @@ def write_batch_input(store: Store, group: str, kind: str, *, user_ids=None, ite
         lines = [{"itemId": str(i)} for i in item_ids]
     else:
         lines = [{"itemAttributes": str(a)} for a in attributes]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, "".join(json.dumps(line) + "\n" for line in lines))
     return path
 
 
-def active_users(store: Store, group: str, limit: int | None = None) -> list[str]:
-    """User ids by activity, most active first (ties by id); counted in SQL on the user index."""
-    return _ranked_ids(store, group, "USER_ID", limit=limit)
-
-
-def popular_items(store: Store, group: str, limit: int = 10) -> list[str]:
-    """Item ids by number of interactions, most popular first (ties by id); counted in SQL on the item index."""
-    return _ranked_ids(store, group, "ITEM_ID", limit=limit)
-
-
-def event_types(store: Store, group: str) -> list[str]:
-    """The event types in a group's interactions, most frequent first (ties by name)."""
-    return ranked_event_types(event_type_counts(store, group))
-
-
-def event_type_counts(store: Store, group: str, *, since_seq: int | None = None) -> dict[str, int]:
-    """Interactions per event type (only those written after `since_seq` when given); {} without EVENT_TYPE."""
-    found = _dataset_table(store, group, INTERACTIONS)
-    if found is None or not found[1].has("EVENT_TYPE"):
-        return {}
-    sql = f"SELECT EVENT_TYPE, count(*) FROM {_q(found[0])} WHERE EVENT_TYPE IS NOT NULL"
-    params: list = []
-    if since_seq is not None:
-        sql += " AND _seq > ?"
-        params.append(int(since_seq))
-    with store.reading() as db:
-        return {str(k): int(n) for k, n in db.execute(sql + " GROUP BY EVENT_TYPE", params).fetchall()}
-
-
-def ranked_event_types(counts: dict[str, int]) -> list[str]:
-    """Event types most frequent first, ties by name."""
-    return sorted(counts, key=lambda k: (-counts[k], k))

@@ -23,10 +23,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recsys.api import create_app, create_key, delete_key, get_key, list_keys
-from recsys.api.models import OPERATIONS, InvalidInput, validate_request
+from recsys.api.models import OPERATIONS, validate_request
 from recsys.api.server import serve_in_background
 from recsys.api.sigv4 import sign_request
-from recsys.exceptions import NotFoundError, ValidationError
+from recsys.exceptions import InvalidInput, NotFoundError, ValidationError
 from recsys.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -436,7 +436,7 @@ class Served(Live):
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from recsys import campaigns, events, training
+    from recsys import campaigns, events, runs, solutions
     from recsys.demo import generate_demo, load_demo, write_demo
     from recsys.filters import create_filter
 
@@ -445,8 +445,8 @@ def served(tmp_path_factory):
     write_demo(home / "demo-files", generate_demo(seed=7, n_users=300, n_items=150, n_interactions=6000))
     load_demo(store, "demo", home / "demo-files", write_if_missing=False)
     store.create_dataset_group("other")
-    training.create_solution(store, "demo", "up", UP, params={"random_state": "3"})
-    version = training.create_solution_version(store, "demo", "up", wait=True)
+    solutions.create_solution(store, "demo", "up", UP, params={"random_state": "3"})
+    version = runs.create_solution_version(store, "demo", "up", wait=True)
     assert version["status"] == "ACTIVE", version.get("failure_reason")
     campaign = campaigns.create_campaign(store, "demo", "main", version["arn"], campaign_config=NO_EXPLORATION)
     cat_filter = create_filter(store, "demo", "cat", "INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)")
@@ -597,11 +597,11 @@ def test_cold_model_and_version_switch_under_concurrent_requests(served):
     campaign to another version while 4 clients keep asking fails no request and is seen at once."""
     import threading
 
-    from recsys import campaigns, training
+    from recsys import campaigns, runs, solutions
     from recsys.inference.runtime import RUNTIME
 
-    training.create_solution(served.store, "demo", "up2", UP, params={"random_state": "5", "l2_scale": "10"})
-    version2 = training.create_solution_version(served.store, "demo", "up2", wait=True)
+    solutions.create_solution(served.store, "demo", "up2", UP, params={"random_state": "5", "l2_scale": "10"})
+    version2 = runs.create_solution_version(served.store, "demo", "up2", wait=True)
     RUNTIME.clear()  # everything cold: the next request loads the model off the event loop
     runtime = served.client("personalize-runtime")
     assert runtime.get_recommendations(campaignArn=served.campaign, userId="u0003", numResults=5)["itemList"]

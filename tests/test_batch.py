@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from recsys import batch, training
+from recsys import batch, runs, solutions
 from recsys.exceptions import ConflictError, ValidationError
 from recsys.store import ACTIVE, CREATE_FAILED
 
@@ -34,8 +34,8 @@ def demo(tmp_path_factory):
     for solution, recipe in RECIPES.items():
         if recipe not in REGISTRY:
             continue
-        training.create_solution(store, "demo", solution, recipe)
-        version = training.create_solution_version(store, "demo", solution, wait=True)
+        solutions.create_solution(store, "demo", solution, recipe)
+        version = runs.create_solution_version(store, "demo", solution, wait=True)
         assert version["status"] == ACTIVE, version.get("failure_reason")
         arns[solution] = version["arn"]
     return store, arns, home
@@ -70,7 +70,7 @@ def test_user_personalization_lines_have_items_scores_and_null_error(demo, tmp_p
     assert out[0]["output"]["scores"] == sorted(out[0]["output"]["scores"], reverse=True)
     assert len(out[2]["output"]["recommendedItems"]) == 7  # a cold user gets popular items, not an error
     # the same answer as the model itself gives
-    model = training.load_model(store, arn)
+    model = runs.load_model(store, arn)
     assert out[1]["output"]["recommendedItems"] == list(model.recommend(["u0002"], n=7, exclude_seen=False)[0].item_ids)
 
 

@@ -32,7 +32,7 @@ def load_demo_frames(store, group, demo):
 
 
 def train(store, solution):
-    from recsys.training import create_solution_version
+    from recsys.runs import create_solution_version
 
     version = create_solution_version(store, GROUP, solution, wait=True)
     assert version["status"] == "ACTIVE", version.get("failure_reason")
@@ -41,7 +41,7 @@ def train(store, solution):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from recsys.training import create_solution
+    from recsys.solutions import create_solution
 
     home = tmp_path_factory.mktemp("campaigns")
     store = Store(home)
@@ -89,7 +89,7 @@ def test_create_rejects_bad_input(world, kwargs, error, message):
 
 def test_latest_follows_the_newest_active_version(world):
     store = world["store"]
-    from recsys.training import create_solution
+    from recsys.solutions import create_solution
 
     create_solution(store, GROUP, "pop-latest", "aws-popularity-count")
     first = train(store, "pop-latest")

@@ -14,7 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from recsys.api import create_app, create_key
-from recsys.api.control import HANDLERS, NOT_SUPPORTED
+from recsys.api.operations import HANDLERS, NOT_SUPPORTED
 from recsys.api.models import service_model
 from recsys.api.server import serve_in_background
 from recsys.api.sigv4 import sign_request

@@ -32,7 +32,8 @@ def load_demo_frames(store, group, demo, interactions=None):
 
 
 def train(store, group, solution, recipe, **params):
-    from recsys.training import create_solution, create_solution_version
+    from recsys.runs import create_solution_version
+    from recsys.solutions import create_solution
 
     create_solution(store, group, solution, recipe, params=params or None)
     version = create_solution_version(store, group, solution, wait=True)
@@ -267,7 +268,7 @@ def test_put_events_changes_the_very_next_answer_without_retraining(world, track
     assert ids(after) != ids(before)
     assert share(world, after, rare) > share(world, before, rare)
     assert ranks_of_others() < rank_before, "personalized ranking also uses the new events"
-    from recsys.training import list_solution_versions
+    from recsys.solutions import list_solution_versions
 
     assert len(list_solution_versions(store, GROUP, "up")) == 1, "no retraining happened"
 
@@ -420,7 +421,7 @@ def test_one_user_serving_path_matches_the_batch_path(world):
     reasons) give the answers of the general batch code, with real-time events of several users, unknown items
     and context."""
     from recsys.recipes.base import Recipe
-    from recsys.training import load_model
+    from recsys.runs import load_model
 
     recipe = load_model(world["store"], world["version"]["arn"])
     demo = world["demo"]

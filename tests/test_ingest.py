@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from recsys import datasets
 from recsys.events import create_event_tracker, put_events, put_items
-from recsys.exceptions import ValidationError
-from recsys.ingest import ImportFailed, import_file, sniff_delimiter
+from recsys.exceptions import ImportFailed, ValidationError
+from recsys.ingest import import_file, sniff_delimiter
 from recsys.store import ACTIVE, CREATE_FAILED
 
 ITEMS_SCHEMA = {"type": "record", "name": "Items", "fields": [

@@ -28,7 +28,8 @@ def load_demo_frames(store, group, demo):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from recsys.training import create_solution, create_solution_version
+    from recsys.runs import create_solution_version
+    from recsys.solutions import create_solution
 
     store = Store(tmp_path_factory.mktemp("promotions"))
     demo = generate_demo(seed=11, n_users=300, n_items=240, n_interactions=15_000)

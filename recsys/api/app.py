@@ -23,12 +23,11 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import anyio
 import anyio.to_thread
-import numpy as np
+import cachetools
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -38,11 +37,14 @@ from starlette.routing import Route
 from recsys.api import keys as api_keys
 from recsys.api.access import ArnResolver, require_group
 from recsys.api.control import ControlPlane
-from recsys.api.errors import ApiError, invalid_input, not_found
+from recsys.api.errors import invalid_input, not_found
 from recsys.api.metrics import Metrics
-from recsys.api.models import OPERATIONS, InvalidInput, Operation, signing_name, validate_request
-from recsys.api.sigv4 import AuthError, verify_request
-from recsys.exceptions import ConflictError, NotFoundError, RecsysError, ValidationError
+from recsys.api.wire import DECODER as _DECODER
+from recsys.api.wire import Outcome as _Outcome
+from recsys.api.wire import dumps as _dumps
+from recsys.api.models import OPERATIONS, Operation, signing_name, validate_request
+from recsys.api.sigv4 import verify_request
+from recsys.exceptions import ApiError, AuthError, ConflictError, InvalidInput, NotFoundError, RecsysError, ValidationError
 
 log = logging.getLogger("recsys.api")
 access_log = logging.getLogger("recsys.api.access")
@@ -57,40 +59,6 @@ _DRAIN_FACTOR = 16
 # for the database lock, run in worker threads.
 READ_OPERATIONS = frozenset({"GetRecommendations", "GetPersonalizedRanking"})
 
-_JSON = "application/json"
-
-
-@dataclass
-class _Outcome:
-    status: int
-    body: bytes
-    content_type: str = _JSON
-    error_code: str | None = None
-    access_key_id: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-# One decoder for every request (json.loads with options builds a new decoder per call, ~0.1 ms).
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_json_default, allow_nan=False)
-
-
-def _dumps(data: Any) -> bytes:
-    return _ENCODER.encode(data).encode()
 
 
 def _clean_item(item: dict) -> dict:
@@ -106,29 +74,12 @@ def _clean_item(item: dict) -> dict:
     return out
 
 
-class _TTLCache:
-    """A small thread-safe cache of found values that expire after `seconds` (0 disables caching)."""
-
-    def __init__(self, seconds: float, max_size: int = 10_000):
-        self.seconds = seconds
-        self.max_size = max_size
-        self._data: dict[str, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str, load: Callable[[str], Any]) -> Any:
-        now = time.monotonic()
-        if self.seconds > 0:
-            with self._lock:
-                hit = self._data.get(key)
-            if hit is not None and hit[0] > now:
-                return hit[1]
-        value = load(key)
-        if self.seconds > 0 and value is not None:  # misses are not cached: new keys work at once
-            with self._lock:
-                if len(self._data) >= self.max_size:
-                    self._data.clear()
-                self._data[key] = (now + self.seconds, value)
-        return value
+def _expiring_cache(seconds: float, load: Callable[[str], Any], max_size: int = 10_000) -> Callable[[str], Any]:
+    """`load` remembered per key for `seconds` (0: not at all). A miss raises NotFoundError, which is never
+    cached, so a key created a moment ago works at once."""
+    if seconds <= 0:
+        return load
+    return cachetools.cached(cachetools.TTLCache(max_size, seconds), lock=threading.Lock())(load)
 
 
 class PersonalizeAPI:
@@ -151,8 +102,8 @@ class PersonalizeAPI:
         self.metrics = Metrics()
         self.worker_threads = worker_threads
         self._limiter_obj: anyio.CapacityLimiter | None = None
-        self._keys = _TTLCache(key_cache_seconds)
-        self._trackers = _TTLCache(key_cache_seconds)
+        self._key = _expiring_cache(key_cache_seconds, lambda key_id: api_keys.get_key(self.store, key_id))
+        self._tracker_group_of = _expiring_cache(key_cache_seconds, self._find_tracker_group)
         self.resolver = ArnResolver(store)
         self._handlers: dict[str, Callable[[dict, dict], Any]] = {
             "GetRecommendations": self._get_recommendations,
@@ -269,7 +220,10 @@ class PersonalizeAPI:
         found: dict[str, dict | None] = {}
 
         def secret_for(access_key_id: str) -> str | None:
-            found["key"] = self._keys.get(access_key_id, self._load_key)
+            try:
+                found["key"] = self._key(access_key_id)
+            except NotFoundError:
+                found["key"] = None
             return found["key"]["secret"] if found["key"] else None
 
         verify_request(
@@ -290,12 +244,6 @@ class PersonalizeAPI:
         from recsys.inference.runtime import RUNTIME
 
         return RUNTIME.is_warm(self.store, self.resolver.canonical(campaign))
-
-    def _load_key(self, access_key_id: str) -> dict | None:
-        try:
-            return api_keys.get_key(self.store, access_key_id)
-        except NotFoundError:
-            return None
 
     @staticmethod
     def _decode(operation: Operation, body: bytes) -> dict:
@@ -350,15 +298,15 @@ class PersonalizeAPI:
         return self.resolver.authorize(key, operation, arns, what)
 
     def _tracker_group(self, tracking_id: str) -> str | None:
-        return self._trackers.get(tracking_id, self._find_tracker_group)
-
-    def _find_tracker_group(self, tracking_id: str) -> str | None:
-        from recsys.events import find_tracker
-
         try:
-            return find_tracker(self.store, tracking_id)["group"]
+            return self._tracker_group_of(tracking_id)
         except NotFoundError:
             return None
+
+    def _find_tracker_group(self, tracking_id: str) -> str:
+        from recsys.events import find_tracker
+
+        return find_tracker(self.store, tracking_id)["group"]
 
     def _dataset_group(self, key: dict, operation: str, arn: str, dataset_type: str) -> str:
         group = self._authorize(key, operation, [arn], "dataset")

@@ -17,7 +17,13 @@ import json
 import logging
 import time
 
-from recsys.api.control import Call, operation, page
+from recsys import datasets, events, locations
+from recsys.api.operations import Call, operation, page
+from recsys.filters.resources import create_filter as store_filter
+from recsys.filters.resources import delete_filter as remove_filter
+from recsys.ingest import import_file
+from recsys.recipes import REGISTRY
+from recsys.schema import normalize_dataset_type, parse_schema
 from recsys.api.errors import ApiError, already_exists, in_use, not_found
 from recsys.exceptions import NotFoundError, ValidationError
 from recsys.resources import (
@@ -109,8 +115,6 @@ def _schema_record(call: Call, arn: str) -> dict:
 
 def _schema_types(text: str, domain: str | None) -> list[str]:
     """The dataset types a schema is valid for; ValidationError with every type's complaint when none."""
-    from recsys.schema import parse_schema
-
     valid, problems = [], []
     for dataset_type in ("Interactions", "Items", "Users"):
         try:
@@ -176,9 +180,6 @@ def _dataset_record(call: Call, arn: str) -> dict:
 
 @operation("CreateDataset")
 def create_dataset(call: Call, params: dict) -> dict:
-    from recsys import datasets
-    from recsys.schema import normalize_dataset_type
-
     group = call.dataset_group(params["datasetGroupArn"])
     dataset_type = normalize_dataset_type(params["datasetType"])
     schema = _schema_record(call, params["schemaArn"])
@@ -214,8 +215,6 @@ def list_datasets(call: Call, params: dict) -> dict:
 
 @operation("DeleteDataset")
 def delete_dataset(call: Call, params: dict) -> None:
-    from recsys import datasets
-
     record = _dataset_record(call, params["datasetArn"])
     running = [j for j in _import_records(call, record["group"])
                if j.get("dataset_type") == record["name"] and j["status"] in (CREATE_PENDING, "CREATE IN_PROGRESS")]
@@ -260,9 +259,6 @@ def _import_record(call: Call, arn: str) -> dict:
 
 
 def _run_import(store, jobs, record: dict) -> None:
-    from recsys import locations
-    from recsys.ingest import import_file
-
     arn, group, name = record["arn"], record["group"], record["name"]
     try:
         with locations.staged_input(store, record["data_location"]) as path:
@@ -347,8 +343,6 @@ def _typed_record(call: Call, arn: str, resource_type: str, what: str) -> dict:
 
 @operation("CreateEventTracker")
 def create_event_tracker(call: Call, params: dict) -> dict:
-    from recsys import events
-
     group = call.dataset_group(params["datasetGroupArn"])
     existing = call.store.list_resources(TRACKER, group)
     if existing:
@@ -375,8 +369,6 @@ def list_event_trackers(call: Call, params: dict) -> dict:
 
 @operation("DeleteEventTracker")
 def delete_event_tracker(call: Call, params: dict) -> None:
-    from recsys import events
-
     record = _typed_record(call, params["eventTrackerArn"], TRACKER, "event tracker")
     events.delete_event_tracker(call.store, record["group"], record["name"])
 
@@ -386,10 +378,8 @@ def delete_event_tracker(call: Call, params: dict) -> None:
 
 @operation("CreateFilter")
 def create_filter(call: Call, params: dict) -> dict:
-    from recsys.filters.resources import create_filter as create
-
     group = call.dataset_group(params["datasetGroupArn"])
-    record = create(call.store, group, params["name"], params["filterExpression"])
+    record = store_filter(call.store, group, params["name"], params["filterExpression"])
     call.tag(record["arn"], params.get("tags"))
     return {"filterArn": record["arn"]}
 
@@ -409,10 +399,8 @@ def list_filters(call: Call, params: dict) -> dict:
 
 @operation("DeleteFilter")
 def delete_filter(call: Call, params: dict) -> None:
-    from recsys.filters.resources import delete_filter as delete
-
     record = _typed_record(call, params["filterArn"], FILTER, "filter")
-    delete(call.store, record["group"], record["name"])
+    remove_filter(call.store, record["group"], record["name"])
 
 
 # -- tags ----------------------------------------------------------------------------------------------------
@@ -460,8 +448,6 @@ _EPOCH = 1_700_000_000.0  # recipes ship with the product: a fixed creation time
 
 
 def _recipe_class(arn: str, resource_type: str):
-    from recsys.recipes import REGISTRY
-
     parsed = Arn.try_parse(arn)
     if parsed is None or parsed.resource_type != resource_type or parsed.name not in REGISTRY:
         raise not_found(f"{arn} names no {resource_type} here; ListRecipes lists them "
@@ -478,8 +464,6 @@ def _description(cls) -> str:
 
 @operation("ListRecipes")
 def list_recipes(call: Call, params: dict) -> dict:
-    from recsys.recipes import REGISTRY
-
     if params.get("recipeProvider") not in (None, "SERVICE"):
         raise ValidationError("recipeProvider must be SERVICE.")
     recipes = [{"name": name, "recipeArn": str(Arn.recipe(name)), "status": "ACTIVE", "creationDateTime": _EPOCH,

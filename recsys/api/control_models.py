@@ -19,8 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from recsys import batch, campaigns, locations, runs, solutions
 from recsys.api.access import require_group
-from recsys.api.control import Call, operation, page
+from recsys.api.operations import Call, operation, page
 from recsys.api.errors import already_exists, in_use
 from recsys.exceptions import NotFoundError, ValidationError
 from recsys.resources import Arn, BatchJob, Campaign, Solution, SolutionVersion
@@ -51,7 +52,7 @@ def _record(call: Call, arn: str, resource_type: str, what: str) -> dict:
 
 
 def _solution_params(config: dict) -> dict:
-    """training.create_solution's keyword arguments from Personalize's solutionConfig."""
+    """solutions.create_solution's keyword arguments from Personalize's solutionConfig."""
     kwargs: dict = {"params": dict(config.get("algorithmHyperParameters") or {})}
     if config.get("eventValueThreshold") not in (None, ""):
         try:
@@ -67,16 +68,12 @@ def _solution_params(config: dict) -> dict:
 
 
 def _latest_version(call: Call, record: dict) -> SolutionVersion | None:
-    from recsys import training
-
-    versions = training.list_solution_versions(call.store, record["group"], record["name"])
+    versions = solutions.list_solution_versions(call.store, record["group"], record["name"])
     return SolutionVersion.from_record(versions[0], call.store, record) if versions else None
 
 
 @operation("CreateSolution")
 def create_solution(call: Call, params: dict) -> dict:
-    from recsys import training
-
     group = call.dataset_group(params["datasetGroupArn"])
     name = validate_name(params["name"], "solution name")
     config = dict(params.get("solutionConfig") or {})
@@ -90,7 +87,7 @@ def create_solution(call: Call, params: dict) -> dict:
     recipe = Arn.parse(params["recipeArn"])
     if recipe.resource_type != "recipe":
         raise ValidationError(f"{params['recipeArn']} is not a recipe ARN (arn:aws:personalize:::recipe/<name>).")
-    record = training.create_solution(call.store, group, name, recipe.name, event_type=params.get("eventType"),
+    record = solutions.create_solution(call.store, group, name, recipe.name, event_type=params.get("eventType"),
                                       perform_hpo=bool(params.get("performHPO")), **_solution_params(config))
     if config:
         call.store.update_resource(SOLUTION, group, name, body={"solution_config": config})
@@ -101,8 +98,6 @@ def create_solution(call: Call, params: dict) -> dict:
 def _start_automl(call: Call, group: str, name: str, config: dict, tags: list | None) -> str:
     """performAutoML: compare the recipes in the background; the solution exists (CREATE PENDING) at once and
     becomes the best recipe's solution, training its first version, when the comparison ends."""
-    from recsys import training
-
     recipes = [Arn.parse(a).name for a in (config.get("autoMLConfig") or {}).get("recipeList") or []]
     metric = (config.get("autoMLConfig") or {}).get("metricName") or "normalized_discounted_cumulative_gain_at_10"
     arn = call.store.arn(SOLUTION, group, name)
@@ -121,7 +116,7 @@ def _start_automl(call: Call, group: str, name: str, config: dict, tags: list | 
 
     def run() -> None:
         try:
-            training.perform_automl(store, group, name, recipes or None, metric=metric, wait=False)
+            runs.perform_automl(store, group, name, recipes or None, metric=metric, wait=False)
             store.update_resource(SOLUTION, group, name, body={"solution_config": config, "perform_auto_ml": True})
         except Exception as exc:  # recorded on the solution: DescribeSolution shows failureReason
             if not isinstance(exc, ValidationError | NotFoundError):
@@ -155,15 +150,13 @@ def list_solutions(call: Call, params: dict) -> dict:
 
 @operation("DeleteSolution")
 def delete_solution(call: Call, params: dict) -> None:
-    from recsys import training
-
     record = _record(call, params["solutionArn"], SOLUTION, "solution")
     campaigns = [c for c in call.store.list_resources(CAMPAIGN, record["group"])
                  if c.get("solutionArn") == record["arn"]]
     if campaigns:
         raise in_use(f"Solution {record['name']!r} is deployed by campaign {campaigns[0]['name']!r}; delete the "
                      "campaign first.")
-    training.delete_solution(call.store, record["group"], record["name"])
+    runs.delete_solution(call.store, record["group"], record["name"])
 
 
 # -- solution versions ---------------------------------------------------------------------------------------
@@ -171,22 +164,18 @@ def delete_solution(call: Call, params: dict) -> None:
 
 @operation("CreateSolutionVersion")
 def create_solution_version(call: Call, params: dict) -> dict:
-    from recsys import training
-
     solution = _record(call, params["solutionArn"], SOLUTION, "solution")
     mode = params.get("trainingMode") or "FULL"
     if mode == "AUTOTRAIN":
         raise ValidationError("trainingMode AUTOTRAIN is not supported; use FULL or UPDATE.")
-    version = training.create_solution_version(call.store, solution["group"], solution["name"], mode)
+    version = runs.create_solution_version(call.store, solution["group"], solution["name"], mode)
     call.tag(version["arn"], params.get("tags"))
     return {"solutionVersionArn": version["arn"]}
 
 
 def _version(call: Call, arn: str) -> tuple[dict, dict]:
-    from recsys import training
-
     record = _record(call, arn, SOLUTION_VERSION, "solution version")
-    return record, training.get_solution(call.store, record["group"], record["solution"])
+    return record, solutions.get_solution(call.store, record["group"], record["solution"])
 
 
 @operation("DescribeSolutionVersion")
@@ -209,10 +198,8 @@ def list_solution_versions(call: Call, params: dict) -> dict:
 
 @operation("StopSolutionVersionCreation")
 def stop_solution_version_creation(call: Call, params: dict) -> None:
-    from recsys import training
-
     record, _ = _version(call, params["solutionVersionArn"])
-    training.cancel_solution_version(call.store, record["arn"])
+    runs.cancel_solution_version(call.store, record["arn"])
 
 
 @operation("GetSolutionMetrics")
@@ -251,8 +238,6 @@ def _version_arn(call: Call, arn: str) -> tuple[str, str]:
 
 @operation("CreateCampaign")
 def create_campaign(call: Call, params: dict) -> dict:
-    from recsys import campaigns
-
     group, version = _version_arn(call, params["solutionVersionArn"])
     campaign = campaigns.create_campaign(call.store, group, params["name"], version,
                                          min_provisioned_tps=params.get("minProvisionedTPS") or 1,
@@ -280,8 +265,6 @@ def list_campaigns(call: Call, params: dict) -> dict:
 
 @operation("UpdateCampaign")
 def update_campaign(call: Call, params: dict) -> dict:
-    from recsys import campaigns
-
     record = _record(call, params["campaignArn"], CAMPAIGN, "campaign")
     version = None
     if params.get("solutionVersionArn"):
@@ -297,8 +280,6 @@ def update_campaign(call: Call, params: dict) -> dict:
 
 @operation("DeleteCampaign")
 def delete_campaign(call: Call, params: dict) -> None:
-    from recsys import campaigns
-
     record = _record(call, params["campaignArn"], CAMPAIGN, "campaign")
     campaigns.delete_campaign(call.store, record["group"], record["name"])
 
@@ -308,8 +289,6 @@ def delete_campaign(call: Call, params: dict) -> None:
 
 def _run_batch(store, jobs, kind: str, group: str, name: str, request: dict) -> None:
     """Stage the input, run the library's batch job into a temporary file, publish the output."""
-    from recsys import batch, locations
-
     try:
         source = request["input"]
         with locations.staged_input(store, source) as path, tempfile.TemporaryDirectory(prefix="recsys-out-") as tmp:

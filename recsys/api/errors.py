@@ -1,4 +1,4 @@
-"""The API's errors, named as AWS names them, and how a library exception becomes one.
+"""The API's errors (`recsys.exceptions.ApiError`), named as AWS names them, and how a library exception becomes one.
 
 Example::
 
@@ -9,17 +9,7 @@ Example::
 from __future__ import annotations
 
 from recsys.api.keys import scope
-from recsys.exceptions import ConflictError, NotFoundError, RecsysError, ValidationError
-
-
-class ApiError(Exception):
-    """An error answered in AWS's shape: `code` is the exception name clients see (`__type` / ErrorType)."""
-
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+from recsys.exceptions import ApiError, ConflictError, NotFoundError, RecsysError, ValidationError
 
 
 def invalid_input(message: str) -> ApiError:

@@ -23,6 +23,8 @@ from typing import Any
 import botocore.session
 from botocore.model import OperationModel, Shape
 
+from recsys.exceptions import InvalidInput
+
 RUNTIME = "personalize-runtime"
 EVENTS = "personalize-events"
 
@@ -39,10 +41,6 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_RESULTS = 500
 MAX_RESULTS_WITH_METADATA = 50
 MAX_METADATA_COLUMNS = 10
-
-
-class InvalidInput(Exception):
-    """A request that breaks the wire contract; the API answers 400 InvalidInputException with this message."""
 
 
 @dataclass(frozen=True)

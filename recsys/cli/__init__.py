@@ -1,8 +1,12 @@
-"""The `python -m recsys` command line: a thin click layer over the library; one module per area."""
+"""The `recsys` command line (also `python -m recsys`): a thin click layer over the library; one module per area.
+
+Command bodies import the library inside the function on purpose: `recsys --help`, shell completion and a
+mistyped option answer in a fraction of a second instead of first loading pandas, SciPy and the recipes.
+"""
 
 import importlib
+import json
 import pkgutil
-import sys
 
 import click
 
@@ -72,8 +76,6 @@ def group_option(help: str = "Dataset group (may be left out when the workspace 
 
 def echo_json(data):
     """Print machine-readable output for --json."""
-    import json
-
     click.echo(json.dumps(data, indent=2, default=str))
 
 

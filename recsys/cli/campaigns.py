@@ -19,7 +19,7 @@ def _json_option(value, what: str):
 
 def _version_arn(store, group: str, solution: str, version: str | None) -> str:
     """The ARN to deploy: <solution arn>/$LATEST when no version is given (or "$LATEST"), else the version's."""
-    from recsys.training import get_solution, resolve_version
+    from recsys.solutions import get_solution, resolve_version
 
     if not version or version == "$LATEST":
         return f"{get_solution(store, group, solution)['arn']}/$LATEST"
@@ -164,7 +164,12 @@ def list_command(ctx, group, as_json):
 @click.option("--name", "-n", required=True, help="Campaign name.")
 @click.pass_context
 def describe_command(ctx, group, name):
-    """Show one campaign as JSON (with the version it serves now)."""
+    """Show one campaign as JSON (with the version it serves now).
+
+    \b
+    Example:
+      python -m recsys campaign describe --group demo --name personalization
+    """
     from recsys.campaigns import describe_campaign
 
     echo_json(describe_campaign(get_store(ctx), group, name))
@@ -175,7 +180,12 @@ def describe_command(ctx, group, name):
 @click.option("--name", "-n", required=True, help="Campaign name.")
 @click.pass_context
 def delete_command(ctx, group, name):
-    """Delete a campaign (its solution versions stay)."""
+    """Delete a campaign (its solution versions stay).
+
+    \b
+    Example:
+      python -m recsys campaign delete --group demo --name personalization
+    """
     from recsys.campaigns import delete_campaign
 
     delete_campaign(get_store(ctx), group, name)

@@ -45,7 +45,7 @@ def _progress_printer():
 
 
 def _version(store, group, solution, version):
-    from recsys.training import resolve_version
+    from recsys.solutions import resolve_version
 
     return resolve_version(store, group, solution, version)
 
@@ -77,7 +77,8 @@ def train_command(ctx, group, solution, recipe, params, event_type, event_value_
     """
     from recsys.exceptions import NotFoundError
     from recsys.store import ACTIVE
-    from recsys.training import create_solution, create_solution_version, get_solution
+    from recsys.runs import create_solution_version
+    from recsys.solutions import create_solution, get_solution
 
     store = get_store(ctx)
     parsed = _parse_params(params)
@@ -139,7 +140,7 @@ def metrics_command(ctx, group, solution, version, as_json):
     Example:
       python -m recsys metrics --group demo --solution up
     """
-    from recsys.training import get_solution_metrics
+    from recsys.solutions import get_solution_metrics
 
     store = get_store(ctx)
     v = _version(store, group, solution, version)
@@ -172,7 +173,7 @@ def compare_command(ctx, group, as_json):
       python -m recsys compare --group demo
     """
     from recsys.store import ACTIVE
-    from recsys.training import list_solution_versions
+    from recsys.solutions import list_solution_versions
 
     store = get_store(ctx)
     versions = [v for v in list_solution_versions(store, group) if v["status"] == ACTIVE]
@@ -222,7 +223,7 @@ def _show_items(result: dict, key: str, as_json: bool) -> None:
 
 
 def _direct(store, group, solution, version):
-    from recsys.training import load_model
+    from recsys.runs import load_model
 
     if not solution:
         raise click.UsageError("Pass --solution (direct from a trained version) or --campaign (through the API path).")

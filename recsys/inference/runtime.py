@@ -260,7 +260,8 @@ def _unchanged(store, key, value) -> bool:
 
 
 def _load_model(store, version_arn: str, key) -> LoadedModel:
-    from recsys.training import get_solution_version, load_model
+    from recsys.runs import load_model
+    from recsys.solutions import get_solution_version
 
     version = get_solution_version(store, version_arn)
     recipe = load_model(store, version_arn)

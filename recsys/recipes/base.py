@@ -14,8 +14,6 @@ import inspect
 import json
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping, Sequence
@@ -26,6 +24,7 @@ import scipy.sparse as sp
 
 from recsys.columns import EVENT_TYPE, EVENT_VALUE, ITEM_ID, TIMESTAMP, USER_ID
 from recsys.exceptions import NotFittedError, UnknownIdError, ValidationError
+from recsys.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -478,7 +477,6 @@ class Recipe:
         """Write the fitted recipe to directory `path` (params.json, arrays.npz, ids.json), atomically."""
         self._check_fitted()
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         arrays, ids, state, kinds = {}, {}, {}, {}
         for k, v in vars(self).items():
             if not k.endswith("_") or k.startswith("_"):
@@ -499,22 +497,11 @@ class Recipe:
                 kinds[k] = "json"
         meta = {"recipe": self.name, "class": type(self).__name__, "format": FORMAT_VERSION,
                 "params": _jsonable(self.get_params(), "params"), "state": state, "kinds": kinds}
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
+        with atomic_path(path, directory=True) as tmp:
             (tmp / "params.json").write_text(json.dumps(meta, indent=1))
             (tmp / "ids.json").write_text(json.dumps(ids))
             with open(tmp / "arrays.npz", "wb") as fh:
                 np.savez(fh, **arrays)
-            old = None
-            if path.exists():
-                old = path.parent / f".{path.name}.old-{os.getpid()}"
-                os.replace(path, old)
-            os.replace(tmp, path)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return path
 
     @classmethod

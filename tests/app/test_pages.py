@@ -80,7 +80,7 @@ def test_compare_page_shows_metrics_table(demo_env):
 
 def test_cached_reads_follow_new_data(tmp_path, monkeypatch):
     """Pages cache their reads per data version: a new event shows up on the next rerun of the same session."""
-    from recsys import workspace
+    from recsys import queries, workspace
     from recsys.demo import load_demo, write_demo
     from recsys.store import Store
 
@@ -95,7 +95,7 @@ def test_cached_reads_follow_new_data(tmp_path, monkeypatch):
     home, data = run("home", group="shop"), run("data", group="shop")
     before = interactions(home)
     assert interactions(data) == before
-    device = workspace.context_options(store, "shop")["DEVICE"][0]
+    device = queries.context_options(store, "shop")["DEVICE"][0]
     workspace.record_event(store, "shop", "u0001", "i0001", "view", {"DEVICE": device})
     after = f"{int(before.replace(',', '')) + 1:,}"
     assert interactions(home.run()) == after
@@ -103,13 +103,13 @@ def test_cached_reads_follow_new_data(tmp_path, monkeypatch):
 
 
 def test_event_simulator_sees_a_new_event_type_at_once(demo_env):
-    from recsys import workspace
+    from recsys import queries, workspace
     from recsys.store import Store
 
     at = run("campaigns_events", group="demo")
     assert "wishlist" not in at.selectbox(key="campaigns_sim_type").options
     store = Store(demo_env)
-    device = workspace.context_options(store, "demo")["DEVICE"][0]
+    device = queries.context_options(store, "demo")["DEVICE"][0]
     workspace.record_event(store, "demo", "u0001", "i0001", "wishlist", {"DEVICE": device})
     at.run()
     assert not at.exception

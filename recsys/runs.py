@@ -1,18 +1,15 @@
-"""Solutions and solution versions: configure a recipe, train it in a background worker, save artifacts atomically.
+"""Training runs of solution versions: start one (now or on the worker), stop it, run it, load what it made.
 
 Example::
 
-    store = Store()
-    create_solution(store, "shop", "up", "aws-user-personalization", params={"factors": 64})
     version = create_solution_version(store, "shop", "up", wait=True)
     version["status"], version["metrics"]["normalized_discounted_cumulative_gain_at_10"]
     model = load_model(store, version["arn"])          # a fitted Recipe, cached
 
-A solution is a stored resource (type ``solution``) holding the recipe name, its parameters and the event
-filtering. Each training run is a ``solution-version`` resource named ``<solution>/<version_id>`` whose
-status goes CREATE PENDING -> CREATE IN_PROGRESS -> ACTIVE | CREATE FAILED | CREATE STOPPED, and whose body
-carries the progress (stage, percent, ETA), then the metrics, training seconds, peak memory, parameters and
-data snapshot counts. Trainings queue on one process-wide worker thread, so callers stay responsive.
+One run loads the group's data, applies the solution's event filters, splits, tunes (when asked, through
+`recsys.tuning`), fits, evaluates, refits on all the data and saves the model directory and the evaluation
+report atomically (`recsys.files`); a failed or stopped run leaves no artifact. The solution and version
+resources are `recsys.solutions`; the thread runs queue on and the stop flags are `recsys.worker`.
 """
 
 from __future__ import annotations
@@ -21,13 +18,9 @@ import collections
 import dataclasses
 import json
 import logging
-import os
-import queue
-import secrets
 import shutil
 import threading
 import time
-import tracemalloc
 from pathlib import Path
 from typing import Any, Callable
 
@@ -35,33 +28,38 @@ import numpy as np
 import pandas as pd
 
 from recsys import columns as C
+from recsys import tuning
+from recsys.data import load_training_data
+from recsys.datasets import max_seq
+from recsys.evaluation import evaluate
+from recsys.evaluation.splits import default_split
 from recsys.exceptions import (
     CancelledError,
     ConflictError,
     NotFoundError,
     RecsysError,
     TrainingError,
-    ValidationError,
 )
-from recsys.resources import Arn
+from recsys.files import atomic_write, remove_leftovers
+from recsys.recipes import REGISTRY, load_recipe
+from recsys.solutions import (
+    SOLUTION,
+    SOLUTION_VERSION,
+    TRAINING_STATUSES,
+    create_solution,
+    get_solution,
+    get_solution_version,
+    list_solution_versions,
+    new_solution_version,
+    recipe_class,
+)
 from recsys.store import (
-    ACTIVE,
-    CREATE_FAILED,
-    CREATE_IN_PROGRESS,
-    CREATE_PENDING,
-    CREATE_STOPPED,
-    CREATE_STOPPING,
-    Store,
-    validate_name,
+    ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, CREATE_PENDING, CREATE_STOPPED, CREATE_STOPPING, Store, validate_name,
 )
+from recsys.worker import CANCELLATIONS, MemorySampler, training_queue
 
 logger = logging.getLogger(__name__)
 
-SOLUTION = "solution"
-SOLUTION_VERSION = "solution-version"
-TRAINING_MODES = ("FULL", "UPDATE")
-UPDATABLE_RECIPE_TYPES = ("USER_PERSONALIZATION",)
-DEFAULT_MAX_TRIALS = 10
 
 # Share of the whole run taken by each stage, for percent and ETA (HPO, when asked, takes its own share).
 _STAGES = (
@@ -76,247 +74,7 @@ _STAGES = (
 _HPO_SHARE = 60
 
 
-# -- solutions ---------------------------------------------------------------------------------------------
-
-
-def _recipe_class(recipe: str):
-    """The recipe class registered as `recipe`; ValidationError lists the registered names."""
-    from recsys.recipes import REGISTRY
-
-    if recipe not in REGISTRY:
-        known = ", ".join(sorted(REGISTRY)) or "none"
-        raise ValidationError(f"Unknown recipe {recipe!r}: use one of {known}.")
-    return REGISTRY[recipe]
-
-
-def _coerce_param(recipe: str, key: str, value: Any, info: Any) -> Any:
-    """Turn a CLI/UI string into the parameter's kind (ParamInfo.kind); ValidationError names the param."""
-    if not isinstance(value, str) or info is None:
-        return value
-    kind = getattr(info, "kind", None) or type(getattr(info, "default", None)).__name__
-    text = value.strip()
-    try:
-        if kind == "seed":
-            return None if text.lower() in ("", "none", "null") else int(text)
-        if kind == "int":
-            number = float(text)
-            if not number.is_integer():
-                raise ValueError(text)
-            return int(number)
-        if kind == "float":
-            return float(text)
-        if kind == "bool":
-            lowered = text.lower()
-            if lowered in ("true", "1", "yes", "on"):
-                return True
-            if lowered in ("false", "0", "no", "off"):
-                return False
-            raise ValueError(text)
-        if kind == "dict":
-            if text.lower() in ("", "none", "null"):
-                return None
-            if text.startswith("{"):
-                return {str(k): float(v) for k, v in json.loads(text).items()}
-            pairs = (part.split(":", 1) for part in text.split(",") if part.strip())
-            return {k.strip(): float(v) for k, v in pairs}
-    except (ValueError, TypeError, AttributeError):
-        examples = {"seed": "42", "int": "10", "float": "0.1", "bool": "true", "dict": "purchase:1,view:0.2"}
-        example = examples.get(kind, "...")
-        raise ValidationError(
-            f"Invalid value {value!r} for parameter {key!r} of recipe {recipe!r}: expected {kind} "
-            f"(default {getattr(info, 'default', None)!r}); pass e.g. --param {key}={example}."
-        ) from None
-    return value
-
-
-def validate_params(recipe: str, params: dict | None) -> dict:
-    """Check `params` against the recipe's `param_info` and `set_params`; returns them type-coerced.
-
-    Raises
-    ------
-    ValidationError
-        Naming the unknown or invalid parameter and the accepted names or range.
-    """
-    cls = _recipe_class(recipe)
-    info = dict(getattr(cls, "param_info", {}) or {})
-    if isinstance(params, dict) is False and params is not None:
-        raise ValidationError(f"params for recipe {recipe!r} must be a dict of name -> value.")
-    out: dict[str, Any] = {}
-    for key, value in (params or {}).items():
-        if info and key not in info:
-            known = ", ".join(sorted(info)) or "none"
-            raise ValidationError(f"Unknown parameter {key!r} for recipe {recipe!r}: use one of {known}.")
-        out[key] = _coerce_param(recipe, key, value, info.get(key))
-    try:
-        instance = cls()
-        instance.set_params(**out)
-        check = getattr(instance, "_validate_params", None)
-        if callable(check):
-            check()
-    except RecsysError:
-        raise
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"Invalid parameters for recipe {recipe!r}: {exc}") from exc
-    return out
-
-
-def _validate_events_config(events_config: list[dict] | None) -> list[dict] | None:
-    """Personalize's eventsConfig.eventParametersList: [{eventType, eventValueThreshold?, weight?}] (≤10)."""
-    if events_config is None:
-        return None
-    if isinstance(events_config, dict):
-        events_config = events_config.get("eventParametersList", [])
-    if len(events_config) > 10:
-        raise ValidationError("eventsConfig has more than 10 event types; keep at most 10 entries.")
-    out = []
-    for i, entry in enumerate(events_config):
-        if not isinstance(entry, dict) or not entry.get("eventType"):
-            raise ValidationError(
-                f"eventsConfig entry {i} needs an 'eventType'; e.g. {{'eventType': 'click', 'weight': 0.5}}."
-            )
-        weight = float(entry.get("weight", 1.0))
-        if not 0.0 <= weight <= 1.0:
-            raise ValidationError(
-                f"eventsConfig entry {i} ({entry['eventType']!r}): weight {weight} is outside [0, 1]."
-            )
-        threshold = entry.get("eventValueThreshold")
-        out.append({
-            "eventType": str(entry["eventType"]),
-            "eventValueThreshold": None if threshold is None else float(threshold),
-            "weight": weight,
-        })
-    return out
-
-
-def create_solution(
-    store: Store,
-    group: str,
-    name: str,
-    recipe: str,
-    *,
-    params: dict | None = None,
-    event_type: str | None = None,
-    event_value_threshold: float | None = None,
-    events_config: list[dict] | None = None,
-    perform_hpo: bool = False,
-    hpo_config: dict | None = None,
-) -> dict:
-    """Create a solution: a recipe with its parameters and event filtering (Personalize `CreateSolution`).
-
-    Parameters
-    ----------
-    params : recipe hyperparameters (strings are coerced to the parameter's type).
-    event_type, event_value_threshold : train only on events of this type / with EVENT_VALUE >= threshold.
-    events_config : per-event-type settings, like Personalize's ``eventsConfig.eventParametersList``:
-        ``[{"eventType": "click", "eventValueThreshold": 0.0, "weight": 0.3}, ...]``.
-    perform_hpo, hpo_config : tune hyperparameters before training (see `recsys.tuning`).
-
-    Raises
-    ------
-    ValidationError for a bad name, unknown recipe or parameter; ConflictError if the name is taken.
-    """
-    validate_name(name, "solution name")
-    store.get_dataset_group(group)
-    cls = _recipe_class(recipe)
-    clean = validate_params(recipe, params)
-    threshold = None if event_value_threshold in (None, "") else float(event_value_threshold)
-    body = {
-        "recipe": recipe,
-        "recipe_arn": str(Arn.recipe(recipe)),
-        "recipe_type": cls.recipe_type,
-        "params": clean,
-        "event_type": event_type or None,
-        "event_value_threshold": threshold,
-        "events_config": _validate_events_config(events_config),
-        "perform_hpo": bool(perform_hpo),
-        "hpo_config": hpo_config or None,
-        "dataset_group_arn": store.get_dataset_group(group)["arn"],
-    }
-    return store.create_resource(SOLUTION, group, name, body, status=ACTIVE)
-
-
-def get_solution(store: Store, group: str, name: str) -> dict:
-    return store.get_resource(SOLUTION, group, name)
-
-
-def list_solutions(store: Store, group: str | None = None) -> list[dict]:
-    return store.list_resources(SOLUTION, group)
-
-
-def delete_solution(store: Store, group: str, name: str) -> None:
-    """Delete a solution, its versions and their artifacts; ConflictError while a version is training."""
-    get_solution(store, group, name)
-    versions = list_solution_versions(store, group, name)
-    busy = [v["name"] for v in versions if v["status"] in (CREATE_PENDING, CREATE_IN_PROGRESS, CREATE_STOPPING)]
-    if busy:
-        raise ConflictError(
-            f"Solution {name!r} has versions still training ({', '.join(busy)}); cancel them or wait, then delete."
-        )
-    for version in versions:
-        _evict(version["arn"])
-        store.delete_resource(SOLUTION_VERSION, group, version["name"])
-    shutil.rmtree(store.artifacts_dir / "models" / group / name, ignore_errors=True)
-    shutil.rmtree(store.artifacts_dir / "evaluations" / group / name, ignore_errors=True)
-    store.delete_resource(SOLUTION, group, name)
-
-
-# -- solution versions -------------------------------------------------------------------------------------
-
-
-def version_arn(store: Store, group: str, solution: str, version_id: str) -> str:
-    return store.arn(SOLUTION_VERSION, group, f"{solution}/{version_id}")
-
-
-def _new_version_id() -> str:
-    """Sortable by creation time (hex seconds) plus random bits, e.g. '692b0f1ca3f2'."""
-    return f"{int(time.time()):08x}{secrets.token_hex(2)}"
-
-
-def list_solution_versions(store: Store, group: str, solution: str | None = None) -> list[dict]:
-    """Versions of one solution (or of all solutions in the group), newest first."""
-    versions = store.list_resources(SOLUTION_VERSION, group)
-    if solution is not None:
-        versions = [v for v in versions if v.get("solution") == solution]
-    return versions
-
-
-def get_solution_version(store: Store, version_arn_: str) -> dict:
-    version = store.find_resource(version_arn_)
-    if version["type"] != SOLUTION_VERSION:
-        raise NotFoundError(f"{version_arn_!r} is a {version['type']}, not a solution version.")
-    return version
-
-
-def latest_active_version(store: Store, group: str, solution: str) -> dict:
-    """The newest ACTIVE version of a solution; NotFoundError says how to train one."""
-    get_solution(store, group, solution)
-    for version in list_solution_versions(store, group, solution):
-        if version["status"] == ACTIVE:
-            return version
-    raise NotFoundError(
-        f"Solution {solution!r} in {group!r} has no ACTIVE version yet; train one "
-        f"(python -m recsys train --group {group} --solution {solution} ...)."
-    )
-
-
-def resolve_version(store: Store, group: str, solution: str, version: str | None = None) -> dict:
-    """A version by id, name or ARN, or the newest ACTIVE one when `version` is None."""
-    if not version:
-        return latest_active_version(store, group, solution)
-    if version.startswith("arn:"):
-        return get_solution_version(store, version)
-    name = version if "/" in version else f"{solution}/{version}"
-    return store.get_resource(SOLUTION_VERSION, group, name)
-
-
-def get_solution_metrics(store: Store, version_arn_: str) -> dict:
-    """Personalize's `GetSolutionMetrics`: ``{solutionVersionArn, metrics: {name: float}, protocol}``."""
-    version = get_solution_version(store, version_arn_)
-    return {
-        "solutionVersionArn": version["arn"],
-        "metrics": dict(version.get("metrics") or {}),
-        "protocol": version.get("metrics_protocol"),
-    }
+# -- starting, stopping and deleting ------------------------------------------------------------------
 
 
 def create_solution_version(
@@ -338,48 +96,11 @@ def create_solution_version(
     ``training_mode="UPDATE"`` (user personalization recipes only) starts from the newest ACTIVE FULL
     version and folds in new items and interactions without a full retrain.
     """
-    mode = (training_mode or "FULL").upper()
-    if mode not in TRAINING_MODES:
-        raise ValidationError(f"Invalid training mode {training_mode!r}: use FULL or UPDATE.")
-    sol = get_solution(store, group, solution)
-    base = None
-    if mode == "UPDATE":
-        updatable = hasattr(_recipe_class(sol["recipe"]), "update_items")
-        if sol.get("recipe_type") not in UPDATABLE_RECIPE_TYPES or not updatable:
-            raise ValidationError(
-                f"trainingMode UPDATE only works for user personalization recipes that fold in new items "
-                f"(e.g. aws-user-personalization); solution {solution!r} "
-                f"uses {sol['recipe']!r} ({sol.get('recipe_type')}). Train with FULL."
-            )
-        fulls = [
-            v for v in list_solution_versions(store, group, solution)
-            if v["status"] == ACTIVE and v.get("training_mode") == "FULL"
-        ]
-        if not fulls:
-            raise ConflictError(
-                f"trainingMode UPDATE needs an ACTIVE FULL version of solution {solution!r}; "
-                "train a FULL version first."
-            )
-        base = fulls[0]["arn"]
-    version_id = _new_version_id()
-    name = f"{solution}/{version_id}"
-    body = {
-        "solution": solution,
-        "solution_arn": sol["arn"],
-        "version_id": version_id,
-        "training_mode": mode,
-        "base_version_arn": base,
-        "recipe": sol["recipe"],
-        "recipe_type": sol.get("recipe_type"),
-        "progress": {"stage": "queued", "percent": 0.0, "eta_seconds": None},
-    }
-    version = store.create_resource(
-        SOLUTION_VERSION, group, name, body, status=CREATE_PENDING, arn=version_arn(store, group, solution, version_id)
-    )
+    version = new_solution_version(store, group, solution, training_mode)
     if wait:
-        _train(store, version["arn"], progress)
+        train_version(store, version["arn"], progress)
         return get_solution_version(store, version["arn"])
-    training_queue().submit(store, version["arn"], progress)
+    training_queue().submit(version["arn"], train_version, store, version["arn"], progress)
     return version
 
 
@@ -389,10 +110,10 @@ def cancel_solution_version(store: Store, version_arn_: str) -> dict:
     A queued version becomes CREATE STOPPED at once; a running one goes to CREATE STOPPING and the worker
     ends it as CREATE STOPPED at its next check (between stages and inside the recipe's progress callback).
     """
-    with _CANCEL_LOCK:
+    with CANCELLATIONS.lock:
         version = get_solution_version(store, version_arn_)
         status = version["status"]
-        _CANCELLED.add(version_arn_)
+        CANCELLATIONS.request(version_arn_)
         if status == CREATE_PENDING:
             _finish(store, version, CREATE_STOPPED, {"progress": _progress("stopped", 0.0)})
         elif status == CREATE_IN_PROGRESS:
@@ -411,143 +132,31 @@ def recover_interrupted(store: Store) -> list[str]:
     """
     arns = []
     for version in store.list_resources(SOLUTION_VERSION):
-        running = version["status"] in (CREATE_PENDING, CREATE_IN_PROGRESS, CREATE_STOPPING)
-        if running and not training_queue().owns(version["arn"]):
+        if version["status"] in TRAINING_STATUSES and not training_queue().owns(version["arn"]):
             _finish(store, version, CREATE_FAILED, {}, "Training was interrupted (the process stopped); train again.")
             _remove_partial(store, version)
             arns.append(version["arn"])
     return arns
 
 
-# -- the background worker ---------------------------------------------------------------------------------
-
-_CANCEL_LOCK = threading.Lock()
-_CANCELLED: set[str] = set()
-
-
-class TrainingQueue:
-    """One worker thread that trains queued solution versions in order (FIFO)."""
-
-    def __init__(self) -> None:
-        self._queue: queue.Queue = queue.Queue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._pending: set[str] = set()
-        self.current: str | None = None
-
-    def submit(self, store: Store, arn: str, progress=None) -> None:
-        with self._lock:
-            self._pending.add(arn)
-            self._queue.put((store, arn, progress))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="recsys-training", daemon=True)
-                self._thread.start()
-
-    def owns(self, arn: str) -> bool:
-        with self._lock:
-            return arn in self._pending
-
-    def _run(self) -> None:
-        while True:
-            store, arn, progress = self._queue.get()
-            self.current = arn
-            try:
-                _train(store, arn, progress)
-            except Exception:  # _train records failures itself; this only guards the thread
-                logger.exception("training worker failed on %s", arn)
-            finally:
-                self.current = None
-                with self._lock:
-                    self._pending.discard(arn)
-                self._queue.task_done()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait until every queued training has ended; False on timeout."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            with self._lock:
-                if not self._pending:
-                    return True
-            if deadline is not None and time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
-
-
-_QUEUE: TrainingQueue | None = None
-_QUEUE_LOCK = threading.Lock()
-
-
-def training_queue() -> TrainingQueue:
-    """The process-wide training queue (created on first use)."""
-    global _QUEUE
-    with _QUEUE_LOCK:
-        if _QUEUE is None:
-            _QUEUE = TrainingQueue()
-        return _QUEUE
-
-
-def wait_for_version(store: Store, arn: str, timeout: float = 600.0, poll: float = 0.1) -> dict:
-    """Poll until the version leaves PENDING/IN_PROGRESS/STOPPING; TimeoutError after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        version = get_solution_version(store, arn)
-        if version["status"] in (ACTIVE, CREATE_FAILED, CREATE_STOPPED):
-            return version
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"Solution version {arn} still {version['status']} after {timeout:.0f} s.")
-        time.sleep(poll)
+def delete_solution(store: Store, group: str, name: str) -> None:
+    """Delete a solution, its versions and their artifacts; ConflictError while a version is training."""
+    get_solution(store, group, name)
+    versions = list_solution_versions(store, group, name)
+    busy = [v["name"] for v in versions if v["status"] in TRAINING_STATUSES]
+    if busy:
+        raise ConflictError(
+            f"Solution {name!r} has versions still training ({', '.join(busy)}); cancel them or wait, then delete."
+        )
+    for version in versions:
+        _evict(version["arn"])
+        store.delete_resource(SOLUTION_VERSION, group, version["name"])
+    shutil.rmtree(store.artifacts_dir / "models" / group / name, ignore_errors=True)
+    shutil.rmtree(store.artifacts_dir / "evaluations" / group / name, ignore_errors=True)
+    store.delete_resource(SOLUTION, group, name)
 
 
 # -- one training run --------------------------------------------------------------------------------------
-
-
-class _MemorySampler:
-    """Peak resident memory of this process, sampled every `interval` seconds in a thread (psutil)."""
-
-    def __init__(self, interval: float = 0.05):
-        self.interval = interval
-        self._stop = threading.Event()
-        self.start_rss = self.peak_rss = 0
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> "_MemorySampler":
-        try:
-            import psutil
-
-            self._proc = psutil.Process()
-            self.start_rss = self.peak_rss = self._proc.memory_info().rss
-            self._thread = threading.Thread(target=self._loop, daemon=True)
-            self._thread.start()
-        except ImportError:  # fall back to Python allocations only
-            self._proc = None
-            tracemalloc.start()
-        return self
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.peak_rss = max(self.peak_rss, self._proc.memory_info().rss)
-            except Exception:  # pragma: no cover - process gone
-                return
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        if self._proc is not None:
-            self.peak_rss = max(self.peak_rss, self._proc.memory_info().rss)
-            if self._thread:
-                self._thread.join()
-        else:
-            _, peak = tracemalloc.get_traced_memory()
-            tracemalloc.stop()
-            self.peak_rss = peak
-
-    @property
-    def peak_mb(self) -> float:
-        return round(self.peak_rss / 2**20, 1)
-
-    @property
-    def delta_mb(self) -> float:
-        return round((self.peak_rss - self.start_rss) / 2**20, 1)
 
 
 class _Run:
@@ -572,7 +181,7 @@ class _Run:
         self._last_db_check = 0.0
 
     def cancelled(self, force_db: bool = False) -> bool:
-        if self.arn in _CANCELLED:
+        if CANCELLATIONS.requested(self.arn):
             return True
         now = time.monotonic()
         if force_db or now - self._last_db_check > 1.0:
@@ -633,26 +242,19 @@ def evaluation_path(store: Store, version: dict) -> Path:
     return store.artifact_path("evaluations", version["group"], version["solution"], f"{version['version_id']}.json")
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
-    try:
-        tmp.write_text(json.dumps(data, default=str), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _remove_partial(store: Store, version: dict) -> None:
     evaluation_path(store, version).unlink(missing_ok=True)
     final = _artifact_dir(store, version)
-    for path in final.parent.glob(f".{final.name}.tmp-*"):
-        shutil.rmtree(path, ignore_errors=True)
+    remove_leftovers(final)
     shutil.rmtree(final, ignore_errors=True)
 
 
-def _train(store: Store, arn: str, progress=None) -> None:
-    """Run one training for the version `arn` and record its outcome; never raises for training errors."""
-    with _CANCEL_LOCK:
+def train_version(store: Store, arn: str, progress=None) -> None:
+    """Run the training of the PENDING version `arn` and record its outcome; never raises for training errors.
+
+    A version stopped while it was queued is left as it is.
+    """
+    with CANCELLATIONS.lock:
         version = get_solution_version(store, arn)
         if version["status"] != CREATE_PENDING:  # stopped while queued
             return
@@ -662,7 +264,7 @@ def _train(store: Store, arn: str, progress=None) -> None:
     try:
         solution = get_solution(store, version["group"], version["solution"])
         run = _Run(store, version, progress, bool(solution.get("perform_hpo")), version.get("training_mode", "FULL"))
-        with _MemorySampler() as memory:
+        with MemorySampler() as memory:
             if version.get("training_mode") == "UPDATE":
                 result = _update(store, version, solution, run)
             else:
@@ -670,9 +272,9 @@ def _train(store: Store, arn: str, progress=None) -> None:
             run.stage("saving", 0.0)
             model = result.pop("model")
             report = result.pop("report", None)
-            _save_atomic(model, _artifact_dir(store, version))
+            model.save(_artifact_dir(store, version))  # atomic: a stopped run leaves no half-written model
             if report is not None:
-                _write_json_atomic(evaluation_path(store, version), report)
+                atomic_write(evaluation_path(store, version), json.dumps(report, default=str))
             run.check()
         result.update({
             "training_seconds": round(time.perf_counter() - started, 3),
@@ -698,21 +300,8 @@ def _train(store: Store, arn: str, progress=None) -> None:
             reason = f"{type(exc).__name__}: {reason}"
         _finish(store, version, CREATE_FAILED, {"progress": _progress("failed")}, reason)
     finally:
-        with _CANCEL_LOCK:
-            _CANCELLED.discard(arn)
-
-
-def _save_atomic(model, final: Path) -> None:
-    """`model.save` into a temp dir beside `final`, then `os.replace`: never a half-written artifact."""
-    tmp = final.parent / f".{final.name}.tmp-{secrets.token_hex(4)}"
-    try:
-        model.save(tmp)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        with CANCELLATIONS.lock:
+            CANCELLATIONS.forget(arn)
 
 
 def _read_json(path: Path) -> dict | None:
@@ -721,10 +310,6 @@ def _read_json(path: Path) -> dict | None:
 
 def _max_seq(store: Store, group: str) -> int | None:
     try:
-        from recsys.datasets import max_seq
-    except ImportError:
-        return None
-    try:
         value = max_seq(store, group)
     except NotFoundError:
         return None
@@ -732,8 +317,6 @@ def _max_seq(store: Store, group: str) -> int | None:
 
 
 def _load(store: Store, group: str, run: _Run):
-    from recsys.data import load_training_data
-
     run.stage("loading data", 0.0)
     seq = _max_seq(store, group)  # taken before reading: later events are surely newer than the model
     data = load_training_data(store, group)
@@ -811,7 +394,7 @@ def _make_recipe(cls, params: dict, weights: dict):
 
 
 def _full(store: Store, version: dict, solution: dict, run: _Run) -> dict:
-    cls = _recipe_class(solution["recipe"])
+    cls = recipe_class(solution["recipe"])
     data, seq = _load(store, version["group"], run)
     run.check()
     data, weights = apply_event_filters(
@@ -820,9 +403,6 @@ def _full(store: Store, version: dict, solution: dict, run: _Run) -> dict:
     )
     _check_minimums(data, solution)
     run.stage("splitting", 0.0)
-    from recsys.evaluation import evaluate
-    from recsys.evaluation.splits import default_split
-
     split = default_split(data, cls.recipe_type)
     run.stage("splitting", 1.0)
     params = dict(solution.get("params") or {})
@@ -875,10 +455,6 @@ def _tune(cls, params: dict, split, hpo_config: dict, run: _Run) -> tuple[dict, 
     `hpo_config` is Personalize's hpoConfig (hpoResourceConfig, algorithmHyperParameterRanges) plus optional
     ``objective`` and ``max_trials`` shortcuts (the CLI's --objective / --max-trials).
     """
-    try:
-        from recsys import tuning
-    except ImportError as exc:
-        raise TrainingError("HPO was asked for but recsys.tuning is not available; train without --hpo.") from exc
     config = {k: v for k, v in hpo_config.items() if k not in ("objective", "max_trials", "hpoObjective")}
     objective = (hpo_config.get("objective") or (hpo_config.get("hpoObjective") or {}).get("metricName")
                  or tuning.DEFAULT_OBJECTIVE)
@@ -957,8 +533,6 @@ _MODELS_LOCK = threading.Lock()
 
 
 def _load_uncached(store: Store, version: dict):
-    from recsys.recipes import load_recipe
-
     if version["status"] != ACTIVE:
         raise ConflictError(
             f"Solution version {version['arn']} is {version['status']}, not ACTIVE; wait for training or train again."
@@ -992,6 +566,8 @@ def _evict(version_arn_: str) -> None:
 
 
 # -- AutoML ------------------------------------------------------------------------------------------------
+# The comparison of recipes is `tuning.automl`; creating and training the winner starts a run, so it is here
+# (tuning stays below runs: HPO is a stage of a run).
 
 
 def perform_automl(
@@ -1009,13 +585,6 @@ def perform_automl(
     USER_PERSONALIZATION recipe), stores the ranking under ``automl`` in the solution, then trains its first
     version (synchronously when `wait`). Returns the solution.
     """
-    try:
-        from recsys import tuning
-    except ImportError as exc:
-        raise TrainingError("AutoML needs recsys.tuning, which is not available.") from exc
-    from recsys.data import load_training_data
-    from recsys.recipes import REGISTRY
-
     validate_name(name, "solution name")
     if not recipes:
         recipes = sorted(n for n, c in REGISTRY.items() if c.recipe_type == "USER_PERSONALIZATION")
