@@ -187,12 +187,20 @@ def _timestamp(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+@dataclass(frozen=True, kw_only=True)
 class _Resource:
-    """What every typed resource shares: how it is spelled at the API edge."""
+    """What every typed resource shares: its ARN, name, status and times, and how it is spelled at the API edge."""
 
     API_SHAPE: ClassVar[str]        # botocore output shape of Describe<Type> (e.g. "Campaign")
     SUMMARY_SHAPE: ClassVar[str]    # botocore shape of its List<Type>s entries
     ARN_MEMBER: ClassVar[str]       # the member holding the resource's own ARN
+
+    arn: str
+    name: str
+    status: str | None = None
+    created_at: float | None = None
+    updated_at: float | None = None
+    failure_reason: str | None = None
 
     def _edge_value(self, member: str) -> Any:
         if member == self.ARN_MEMBER:
@@ -237,18 +245,13 @@ def _group_arn(store, group: str) -> str:
     return store.arn("dataset-group", group, group)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DatasetGroup(_Resource):
     API_SHAPE: ClassVar[str] = "DatasetGroup"
     SUMMARY_SHAPE: ClassVar[str] = "DatasetGroupSummary"
     ARN_MEMBER: ClassVar[str] = "datasetGroupArn"
 
-    arn: str
-    name: str
     status: str | None = "ACTIVE"
-    created_at: float | None = None
-    updated_at: float | None = None
-    failure_reason: str | None = None
     domain: str | None = None
     role_arn: str | None = None
     kms_key_arn: str | None = None
@@ -260,19 +263,13 @@ class DatasetGroup(_Resource):
                    role_arn=row.get("role_arn"), kms_key_arn=row.get("kms_key_arn"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DatasetSchema(_Resource):
     API_SHAPE: ClassVar[str] = "DatasetSchema"
     SUMMARY_SHAPE: ClassVar[str] = "DatasetSchemaSummary"
     ARN_MEMBER: ClassVar[str] = "schemaArn"
 
-    arn: str
-    name: str
     schema: str
-    status: str | None = None
-    created_at: float | None = None
-    updated_at: float | None = None
-    failure_reason: str | None = None
     domain: str | None = None
 
     @classmethod
@@ -280,20 +277,14 @@ class DatasetSchema(_Resource):
         return cls(**_common(record), schema=record["schema"], domain=record.get("domain"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Dataset(_Resource):
     API_SHAPE: ClassVar[str] = "Dataset"
     SUMMARY_SHAPE: ClassVar[str] = "DatasetSummary"
     ARN_MEMBER: ClassVar[str] = "datasetArn"
 
-    arn: str
-    name: str
     dataset_type: str
     dataset_group_arn: str
-    status: str | None = None
-    created_at: float | None = None
-    updated_at: float | None = None
-    failure_reason: str | None = None
     schema_arn: str | None = None
     tracking_id: str | None = None
     latest_dataset_update: dict | None = None
@@ -307,18 +298,12 @@ class Dataset(_Resource):
                    tracking_id=record.get("tracking_id"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ImportJob(_Resource):
     API_SHAPE: ClassVar[str] = "DatasetImportJob"
     SUMMARY_SHAPE: ClassVar[str] = "DatasetImportJobSummary"
     ARN_MEMBER: ClassVar[str] = "datasetImportJobArn"
 
-    arn: str
-    name: str
-    status: str | None = None
-    created_at: float | None = None
-    updated_at: float | None = None
-    failure_reason: str | None = None
     dataset_arn: str | None = None
     data_source: dict | None = None
     role_arn: str | None = None
@@ -339,21 +324,15 @@ class ImportJob(_Resource):
                    rows_accepted=record.get("rows_accepted"), rows_rejected=record.get("rows_rejected"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EventTracker(_Resource):
     API_SHAPE: ClassVar[str] = "EventTracker"
     SUMMARY_SHAPE: ClassVar[str] = "EventTrackerSummary"
     ARN_MEMBER: ClassVar[str] = "eventTrackerArn"
 
-    arn: str
-    name: str
     tracking_id: str
     dataset_group_arn: str
     account_id: str | None = None
-    status: str | None = None
-    created_at: float | None = None
-    updated_at: float | None = None
-    failure_reason: str | None = None
 
     @classmethod
     def from_record(cls, record: dict, store) -> "EventTracker":
@@ -375,21 +354,15 @@ def solution_config(record: dict) -> dict:
     return config
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Solution(_Resource):
     API_SHAPE: ClassVar[str] = "Solution"
     SUMMARY_SHAPE: ClassVar[str] = "SolutionSummary"
     ARN_MEMBER: ClassVar[str] = "solutionArn"
 
-    arn: str
-    name: str
     recipe: str | None
     recipe_arn: str | None
     dataset_group_arn: str
-    status: str | None = None
-    created_at: float | None = None
-    updated_at: float | None = None
-    failure_reason: str | None = None
     recipe_type: str | None = None
     event_type: str | None = None
     perform_hpo: bool = False
@@ -412,21 +385,15 @@ class Solution(_Resource):
                    latest_solution_version=latest)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SolutionVersion(_Resource):
     API_SHAPE: ClassVar[str] = "SolutionVersion"
     SUMMARY_SHAPE: ClassVar[str] = "SolutionVersionSummary"
     ARN_MEMBER: ClassVar[str] = "solutionVersionArn"
 
-    arn: str
-    name: str
     solution: str
     solution_arn: str
     dataset_group_arn: str
-    status: str | None = None
-    created_at: float | None = None
-    updated_at: float | None = None
-    failure_reason: str | None = None
     recipe: str | None = None
     recipe_arn: str | None = None
     recipe_type: str | None = None
@@ -459,19 +426,13 @@ class SolutionVersion(_Resource):
                    metrics=dict(record.get("metrics") or {}), progress=record.get("progress"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Campaign(_Resource):
     API_SHAPE: ClassVar[str] = "Campaign"
     SUMMARY_SHAPE: ClassVar[str] = "CampaignSummary"
     ARN_MEMBER: ClassVar[str] = "campaignArn"
 
-    arn: str
-    name: str
     solution_version_arn: str
-    status: str | None = None
-    created_at: float | None = None
-    updated_at: float | None = None
-    failure_reason: str | None = None
     min_provisioned_tps: int = 1
     campaign_config: dict = field(default_factory=dict)
     latest_campaign_update: dict | None = None
@@ -488,20 +449,14 @@ class Campaign(_Resource):
                    deployed_solution_version_arn=record.get("deployedSolutionVersionArn"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Filter(_Resource):
     API_SHAPE: ClassVar[str] = "Filter"
     SUMMARY_SHAPE: ClassVar[str] = "FilterSummary"
     ARN_MEMBER: ClassVar[str] = "filterArn"
 
-    arn: str
-    name: str
     filter_expression: str
     dataset_group_arn: str
-    status: str | None = None
-    created_at: float | None = None
-    updated_at: float | None = None
-    failure_reason: str | None = None
 
     @classmethod
     def from_record(cls, record: dict, store) -> "Filter":
@@ -509,7 +464,7 @@ class Filter(_Resource):
                    dataset_group_arn=_group_arn(store, record["group"]))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BatchJob(_Resource):
     """A batch inference job or a batch segment job (`kind`): their records differ only in a few members."""
 
@@ -517,14 +472,8 @@ class BatchJob(_Resource):
     SUMMARY_SHAPE: ClassVar[str] = "BatchInferenceJobSummary"
     ARN_MEMBER: ClassVar[str] = "batchInferenceJobArn"
 
-    arn: str
-    name: str
     kind: str
     solution_version_arn: str
-    status: str | None = None
-    created_at: float | None = None
-    updated_at: float | None = None
-    failure_reason: str | None = None
     num_results: int | None = None
     filter_arn: str | None = None
     job_input: dict | None = None

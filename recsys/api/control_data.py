@@ -18,7 +18,7 @@ import logging
 import time
 
 from recsys import datasets, events, locations
-from recsys.api.operations import Call, operation, page
+from recsys.api.operations import Call, list_in_groups, operation, page
 from recsys.filters.resources import create_filter as store_filter
 from recsys.filters.resources import delete_filter as remove_filter
 from recsys.ingest import import_file
@@ -170,12 +170,7 @@ def delete_schema(call: Call, params: dict) -> None:
 
 
 def _dataset_record(call: Call, arn: str) -> dict:
-    group = call.group_of(arn, "dataset")
-    record = call.store.find_resource(call.canonical(arn))
-    if record["type"] != DATASET:
-        raise ValidationError(f"{arn} is a {record['type']}, not a dataset.")
-    record["group"] = group
-    return record
+    return call.record(arn, DATASET, "dataset")
 
 
 @operation("CreateDataset")
@@ -207,10 +202,7 @@ def describe_dataset(call: Call, params: dict) -> dict:
 
 @operation("ListDatasets")
 def list_datasets(call: Call, params: dict) -> dict:
-    group = call.dataset_group(params["datasetGroupArn"]) if params.get("datasetGroupArn") else None
-    items = [Dataset.from_record(r, call.store) for r in call.store.list_resources(DATASET, group)
-             if call.may(r["group"])]
-    return page(call, params, _summaries(items), "datasets")
+    return list_in_groups(call, params, DATASET, lambda r: Dataset.from_record(r, call.store), "datasets")
 
 
 @operation("DeleteDataset")
@@ -333,14 +325,6 @@ def list_dataset_import_jobs(call: Call, params: dict) -> dict:
 # -- event trackers ------------------------------------------------------------------------------------------
 
 
-def _typed_record(call: Call, arn: str, resource_type: str, what: str) -> dict:
-    call.group_of(arn, what)
-    record = call.store.find_resource(call.canonical(arn))
-    if record["type"] != resource_type:
-        raise ValidationError(f"{arn} is a {record['type']}, not a {what}.")
-    return record
-
-
 @operation("CreateEventTracker")
 def create_event_tracker(call: Call, params: dict) -> dict:
     group = call.dataset_group(params["datasetGroupArn"])
@@ -356,20 +340,18 @@ def create_event_tracker(call: Call, params: dict) -> dict:
 
 @operation("DescribeEventTracker")
 def describe_event_tracker(call: Call, params: dict) -> dict:
-    record = _typed_record(call, params["eventTrackerArn"], TRACKER, "event tracker")
+    record = call.record(params["eventTrackerArn"], TRACKER, "event tracker")
     return {"eventTracker": EventTracker.from_record(record, call.store).to_api()}
 
 
 @operation("ListEventTrackers")
 def list_event_trackers(call: Call, params: dict) -> dict:
-    group = call.dataset_group(params["datasetGroupArn"]) if params.get("datasetGroupArn") else None
-    records = [r for r in call.store.list_resources(TRACKER, group) if call.may(r["group"])]
-    return page(call, params, _summaries(EventTracker.from_record(r, call.store) for r in records), "eventTrackers")
+    return list_in_groups(call, params, TRACKER, lambda r: EventTracker.from_record(r, call.store), "eventTrackers")
 
 
 @operation("DeleteEventTracker")
 def delete_event_tracker(call: Call, params: dict) -> None:
-    record = _typed_record(call, params["eventTrackerArn"], TRACKER, "event tracker")
+    record = call.record(params["eventTrackerArn"], TRACKER, "event tracker")
     events.delete_event_tracker(call.store, record["group"], record["name"])
 
 
@@ -386,20 +368,18 @@ def create_filter(call: Call, params: dict) -> dict:
 
 @operation("DescribeFilter")
 def describe_filter(call: Call, params: dict) -> dict:
-    record = _typed_record(call, params["filterArn"], FILTER, "filter")
+    record = call.record(params["filterArn"], FILTER, "filter")
     return {"filter": Filter.from_record(record, call.store).to_api()}
 
 
 @operation("ListFilters")
 def list_filters(call: Call, params: dict) -> dict:
-    group = call.dataset_group(params["datasetGroupArn"]) if params.get("datasetGroupArn") else None
-    records = [r for r in call.store.list_resources(FILTER, group) if call.may(r["group"])]
-    return page(call, params, _summaries(Filter.from_record(r, call.store) for r in records), "Filters")
+    return list_in_groups(call, params, FILTER, lambda r: Filter.from_record(r, call.store), "Filters")
 
 
 @operation("DeleteFilter")
 def delete_filter(call: Call, params: dict) -> None:
-    record = _typed_record(call, params["filterArn"], FILTER, "filter")
+    record = call.record(params["filterArn"], FILTER, "filter")
     remove_filter(call.store, record["group"], record["name"])
 
 

@@ -20,8 +20,7 @@ import time
 from pathlib import Path
 
 from recsys import batch, campaigns, locations, runs, solutions
-from recsys.api.access import require_group
-from recsys.api.operations import Call, operation, page
+from recsys.api.operations import Call, list_in_groups, operation, page
 from recsys.api.errors import already_exists, in_use
 from recsys.exceptions import NotFoundError, ValidationError
 from recsys.resources import Arn, BatchJob, Campaign, Solution, SolutionVersion
@@ -34,18 +33,6 @@ SOLUTION_VERSION = "solution-version"
 CAMPAIGN = "campaign"
 BATCH_INFERENCE = "batch-inference-job"
 BATCH_SEGMENT = "batch-segment-job"
-
-
-def _record(call: Call, arn: str, resource_type: str, what: str) -> dict:
-    pending = call.jobs.pending(call.canonical(arn))  # before the store: a job leaves the queue once stored
-    if pending is not None and pending["type"] == resource_type:
-        require_group(call.key, call.operation, pending["group"], arn)
-        return pending
-    call.group_of(arn, what)
-    record = call.store.find_resource(call.canonical(arn))
-    if record["type"] != resource_type:
-        raise ValidationError(f"{arn} is a {record['type']}, not a {what}.")
-    return record
 
 
 # -- solutions -----------------------------------------------------------------------------------------------
@@ -137,20 +124,18 @@ def _start_automl(call: Call, group: str, name: str, config: dict, tags: list | 
 
 @operation("DescribeSolution")
 def describe_solution(call: Call, params: dict) -> dict:
-    record = _record(call, params["solutionArn"], SOLUTION, "solution")
+    record = call.record(params["solutionArn"], SOLUTION, "solution")
     return {"solution": Solution.from_record(record, call.store, _latest_version(call, record)).to_api()}
 
 
 @operation("ListSolutions")
 def list_solutions(call: Call, params: dict) -> dict:
-    group = call.dataset_group(params["datasetGroupArn"]) if params.get("datasetGroupArn") else None
-    records = [r for r in call.store.list_resources(SOLUTION, group) if call.may(r["group"])]
-    return page(call, params, [Solution.from_record(r, call.store).to_summary() for r in records], "solutions")
+    return list_in_groups(call, params, SOLUTION, lambda r: Solution.from_record(r, call.store), "solutions")
 
 
 @operation("DeleteSolution")
 def delete_solution(call: Call, params: dict) -> None:
-    record = _record(call, params["solutionArn"], SOLUTION, "solution")
+    record = call.record(params["solutionArn"], SOLUTION, "solution")
     campaigns = [c for c in call.store.list_resources(CAMPAIGN, record["group"])
                  if c.get("solutionArn") == record["arn"]]
     if campaigns:
@@ -164,7 +149,7 @@ def delete_solution(call: Call, params: dict) -> None:
 
 @operation("CreateSolutionVersion")
 def create_solution_version(call: Call, params: dict) -> dict:
-    solution = _record(call, params["solutionArn"], SOLUTION, "solution")
+    solution = call.record(params["solutionArn"], SOLUTION, "solution")
     mode = params.get("trainingMode") or "FULL"
     if mode == "AUTOTRAIN":
         raise ValidationError("trainingMode AUTOTRAIN is not supported; use FULL or UPDATE.")
@@ -174,7 +159,7 @@ def create_solution_version(call: Call, params: dict) -> dict:
 
 
 def _version(call: Call, arn: str) -> tuple[dict, dict]:
-    record = _record(call, arn, SOLUTION_VERSION, "solution version")
+    record = call.record(arn, SOLUTION_VERSION, "solution version")
     return record, solutions.get_solution(call.store, record["group"], record["solution"])
 
 
@@ -184,14 +169,18 @@ def describe_solution_version(call: Call, params: dict) -> dict:
     return {"solutionVersion": SolutionVersion.from_record(record, call.store, solution).to_api()}
 
 
+def _of_solution(call: Call, params: dict, resource_type: str, belongs) -> list[dict]:
+    """Records of `resource_type` that `belongs(record, solution)` to the request's `solutionArn`, or all those
+    the key reaches when it names none."""
+    if params.get("solutionArn"):
+        solution = call.record(params["solutionArn"], SOLUTION, "solution")
+        return [r for r in call.store.list_resources(resource_type, solution["group"]) if belongs(r, solution)]
+    return [r for r in call.store.list_resources(resource_type) if call.may(r["group"])]
+
+
 @operation("ListSolutionVersions")
 def list_solution_versions(call: Call, params: dict) -> dict:
-    if params.get("solutionArn"):
-        solution = _record(call, params["solutionArn"], SOLUTION, "solution")
-        records = [v for v in call.store.list_resources(SOLUTION_VERSION, solution["group"])
-                   if v.get("solution") == solution["name"]]
-    else:
-        records = [v for v in call.store.list_resources(SOLUTION_VERSION) if call.may(v["group"])]
+    records = _of_solution(call, params, SOLUTION_VERSION, lambda v, solution: v.get("solution") == solution["name"])
     items = [SolutionVersion.from_record(v, call.store).to_summary() for v in records]
     return page(call, params, items, "solutionVersions")
 
@@ -248,24 +237,19 @@ def create_campaign(call: Call, params: dict) -> dict:
 
 @operation("DescribeCampaign")
 def describe_campaign(call: Call, params: dict) -> dict:
-    record = _record(call, params["campaignArn"], CAMPAIGN, "campaign")
+    record = call.record(params["campaignArn"], CAMPAIGN, "campaign")
     return {"campaign": Campaign.from_record(record).to_api()}
 
 
 @operation("ListCampaigns")
 def list_campaigns(call: Call, params: dict) -> dict:
-    if params.get("solutionArn"):
-        solution = _record(call, params["solutionArn"], SOLUTION, "solution")
-        records = [c for c in call.store.list_resources(CAMPAIGN, solution["group"])
-                   if c.get("solutionArn") == solution["arn"]]
-    else:
-        records = [c for c in call.store.list_resources(CAMPAIGN) if call.may(c["group"])]
+    records = _of_solution(call, params, CAMPAIGN, lambda c, solution: c.get("solutionArn") == solution["arn"])
     return page(call, params, [Campaign.from_record(c).to_summary() for c in records], "campaigns")
 
 
 @operation("UpdateCampaign")
 def update_campaign(call: Call, params: dict) -> dict:
-    record = _record(call, params["campaignArn"], CAMPAIGN, "campaign")
+    record = call.record(params["campaignArn"], CAMPAIGN, "campaign")
     version = None
     if params.get("solutionVersionArn"):
         group, version = _version_arn(call, params["solutionVersionArn"])
@@ -280,7 +264,7 @@ def update_campaign(call: Call, params: dict) -> dict:
 
 @operation("DeleteCampaign")
 def delete_campaign(call: Call, params: dict) -> None:
-    record = _record(call, params["campaignArn"], CAMPAIGN, "campaign")
+    record = call.record(params["campaignArn"], CAMPAIGN, "campaign")
     campaigns.delete_campaign(call.store, record["group"], record["name"])
 
 
@@ -357,13 +341,13 @@ def _batch_job(call: Call, record: dict) -> BatchJob:
 
 @operation("DescribeBatchInferenceJob")
 def describe_batch_inference_job(call: Call, params: dict) -> dict:
-    record = _record(call, params["batchInferenceJobArn"], BATCH_INFERENCE, "batch inference job")
+    record = call.record(params["batchInferenceJobArn"], BATCH_INFERENCE, "batch inference job")
     return {"batchInferenceJob": _batch_job(call, record).to_api()}
 
 
 @operation("DescribeBatchSegmentJob")
 def describe_batch_segment_job(call: Call, params: dict) -> dict:
-    record = _record(call, params["batchSegmentJobArn"], BATCH_SEGMENT, "batch segment job")
+    record = call.record(params["batchSegmentJobArn"], BATCH_SEGMENT, "batch segment job")
     return {"batchSegmentJob": _batch_job(call, record).to_api()}
 
 

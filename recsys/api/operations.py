@@ -21,7 +21,7 @@ from recsys.api.errors import not_found
 from recsys.api.jobs import BackgroundJobs
 from recsys.api.keys import may_access
 from recsys.api.models import service_model
-from recsys.exceptions import ApiError
+from recsys.exceptions import ApiError, ValidationError
 
 SERVICE = "personalize"
 DEFAULT_MAX_RESULTS = 100
@@ -76,6 +76,19 @@ class Call:
     def group_of(self, arn: str, what: str = "resource") -> str:
         """The dataset group of the resource `arn`: 404 when it does not exist, 403 outside the key's groups."""
         return self.resolver.authorize(self.key, self.operation, [arn], what)
+
+    def record(self, arn: str, resource_type: str, what: str) -> dict:
+        """The stored record of the `resource_type` that `arn` names (or the queued record of a job not stored
+        yet): 404 when there is none, 403 outside the key's groups, 400 when `arn` names another type."""
+        pending = self.jobs.pending(self.canonical(arn))  # before the store: a job leaves the queue once stored
+        if pending is not None and pending["type"] == resource_type:
+            require_group(self.key, self.operation, pending["group"], arn)
+            return pending
+        self.group_of(arn, what)
+        record = self.store.find_resource(self.canonical(arn))
+        if record["type"] != resource_type:
+            raise ValidationError(f"{arn} is a {record['type']}, not a {what}.")
+        return record
 
     def canonical(self, arn: str) -> str:
         return self.resolver.canonical(arn)
@@ -144,3 +157,11 @@ def page(call: Call, params: dict, items: list, member: str) -> dict:
     if offset + size < len(items):
         out["nextToken"] = _token(call.operation, offset + size)
     return out
+
+
+def list_in_groups(call: Call, params: dict, resource_type: str, typed, member: str) -> dict:
+    """A List* answer for a resource kind that lives in dataset groups: those of `datasetGroupArn` when given,
+    else of every group the key reaches; `typed` turns a record into its typed resource."""
+    group = call.dataset_group(params["datasetGroupArn"]) if params.get("datasetGroupArn") else None
+    records = [r for r in call.store.list_resources(resource_type, group) if call.may(r["group"])]
+    return page(call, params, [typed(r).to_summary() for r in records], member)
