@@ -371,3 +371,26 @@ def test_local_data_locations_need_an_admin_key(live, tmp_path):
         datasetImportJobArn=job["datasetImportJobArn"]), "datasetImportJob")
     assert done["status"] == "ACTIVE" and done["dataSource"]["dataLocation"] == str(csv)
     live.client().delete_dataset(datasetArn=dataset["datasetArn"])
+
+
+def test_cli_makes_admin_keys_and_s3_settings(tmp_path):
+    from click.testing import CliRunner
+
+    from recsys.api import get_key
+    from recsys.cli import main
+
+    home = tmp_path / "ws"
+    runner = CliRunner()
+    made = runner.invoke(main, ["--home", str(home), "keys", "create", "--admin", "--json"])
+    assert made.exit_code == 0, made.output
+    key = json.loads(made.output)
+    assert key["admin"] is True and get_key(Store(home), key["accessKeyId"])["admin"] is True
+    listed = runner.invoke(main, ["--home", str(home), "keys", "list"])
+    assert "admin (whole workspace)" in listed.output
+    assert runner.invoke(main, ["--home", str(home), "keys", "create"]).exit_code != 0  # neither --group nor --admin
+    assert runner.invoke(main, ["--home", str(home), "config", "set", "s3.secret_access_key", "s3cr3t"]).exit_code == 0
+    shown = runner.invoke(main, ["--home", str(home), "config", "get", "--json"])
+    settings = json.loads(shown.output)
+    assert settings["s3.secret_access_key"] == "****" and settings["region"] == "us-east-1"
+    assert Store(home).setting("s3.secret_access_key") == "s3cr3t"
+    assert runner.invoke(main, ["--home", str(home), "config", "set", "region", "eu-west-1"]).exit_code != 0

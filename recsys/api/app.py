@@ -181,9 +181,10 @@ class PersonalizeAPI:
             key = self._authenticate(request, body)
             key_id = key["accessKeyId"]
             params = self._decode(operation, body)
-            if only_if_warm and not self._is_warm(params):
-                return None
-            result = self._handlers[operation.name](params, key)
+            with self._snapshot(operation):
+                if only_if_warm and not self._is_warm(params):
+                    return None
+                result = self._handlers[operation.name](params, key)
             outcome = _Outcome(200, _dumps(result) if result is not None else b"")
         except ApiError as exc:
             outcome = self._error(exc)
@@ -236,6 +237,15 @@ class PersonalizeAPI:
             max_skew_seconds=self.max_clock_skew_seconds,
         )
         return found["key"]
+
+    def _snapshot(self, operation: Operation):
+        """For reads, one view of the workspace for the whole request: authorisation and the answer share the
+        serving cache's single check for new writes."""
+        if operation.name not in READ_OPERATIONS:
+            return contextlib.nullcontext()
+        from recsys.inference.runtime import READER
+
+        return READER.snapshot(self.store)
 
     def _is_warm(self, params: dict) -> bool:
         campaign = params.get("campaignArn") or params.get("recommenderArn")
