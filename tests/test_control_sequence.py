@@ -135,6 +135,11 @@ def getting_started(call, world, prefix: str) -> None:
     campaign = call("personalize", "CreateCampaign", name=f"{prefix}-campaign", solutionVersionArn=version,
                     minProvisionedTPS=1)["campaignArn"]
     wait_active(call, "DescribeCampaign", "campaign", campaignArn=campaign)
+    call("personalize", "UpdateCampaign", campaignArn=campaign, minProvisionedTPS=2,
+         campaignConfig={"itemExplorationConfig": {"explorationWeight": "0.1", "explorationItemAgeCutOff": "20"}})
+    updated = wait_active(call, "DescribeCampaign", "campaign", campaignArn=campaign)
+    assert updated["minProvisionedTPS"] == 2 and updated["latestCampaignUpdate"]["minProvisionedTPS"] == 2
+    assert updated["campaignConfig"]["itemExplorationConfig"]["explorationWeight"] == "0.1"
     # 6. recommendations with the returned ARN, a tracker, events, a filter
     first = call("personalize-runtime", "GetRecommendations", campaignArn=campaign, userId="u0002", numResults=10)
     assert len(first["itemList"]) == 10 and first["recommendationId"]
@@ -187,6 +192,8 @@ def test_a_group_key_serves_with_the_arn_its_app_hard_codes(world):
     key = create_key(world["store"], ["keyed"])
     scoped = Boto3(world["url"], key)
     tracker = scoped("personalize", "CreateEventTracker", name="keyed-tracker", datasetGroupArn=group)
+    with pytest.raises(ClientError, match="LimitExceededException"):
+        scoped("personalize", "CreateEventTracker", name="keyed-tracker-2", datasetGroupArn=group)
     foreign = tracker["eventTrackerArn"].replace("us-east-1:000000000000", "eu-west-1:123456789012")
     assert scoped("personalize", "DescribeEventTracker", eventTrackerArn=foreign)["eventTracker"]["name"] == \
         "keyed-tracker"
@@ -219,3 +226,42 @@ def test_automl_picks_a_recipe_in_the_background_from_a_file_url(world):
     assert len(versions) == 1
     wait_active(call, "DescribeSolutionVersion", "solutionVersion",
                 solutionVersionArn=versions[0]["solutionVersionArn"])
+
+
+def test_batch_segment_job_and_stopping_a_training(world):
+    call = Boto3(world["url"], world["admin"])
+    files, bucket = world["files"], world["bucket"]
+    group = call("personalize", "CreateDatasetGroup", name="segments")["datasetGroupArn"]
+    for dataset_type in ("Interactions", "Items"):
+        schema = call("personalize", "CreateSchema", name=f"segments-{dataset_type.lower()}",
+                      schema=files["schemas"][dataset_type].read_text())["schemaArn"]
+        dataset = call("personalize", "CreateDataset", name=f"segments-{dataset_type.lower()}", schemaArn=schema,
+                       datasetGroupArn=group, datasetType=dataset_type)["datasetArn"]
+        job = call("personalize", "CreateDatasetImportJob", jobName=f"segments-{dataset_type.lower()}",
+                   datasetArn=dataset, dataSource={"dataLocation": f"s3://{bucket}/data/{files[dataset_type].name}"})
+        wait_active(call, "DescribeDatasetImportJob", "datasetImportJob",
+                    datasetImportJobArn=job["datasetImportJobArn"])
+    solution = call("personalize", "CreateSolution", name="segments-affinity", datasetGroupArn=group,
+                    recipeArn="arn:aws:personalize:::recipe/aws-item-affinity")["solutionArn"]
+    version = call("personalize", "CreateSolutionVersion", solutionArn=solution)["solutionVersionArn"]
+    stopped = call("personalize", "CreateSolutionVersion", solutionArn=solution)["solutionVersionArn"]
+    call("personalize", "StopSolutionVersionCreation", solutionVersionArn=stopped)
+    wait_active(call, "DescribeSolutionVersion", "solutionVersion", solutionVersionArn=version)
+    deadline = time.monotonic() + 60
+    while (status := call("personalize", "DescribeSolutionVersion", solutionVersionArn=stopped)[
+            "solutionVersion"]["status"]) != "CREATE STOPPED":
+        assert status in ("CREATE PENDING", "CREATE IN_PROGRESS", "CREATE STOPPING") and time.monotonic() < deadline
+        time.sleep(0.2)
+    world["s3"].put_object(Bucket=bucket, Key="segments/in/items.json",
+                           Body=b'{"itemId": "i0001"}\n{"itemId": "i0002"}\n')
+    job = call("personalize", "CreateBatchSegmentJob", jobName="segments-job", solutionVersionArn=version,
+               numResults=7, roleArn=ROLE, jobInput={"s3DataSource": {"path": f"s3://{bucket}/segments/in/items.json"}},
+               jobOutput={"s3DataDestination": {"path": f"s3://{bucket}/segments/out/"}})["batchSegmentJobArn"]
+    done = wait_active(call, "DescribeBatchSegmentJob", "batchSegmentJob", batchSegmentJobArn=job)
+    assert done["numResults"] == 7
+    assert job in [j["batchSegmentJobArn"] for j in call("personalize", "ListBatchSegmentJobs",
+                                                         solutionVersionArn=version)["batchSegmentJobs"]]
+    body = world["s3"].get_object(Bucket=bucket, Key="segments/out/items.json.out")["Body"].read().decode()
+    lines = [json.loads(line) for line in body.splitlines()]
+    assert [line["input"]["itemId"] for line in lines] == ["i0001", "i0002"]
+    assert all(len(line["output"]["recommendedUsers"]) == 7 for line in lines)
