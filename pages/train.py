@@ -36,7 +36,7 @@ with st.form("train_form"):
 
 if submitted:
     for name in recipes:
-        solution = name.removeprefix("aws-").replace("_", "-")
+        solution = store.name_for(solutions.SOLUTION, group, name.removeprefix("aws-").replace("_", "-"))
         try:
             solutions.create_solution(store, group, solution, name, params=params.get(name) or None,
                                      event_type=event_type or None, event_value_threshold=threshold or None)

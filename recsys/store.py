@@ -405,6 +405,17 @@ class Store:
             )
         return self.get_resource(resource_type, group, name)
 
+    def name_for(self, resource_type: str, group: str, base: str) -> str:
+        """A name for a resource the product names itself (e.g. a solution per recipe): `base` unless another
+        dataset group already has a `resource_type` of that name (names are unique per workspace), then
+        `<base>-<group>` (the rule the ARN migration applied to names used in two groups)."""
+        with self.reading() as db:
+            owner = db.execute("SELECT group_name FROM resources WHERE type = ? AND name = ?",
+                               [resource_type, base]).fetchone()
+        if owner is None or owner[0] == group or resource_type in PER_GROUP_TYPES:
+            return base
+        return f"{base}-{group}"[:63]
+
     def get_resource(self, resource_type: str, group: str, name: str) -> dict:
         with self.reading() as db:
             rows = list(

@@ -241,7 +241,8 @@ def adhoc_filter(store: Store, group: str, expression: str) -> dict:
 
     from recsys import filters
 
-    name = "adhoc-" + hashlib.sha256(expression.encode()).hexdigest()[:10]
+    # names are unique per workspace: the group is part of what the name stands for
+    name = "adhoc-" + hashlib.sha256(f"{group}\n{expression}".encode()).hexdigest()[:10]
     try:
         return filters.get_filter(store, group, name)
     except NotFoundError:
