@@ -242,7 +242,7 @@ def put_events_to_change(port: int, setup: dict, n_users: int = 20) -> dict:
 
 def library_latency(home: Path, setup: dict, users: list[str], n: int = 300) -> dict:
     """get_recommendations called directly (no HTTP), sequentially: the floor under the API's latency."""
-    from recsys.inference import get_recommendations
+    from recsys.serving import get_recommendations
     from recsys.store import Store
 
     store = Store(home)

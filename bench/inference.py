@@ -29,7 +29,7 @@ from recsys.columns import INTERACTIONS, ITEMS, USERS  # noqa: E402
 from recsys.demo import demo_schema, generate_demo  # noqa: E402
 from recsys.events import create_event_tracker, put_events  # noqa: E402
 from recsys.filters import create_filter  # noqa: E402
-from recsys.inference import get_personalized_ranking, get_recommendations  # noqa: E402
+from recsys.serving import get_personalized_ranking, get_recommendations  # noqa: E402
 from recsys.store import Store  # noqa: E402
 from recsys.runs import create_solution_version  # noqa: E402
 from recsys.solutions import create_solution  # noqa: E402

@@ -187,7 +187,7 @@ def measure(dataset: str, recipe: str, timeout: float) -> dict:
 def batch_throughput(dataset: str, recipe: str = "aws-user-personalization", n_results: int = 25) -> dict:
     """Train through the real pipeline (store, solution version) and time a batch job over every user."""
     from recsys import datasets as ds
-    from recsys.batch import create_batch_inference_job
+    from recsys.serving import create_batch_inference_job
     from recsys.store import Store
     from recsys.runs import create_solution_version
     from recsys.solutions import create_solution

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import common
-from recsys import campaigns, inference, solutions, workspace
+from recsys import campaigns, serving, solutions, workspace
 from recsys.exceptions import RecsysError
 
 st.title("Campaigns & Events")
@@ -86,7 +86,7 @@ user_id = custom.strip() or user_id
 event_type = st.selectbox("Event type", common.cached_event_types(group) or ["view"], key="campaigns_sim_type")
 
 try:
-    answer = inference.get_recommendations(store, campaign["arn"], user_id=user_id, num_results=10)
+    answer = serving.get_recommendations(store, campaign["arn"], user_id=user_id, num_results=10)
 except RecsysError as exc:
     st.error(str(exc))
     st.stop()

@@ -63,7 +63,7 @@ if compiled is not None:
                 st.error(str(exc))
 
 st.subheader("Saved filters")
-saved = [f for f in filters.list_filters(store, group) if not f["name"].startswith("adhoc-")]
+saved = [f for f in filters.list_filters(store, group) if not filters.is_adhoc_filter(f["name"])]
 if not saved:
     common.empty_state("No saved filter yet.", "Write an expression above and save it.")
 for f in saved:

@@ -6,8 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from pages import common
-from recsys import filters, inference, workspace
+from recsys import filters, serving, workspace
 from recsys.exceptions import RecsysError
+from recsys.recipes import PERSONALIZED_RANKING, RELATED_ITEMS, USER_PERSONALIZATION
 
 st.title("Preview")
 store = common.get_store()
@@ -26,7 +27,7 @@ num_results = st.slider("numResults", 1, 100, 10, key="preview_num")
 
 # -- who or what ------------------------------------------------------------------------------------------
 user_id = item_id = None
-if recipe_type == "RELATED_ITEMS":
+if recipe_type == RELATED_ITEMS:
     item_id = st.text_input("Item id (similar items for this item)", key="preview_item")
 else:
     mode = st.radio("Who", ["Known user", "Anonymous session"], horizontal=True, key="preview_mode")
@@ -74,7 +75,7 @@ with st.expander("Context, filter and promotion"):
         if choice == "(type an expression)" and expression:
             filter_arn = workspace.adhoc_filter(store, group, expression)["arn"]
     promotions = None
-    if recipe_type != "PERSONALIZED_RANKING" and st.checkbox("Add a promotion", key="preview_promo_on"):
+    if recipe_type != PERSONALIZED_RANKING and st.checkbox("Add a promotion", key="preview_promo_on"):
         percent = st.slider("percentPromotedItems", 1, 100, 20, key="preview_promo_pct")
         promo_filter = st.selectbox("Promotion filter", list(named) or ["(no filter yet)"], key="preview_promo_filter")
         if promo_filter in named:
@@ -98,15 +99,15 @@ if user_id:
 
 with right:
     st.subheader("Recommendations")
-    if recipe_type == "RELATED_ITEMS" and not item_id:
+    if recipe_type == RELATED_ITEMS and not item_id:
         st.caption("Type an item id.")
         st.stop()
     try:
-        answer = inference.get_recommendations(
+        answer = serving.get_recommendations(
             store, target["arn"], user_id=user_id, item_id=item_id, num_results=num_results, context=context or None,
             filter_arn=filter_arn, filter_values=filter_values or None, promotions=promotions,
-            metadata_columns={"ITEMS": columns} if columns and num_results <= 50 else None,
-        ) if recipe_type != "PERSONALIZED_RANKING" else None
+            metadata_columns={"ITEMS": columns} if columns and num_results <= serving.MAX_RESULTS_WITH_METADATA else None,
+        ) if recipe_type != PERSONALIZED_RANKING else None
     except RecsysError as exc:
         st.error(str(exc))
         st.stop()
@@ -129,13 +130,13 @@ with right:
                 except RecsysError as exc:
                     st.error(str(exc))
 
-if user_id and recipe_type in ("USER_PERSONALIZATION", "PERSONALIZED_RANKING"):
+if user_id and recipe_type in (USER_PERSONALIZATION, PERSONALIZED_RANKING):
     st.subheader("Personalized ranking of a list")
     pasted = st.text_area("Item ids (comma or newline separated)", key="preview_rank_list")
     if st.button("Rank", key="preview_rank") and pasted.strip():
         ids = [x.strip() for x in pasted.replace(",", "\n").splitlines() if x.strip()]
         try:
-            ranked = inference.get_personalized_ranking(store, target["arn"], user_id=user_id, input_list=ids,
+            ranked = serving.get_personalized_ranking(store, target["arn"], user_id=user_id, input_list=ids,
                                                         context=context or None)
             st.dataframe(pd.DataFrame([{"rank": i + 1, "itemId": it["itemId"], "score": it.get("score"),
                                         "why": "; ".join(it.get("reason") or [])}

@@ -6,8 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from pages import common
-from recsys import batch, filters, queries, solutions, workspace
+from recsys import filters, queries, solutions, workspace
 from recsys.exceptions import RecsysError
+from recsys.recipes import RELATED_ITEMS, USER_SEGMENTATION
+from recsys.serving import batch
+from recsys.store import ACTIVE
 
 st.title("Segments & Batch")
 store = common.get_store()
@@ -15,13 +18,13 @@ group = common.require_group()
 if group is None:
     st.stop()
 
-versions = [v for v in solutions.list_solution_versions(store, group) if v["status"] == "ACTIVE"]
+versions = [v for v in solutions.list_solution_versions(store, group) if v["status"] == ACTIVE]
 if not versions:
     common.empty_state("No trained version yet.", "Train a recipe on the **Train** page first.")
     st.stop()
 
-inference_versions = [v for v in versions if v.get("recipe_type") != "USER_SEGMENTATION"]
-segment_versions = [v for v in versions if v.get("recipe_type") == "USER_SEGMENTATION"]
+inference_versions = [v for v in versions if v.get("recipe_type") != USER_SEGMENTATION]
+segment_versions = [v for v in versions if v.get("recipe_type") == USER_SEGMENTATION]
 label = lambda v: f"{v['solution']}/{v['version_id']} ({v['recipe']})"  # noqa: E731
 
 tab_batch, tab_segments, tab_jobs = st.tabs(["Batch recommendations", "User segments", "Jobs"])
@@ -31,7 +34,7 @@ with tab_batch:
         common.empty_state("No version for batch recommendations.", "Train e.g. aws-user-personalization.")
     else:
         version = st.selectbox("Version", inference_versions, format_func=label, key="batch_version")
-        related = version.get("recipe_type") == "RELATED_ITEMS"
+        related = version.get("recipe_type") == RELATED_ITEMS
         source = st.radio("Input", ["Most active users" if not related else "Most popular items",
                                     "Upload a JSON lines file"], horizontal=True, key="batch_source")
         upload = None
@@ -42,7 +45,7 @@ with tab_batch:
         else:
             count = st.number_input("How many", 1, 100_000, 100, key="batch_count")
         num_results = st.slider("numResults", 1, 100, 10, key="batch_num")
-        named = {f["name"]: f["arn"] for f in filters.list_filters(store, group) if not f["name"].startswith("adhoc-")}
+        named = {f["name"]: f["arn"] for f in filters.list_filters(store, group) if not filters.is_adhoc_filter(f["name"])}
         flt = st.selectbox("Filter", ["(none)"] + list(named), key="batch_filter")
         item_columns = st.multiselect("Item columns in the CSV", workspace.item_fields(store, group), key="batch_cols")
         if st.button("Run batch inference job", type="primary", key="batch_run"):
@@ -119,7 +122,7 @@ with tab_segments:
                                    mime="text/csv", key="segments_dl_csv")
 
 with tab_jobs:
-    jobs = batch.list_batch_jobs(store, group) + batch.list_batch_jobs(store, group, kind="batch-segment-job")
+    jobs = batch.list_batch_jobs(store, group) + batch.list_batch_jobs(store, group, kind=batch.BATCH_SEGMENT_JOB)
     if not jobs:
         common.empty_state("No batch job yet.", "Run one on the other tabs.")
     else:

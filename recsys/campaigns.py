@@ -9,29 +9,24 @@ Example::
 A campaign is a stored resource (type ``campaign``, ARN ``arn:aws:personalize:<region>:<account>:campaign/<name>``) whose body
 mirrors Personalize's CreateCampaign: ``solutionVersionArn`` (a version ARN, or ``<solution arn>/$LATEST``
 to follow the newest ACTIVE version), ``minProvisionedTPS`` and ``campaignConfig``. Creating or updating a
-campaign loads its model into the process-wide serving cache before the change is recorded, so requests
-never wait for a load or fail during a switch: each request resolves the campaign once and keeps that model
-until it answers.
+campaign loads its model into the process-wide serving cache (`recsys.serving.runtime`) before the change is
+recorded, so requests never wait for a load or fail during a switch: each request resolves the campaign once
+(`recsys.serving.runtime.resolve_campaign`) and keeps that model until it answers.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 
+from recsys import solutions
 from recsys.exceptions import ConflictError, NotFoundError, ValidationError
+from recsys.recipes import USER_PERSONALIZATION
+from recsys.serving.request import DEFAULT_CAMPAIGN_CONFIG, check_campaign_config
+from recsys.serving.runtime import CAMPAIGN, LATEST, RUNTIME, split_solution_arn
 from recsys.store import ACTIVE, CREATE_FAILED, validate_name
 
 log = logging.getLogger(__name__)
-
-CAMPAIGN = "campaign"
-SOLUTION = "solution"
-SOLUTION_VERSION = "solution-version"
-LATEST = "$LATEST"
-DEFAULT_CAMPAIGN_CONFIG = {"itemExplorationConfig": {"explorationWeight": "0.3", "explorationItemAgeCutOff": "30"}}
-CONFIG_KEYS = ("itemExplorationConfig", "enableMetadataWithRecommendations", "syncWithLatestSolutionVersion",
-               "rankingInfluence", "excludeSeenItems")
 
 
 # -- create / update / delete ----------------------------------------------------------------------------
@@ -58,7 +53,7 @@ def create_campaign(store, group: str, name: str, solution_version_arn: str, *, 
     validate_name(name, "campaign name")
     store.get_dataset_group(group)
     tps = _check_tps(min_provisioned_tps)
-    config = _check_config(campaign_config if campaign_config is not None else DEFAULT_CAMPAIGN_CONFIG)
+    config = check_campaign_config(campaign_config if campaign_config is not None else DEFAULT_CAMPAIGN_CONFIG)
     requested, solution_arn, version = _check_version(store, group, solution_version_arn)
     body = {
         "campaignArn": store.arn(CAMPAIGN, group, name),
@@ -101,7 +96,7 @@ def update_campaign(store, group: str, name: str, *, solution_version_arn: str |
     if min_provisioned_tps is not None:
         body["minProvisionedTPS"] = _check_tps(min_provisioned_tps)
     if campaign_config is not None:
-        body["campaignConfig"] = _check_config(campaign_config)
+        body["campaignConfig"] = check_campaign_config(campaign_config)
     if not body:
         raise ValidationError(f"Nothing to update for campaign {name!r}: give a solution version, "
                               "minProvisionedTPS or a campaign config.")
@@ -122,8 +117,6 @@ def delete_campaign(store, group: str, name: str) -> None:
     store.delete_resource(CAMPAIGN, group, name)
     deployed = campaign.get("deployedSolutionVersionArn")
     if deployed and not any(c.get("deployedSolutionVersionArn") == deployed for c in list_campaigns(store)):
-        from recsys.inference.runtime import RUNTIME
-
         RUNTIME.evict(store, deployed)
 
 
@@ -167,82 +160,28 @@ def list_campaigns(store, group: str | None = None) -> list[dict]:
     return store.list_resources(CAMPAIGN, group)
 
 
-def resolve_campaign(store, campaign_arn: str) -> tuple[dict, str]:
-    """(campaign, version ARN to serve) for a request; NotFoundError for unknown campaigns.
-
-    Used by `recsys.inference` on every request: one indexed lookup (two for $LATEST) over the serving
-    path's persistent connection.
-    """
-    from recsys.inference.runtime import READER
-
-    if not isinstance(campaign_arn, str) or not campaign_arn:
-        raise ValidationError("campaignArn is required, e.g. arn:aws:personalize:us-east-1:000000000000:campaign/<name>.")
-    campaign = READER.resource(store, campaign_arn)
-    if campaign is not None and campaign["type"] == SOLUTION_VERSION:
-        # Beyond Personalize: an ACTIVE solution version is served directly, with no campaign to deploy.
-        if campaign["status"] != ACTIVE:
-            raise NotFoundError(f"Solution version {campaign_arn} is {campaign['status']}, not ACTIVE; wait for "
-                                "training to finish or pick an ACTIVE version.")
-        return {"arn": campaign_arn, "group": campaign["group"], "name": campaign["name"],
-                "campaignConfig": {}}, campaign_arn
-    if campaign is None or campaign["type"] != CAMPAIGN:
-        campaign = get_campaign(store, campaign_arn)  # raises the helpful NotFoundError
-    if campaign["status"] != ACTIVE:
-        reason = f": {campaign['failure_reason']}" if campaign.get("failure_reason") else ""
-        raise NotFoundError(f"Campaign {campaign_arn} is {campaign['status']}, not ACTIVE{reason}.")
-    requested = campaign.get("solutionVersionArn") or ""
-    if requested.endswith("/" + LATEST):
-        group, solution = _split_solution_arn(store, requested[: -len(LATEST) - 1])
-        latest = READER.latest_active_version(store, group, solution)
-        if latest is None:
-            raise NotFoundError(f"Campaign {campaign_arn} follows $LATEST of solution {solution!r}, which has no "
-                                "ACTIVE version (was it deleted?); train one or update the campaign.")
-        return campaign, latest
-    return campaign, campaign.get("deployedSolutionVersionArn") or requested
-
-
 # -- helpers ---------------------------------------------------------------------------------------------
 
 
 def _deployed_version(store, campaign: dict) -> str:
     requested = campaign.get("solutionVersionArn") or ""
     if requested.endswith("/" + LATEST):
-        from recsys.solutions import latest_active_version
-
-        group, solution = _split_solution_arn(store, requested[: -len(LATEST) - 1])
-        return latest_active_version(store, group, solution)["arn"]
+        group, solution = split_solution_arn(store, requested[: -len(LATEST) - 1])
+        return solutions.latest_active_version(store, group, solution)["arn"]
     return campaign.get("deployedSolutionVersionArn") or requested
-
-
-def _split_solution_arn(store, arn: str) -> tuple[str, str]:
-    """(dataset group, solution name) of a solution ARN (any region/account, or an old one)."""
-    from recsys.inference.runtime import READER
-
-    solution = READER.resource(store, arn)  # cached per request thread: this runs on the serving path
-    if solution is None:
-        try:
-            solution = store.find_resource(arn)
-        except NotFoundError:
-            pass
-    if solution is None or solution["type"] != SOLUTION:
-        raise ValidationError(f"{arn!r} is not the ARN of an existing solution (of the dataset group an old "
-                              "arn:recsys: ARN names); use <solution arn>/$LATEST or a solution version ARN.")
-    return solution["group"], solution["name"]
 
 
 def _check_version(store, group: str, solution_version_arn: str) -> tuple[str, str, dict]:
     """(requested ARN, solution ARN, the version resource to deploy now) after checking it is servable."""
-    from recsys.solutions import get_solution, get_solution_version, latest_active_version
-
     if not isinstance(solution_version_arn, str) or not solution_version_arn:
         raise ValidationError("solutionVersionArn is required: a version ARN or <solution arn>/$LATEST.")
     if solution_version_arn.endswith("/" + LATEST):
-        sol_group, solution = _split_solution_arn(store, solution_version_arn[: -len(LATEST) - 1])
+        sol_group, solution = split_solution_arn(store, solution_version_arn[: -len(LATEST) - 1])
         _same_group(sol_group, group, solution_version_arn)
-        sol = get_solution(store, sol_group, solution)
-        return solution_version_arn, sol["arn"], latest_active_version(store, sol_group, solution)
+        sol = solutions.get_solution(store, sol_group, solution)
+        return solution_version_arn, sol["arn"], solutions.latest_active_version(store, sol_group, solution)
     try:
-        version = get_solution_version(store, solution_version_arn)
+        version = solutions.get_solution_version(store, solution_version_arn)
     except NotFoundError:
         raise NotFoundError(f"Solution version {solution_version_arn!r} does not exist; list versions with "
                             "`python -m recsys versions` or use <solution arn>/$LATEST.") from None
@@ -250,7 +189,7 @@ def _check_version(store, group: str, solution_version_arn: str) -> tuple[str, s
     if version["status"] != ACTIVE:
         raise ConflictError(f"Solution version {solution_version_arn} is {version['status']}; a campaign needs "
                             "an ACTIVE version (wait for training to finish).")
-    return solution_version_arn, version.get("solution_arn") or store.arn(SOLUTION, group, version["solution"]), version
+    return solution_version_arn, version.get("solution_arn") or store.arn(solutions.SOLUTION, group, version["solution"]), version
 
 
 def _same_group(found: str, group: str, arn: str) -> None:
@@ -269,47 +208,11 @@ def _check_tps(value) -> int:
     return tps
 
 
-def _check_config(config: dict) -> dict:
-    if not isinstance(config, dict):
-        raise ValidationError("campaignConfig must be a map, e.g. {\"itemExplorationConfig\": {...}}.")
-    unknown = set(config) - set(CONFIG_KEYS)
-    if unknown:
-        raise ValidationError(f"Unknown campaignConfig keys {sorted(unknown)}; use {', '.join(CONFIG_KEYS)}.")
-    config = copy.deepcopy(config)
-    exploration = config.get("itemExplorationConfig")
-    if exploration is not None:
-        if not isinstance(exploration, dict):
-            raise ValidationError("itemExplorationConfig must be a map of explorationWeight and "
-                                  "explorationItemAgeCutOff.")
-        merged = dict(DEFAULT_CAMPAIGN_CONFIG["itemExplorationConfig"])
-        merged.update({k: str(v) for k, v in exploration.items()})
-        extra = set(merged) - {"explorationWeight", "explorationItemAgeCutOff"}
-        if extra:
-            raise ValidationError(f"Unknown itemExplorationConfig keys {sorted(extra)}.")
-        weight = _number(merged["explorationWeight"], "explorationWeight")
-        cutoff = _number(merged["explorationItemAgeCutOff"], "explorationItemAgeCutOff")
-        if not 0.0 <= weight <= 1.0:
-            raise ValidationError(f"explorationWeight {weight} is out of range: use 0 to 1 (default 0.3).")
-        if cutoff <= 0:
-            raise ValidationError(f"explorationItemAgeCutOff {cutoff} must be a positive number of days (default 30).")
-        config["itemExplorationConfig"] = merged
-    return config
-
-
-def _number(value, what: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f"{what} must be a number (as a string, e.g. \"0.3\"), got {value!r}.") from None
-
-
 def _warm(store, version_arn: str) -> None:
-    """Load the model, its candidate catalogue and the group's exploration counts into this process's serving
-    cache, so the first request after a create/update costs what every other one does."""
-    from recsys.inference.runtime import RUNTIME
-
+    """The warm-up hook: load the model, its candidate catalogue and the group's exploration counts into this
+    process's serving cache, so the first request after a create/update costs what every other one does."""
     model = RUNTIME.model(store, version_arn)
     group = model.version["group"]
     RUNTIME.catalogue(store, group, model)
-    if model.recipe_type == "USER_PERSONALIZATION":
+    if model.recipe_type == USER_PERSONALIZATION:
         RUNTIME.activity(store, group)

@@ -30,6 +30,18 @@ from typing import Any, ClassVar
 
 from recsys.exceptions import ValidationError
 
+# Resource statuses, as Personalize names them.
+CREATE_PENDING = "CREATE PENDING"
+CREATE_IN_PROGRESS = "CREATE IN_PROGRESS"
+ACTIVE = "ACTIVE"
+CREATE_FAILED = "CREATE FAILED"
+CREATE_STOPPING = "CREATE STOPPING"
+CREATE_STOPPED = "CREATE STOPPED"
+STATUSES = (CREATE_PENDING, CREATE_IN_PROGRESS, ACTIVE, CREATE_FAILED, CREATE_STOPPING, CREATE_STOPPED)
+
+# Personalize's names: 1-63 characters, a letter or digit first; unique per workspace and type.
+NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]*$")
+
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "000000000000"
 PARTITION = "aws"
@@ -145,6 +157,16 @@ class Arn:
             return cls.parse(text)
         except ValidationError:
             return None
+
+
+def validate_name(name: Any, what: str = "name") -> str:
+    """Check a resource name against Personalize's rule and return it."""
+    if not isinstance(name, str) or not 1 <= len(name) <= 63 or not NAME_PATTERN.match(name):
+        raise ValidationError(
+            f"Invalid {what} {name!r}: use 1-63 characters, letters, digits, '-' and '_', "
+            "starting with a letter or digit."
+        )
+    return name
 
 
 def _dataset_type(text: str, arn: str) -> str:

@@ -4,7 +4,7 @@ Example::
 
     version = create_solution_version(store, "shop", "up", wait=True)
     version["status"], version["metrics"]["normalized_discounted_cumulative_gain_at_10"]
-    model = load_model(store, version["arn"])          # a fitted Recipe, cached
+    read_model(store, version)                         # the fitted Recipe it saved
 
 One run loads the group's data, applies the solution's event filters, splits, tunes (when asked, through
 `recsys.tuning`), fits, evaluates, refits on all the data and saves the model directory and the evaluation
@@ -14,7 +14,6 @@ resources are `recsys.solutions`; the thread runs queue on and the stop flags ar
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import json
 import logging
@@ -41,16 +40,19 @@ from recsys.exceptions import (
     TrainingError,
 )
 from recsys.files import atomic_write, remove_leftovers
-from recsys.recipes import REGISTRY, load_recipe
+from recsys.recipes import REGISTRY
 from recsys.solutions import (
     SOLUTION,
     SOLUTION_VERSION,
     TRAINING_STATUSES,
+    artifact_dir,
     create_solution,
     get_solution,
     get_solution_version,
+    evaluation_path,
     list_solution_versions,
     new_solution_version,
+    read_model,
     recipe_class,
 )
 from recsys.store import (
@@ -149,7 +151,6 @@ def delete_solution(store: Store, group: str, name: str) -> None:
             f"Solution {name!r} has versions still training ({', '.join(busy)}); cancel them or wait, then delete."
         )
     for version in versions:
-        _evict(version["arn"])
         store.delete_resource(SOLUTION_VERSION, group, version["name"])
     shutil.rmtree(store.artifacts_dir / "models" / group / name, ignore_errors=True)
     shutil.rmtree(store.artifacts_dir / "evaluations" / group / name, ignore_errors=True)
@@ -233,18 +234,9 @@ def _finish(store: Store, version: dict, status: str, body: dict, reason: str | 
                           failure_reason=reason)
 
 
-def _artifact_dir(store: Store, version: dict) -> Path:
-    return store.artifact_path("models", version["group"], version["solution"], version["version_id"])
-
-
-def evaluation_path(store: Store, version: dict) -> Path:
-    """Where the version's full offline evaluation (per-user rows, lists; EvaluationReport.to_dict) is kept."""
-    return store.artifact_path("evaluations", version["group"], version["solution"], f"{version['version_id']}.json")
-
-
 def _remove_partial(store: Store, version: dict) -> None:
     evaluation_path(store, version).unlink(missing_ok=True)
-    final = _artifact_dir(store, version)
+    final = artifact_dir(store, version)
     remove_leftovers(final)
     shutil.rmtree(final, ignore_errors=True)
 
@@ -272,7 +264,7 @@ def train_version(store: Store, arn: str, progress=None) -> None:
             run.stage("saving", 0.0)
             model = result.pop("model")
             report = result.pop("report", None)
-            model.save(_artifact_dir(store, version))  # atomic: a stopped run leaves no half-written model
+            model.save(artifact_dir(store, version))  # atomic: a stopped run leaves no half-written model
             if report is not None:
                 atomic_write(evaluation_path(store, version), json.dumps(report, default=str))
             run.check()
@@ -280,7 +272,7 @@ def train_version(store: Store, arn: str, progress=None) -> None:
             "training_seconds": round(time.perf_counter() - started, 3),
             "peak_memory_mb": memory.peak_mb,
             "memory_delta_mb": memory.delta_mb,
-            "artifact": str(_artifact_dir(store, version).relative_to(store.artifacts_dir)),
+            "artifact": str(artifact_dir(store, version).relative_to(store.artifacts_dir)),
             "progress": {"stage": "done", "percent": 100.0, "eta_seconds": 0.0},
             "finished_at": time.time(),
         })
@@ -482,7 +474,7 @@ def _tune(cls, params: dict, split, hpo_config: dict, run: _Run) -> tuple[dict, 
 def _update(store: Store, version: dict, solution: dict, run: _Run) -> dict:
     """UPDATE mode: fold new items and interactions into the newest ACTIVE FULL model, no full retrain."""
     base = get_solution_version(store, version["base_version_arn"])
-    model = _load_uncached(store, base)
+    model = read_model(store, base)
     if not hasattr(model, "update_items"):
         raise TrainingError(
             f"Recipe {solution['recipe']!r} cannot fold in new data (no update_items); train with FULL."
@@ -523,46 +515,6 @@ def _update(store: Store, version: dict, solution: dict, run: _Run) -> dict:
         "recipe": solution["recipe"],
         "recipe_type": base.get("recipe_type"),
     }
-
-
-# -- loading trained models --------------------------------------------------------------------------------
-
-MODEL_CACHE_SIZE = 8
-_MODELS: "collections.OrderedDict[str, Any]" = collections.OrderedDict()
-_MODELS_LOCK = threading.Lock()
-
-
-def _load_uncached(store: Store, version: dict):
-    if version["status"] != ACTIVE:
-        raise ConflictError(
-            f"Solution version {version['arn']} is {version['status']}, not ACTIVE; wait for training or train again."
-        )
-    path = store.artifacts_dir / version["artifact"] if version.get("artifact") else _artifact_dir(store, version)
-    if not path.is_dir():
-        raise NotFoundError(f"Model files for {version['arn']} are missing at {path}; train the solution again.")
-    return load_recipe(path)
-
-
-def load_model(store: Store, version_arn_: str):
-    """The fitted Recipe of an ACTIVE solution version, from a small thread-safe LRU cache."""
-    key = f"{store.home}|{version_arn_}"
-    with _MODELS_LOCK:
-        if key in _MODELS:
-            _MODELS.move_to_end(key)
-            return _MODELS[key]
-    model = _load_uncached(store, get_solution_version(store, version_arn_))
-    with _MODELS_LOCK:
-        _MODELS[key] = model
-        _MODELS.move_to_end(key)
-        while len(_MODELS) > MODEL_CACHE_SIZE:
-            _MODELS.popitem(last=False)
-    return model
-
-
-def _evict(version_arn_: str) -> None:
-    with _MODELS_LOCK:
-        for key in [k for k in _MODELS if k.endswith(f"|{version_arn_}")]:
-            del _MODELS[key]
 
 
 # -- AutoML ------------------------------------------------------------------------------------------------

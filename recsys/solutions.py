@@ -5,6 +5,7 @@ Example::
     store = Store()
     create_solution(store, "shop", "up", "aws-user-personalization", params={"factors": 64})
     latest_active_version(store, "shop", "up")["metrics"]
+    read_model(store, version)                         # the fitted Recipe training saved (uncached)
 
 A solution is a stored resource (type ``solution``) holding the recipe name, its parameters and the event
 filtering. Each training run is a ``solution-version`` resource named ``<solution>/<version_id>`` whose
@@ -18,10 +19,11 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 from recsys.exceptions import ConflictError, NotFoundError, RecsysError, ValidationError
-from recsys.recipes import REGISTRY
+from recsys.recipes import REGISTRY, Recipe, load_recipe
 from recsys.resources import Arn
 from recsys.store import (
     ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, CREATE_PENDING, CREATE_STOPPED, CREATE_STOPPING, Store, validate_name,
@@ -315,3 +317,29 @@ def new_solution_version(store: Store, group: str, solution: str, training_mode:
     return store.create_resource(
         SOLUTION_VERSION, group, name, body, status=CREATE_PENDING, arn=version_arn(store, group, solution, version_id)
     )
+
+
+# -- where a version's files live -------------------------------------------------------------------------
+
+
+def artifact_dir(store: Store, version: dict) -> Path:
+    """The directory training saves the version's fitted recipe into (`Recipe.save` format)."""
+    return store.artifact_path("models", version["group"], version["solution"], version["version_id"])
+
+
+def evaluation_path(store: Store, version: dict) -> Path:
+    """Where the version's full offline evaluation (per-user rows, lists; EvaluationReport.to_dict) is kept."""
+    return store.artifact_path("evaluations", version["group"], version["solution"], f"{version['version_id']}.json")
+
+
+def read_model(store: Store, version: dict) -> Recipe:
+    """The fitted recipe training saved for `version`, read from disk (ConflictError unless it is ACTIVE).
+
+    Serving keeps the process's one cache of loaded models (`recsys.serving.load_model`)."""
+    if version["status"] != ACTIVE:
+        raise ConflictError(f"Solution version {version['arn']} is {version['status']}, not ACTIVE; wait for "
+                            "training or train again.")
+    path = store.artifacts_dir / version["artifact"] if version.get("artifact") else artifact_dir(store, version)
+    if not path.is_dir():
+        raise NotFoundError(f"Model files for {version['arn']} are missing at {path}; train the solution again.")
+    return load_recipe(path)

@@ -28,23 +28,16 @@ from typing import Any, Iterator
 import sqlite_utils
 
 from recsys.exceptions import ConflictError, NotFoundError, ValidationError
-from recsys.resources import DEFAULT_ACCOUNT, DEFAULT_REGION, Arn
+from recsys.resources import (  # noqa: F401 - the statuses and the name rule are used through this module too
+    ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, CREATE_PENDING, CREATE_STOPPED, CREATE_STOPPING, DEFAULT_ACCOUNT,
+    DEFAULT_REGION, NAME_PATTERN, STATUSES, Arn, validate_name,
+)
 
 DEFAULT_HOME = Path("data") / "workspace"
 DB_NAME = "recsys.db"
 BUSY_TIMEOUT_SECONDS = 30.0
 
-NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]*$")
 DOMAINS = ("ECOMMERCE", "VIDEO_ON_DEMAND")
-
-# Resource statuses, as Personalize names them.
-CREATE_PENDING = "CREATE PENDING"
-CREATE_IN_PROGRESS = "CREATE IN_PROGRESS"
-ACTIVE = "ACTIVE"
-CREATE_FAILED = "CREATE FAILED"
-CREATE_STOPPING = "CREATE STOPPING"
-CREATE_STOPPED = "CREATE STOPPED"
-STATUSES = (CREATE_PENDING, CREATE_IN_PROGRESS, ACTIVE, CREATE_FAILED, CREATE_STOPPING, CREATE_STOPPED)
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +118,11 @@ def m002_aws_arns(db: sqlite_utils.Database) -> None:
     for rid, rtype, group, body in db.execute("SELECT id, type, group_name, body FROM resources").fetchall():
         data = _rewrite_arns(json.loads(body or "{}"), mapping)
         if rtype == "solution-version" and ("solution", group, data.get("solution")) in renames:
-            data["solution"] = renames[("solution", group, data["solution"])]
+            old_solution = data["solution"]
+            data["solution"] = renames[("solution", group, old_solution)]
+            parts = Path(data.get("artifact") or "").parts
+            if parts[:3] == ("models", group, old_solution):  # the model files move with their solution
+                data["artifact"] = str(Path("models", group, data["solution"], *parts[3:]))
         db.execute("UPDATE resources SET body = ? WHERE id = ?", [json.dumps(data, default=str), rid])
     db.conn.executemany("INSERT OR REPLACE INTO arn_aliases (alias, arn) VALUES (?, ?)",
                    [(old, new) for old, new in mapping.items() if old != new])
@@ -192,16 +189,6 @@ def _check_region_account(region: str, account: str) -> None:
         raise ValidationError(f"Invalid region {region!r} (RECSYS_REGION): use an AWS region name such as us-east-1.")
     if not ACCOUNT_PATTERN.match(account):
         raise ValidationError(f"Invalid account {account!r} (RECSYS_ACCOUNT_ID): use 12 digits, e.g. 000000000000.")
-
-
-def validate_name(name: Any, what: str = "name") -> str:
-    """Check a resource name against Personalize's rule and return it."""
-    if not isinstance(name, str) or not 1 <= len(name) <= 63 or not NAME_PATTERN.match(name):
-        raise ValidationError(
-            f"Invalid {what} {name!r}: use 1-63 characters, letters, digits, '-' and '_', "
-            "starting with a letter or digit."
-        )
-    return name
 
 
 def make_arn(resource_type: str, group: str, name: str) -> str:

@@ -19,7 +19,7 @@ import time
 
 import pandas as pd
 
-from recsys import campaigns, datasets, demo, events, filters, profile, queries, runs, solutions
+from recsys import campaigns, datasets, demo, events, filters, profile, queries, runs, serving, solutions
 from recsys.columns import INTERACTIONS, ITEMS, USERS
 from recsys.evaluation import EvaluationReport
 from recsys.exceptions import ConflictError, NotFoundError, ValidationError
@@ -121,7 +121,7 @@ def evaluation_reports(store: Store, version_arns) -> dict:
     reports = {}
     for arn in version_arns:
         version = solutions.get_solution_version(store, arn)
-        path = runs.evaluation_path(store, version)
+        path = solutions.evaluation_path(store, version)
         if path.exists():
             reports[arn] = EvaluationReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
     return reports
@@ -164,7 +164,7 @@ def preview_targets(store: Store, group: str) -> list[dict]:
         if c["status"] != ACTIVE:
             continue
         try:
-            version = solutions.get_solution_version(store, campaigns.resolve_campaign(store, c["arn"])[1])
+            version = solutions.get_solution_version(store, serving.resolve_campaign(store, c["arn"])[1])
         except (NotFoundError, ConflictError):
             continue
         targets.append({"label": f"campaign {c['name']} ({version['recipe']})", "arn": c["arn"],
@@ -237,12 +237,7 @@ def item_fields(store: Store, group: str) -> list[str]:
 
 def adhoc_filter(store: Store, group: str, expression: str) -> dict:
     """A named filter for an expression typed in the workbench (one per distinct expression, reused)."""
-    import hashlib
-
-    from recsys import filters
-
-    # names are unique per workspace: the group is part of what the name stands for
-    name = "adhoc-" + hashlib.sha256(f"{group}\n{expression}".encode()).hexdigest()[:10]
+    name = filters.adhoc_filter_name(group, expression)
     try:
         return filters.get_filter(store, group, name)
     except NotFoundError:

@@ -464,7 +464,7 @@ def ids(items):
 
 
 def test_get_recommendations_through_boto3_matches_the_library(served):
-    from recsys.inference import get_recommendations
+    from recsys.serving import get_recommendations
 
     runtime = served.client("personalize-runtime")
     response = runtime.get_recommendations(campaignArn=served.campaign, userId="u0002", numResults=10)
@@ -598,7 +598,7 @@ def test_cold_model_and_version_switch_under_concurrent_requests(served):
     import threading
 
     from recsys import campaigns, runs, solutions
-    from recsys.inference.runtime import RUNTIME
+    from recsys.serving.runtime import RUNTIME
 
     solutions.create_solution(served.store, "demo", "up2", UP, params={"random_state": "5", "l2_scale": "10"})
     version2 = runs.create_solution_version(served.store, "demo", "up2", wait=True)

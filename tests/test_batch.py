@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from recsys import batch, runs, solutions
+from recsys import runs, serving, solutions
+from recsys.serving import batch
 from recsys.exceptions import ConflictError, ValidationError
 from recsys.store import ACTIVE, CREATE_FAILED
 
@@ -70,7 +71,7 @@ def test_user_personalization_lines_have_items_scores_and_null_error(demo, tmp_p
     assert out[0]["output"]["scores"] == sorted(out[0]["output"]["scores"], reverse=True)
     assert len(out[2]["output"]["recommendedItems"]) == 7  # a cold user gets popular items, not an error
     # the same answer as the model itself gives
-    model = runs.load_model(store, arn)
+    model = serving.load_model(store, arn)
     assert out[1]["output"]["recommendedItems"] == list(model.recommend(["u0002"], n=7, exclude_seen=False)[0].item_ids)
 
 

@@ -7,14 +7,14 @@ import pytest
 from click.testing import CliRunner
 
 from recsys.campaigns import (
-    create_campaign, delete_campaign, describe_campaign, get_campaign, list_campaigns, resolve_campaign,
+    create_campaign, delete_campaign, describe_campaign, get_campaign, list_campaigns,
     update_campaign,
 )
 from recsys.cli import main
 from recsys.columns import INTERACTIONS, ITEMS, USERS
 from recsys.demo import demo_schema, generate_demo
 from recsys.exceptions import ConflictError, NotFoundError, ValidationError
-from recsys.inference import RUNTIME, get_recommendations
+from recsys.serving import RUNTIME, get_recommendations, resolve_campaign
 from recsys.store import Store
 
 GROUP = "shop"

@@ -239,6 +239,7 @@ def test_every_operation_is_implemented_or_a_clear_400(live):
                 assert "is not supported" not in message, name
                 assert code in {s.name for s in op.error_shapes} | {"InvalidInputException"}, (name, code, message)
     assert len(answered) == len(model.operation_names) == len(HANDLERS) + len(NOT_SUPPORTED)
+    assert set(HANDLERS) <= set(model.operation_names) and set(NOT_SUPPORTED) <= set(model.operation_names)
     assert answered["ListRecommenders"] == (200, None) and answered["ListRecipes"] == (200, None)
     assert answered["DescribeCampaign"] == (400, "ResourceNotFoundException")
 

@@ -11,8 +11,8 @@ from recsys.columns import INTERACTIONS, ITEMS, USERS
 from recsys.demo import demo_schema, generate_demo
 from recsys.exceptions import NotFoundError, ValidationError
 from recsys.filters import create_filter
-from recsys.inference import get_personalized_ranking, get_recommendations
-from recsys.inference import selection as S
+from recsys.serving import get_personalized_ranking, get_recommendations
+from recsys.serving import selection as S
 from recsys.store import Store
 
 GROUP = "shop"
@@ -351,7 +351,7 @@ def test_device_context_improves_ndcg_of_held_out_events(tmp_path):
 
 def test_activity_counts_interactions_and_impressions_incrementally(tmp_path, monkeypatch):
     from recsys import datasets
-    from recsys.inference import runtime as runtime_module
+    from recsys.serving import runtime as runtime_module
 
     store = Store(tmp_path / "activity")
     store.create_dataset_group("g")
@@ -421,7 +421,7 @@ def test_one_user_serving_path_matches_the_batch_path(world):
     reasons) give the answers of the general batch code, with real-time events of several users, unknown items
     and context."""
     from recsys.recipes.base import Recipe
-    from recsys.runs import load_model
+    from recsys.serving import load_model
 
     recipe = load_model(world["store"], world["version"]["arn"])
     demo = world["demo"]
@@ -464,11 +464,11 @@ def test_cached_reads_see_every_write_at_once(world, tracker):
     """Campaign records, filters and user events are reused between requests only until the next write."""
     from recsys.campaigns import update_campaign
     from recsys.filters import create_filter
-    from recsys.inference.runtime import READER
+    from recsys.serving.reader import READER
 
     store = world["store"]
     user = world["demo"].interactions["USER_ID"].unique()[7]
-    first = get_recommendations(store, world["explore"], user_id=user, num_results=10)
+    get_recommendations(store, world["explore"], user_id=user, num_results=10)
     assert READER.resource(store, world["explore"]) is READER.resource(store, world["explore"])  # reused
     update_campaign(store, GROUP, "explore", campaign_config={"itemExplorationConfig": {"explorationWeight": "0"}})
     assert READER.resource(store, world["explore"])["campaignConfig"]["itemExplorationConfig"][

@@ -8,8 +8,8 @@ from recsys.columns import INTERACTIONS, ITEMS, USERS
 from recsys.demo import demo_schema, generate_demo
 from recsys.exceptions import NotFoundError, ValidationError
 from recsys.filters import create_filter
-from recsys.inference import get_recommendations
-from recsys.inference import selection as S
+from recsys.serving import get_recommendations
+from recsys.serving import selection as S
 from recsys.store import Store
 
 GROUP = "shop"

@@ -160,7 +160,8 @@ def _old_workspace(home) -> None:
     for group in ("shop", "blog"):
         resource("solution", group, "up", {"recipe": "aws-sims", "recipe_arn": "arn:recsys:recipe/aws-sims",
                                            "dataset_group_arn": f"arn:recsys:dataset-group/{group}/{group}"})
-        resource("solution-version", group, "up/v1", {"solution": "up", "solution_arn": f"arn:recsys:solution/{group}/up"},
+        resource("solution-version", group, "up/v1", {"solution": "up", "solution_arn": f"arn:recsys:solution/{group}/up",
+                                                       "artifact": f"models/{group}/up/v1"},
                  arn=f"arn:recsys:solution/{group}/up/v1")
         resource("campaign", group, "main", {"solutionVersionArn": f"arn:recsys:solution/{group}/up/$LATEST",
                                              "campaignArn": f"arn:recsys:campaign/{group}/main"})
@@ -183,7 +184,7 @@ def test_an_old_workspace_migrates_and_its_old_arns_keep_resolving(tmp_path):
     assert blog["campaignArn"] == blog["arn"]
     version = store.find_resource("arn:recsys:solution/blog/up/v1")
     assert version["name"] == "up-blog/v1" and version["solution"] == "up-blog"
-    assert version["arn"] == f"{ACCOUNT}:solution/up-blog/v1"
+    assert version["arn"] == f"{ACCOUNT}:solution/up-blog/v1" and version["artifact"] == "models/blog/up-blog/v1"
     solution = store.get_resource("solution", "shop", "up")
     assert solution["recipe_arn"] == "arn:aws:personalize:::recipe/aws-sims"
     assert solution["dataset_group_arn"] == f"{ACCOUNT}:dataset-group/shop"

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import runs, solutions, worker
+from recsys import runs, serving, solutions, worker
 from recsys.columns import ITEM_ID, TIMESTAMP, USER_ID
 from recsys.exceptions import ConflictError, NotFoundError, ValidationError
 from recsys.store import ACTIVE, CREATE_FAILED, CREATE_STOPPED, Store
@@ -61,7 +61,7 @@ def test_version_becomes_active_with_metrics_seconds_memory_and_counts(demo):
     assert version["params"]["random_state"] == 3
     from recsys.evaluation import EvaluationReport
 
-    report = EvaluationReport.from_dict(json.loads(runs.evaluation_path(store, version).read_text()))
+    report = EvaluationReport.from_dict(json.loads(solutions.evaluation_path(store, version).read_text()))
     assert report.metrics["precision_at_5"] == pytest.approx(metrics["precision_at_5"]) and len(report.per_user)
     assert version["progress"]["percent"] == 100.0
     assert version["recipe"] == UP and version["recipe_type"] == "USER_PERSONALIZATION"
@@ -75,8 +75,8 @@ def test_artifact_loads_and_gives_the_same_recommendations_as_a_fresh_fit(demo):
     from recsys.recipes import get_recipe
 
     store, version = demo
-    model = runs.load_model(store, version["arn"])
-    assert runs.load_model(store, version["arn"]) is model  # cached
+    model = serving.load_model(store, version["arn"])
+    assert serving.load_model(store, version["arn"]) is model  # cached
     assert (store.artifacts_dir / version["artifact"]).is_dir()
     fresh = get_recipe(UP)(**version["params"]).fit(load_training_data(store, "demo"))
     users = ["u0001", "u0002", "u0150"]
@@ -92,7 +92,7 @@ def test_below_minimum_fails_with_what_is_missing_and_leaves_no_artifact(tmp_pat
     assert version["status"] == CREATE_FAILED
     assert "1,000" in version["failure_reason"] and "interactions" in version["failure_reason"]
     assert not (store.artifacts_dir / "models" / "demo" / "pop" / version["version_id"]).exists()
-    assert not runs.evaluation_path(store, version).exists()
+    assert not solutions.evaluation_path(store, version).exists()
     with pytest.raises(NotFoundError, match="no ACTIVE version"):
         solutions.latest_active_version(store, "demo", "pop")
 
@@ -154,9 +154,9 @@ def test_update_mode_folds_in_a_new_item_without_full_retrain(demo):
     assert version["status"] == ACTIVE, version.get("failure_reason")
     assert version["training_mode"] == "UPDATE" and version["base_version_arn"] == full["arn"]
     assert version["new_items"] >= 1
-    model = runs.load_model(store, version["arn"])
+    model = serving.load_model(store, version["arn"])
     assert "i-new" in set(model.item_ids_.tolist())
-    assert "i-new" not in set(runs.load_model(store, full["arn"]).item_ids_.tolist())
+    assert "i-new" not in set(serving.load_model(store, full["arn"]).item_ids_.tolist())
     # the newest ACTIVE version is now the UPDATE one; a FULL base is still found for the next UPDATE
     assert solutions.latest_active_version(store, "demo", "up")["arn"] == version["arn"]
 

@@ -61,7 +61,7 @@ class ArnResolver:
                 return self.store.find_dataset_group(canonical)["name"]
             except LookupError:
                 return None
-        from recsys.inference.runtime import READER
+        from recsys.serving.reader import READER
 
         record = READER.resource(self.store, canonical)
         if record is None:

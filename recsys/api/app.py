@@ -243,7 +243,7 @@ class PersonalizeAPI:
         serving cache's single check for new writes."""
         if operation.name not in READ_OPERATIONS:
             return contextlib.nullcontext()
-        from recsys.inference.runtime import READER
+        from recsys.serving.reader import READER
 
         return READER.snapshot(self.store)
 
@@ -251,7 +251,7 @@ class PersonalizeAPI:
         campaign = params.get("campaignArn") or params.get("recommenderArn")
         if not campaign:
             return True
-        from recsys.inference.runtime import RUNTIME
+        from recsys.serving import RUNTIME
 
         return RUNTIME.is_warm(self.store, self.resolver.canonical(campaign))
 
@@ -341,7 +341,7 @@ class PersonalizeAPI:
         promotions = params.get("promotions")
         arns = [campaign, params.get("filterArn")] + [p.get("filterArn") for p in promotions or []]
         self._authorize(key, "GetRecommendations", [a for a in arns if a])
-        from recsys.inference import get_recommendations
+        from recsys.serving import get_recommendations
 
         canonical = self.resolver.canonical
         if promotions:
@@ -367,7 +367,7 @@ class PersonalizeAPI:
     def _get_personalized_ranking(self, params: dict, key: dict) -> dict:
         arns = [params["campaignArn"], params.get("filterArn")]
         self._authorize(key, "GetPersonalizedRanking", [a for a in arns if a])
-        from recsys.inference import get_personalized_ranking
+        from recsys.serving import get_personalized_ranking
 
         canonical = self.resolver.canonical
         result = get_personalized_ranking(
@@ -455,8 +455,8 @@ def warm_campaigns(store) -> int:
     Run at start-up so no client pays for a model load; a campaign that fails to load is logged and skipped
     (its requests then answer with the error).
     """
-    from recsys.campaigns import list_campaigns, resolve_campaign
-    from recsys.inference.runtime import RUNTIME
+    from recsys.campaigns import list_campaigns
+    from recsys.serving import RUNTIME, resolve_campaign
 
     loaded = 0
     for campaign in list_campaigns(store):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from typing import Any
@@ -49,13 +50,22 @@ class ControlPlane:
     def __init__(self, api):
         self.api = api
         self.jobs = BackgroundJobs()
-        self.model = service_model(SERVICE)
-        self._operations: dict[str, Operation] = {}
+        self._operations: dict[str, Operation] | None = None  # read from botocore at the first control call
         self._errors: dict[str, frozenset[str]] = {}
-        for name in self.model.operation_names:
-            op_model = self.model.operation_model(name)
-            self._operations[name] = Operation(SERVICE, name, "POST", "/", op_model)
-            self._errors[name] = frozenset(shape.name for shape in op_model.error_shapes)
+        self._lock = threading.Lock()
+
+    def operations(self) -> dict[str, Operation]:
+        """The model's operations by name (loaded once: a server that only serves recommendations never pays)."""
+        with self._lock:
+            if self._operations is None:
+                model = service_model(SERVICE)
+                operations = {}
+                for name in model.operation_names:
+                    op_model = model.operation_model(name)
+                    operations[name] = Operation(SERVICE, name, "POST", "/", op_model)
+                    self._errors[name] = frozenset(shape.name for shape in op_model.error_shapes)
+                self._operations = operations
+            return self._operations
 
     async def endpoint(self, request: Request) -> Response:
         start = time.perf_counter()
@@ -99,13 +109,14 @@ class ControlPlane:
             raise ApiError(400, "UnknownOperationException",
                            f"X-Amz-Target {target!r} names no operation: use AmazonPersonalize.<Operation>, as "
                            "botocore's personalize client does.")
-        if name not in self._operations:
+        operations = self.operations()
+        if name not in operations:
             raise ApiError(400, "UnknownOperationException",
                            f"{name} is not an operation of Amazon Personalize (X-Amz-Target {target!r}).")
         if name in NOT_SUPPORTED or name not in HANDLERS:
             reason = NOT_SUPPORTED.get(name, "not implemented yet")
             raise ApiError(400, "InvalidInputException", f"{name} is not supported by recsys: {reason}.")
-        return self._operations[name]
+        return operations[name]
 
     @staticmethod
     def _decode(body: bytes) -> Any:

@@ -17,16 +17,12 @@ import json
 import logging
 import time
 
-from recsys import datasets, events, locations
 from recsys.api.operations import Call, list_in_groups, operation, page
-from recsys.filters.resources import create_filter as store_filter
-from recsys.filters.resources import delete_filter as remove_filter
-from recsys.ingest import import_file
-from recsys.recipes import REGISTRY
-from recsys.schema import normalize_dataset_type, parse_schema
 from recsys.api.errors import ApiError, already_exists, in_use, not_found
 from recsys.exceptions import NotFoundError, ValidationError
 from recsys.resources import (
+    CREATE_FAILED,
+    CREATE_PENDING,
     Arn,
     Dataset,
     DatasetGroup,
@@ -34,8 +30,8 @@ from recsys.resources import (
     EventTracker,
     Filter,
     ImportJob,
+    validate_name,
 )
-from recsys.store import CREATE_FAILED, CREATE_PENDING, validate_name
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +111,8 @@ def _schema_record(call: Call, arn: str) -> dict:
 
 def _schema_types(text: str, domain: str | None) -> list[str]:
     """The dataset types a schema is valid for; ValidationError with every type's complaint when none."""
+    from recsys.schema import parse_schema
+
     valid, problems = [], []
     for dataset_type in ("Interactions", "Items", "Users"):
         try:
@@ -175,6 +173,9 @@ def _dataset_record(call: Call, arn: str) -> dict:
 
 @operation("CreateDataset")
 def create_dataset(call: Call, params: dict) -> dict:
+    from recsys import datasets
+    from recsys.schema import normalize_dataset_type
+
     group = call.dataset_group(params["datasetGroupArn"])
     dataset_type = normalize_dataset_type(params["datasetType"])
     schema = _schema_record(call, params["schemaArn"])
@@ -207,6 +208,8 @@ def list_datasets(call: Call, params: dict) -> dict:
 
 @operation("DeleteDataset")
 def delete_dataset(call: Call, params: dict) -> None:
+    from recsys import datasets
+
     record = _dataset_record(call, params["datasetArn"])
     running = [j for j in _import_records(call, record["group"])
                if j.get("dataset_type") == record["name"] and j["status"] in (CREATE_PENDING, "CREATE IN_PROGRESS")]
@@ -251,6 +254,9 @@ def _import_record(call: Call, arn: str) -> dict:
 
 
 def _run_import(store, jobs, record: dict) -> None:
+    from recsys import locations
+    from recsys.ingest import import_file
+
     arn, group, name = record["arn"], record["group"], record["name"]
     try:
         with locations.staged_input(store, record["data_location"]) as path:
@@ -327,6 +333,8 @@ def list_dataset_import_jobs(call: Call, params: dict) -> dict:
 
 @operation("CreateEventTracker")
 def create_event_tracker(call: Call, params: dict) -> dict:
+    from recsys import events
+
     group = call.dataset_group(params["datasetGroupArn"])
     existing = call.store.list_resources(TRACKER, group)
     if existing:
@@ -351,6 +359,8 @@ def list_event_trackers(call: Call, params: dict) -> dict:
 
 @operation("DeleteEventTracker")
 def delete_event_tracker(call: Call, params: dict) -> None:
+    from recsys import events
+
     record = call.record(params["eventTrackerArn"], TRACKER, "event tracker")
     events.delete_event_tracker(call.store, record["group"], record["name"])
 
@@ -360,6 +370,8 @@ def delete_event_tracker(call: Call, params: dict) -> None:
 
 @operation("CreateFilter")
 def create_filter(call: Call, params: dict) -> dict:
+    from recsys.filters.resources import create_filter as store_filter
+
     group = call.dataset_group(params["datasetGroupArn"])
     record = store_filter(call.store, group, params["name"], params["filterExpression"])
     call.tag(record["arn"], params.get("tags"))
@@ -379,6 +391,8 @@ def list_filters(call: Call, params: dict) -> dict:
 
 @operation("DeleteFilter")
 def delete_filter(call: Call, params: dict) -> None:
+    from recsys.filters.resources import delete_filter as remove_filter
+
     record = call.record(params["filterArn"], FILTER, "filter")
     remove_filter(call.store, record["group"], record["name"])
 
@@ -428,6 +442,8 @@ _EPOCH = 1_700_000_000.0  # recipes ship with the product: a fixed creation time
 
 
 def _recipe_class(arn: str, resource_type: str):
+    from recsys.recipes import REGISTRY
+
     parsed = Arn.try_parse(arn)
     if parsed is None or parsed.resource_type != resource_type or parsed.name not in REGISTRY:
         raise not_found(f"{arn} names no {resource_type} here; ListRecipes lists them "
@@ -444,6 +460,8 @@ def _description(cls) -> str:
 
 @operation("ListRecipes")
 def list_recipes(call: Call, params: dict) -> dict:
+    from recsys.recipes import REGISTRY
+
     if params.get("recipeProvider") not in (None, "SERVICE"):
         raise ValidationError("recipeProvider must be SERVICE.")
     recipes = [{"name": name, "recipeArn": str(Arn.recipe(name)), "status": "ACTIVE", "creationDateTime": _EPOCH,

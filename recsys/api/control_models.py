@@ -19,12 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from recsys import batch, campaigns, locations, runs, solutions
 from recsys.api.operations import Call, list_in_groups, operation, page
 from recsys.api.errors import already_exists, in_use
 from recsys.exceptions import NotFoundError, ValidationError
-from recsys.resources import Arn, BatchJob, Campaign, Solution, SolutionVersion
-from recsys.store import ACTIVE, CREATE_FAILED, CREATE_PENDING, validate_name
+from recsys.resources import (
+    ACTIVE, CREATE_FAILED, CREATE_PENDING, Arn, BatchJob, Campaign, Solution, SolutionVersion, validate_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +55,16 @@ def _solution_params(config: dict) -> dict:
 
 
 def _latest_version(call: Call, record: dict) -> SolutionVersion | None:
+    from recsys import solutions
+
     versions = solutions.list_solution_versions(call.store, record["group"], record["name"])
     return SolutionVersion.from_record(versions[0], call.store, record) if versions else None
 
 
 @operation("CreateSolution")
 def create_solution(call: Call, params: dict) -> dict:
+    from recsys import solutions
+
     group = call.dataset_group(params["datasetGroupArn"])
     name = validate_name(params["name"], "solution name")
     config = dict(params.get("solutionConfig") or {})
@@ -102,6 +106,8 @@ def _start_automl(call: Call, group: str, name: str, config: dict, tags: list | 
     store = call.store
 
     def run() -> None:
+        from recsys import runs
+
         try:
             runs.perform_automl(store, group, name, recipes or None, metric=metric, wait=False)
             store.update_resource(SOLUTION, group, name, body={"solution_config": config, "perform_auto_ml": True})
@@ -135,6 +141,8 @@ def list_solutions(call: Call, params: dict) -> dict:
 
 @operation("DeleteSolution")
 def delete_solution(call: Call, params: dict) -> None:
+    from recsys import runs
+
     record = call.record(params["solutionArn"], SOLUTION, "solution")
     campaigns = [c for c in call.store.list_resources(CAMPAIGN, record["group"])
                  if c.get("solutionArn") == record["arn"]]
@@ -149,6 +157,8 @@ def delete_solution(call: Call, params: dict) -> None:
 
 @operation("CreateSolutionVersion")
 def create_solution_version(call: Call, params: dict) -> dict:
+    from recsys import runs
+
     solution = call.record(params["solutionArn"], SOLUTION, "solution")
     mode = params.get("trainingMode") or "FULL"
     if mode == "AUTOTRAIN":
@@ -159,6 +169,8 @@ def create_solution_version(call: Call, params: dict) -> dict:
 
 
 def _version(call: Call, arn: str) -> tuple[dict, dict]:
+    from recsys import solutions
+
     record = call.record(arn, SOLUTION_VERSION, "solution version")
     return record, solutions.get_solution(call.store, record["group"], record["solution"])
 
@@ -187,6 +199,8 @@ def list_solution_versions(call: Call, params: dict) -> dict:
 
 @operation("StopSolutionVersionCreation")
 def stop_solution_version_creation(call: Call, params: dict) -> None:
+    from recsys import runs
+
     record, _ = _version(call, params["solutionVersionArn"])
     runs.cancel_solution_version(call.store, record["arn"])
 
@@ -227,6 +241,8 @@ def _version_arn(call: Call, arn: str) -> tuple[str, str]:
 
 @operation("CreateCampaign")
 def create_campaign(call: Call, params: dict) -> dict:
+    from recsys import campaigns
+
     group, version = _version_arn(call, params["solutionVersionArn"])
     campaign = campaigns.create_campaign(call.store, group, params["name"], version,
                                          min_provisioned_tps=params.get("minProvisionedTPS") or 1,
@@ -249,6 +265,8 @@ def list_campaigns(call: Call, params: dict) -> dict:
 
 @operation("UpdateCampaign")
 def update_campaign(call: Call, params: dict) -> dict:
+    from recsys import campaigns
+
     record = call.record(params["campaignArn"], CAMPAIGN, "campaign")
     version = None
     if params.get("solutionVersionArn"):
@@ -264,6 +282,8 @@ def update_campaign(call: Call, params: dict) -> dict:
 
 @operation("DeleteCampaign")
 def delete_campaign(call: Call, params: dict) -> None:
+    from recsys import campaigns
+
     record = call.record(params["campaignArn"], CAMPAIGN, "campaign")
     campaigns.delete_campaign(call.store, record["group"], record["name"])
 
@@ -273,6 +293,9 @@ def delete_campaign(call: Call, params: dict) -> None:
 
 def _run_batch(store, jobs, kind: str, group: str, name: str, request: dict) -> None:
     """Stage the input, run the library's batch job into a temporary file, publish the output."""
+    from recsys import locations
+    from recsys.serving import batch
+
     try:
         source = request["input"]
         with locations.staged_input(store, source) as path, tempfile.TemporaryDirectory(prefix="recsys-out-") as tmp:

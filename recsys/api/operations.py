@@ -20,7 +20,6 @@ from recsys.api.access import ArnResolver, require_admin, require_group
 from recsys.api.errors import not_found
 from recsys.api.jobs import BackgroundJobs
 from recsys.api.keys import may_access
-from recsys.api.models import service_model
 from recsys.exceptions import ApiError, ValidationError
 
 SERVICE = "personalize"
@@ -52,11 +51,10 @@ NOT_SUPPORTED = {
 
 
 def operation(name: str) -> Callable[[Handler], Handler]:
-    """Register the handler of control-plane operation `name` (a name of botocore's `personalize` model)."""
+    """Register the handler of control-plane operation `name` (a name of botocore's `personalize` model; the
+    server answers a name the model lacks as unknown, and a test checks every registered name)."""
 
     def register(fn: Handler) -> Handler:
-        if name not in service_model(SERVICE).operation_names:
-            raise ValueError(f"{name} is not an operation of botocore's personalize model")
         HANDLERS[name] = fn
         return fn
 

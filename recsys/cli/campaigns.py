@@ -244,7 +244,7 @@ def get_recommendations_command(ctx, campaign, group, user_id, item_id, num_resu
     Example:
       python -m recsys get-recommendations -g demo -c main -u u0001 -n 10 --context '{"DEVICE": "mobile"}'
     """
-    from recsys.inference import get_recommendations
+    from recsys.serving import get_recommendations
 
     store = get_store(ctx)
     context, filter_values = _json_option(context, "--context"), _json_option(filter_values, "--filter-values")
@@ -285,7 +285,7 @@ def personalize_ranking_command(ctx, campaign, group, user_id, items, filter_nam
     Example:
       python -m recsys personalize-ranking -g demo -c main -u u0001 --items i0001,i0002,i0003
     """
-    from recsys.inference import get_personalized_ranking
+    from recsys.serving import get_personalized_ranking
 
     store = get_store(ctx)
     context, filter_values = _json_option(context, "--context"), _json_option(filter_values, "--filter-values")

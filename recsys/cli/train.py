@@ -222,24 +222,22 @@ def _show_items(result: dict, key: str, as_json: bool) -> None:
         click.echo(f"{rank:3d}  {entry['itemId']}" + (f"  {score:.6f}" if score is not None else ""))
 
 
-def _direct(store, group, solution, version):
-    from recsys.runs import load_model
+def _target(store, group, solution, version, campaign) -> tuple[str, dict | None]:
+    """(ARN to answer from, the version when answering from one directly): both go through recsys.serving."""
+    if campaign:
+        from recsys.campaigns import get_campaign
 
+        return get_campaign(store, campaign, group=group)["arn"], None
     if not solution:
         raise click.UsageError("Pass --solution (direct from a trained version) or --campaign (through the API path).")
     v = _version(store, group, solution, version)
-    return load_model(store, v["arn"]), v
+    return v["arn"], v
 
 
-def _campaign_arn(store, group, campaign):
-    from recsys.campaigns import get_campaign
-
-    return get_campaign(store, campaign, group=group)["arn"]
-
-
-def _entries(rec, with_scores: bool = True) -> list[dict]:
-    scores = list(rec.scores) if (with_scores and rec.scores is not None) else [None] * len(rec.item_ids)
-    return [{"itemId": str(i), "score": None if s is None else float(s)} for i, s in zip(rec.item_ids, scores)]
+def _show_answer(result: dict, key: str, version: dict | None, as_json: bool) -> None:
+    if version is not None:
+        result = {"solutionVersionArn": version["arn"], **result}
+    _show_items(result, key, as_json)
 
 
 def _model_options(fn):
@@ -255,32 +253,27 @@ def _model_options(fn):
 @_model_options
 @click.option("--user", "-u", "user_id", required=True)
 @click.option("--num", "-n", "num_results", type=click.IntRange(1, 500), default=25, show_default=True)
-@click.option("--exclude-seen", is_flag=True, help="Drop items the user interacted with (direct mode only; "
-              "Personalize keeps them unless a filter removes them).")
+@click.option("--exclude-seen", is_flag=True, help="Drop items the user interacted with (the campaign config "
+              "excludeSeenItems; Personalize keeps them unless a filter removes them).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def recommend_command(ctx, group, solution, version, campaign, user_id, num_results, exclude_seen, as_json):
     """Recommend items for a user, from a trained solution version or through a campaign.
+
+    Both answer as the HTTP API does; a version is served with a campaign's default config.
 
     \b
     Example:
       python -m recsys recommend --group demo --solution up --user u0042 -n 10
       python -m recsys recommend --group demo --campaign shop --user u0042
     """
+    from recsys.serving import get_recommendations
+
     store = get_store(ctx)
-    if campaign:
-        from recsys.inference import get_recommendations
-
-        result = get_recommendations(store, _campaign_arn(store, group, campaign), user_id=str(user_id),
-                                     num_results=num_results)
-        _show_items(result, "itemList", as_json)
-        return
-    from recsys.batch import UNSCORED_RECIPES
-
-    model, v = _direct(store, group, solution, version)
-    rec = model.recommend([str(user_id)], n=num_results, exclude_seen=exclude_seen)[0]
-    with_scores = v.get("recipe_type") != "POPULAR_ITEMS" and v.get("recipe") not in UNSCORED_RECIPES
-    _show_items({"solutionVersionArn": v["arn"], "itemList": _entries(rec, with_scores)}, "itemList", as_json)
+    arn, v = _target(store, group, solution, version, campaign)
+    result = get_recommendations(store, arn, user_id=str(user_id), num_results=num_results,
+                                 campaign_config={"excludeSeenItems": "true"} if exclude_seen else None)
+    _show_answer(result, "itemList", v, as_json)
 
 
 @main.command("rank")
@@ -296,27 +289,13 @@ def rank_command(ctx, group, solution, version, campaign, user_id, items, as_jso
     Example:
       python -m recsys rank --group demo --solution ranking --user u0042 --items i0001,i0002,i0003
     """
-    import json
+    from recsys.serving import get_personalized_ranking
 
     store = get_store(ctx)
-    item_list = [i.strip() for i in items.split(",") if i.strip()]
-    if campaign:
-        from recsys.inference import get_personalized_ranking
-
-        result = get_personalized_ranking(store, _campaign_arn(store, group, campaign), user_id=str(user_id),
-                                          input_list=item_list)
-        _show_items(result, "personalizedRanking", as_json)
-        return
-    from recsys.batch import RANKING, _InferenceProcessor
-
-    model, v = _direct(store, group, solution, version)
-    record = _InferenceProcessor(model, RANKING, len(item_list), None)(
-        [json.dumps({"userId": str(user_id), "itemList": item_list})])[0]
-    if record.get("error"):
-        raise click.ClickException(record["error"])
-    out = record["output"]
-    ranking = [{"itemId": i, "score": s} for i, s in zip(out["recommendedItems"], out["scores"])]
-    _show_items({"solutionVersionArn": v["arn"], "personalizedRanking": ranking}, "personalizedRanking", as_json)
+    arn, v = _target(store, group, solution, version, campaign)
+    result = get_personalized_ranking(store, arn, user_id=str(user_id),
+                                      input_list=[i.strip() for i in items.split(",") if i.strip()])
+    _show_answer(result, "personalizedRanking", v, as_json)
 
 
 @main.command("similar")
@@ -332,20 +311,16 @@ def similar_command(ctx, group, solution, version, campaign, item_id, num_result
     Example:
       python -m recsys similar --group demo --solution sims --item i0001 -n 10
     """
-    store = get_store(ctx)
-    if campaign:
-        from recsys.inference import get_recommendations
+    from recsys.recipes import RELATED_ITEMS
+    from recsys.serving import get_recommendations
 
-        result = get_recommendations(store, _campaign_arn(store, group, campaign), item_id=str(item_id),
-                                     num_results=num_results)
-        _show_items(result, "itemList", as_json)
-        return
-    model, v = _direct(store, group, solution, version)
-    if getattr(model, "recipe_type", None) != "RELATED_ITEMS":
+    store = get_store(ctx)
+    arn, v = _target(store, group, solution, version, campaign)
+    if v is not None and v.get("recipe_type") != RELATED_ITEMS:
         raise click.ClickException(f"{v['recipe']} does not recommend related items; use a RELATED_ITEMS recipe "
                                    "such as aws-sims.")
-    rec = model.similar_items([str(item_id)], n=num_results)[0]
-    _show_items({"solutionVersionArn": v["arn"], "itemList": _entries(rec, False)}, "itemList", as_json)
+    result = get_recommendations(store, arn, item_id=str(item_id), num_results=num_results)
+    _show_answer(result, "itemList", v, as_json)
 
 
 def _job_progress(as_json: bool):
@@ -385,7 +360,7 @@ def batch_recommend_command(ctx, group, solution, input_path, output_path, num_r
       python -m recsys batch-recommend --group demo --solution up --input users.jsonl --output recs.jsonl \\
           --num-results 10 --csv recs.csv --item-columns CATEGORY_L1,PRICE
     """
-    from recsys.batch import create_batch_inference_job
+    from recsys.serving import create_batch_inference_job
 
     store = get_store(ctx)
     v = _version(store, group, solution, version)
@@ -421,7 +396,7 @@ def batch_segment_command(ctx, group, solution, input_path, output_path, num_res
       python -m recsys batch-segment --group demo --solution affinity --input items.jsonl --output seg.jsonl \\
           --csv seg.csv
     """
-    from recsys.batch import create_batch_segment_job
+    from recsys.serving import create_batch_segment_job
 
     store = get_store(ctx)
     v = _version(store, group, solution, version)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from recsys.columns import INTERACTIONS, ITEMS, USERS
 from recsys.exceptions import NotFoundError, ValidationError
 from recsys.filters.evaluate import CompiledFilter, parse_filter
@@ -9,6 +11,19 @@ from recsys.store import validate_name
 
 FILTER = "filter"
 FILTER_EXPRESSION = "filterExpression"
+# Filters the workbench creates for expressions typed in a page (not saved by the user) carry this prefix.
+ADHOC_PREFIX = "adhoc-"
+
+
+def adhoc_filter_name(group: str, expression: str) -> str:
+    """The name of the filter made for an expression typed in the workbench: one per distinct expression and
+    dataset group (names are unique per workspace)."""
+    return ADHOC_PREFIX + hashlib.sha256(f"{group}\n{expression}".encode()).hexdigest()[:10]
+
+
+def is_adhoc_filter(name: str) -> bool:
+    """Whether a filter was made by the workbench for a typed expression (pages list only the others)."""
+    return name.startswith(ADHOC_PREFIX)
 
 
 def create_filter(store, group: str, name: str, expression: str) -> dict:

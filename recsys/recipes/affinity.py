@@ -120,6 +120,7 @@ class ItemAttributeAffinity(ItemAffinity):
     """
 
     name = "aws-item-attribute-affinity"
+    segments_by_attributes = True
 
     def _fit(self, data, progress) -> None:
         super()._fit(data, progress)

@@ -35,6 +35,8 @@ RELATED_ITEMS = "RELATED_ITEMS"
 USER_SEGMENTATION = "USER_SEGMENTATION"
 RATING_PREDICTION = "RATING_PREDICTION"
 USER_BASED = (USER_PERSONALIZATION, POPULAR_ITEMS, PERSONALIZED_RANKING, USER_SEGMENTATION, RATING_PREDICTION)
+# The user id of cold-start scores: no history, so every user-based recipe answers with its popularity prior.
+COLD_START_USER = "\x00cold-start"
 FORMAT_VERSION = 1
 
 Progress = Callable[[str, float], None] | None
@@ -165,6 +167,12 @@ class Recipe:
     param_info: ClassVar[dict[str, ParamInfo]] = {}
     #: what an unknown item id does in item queries: 'popular' (falls back to popular items) or 'error'.
     unknown_item_policy: ClassVar[str] = "error"
+    #: whether real-time and batch answers carry a score; Personalize gives none for popularity-count,
+    #: trending-now and related-items recipes [AP §6.4].
+    returns_scores: ClassVar[bool] = True
+    #: whether the recipe segments users by item attribute expressions (`users_for_attributes`) as well as
+    #: by item (`users_for_items`); USER_SEGMENTATION recipes only.
+    segments_by_attributes: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ parameters
     @classmethod
@@ -416,6 +424,28 @@ class Recipe:
 
     def _reasons(self, user_id, pos, hist, ctx) -> list[list[str]]:
         return [["Recommended by " + self.name] for _ in pos]
+
+    def explain_similar(self, item_id: str, item_ids) -> list[list[str]]:
+        """Human reasons for each of `item_ids` being related to `item_id` (RELATED_ITEMS recipes)."""
+        return self.explain(item_id, item_ids)
+
+    # ------------------------------------------------------------------ what serving needs
+    def item_popularity(self) -> np.ndarray | None:
+        """One popularity value per item of `item_ids_`, used to back-fill lists and answer cold starts.
+
+        The default is the cold-start scores of user-based recipes (-inf where a recipe has none); None for
+        related-items recipes, and then serving counts the stored interactions instead.
+        """
+        if self.recipe_type == RELATED_ITEMS:
+            return None
+        scores = np.asarray(self.score_users([COLD_START_USER]), dtype=np.float64)[0]
+        return np.where(np.isfinite(scores), scores, -np.inf) if np.isfinite(scores).any() else None
+
+    def logits_without_exploration(self, user_ids, *, new_events: pd.DataFrame | None = None,
+                                   context=None) -> np.ndarray | None:
+        """Log-scores (n_users, n_items) without the recipe's own exploration bonus, for a campaign that explores
+        by its itemExplorationConfig instead; None when `score_users` has no built-in exploration."""
+        return None
 
     # ------------------------------------------------------------------ item-based inference
     def score_items(self, item_ids) -> np.ndarray:

@@ -28,6 +28,7 @@ class PopularityCount(Recipe):
     recipe_type = USER_PERSONALIZATION
     param_info = {}
     unknown_item_policy = "error"
+    returns_scores = False
 
     def __init__(self):
         pass
@@ -37,6 +38,10 @@ class PopularityCount(Recipe):
         self.counts_ = unique_user_counts(self, inter)
         _report(progress, "count", 0.5)
         self._store_history(inter)
+
+    def item_popularity(self) -> np.ndarray:
+        """Unique users per item (back-fill and cold starts)."""
+        return np.asarray(self.counts_, dtype=np.float64)
 
     def _score_rows(self, upos, hist: History, contexts) -> np.ndarray:
         total = self.counts_.sum()

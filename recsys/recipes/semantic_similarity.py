@@ -22,6 +22,7 @@ class SemanticSimilarity(Recipe):
     name = "aws-semantic-similarity"
     recipe_type = RELATED_ITEMS
     unknown_item_policy = "error"
+    returns_scores = False
     param_info = {
         "n_components": ParamInfo(64, "LSA dimensions (capped by the number of features)", "int", (2, 1024),
                                   hpo=True),

@@ -23,6 +23,7 @@ class TrendingNow(Recipe):
 
     name = "aws-trending-now"
     recipe_type = POPULAR_ITEMS
+    returns_scores = False
     param_info = {
         "trend_discovery_frequency": ParamInfo("2 hours", "length of the intervals compared to find trends", "str",
                                                choices=tuple(FREQUENCIES)),

@@ -7,10 +7,13 @@ Example::
     create_batch_segment_job(store, "shop", "launch", segment_version_arn, "items.jsonl", "segments.jsonl",
                              csv_path="segments.csv", user_columns=["MEMBERSHIP"])
 
-Input is read in chunks (`chunk_size` lines) and scored with the recipe's batch methods, so memory stays
-bounded whatever the file size. Output goes to ``<output>.partial`` (flushed after every chunk) and is renamed
-when complete; running the same job again with ``resume=True`` continues after the last complete line. A bad
-input line gets an ``"error"`` on its own output line and the job carries on.
+Input is read in chunks (`chunk_size` lines), so memory stays bounded whatever the file size. Every inference
+line goes through the real-time pipeline (`recsys.serving.pipeline`), a chunk scored with one recipe call: a
+line's answer is the one GetRecommendations (or GetPersonalizedRanking) gives on the solution version with the
+job's config and the line's recommendationId (`line_recommendation_id`), without the reasons. Output goes to
+``<output>.partial`` (flushed after every chunk) and is renamed when complete; running the same job again with
+``resume=True`` continues after the last complete line. A bad input line gets an ``"error"`` on its own output
+line and the job carries on.
 """
 
 from __future__ import annotations
@@ -20,14 +23,20 @@ import json
 import logging
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import numpy as np
 import pandas as pd
 
 from recsys import columns as C
+from recsys import datasets
 from recsys.exceptions import ConflictError, NotFoundError, RecsysError, ValidationError
+from recsys.recipes import PERSONALIZED_RANKING, RELATED_ITEMS, USER_SEGMENTATION
+from recsys.serving.pipeline import RANKABLE, RECOMMENDABLE, Pipeline, Query, compiled_filter
+from recsys.serving.reader import READER
+from recsys.serving.request import MAX_RESULTS, check_campaign_config, check_id, check_input_list
+from recsys.serving.runtime import RUNTIME, LoadedModel, resolve_campaign
 from recsys.store import ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, Store, validate_name
 
 logger = logging.getLogger(__name__)
@@ -35,15 +44,9 @@ logger = logging.getLogger(__name__)
 BATCH_INFERENCE_JOB = "batch-inference-job"
 BATCH_SEGMENT_JOB = "batch-segment-job"
 DEFAULT_CHUNK_SIZE = 1000
-MAX_NUM_RESULTS = 500
-MAX_MASK_CELLS = 50_000_000  # cap on chunk_size x catalogue for per-line filter masks (bool bytes)
-
-USER_BASED = ("USER_PERSONALIZATION", "POPULAR_ITEMS")
-RANKING = "PERSONALIZED_RANKING"
-RELATED = "RELATED_ITEMS"
-SEGMENTATION = "USER_SEGMENTATION"
-# Recipes whose batch output has no "scores", as in Personalize (popularity is a USER_PERSONALIZATION class here).
-UNSCORED_RECIPES = ("aws-popularity-count", "aws-trending-now")
+MAX_SCORE_CELLS = 50_000_000  # cap on chunk lines x catalogue items scored at once (float64: 400 MB)
+# A job explores only when its batchInferenceJobConfig asks: by default each line gets the best-scoring items.
+DEFAULT_JOB_CONFIG = {"itemExplorationConfig": {"explorationWeight": "0", "explorationItemAgeCutOff": "30"}}
 
 
 class LineError(ValidationError):
@@ -143,7 +146,7 @@ def _number(x: float) -> float:
     return float(f"{float(x):.6g}")
 
 
-_RESUME_KEYS = ("solution_version_arn", "input_path", "output_path", "num_results", "filter_arn")
+_RESUME_KEYS = ("solution_version_arn", "input_path", "output_path", "num_results", "filter_arn", "job_config")
 
 
 class _Job:
@@ -178,9 +181,10 @@ class _Job:
     def finish(self, **body) -> dict:
         return self.store.update_resource(self.kind, self.group, self.name, status=ACTIVE, body=body)
 
-    def stream(self, input_path: Path, output_path: Path, process: Callable[[list[str]], list[dict]],
+    def stream(self, input_path: Path, output_path: Path, process: Callable[[list[str], int], list[dict]],
                chunk_size: int, resume: bool, progress) -> dict:
-        """Run `process` over the input chunk by chunk into `<output>.partial`, then rename it to `output`."""
+        """Run `process(lines, number of the first line)` over the input chunk by chunk into `<output>.partial`,
+        then rename it to `output`."""
         partial = _partial_path(output_path)
         output_path.parent.mkdir(parents=True, exist_ok=True)
         if not resume and partial.exists():
@@ -193,7 +197,7 @@ class _Job:
                     progress={"percent": round(100 * done / total, 1) if total else 100.0})
         with open(partial, "a", encoding="utf-8") as out:
             for chunk in _chunks(_input_lines(input_path, done), chunk_size):
-                records = process(chunk)
+                records = process(chunk, done)
                 out.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
                 out.flush()
                 os.fsync(out.fileno())
@@ -248,175 +252,78 @@ def _metadata_lookup(frame: pd.DataFrame | None, id_column: str, wanted: list[st
 
 
 def _read_table(store: Store, group: str, dataset_type: str) -> pd.DataFrame | None:
+    reader = datasets.read_items if dataset_type == C.ITEMS else datasets.read_users
     try:
-        from recsys import datasets
-    except ImportError:
-        datasets = None
-    if datasets is not None:
-        reader = datasets.read_items if dataset_type == C.ITEMS else datasets.read_users
-        try:
-            return reader(store, group)
-        except NotFoundError:
-            return None
-    from recsys.data import load_training_data
-
-    td = load_training_data(store, group)
-    return td.items if dataset_type == C.ITEMS else td.users
-
-
-def _model_and_version(store: Store, solution_version_arn: str):
-    from recsys.runs import load_model
-    from recsys.solutions import get_solution_version
-
-    version = get_solution_version(store, solution_version_arn)
-    return load_model(store, solution_version_arn), version
-
-
-# -- filters -----------------------------------------------------------------------------------------------
-
-
-class _Filter:
-    """A named filter turned into per-line item masks aligned with the model's catalogue."""
-
-    def __init__(self, store: Store, group: str, filter_arn: str, model):
-        from recsys.filters import load_filter
-
-        self.store, self.group, self.model, self.arn = store, group, model, filter_arn
-        self.compiled = load_filter(store, filter_arn)
-        self.item_ids = np.asarray(model.item_ids_)
-        datasets_used = {d.lower() for d, _ in self.compiled.fields}
-        self.needs_history = "interactions" in datasets_used
-        self._items = _read_table(store, group, C.ITEMS)
-        self._users = _read_table(store, group, C.USERS)
-
-    def mask(self, user_id: str | None = None, item_id: str | None = None, values: dict | None = None) -> np.ndarray:
-        from recsys.filters import FilterContext
-
-        history = None
-        if user_id is not None and self.needs_history:
-            from recsys.datasets import user_history
-
-            history = user_history(self.store, self.group, user_id)
-        ctx = FilterContext(self.item_ids, items=self._items, user_interactions=history, users=self._users,
-                            user_id=user_id, current_item_id=item_id)
-        return np.asarray(self.compiled.item_mask(ctx, values), dtype=bool)
+        return reader(store, group)
+    except NotFoundError:
+        return None
 
 
 # -- batch inference ---------------------------------------------------------------------------------------
 
 
-def _recommend_one_by_one(fn, ids: list[str], masks: list | None) -> list:
-    """Call `fn([id], mask)` per id, keeping exceptions per line (used when a chunk call fails)."""
-    out = []
-    for i, one in enumerate(ids):
-        try:
-            out.append(fn([one], None if masks is None else masks[i][None, :])[0])
-        except RecsysError as exc:
-            out.append(exc)
-        except (KeyError, IndexError, ValueError) as exc:
-            out.append(LineError(f"{type(exc).__name__}: {exc}"))
-    return out
+def line_recommendation_id(job_arn: str, line: int) -> str:
+    """The recommendationId a batch job answers its `line`-th input line (0-based, blank lines not counted)
+    with: fixed, so a resumed job repeats the exploration draws and a real-time request can reproduce a line."""
+    return f"RID-{uuid.uuid5(uuid.NAMESPACE_URL, f'{job_arn}#{line}')}"
 
 
-def _call_chunked(fn, ids: list[str], masks: list | None) -> list:
-    if not ids:
-        return []
-    try:
-        stacked = None if masks is None else np.vstack(masks)
-        return list(fn(ids, stacked))
-    except (RecsysError, KeyError, IndexError, ValueError):
-        return _recommend_one_by_one(fn, ids, masks)
+class _InferenceLines:
+    """Turns a chunk of input lines into output records by answering them through the serving pipeline."""
 
+    def __init__(self, pipeline: Pipeline, num_results: int, filter_arn: str | None, job_arn: str):
+        self.pipeline, self.n, self.filter_arn, self.job_arn = pipeline, num_results, filter_arn, job_arn
+        self.recipe_type = pipeline.model.recipe_type
+        self.with_scores = pipeline.model.recipe.returns_scores
 
-class _InferenceProcessor:
-    """Turns a chunk of input lines into output records for one model."""
-
-    def __init__(self, model, recipe_type: str, num_results: int, flt: _Filter | None, exclude_seen: bool = False):
-        self.model, self.recipe_type, self.n, self.filter = model, recipe_type, num_results, flt
-        self.exclude_seen = exclude_seen
-        self.with_scores = recipe_type != "POPULAR_ITEMS" and getattr(model, "name", "") not in UNSCORED_RECIPES
-        self.catalogue = np.asarray(model.item_ids_)
-        self.position = {item: i for i, item in enumerate(self.catalogue.tolist())}
-
-    def __call__(self, lines: list[str]) -> list[dict]:
-        parsed = [_parse_line(line) for line in lines]
+    def __call__(self, lines: list[str], first: int) -> list[dict]:
         out: list[dict | None] = [None] * len(lines)
-        jobs: list[tuple[int, Any, str, np.ndarray | None, list | None]] = []
-        for i, (echo, record, error) in enumerate(parsed):
+        queries, slots = [], []
+        for k, line in enumerate(lines):
+            echo, record, error = _parse_line(line)
             if error:
-                out[i] = {"input": echo, "output": None, "error": error}
+                out[k] = {"input": echo, "output": None, "error": error}
                 continue
             try:
-                jobs.append((i, echo, *self._prepare(record)))
+                queries.append(self._query(record, line_recommendation_id(self.job_arn, first + k)))
+                slots.append((k, echo))
             except RecsysError as exc:
-                out[i] = {"input": echo, "output": None, "error": str(exc)}
-        results = self._score([j[2] for j in jobs], [j[3] for j in jobs], [j[4] for j in jobs])
-        for (i, echo, _key, _mask, item_list), result in zip(jobs, results):
-            if isinstance(result, Exception):
-                out[i] = {"input": echo, "output": None, "error": str(result)}
-            else:
-                out[i] = self._record(echo, result, item_list)
+                out[k] = {"input": echo, "output": None, "error": str(exc)}
+        with READER.snapshot(self.pipeline.store):
+            answers = self.pipeline.answer(queries)
+        for (k, echo), answer in zip(slots, answers):
+            out[k] = ({"input": echo, "output": None, "error": str(answer)} if isinstance(answer, Exception)
+                      else self._record(echo, answer))
         return out  # type: ignore[return-value]
 
-    def _prepare(self, record: dict) -> tuple[str, np.ndarray | None, list | None]:
-        """(query id, allowed mask or None, itemList or None) for one line."""
-        values = _filter_values(record)
-        if self.recipe_type == RELATED:
-            key = _id_field(record, "itemId")
-            mask = self.filter.mask(item_id=key, values=values) if self.filter else None
-            return key, mask, None
-        key = _id_field(record, "userId")
-        mask = self.filter.mask(user_id=key, values=values) if self.filter else None
-        if self.recipe_type != RANKING:
-            return key, mask, None
+    def _query(self, record: dict, recommendation_id: str) -> Query:
+        common: dict[str, Any] = {"num_results": self.n, "filter_arn": self.filter_arn, "explain": False,
+                                  "filter_values": _filter_values(record), "recommendation_id": recommendation_id}
+        if self.recipe_type == RELATED_ITEMS:
+            return Query(item_id=check_id(_id_field(record, "itemId"), "itemId"), **common)
+        user_id = check_id(_id_field(record, "userId"), "userId")
+        if self.recipe_type != PERSONALIZED_RANKING:
+            return Query(user_id=user_id, **common)
         item_list = record.get("itemList")
         if not isinstance(item_list, list) or not item_list:
             raise LineError('PERSONALIZED_RANKING lines need "itemList": a non-empty list of item ids.')
-        item_list = [str(i) for i in item_list]
-        allowed = np.zeros(len(self.catalogue), dtype=bool)
-        allowed[[self.position[i] for i in item_list if i in self.position]] = True
-        if mask is not None:
-            allowed &= mask
-        return key, allowed, item_list
+        return Query(user_id=user_id, input_list=check_input_list([str(i) for i in item_list], False), **common)
 
-    def _score(self, keys: list[str], masks: list, item_lists: list) -> list:
-        if self.recipe_type == RELATED:
-            def fn(ids, allowed):
-                return self.model.similar_items(ids, n=self.n, allowed=allowed)
-        elif self.recipe_type == RANKING:
-            n_rank = max((len(x) for x in item_lists), default=1)
-
-            def fn(ids, allowed):
-                return self.model.recommend(ids, n=n_rank, allowed=allowed, exclude_seen=False)
-        else:
-            def fn(ids, allowed):
-                return self.model.recommend(ids, n=self.n, allowed=allowed, exclude_seen=self.exclude_seen)
-        use_masks = masks if any(m is not None for m in masks) else None
-        if use_masks is not None:
-            use_masks = [np.ones(len(self.catalogue), dtype=bool) if m is None else m for m in use_masks]
-        return _call_chunked(fn, keys, use_masks)
-
-    def _record(self, echo: dict, rec, item_list: list | None) -> dict:
-        items = [str(i) for i in np.asarray(rec.item_ids).tolist()]
-        scores = [float(s) for s in np.asarray(rec.scores, dtype=float).tolist()] if rec.scores is not None else None
-        if self.recipe_type == RANKING:
-            # Personalize ranks the input list (scores sum to 1 over it); items the model never saw go last
-            # with score 0, unless a filter is set (their metadata cannot be checked, so they are left out).
-            total = float(sum(scores or [])) or 1.0
-            scores = [s / total for s in scores or [0.0] * len(items)]
-            if self.filter is None:
-                unknown = [i for i in dict.fromkeys(item_list or []) if i not in self.position]
-                items += unknown
-                scores += [0.0] * len(unknown)
-            output = {"recommendedItems": items, "scores": [_number(s) for s in scores]}
-            return {"input": echo, "output": output, "error": None}
-        output: dict[str, Any] = {"recommendedItems": items}
-        if self.recipe_type == RELATED:
-            return {"input": echo, "output": output}
+    def _record(self, echo: dict, items: list[dict]) -> dict:
+        output: dict[str, Any] = {"recommendedItems": [item["itemId"] for item in items]}
         if not self.with_scores:
             return {"input": echo, "output": output}
-        output["scores"] = [_number(s) for s in scores or []]
+        # back-filled "Popular item" entries have no score in real time either
+        output["scores"] = [item.get("score") for item in items]
         return {"input": echo, "output": output, "error": None}
+
+
+def _served_version(store: Store, group: str, solution_version_arn: str) -> tuple[dict, LoadedModel]:
+    """(the version as a campaign, its loaded model), as real time serves a version ARN."""
+    campaign, version_arn = resolve_campaign(store, solution_version_arn)
+    if campaign["group"] != group:
+        raise ValidationError(f"{solution_version_arn} belongs to dataset group {campaign['group']!r}, not {group!r}.")
+    return campaign, RUNTIME.model(store, version_arn)
 
 
 def create_batch_inference_job(
@@ -435,6 +342,7 @@ def create_batch_inference_job(
     resume: bool = True,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     exclude_seen: bool = False,
+    job_config: dict | None = None,
 ) -> dict:
     """Run a batch inference job (Personalize `CreateBatchInferenceJob`) synchronously; returns the job.
 
@@ -448,36 +356,42 @@ def create_batch_inference_job(
         becomes ``SOURCE_ITEM_ID`` for related items) for marketing tools.
     progress : ``progress(lines_done, lines_total)`` after every chunk.
     resume : continue an interrupted job from ``<output>.partial`` (same job name).
-    exclude_seen : drop items the user interacted with in training (an extension; Personalize keeps them,
-        as real-time inference does here; a filter on Interactions is the Personalize way).
+    exclude_seen : drop items the user interacted with (the campaign config key ``excludeSeenItems``, an
+        extension; Personalize keeps them; a filter on Interactions is the Personalize way).
+    job_config : Personalize's batchInferenceJobConfig, e.g. ``{"itemExplorationConfig": {"explorationWeight":
+        "0.3", "explorationItemAgeCutOff": "30"}}`` as for a campaign (default `DEFAULT_JOB_CONFIG`: no
+        exploration, so every line gets its best-scoring items).
     """
-    if not 1 <= int(num_results) <= MAX_NUM_RESULTS:
-        raise ValidationError(f"num_results must be between 1 and {MAX_NUM_RESULTS}, got {num_results}.")
+    if not 1 <= int(num_results) <= MAX_RESULTS:
+        raise ValidationError(f"num_results must be between 1 and {MAX_RESULTS}, got {num_results}.")
     input_path, output_path = Path(input_path), Path(output_path)
     if not input_path.is_file():
         raise NotFoundError(f"Batch input file {input_path} does not exist.")
-    model, version = _model_and_version(store, solution_version_arn)
-    recipe_type = getattr(model, "recipe_type", version.get("recipe_type"))
-    if recipe_type not in (*USER_BASED, RANKING, RELATED):
-        hint = " use a batch segment job" if recipe_type == SEGMENTATION else ""
-        raise ValidationError(f"Batch inference does not support {recipe_type} recipes ({version['recipe']});{hint}.")
+    config = check_campaign_config(job_config if job_config is not None else DEFAULT_JOB_CONFIG)
+    campaign, model = _served_version(store, group, solution_version_arn)
+    recipe_type = model.recipe_type
+    if recipe_type not in (*RECOMMENDABLE, *RANKABLE):
+        hint = " use a batch segment job" if recipe_type == USER_SEGMENTATION else ""
+        raise ValidationError(f"Batch inference does not support {recipe_type} recipes "
+                              f"({model.version['recipe']});{hint}.")
     item_lookup = _metadata_lookup(_read_table(store, group, C.ITEMS), C.ITEM_ID, list(item_columns or []), "Items") \
         if item_columns else {}
-    flt = _Filter(store, group, filter_arn, model) if filter_arn else None
+    if filter_arn:
+        compiled_filter(store, group, filter_arn, RUNTIME)  # an unknown filter fails the job, not every line
     body = {
         "solution_version_arn": solution_version_arn, "input_path": str(input_path), "output_path": str(output_path),
         "csv_path": str(csv_path) if csv_path else None, "item_columns": list(item_columns or []),
         "num_results": int(num_results), "filter_arn": filter_arn, "recipe_type": recipe_type,
-        "exclude_seen": bool(exclude_seen),
+        "exclude_seen": bool(exclude_seen), "job_config": config,
     }
+    if exclude_seen:
+        config = {**config, "excludeSeenItems": "true"}
     job = _Job(store, BATCH_INFERENCE_JOB, group, job_name, body, resume)
     try:
-        size = chunk_size
-        if flt is not None or recipe_type == RANKING:
-            size = max(1, min(chunk_size, MAX_MASK_CELLS // max(1, len(model.item_ids_))))
-        stats = job.stream(input_path, output_path, _InferenceProcessor(model, recipe_type, int(num_results), flt,
-                                                                  exclude_seen),
-                           size, resume, progress)
+        pipeline = Pipeline(store, {**campaign, "campaignConfig": config}, model)
+        size = max(1, min(chunk_size, MAX_SCORE_CELLS // max(1, len(model.item_ids))))
+        lines = _InferenceLines(pipeline, int(num_results), filter_arn, store.arn(BATCH_INFERENCE_JOB, group, job_name))
+        stats = job.stream(input_path, output_path, lines, size, resume, progress)
         if csv_path:
             stats["csv_rows"] = _inference_csv(Path(csv_path), output_path, recipe_type, list(item_columns or []),
                                                item_lookup)
@@ -488,7 +402,7 @@ def create_batch_inference_job(
 
 
 def _inference_csv(path: Path, output: Path, recipe_type: str, item_columns: list[str], lookup: dict) -> int:
-    key, first = ("itemId", "SOURCE_ITEM_ID") if recipe_type == RELATED else ("userId", C.USER_ID)
+    key, first = ("itemId", "SOURCE_ITEM_ID") if recipe_type == RELATED_ITEMS else ("userId", C.USER_ID)
     blank = [""] * len(item_columns)
 
     def rows():
@@ -509,11 +423,11 @@ def _inference_csv(path: Path, output: Path, recipe_type: str, item_columns: lis
 class _SegmentProcessor:
     """Turns a chunk of segment queries into output records (the recipe does the attribute matching)."""
 
-    def __init__(self, model, num_results: int):
-        self.model, self.n = model, num_results
-        self.known = set(np.asarray(model.item_ids_).tolist())
+    def __init__(self, model: LoadedModel, num_results: int):
+        self.recipe, self.n = model.recipe, num_results
+        self.known = set(model.item_ids.tolist())
 
-    def __call__(self, lines: list[str]) -> list[dict]:
+    def __call__(self, lines: list[str], first: int) -> list[dict]:
         out = []
         for line in lines:
             echo, record, error = _parse_line(line)
@@ -531,27 +445,16 @@ class _SegmentProcessor:
             query = record["itemAttributes"]
             if not isinstance(query, str) or not query.strip():
                 raise LineError('"itemAttributes" must be a string like "ITEMS.GENRES = \\"Comedy\\"".')
-            by_attributes = getattr(self.model, "users_for_attributes", None)
-            if by_attributes is None:
-                raise LineError(f"{self.model.name} segments users by item (itemId); itemAttributes queries need "
+            if not self.recipe.segments_by_attributes:
+                raise LineError(f"{self.recipe.name} segments users by item (itemId); itemAttributes queries need "
                                 "an aws-item-attribute-affinity solution.")
-            return _user_list(by_attributes([query], self.n))
-        item = _id_field(record, "itemId")
-        if item not in self.known:
-            raise LineError(f"Item {item!r} was not in the training data; segments need items seen at training.")
-        return _user_list(self.model.users_for_items([item], self.n))
-
-
-def _user_list(result) -> list[str]:
-    """users_for_items may return one Recommendations-like object, a list of them, or a list of ids."""
-    if isinstance(result, (list, tuple)) and len(result) == 1 and not isinstance(result[0], str):
-        result = result[0]
-    for attr in ("user_ids", "item_ids"):
-        if hasattr(result, attr):
-            return [str(u) for u in np.asarray(getattr(result, attr)).tolist()]
-    if isinstance(result, pd.DataFrame):
-        return result[C.USER_ID].astype(str).tolist()
-    return [str(u) for u in np.asarray(result).ravel().tolist()]
+            (segment,) = self.recipe.users_for_attributes([query], self.n)
+        else:
+            item = _id_field(record, "itemId")
+            if item not in self.known:
+                raise LineError(f"Item {item!r} was not in the training data; segments need items seen at training.")
+            (segment,) = self.recipe.users_for_items([item], self.n)
+        return [str(u) for u in segment.user_ids.tolist()]
 
 
 def create_batch_segment_job(
@@ -580,9 +483,9 @@ def create_batch_segment_job(
     input_path, output_path = Path(input_path), Path(output_path)
     if not input_path.is_file():
         raise NotFoundError(f"Batch segment input file {input_path} does not exist.")
-    model, version = _model_and_version(store, solution_version_arn)
-    recipe_type = getattr(model, "recipe_type", version.get("recipe_type"))
-    if recipe_type != SEGMENTATION:
+    model = RUNTIME.model(store, solution_version_arn)
+    version, recipe_type = model.version, model.recipe_type
+    if recipe_type != USER_SEGMENTATION:
         raise ValidationError(
             f"Batch segment jobs need a USER_SEGMENTATION recipe (aws-item-affinity, aws-item-attribute-affinity); "
             f"{version['recipe']} is {recipe_type}. Use a batch inference job instead."
