@@ -112,7 +112,7 @@ def build(home: Path) -> dict:
         if version["status"] != "ACTIVE":
             raise SystemExit(f"training {recipe} failed: {version.get('failure_reason')}")
         versions[solution] = version["arn"]
-    campaigns = {name: create_campaign(store, GROUP, name, versions[solution], campaign_config=config)["arn"]
+    campaigns = {name: create_campaign(store, GROUP, name, versions[solution], campaign_config=config).arn
                  for name, (solution, config) in CAMPAIGNS.items()}
     filters = {}
     for name, expression in FILTERS.items():

@@ -51,7 +51,7 @@ def deploy(store: Store, recipe: str = "aws-user-personalization", params: dict 
     version = create_solution_version(store, GROUP, "up", wait=True)
     if version["status"] != "ACTIVE":
         raise SystemExit(f"training failed: {version.get('failure_reason')}")
-    return create_campaign(store, GROUP, "main", version["arn"])["arn"], time.perf_counter() - started
+    return create_campaign(store, GROUP, "main", version["arn"]).arn, time.perf_counter() - started
 
 
 def timed(call, users, repeat: int = 1) -> dict:

@@ -16,12 +16,14 @@ recorded, so requests never wait for a load or fail during a switch: each reques
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
 from recsys import solutions
 from recsys.exceptions import ConflictError, NotFoundError, ValidationError
 from recsys.recipes import USER_PERSONALIZATION
+from recsys.resources import Campaign
 from recsys.serving.request import DEFAULT_CAMPAIGN_CONFIG, check_campaign_config
 from recsys.serving.runtime import CAMPAIGN, LATEST, RUNTIME, split_solution_arn
 from recsys.store import ACTIVE, CREATE_FAILED, validate_name
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 def create_campaign(store, group: str, name: str, solution_version_arn: str, *, min_provisioned_tps: int = 1,
-                    campaign_config: dict | None = None) -> dict:
+                    campaign_config: dict | None = None) -> Campaign:
     """Deploy a solution version as campaign `name` (Personalize CreateCampaign); returns the ACTIVE campaign.
 
     Parameters
@@ -75,15 +77,15 @@ def create_campaign(store, group: str, name: str, solution_version_arn: str, *, 
 
 
 def update_campaign(store, group: str, name: str, *, solution_version_arn: str | None = None,
-                    min_provisioned_tps: int | None = None, campaign_config: dict | None = None) -> dict:
+                    min_provisioned_tps: int | None = None, campaign_config: dict | None = None) -> Campaign:
     """Switch a campaign to another version and/or config (Personalize UpdateCampaign).
 
     The new model is loaded before the campaign record changes; requests already running finish on the old
     model and later ones use the new one, so no request fails during the switch.
     """
     campaign = get_campaign(store, name, group=group)
-    if campaign["status"] not in (ACTIVE, CREATE_FAILED):
-        raise ConflictError(f"Campaign {name!r} is {campaign['status']}; it can be updated when ACTIVE or "
+    if campaign.status not in (ACTIVE, CREATE_FAILED):
+        raise ConflictError(f"Campaign {name!r} is {campaign.status}; it can be updated when ACTIVE or "
                             "CREATE FAILED.")
     body: dict = {}
     version = None
@@ -101,9 +103,9 @@ def update_campaign(store, group: str, name: str, *, solution_version_arn: str |
         raise ValidationError(f"Nothing to update for campaign {name!r}: give a solution version, "
                               "minProvisionedTPS or a campaign config.")
     body["latestCampaignUpdate"] = {
-        "solutionVersionArn": body.get("solutionVersionArn", campaign.get("solutionVersionArn")),
-        "minProvisionedTPS": body.get("minProvisionedTPS", campaign.get("minProvisionedTPS")),
-        "campaignConfig": body.get("campaignConfig", campaign.get("campaignConfig")),
+        "solutionVersionArn": body.get("solutionVersionArn", campaign.solution_version_arn),
+        "minProvisionedTPS": body.get("minProvisionedTPS", campaign.min_provisioned_tps),
+        "campaignConfig": body.get("campaignConfig", campaign.campaign_config),
         "status": ACTIVE,
         "lastUpdatedDateTime": time.time(),
     }
@@ -115,15 +117,15 @@ def delete_campaign(store, group: str, name: str) -> None:
     """Delete a campaign; its model leaves the serving cache unless another campaign still serves it."""
     campaign = get_campaign(store, name, group=group)
     store.delete_resource(CAMPAIGN, group, name)
-    deployed = campaign.get("deployedSolutionVersionArn")
-    if deployed and not any(c.get("deployedSolutionVersionArn") == deployed for c in list_campaigns(store)):
+    deployed = campaign.deployed_solution_version_arn
+    if deployed and not any(c.deployed_solution_version_arn == deployed for c in list_campaigns(store)):
         RUNTIME.evict(store, deployed)
 
 
 # -- read ------------------------------------------------------------------------------------------------
 
 
-def get_campaign(store, campaign: str, *, group: str | None = None) -> dict:
+def get_campaign(store, campaign: str, *, group: str | None = None) -> Campaign:
     """A campaign by ARN, or by name within `group`; NotFoundError lists the group's campaigns."""
     if isinstance(campaign, str) and campaign.startswith("arn:"):
         try:
@@ -133,42 +135,41 @@ def get_campaign(store, campaign: str, *, group: str | None = None) -> dict:
         if found is None or found["type"] != CAMPAIGN:
             raise NotFoundError(f"Campaign {campaign!r} does not exist; list campaigns with "
                                 "`python -m recsys campaign list` or create one.")
-        return found
+        return Campaign.from_record(found)
     if not group:
         raise ValidationError(f"Campaign {campaign!r} is a name, not an ARN: also give its dataset group.")
     try:
-        return store.get_resource(CAMPAIGN, group, campaign)
+        return Campaign.from_record(store.get_resource(CAMPAIGN, group, campaign))
     except NotFoundError:
-        known = ", ".join(c["name"] for c in list_campaigns(store, group)) or "none yet"
+        known = ", ".join(c.name for c in list_campaigns(store, group)) or "none yet"
         raise NotFoundError(f"Campaign {campaign!r} does not exist in dataset group {group!r} "
                             f"(existing: {known}).") from None
 
 
-def describe_campaign(store, group: str, name: str) -> dict:
-    """The campaign with the version it serves now (``deployedSolutionVersionArn``, resolved for $LATEST)."""
+def describe_campaign(store, group: str, name: str) -> Campaign:
+    """The campaign with the version it serves now (`deployed_solution_version_arn`, resolved for $LATEST;
+    None with the reason in `problem` when there is none)."""
     campaign = get_campaign(store, name, group=group)
     try:
-        campaign["deployedSolutionVersionArn"] = _deployed_version(store, campaign)
+        return dataclasses.replace(campaign, deployed_solution_version_arn=_deployed_version(store, campaign))
     except NotFoundError as exc:
-        campaign["deployedSolutionVersionArn"] = None
-        campaign["problem"] = str(exc)
-    return campaign
+        return dataclasses.replace(campaign, deployed_solution_version_arn=None, problem=str(exc))
 
 
-def list_campaigns(store, group: str | None = None) -> list[dict]:
+def list_campaigns(store, group: str | None = None) -> list[Campaign]:
     """Campaigns of one group (or of all groups), newest first."""
-    return store.list_resources(CAMPAIGN, group)
+    return [Campaign.from_record(r) for r in store.list_resources(CAMPAIGN, group)]
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
 
 
-def _deployed_version(store, campaign: dict) -> str:
-    requested = campaign.get("solutionVersionArn") or ""
+def _deployed_version(store, campaign: Campaign) -> str:
+    requested = campaign.solution_version_arn or ""
     if requested.endswith("/" + LATEST):
         group, solution = split_solution_arn(store, requested[: -len(LATEST) - 1])
         return solutions.latest_active_version(store, group, solution)["arn"]
-    return campaign.get("deployedSolutionVersionArn") or requested
+    return campaign.deployed_solution_version_arn or requested
 
 
 def _check_version(store, group: str, solution_version_arn: str) -> tuple[str, str, dict]:

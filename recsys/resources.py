@@ -219,6 +219,7 @@ class _Resource:
 
     arn: str
     name: str
+    group: str | None = None        # the dataset group it belongs to (not an API member: AWS puts it in ARNs)
     status: str | None = None
     created_at: float | None = None
     updated_at: float | None = None
@@ -256,6 +257,7 @@ def _common(record: dict) -> dict:
     return {
         "arn": record["arn"],
         "name": record["name"],
+        "group": record.get("group"),
         "status": record.get("status"),
         "created_at": record.get("created_at"),
         "updated_at": record.get("updated_at"),
@@ -450,15 +452,22 @@ class SolutionVersion(_Resource):
 
 @dataclass(frozen=True, kw_only=True)
 class Campaign(_Resource):
+    """A deployed solution version. `solution_version_arn` is what was asked for (a version ARN, or
+    `<solution arn>/$LATEST`); `deployed_solution_version_arn` the version it serves."""
+
     API_SHAPE: ClassVar[str] = "Campaign"
     SUMMARY_SHAPE: ClassVar[str] = "CampaignSummary"
     ARN_MEMBER: ClassVar[str] = "campaignArn"
 
     solution_version_arn: str
+    solution_arn: str | None = None
     min_provisioned_tps: int = 1
     campaign_config: dict = field(default_factory=dict)
     latest_campaign_update: dict | None = None
     deployed_solution_version_arn: str | None = None
+    recipe: str | None = None
+    recipe_type: str | None = None
+    problem: str | None = None      # why the version to serve cannot be found now (describe_campaign)
 
     @classmethod
     def from_record(cls, record: dict, store=None) -> "Campaign":
@@ -466,9 +475,19 @@ class Campaign(_Resource):
         if update:
             update = {**update, "creationDateTime": update.get("creationDateTime", update.get("lastUpdatedDateTime"))}
         return cls(**_common(record), solution_version_arn=record.get("solutionVersionArn"),
+                   solution_arn=record.get("solutionArn"),
                    min_provisioned_tps=int(record.get("minProvisionedTPS") or 1),
                    campaign_config=dict(record.get("campaignConfig") or {}), latest_campaign_update=update,
-                   deployed_solution_version_arn=record.get("deployedSolutionVersionArn"))
+                   deployed_solution_version_arn=record.get("deployedSolutionVersionArn"),
+                   recipe=record.get("recipe"), recipe_type=record.get("recipe_type"))
+
+    @classmethod
+    def of_version(cls, version: dict) -> "Campaign":
+        """A solution version served directly (beyond Personalize: no campaign to deploy), with the default
+        config."""
+        return cls(arn=version["arn"], name=version["name"], group=version["group"], status=version["status"],
+                   solution_version_arn=version["arn"], deployed_solution_version_arn=version["arn"],
+                   recipe=version.get("recipe"), recipe_type=version.get("recipe_type"))
 
 
 @dataclass(frozen=True, kw_only=True)

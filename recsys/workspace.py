@@ -161,13 +161,13 @@ def preview_targets(store: Store, group: str) -> list[dict]:
     """
     targets = []
     for c in campaigns.list_campaigns(store, group):
-        if c["status"] != ACTIVE:
+        if c.status != ACTIVE:
             continue
         try:
-            version = solutions.get_solution_version(store, serving.resolve_campaign(store, c["arn"])[1])
+            version = solutions.get_solution_version(store, serving.resolve_campaign(store, c.arn)[1])
         except (NotFoundError, ConflictError):
             continue
-        targets.append({"label": f"campaign {c['name']} ({version['recipe']})", "arn": c["arn"],
+        targets.append({"label": f"campaign {c.name} ({version['recipe']})", "arn": c.arn,
                         "recipe": version["recipe"], "recipe_type": version.get("recipe_type")})
     # Personalized recipes before baselines, so the page opens on the model worth looking at.
     baselines = ("aws-popularity-count", "aws-trending-now")

@@ -56,21 +56,21 @@ def world(tmp_path_factory):
 def test_create_describe_list_delete(world):
     store = world["store"]
     campaign = create_campaign(store, GROUP, "c-basic", world["up"]["arn"], min_provisioned_tps=3)
-    assert campaign["arn"] == "arn:aws:personalize:us-east-1:000000000000:campaign/c-basic"
-    assert campaign["status"] == "ACTIVE" and campaign["minProvisionedTPS"] == 3
-    assert campaign["campaignConfig"] == {"itemExplorationConfig": {"explorationWeight": "0.3",
-                                                                    "explorationItemAgeCutOff": "30"}}
-    assert campaign["deployedSolutionVersionArn"] == world["up"]["arn"]
+    assert campaign.arn == "arn:aws:personalize:us-east-1:000000000000:campaign/c-basic"
+    assert campaign.status == "ACTIVE" and campaign.min_provisioned_tps == 3
+    assert campaign.campaign_config == {"itemExplorationConfig": {"explorationWeight": "0.3",
+                                                                  "explorationItemAgeCutOff": "30"}}
+    assert campaign.deployed_solution_version_arn == world["up"]["arn"] and campaign.group == GROUP
     assert RUNTIME.is_loaded(store, world["up"]["arn"]), "the model is loaded before the first request"
-    assert get_campaign(store, campaign["arn"])["name"] == "c-basic"
-    assert "c-basic" in [c["name"] for c in list_campaigns(store, GROUP)]
+    assert get_campaign(store, campaign.arn).name == "c-basic"
+    assert "c-basic" in [c.name for c in list_campaigns(store, GROUP)]
     with pytest.raises(ConflictError):
         create_campaign(store, GROUP, "c-basic", world["up"]["arn"])
     delete_campaign(store, GROUP, "c-basic")
     with pytest.raises(NotFoundError, match="c-basic"):
         describe_campaign(store, GROUP, "c-basic")
     with pytest.raises(NotFoundError, match="does not exist"):
-        get_recommendations(store, campaign["arn"], user_id=world["user"])
+        get_recommendations(store, campaign.arn, user_id=world["user"])
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
@@ -94,12 +94,12 @@ def test_latest_follows_the_newest_active_version(world):
     create_solution(store, GROUP, "pop-latest", "aws-popularity-count")
     first = train(store, "pop-latest")
     campaign = create_campaign(store, GROUP, "c-latest", "arn:recsys:solution/shop/pop-latest/$LATEST")
-    assert campaign["solutionVersionArn"].endswith("/$LATEST")
-    assert resolve_campaign(store, campaign["arn"])[1] == first["arn"]
+    assert campaign.solution_version_arn.endswith("/$LATEST")
+    assert resolve_campaign(store, campaign.arn)[1] == first["arn"]
     second = train(store, "pop-latest")
-    assert resolve_campaign(store, campaign["arn"])[1] == second["arn"]
-    assert describe_campaign(store, GROUP, "c-latest")["deployedSolutionVersionArn"] == second["arn"]
-    assert len(get_recommendations(store, campaign["arn"], user_id=world["user"], num_results=5)["itemList"]) == 5
+    assert resolve_campaign(store, campaign.arn)[1] == second["arn"]
+    assert describe_campaign(store, GROUP, "c-latest").deployed_solution_version_arn == second["arn"]
+    assert len(get_recommendations(store, campaign.arn, user_id=world["user"], num_results=5)["itemList"]) == 5
     assert RUNTIME.is_loaded(store, second["arn"])
 
 
@@ -111,7 +111,7 @@ def test_update_switches_version_with_no_failed_request(world):
     def client():
         while not stop.is_set():
             try:
-                items = get_recommendations(store, campaign["arn"], user_id=world["user"], num_results=10)["itemList"]
+                items = get_recommendations(store, campaign.arn, user_id=world["user"], num_results=10)["itemList"]
                 answers.append("score" in items[0])
                 assert len(items) == 10
             except Exception as exc:  # noqa: BLE001 - the test counts every failure
@@ -135,9 +135,9 @@ def test_update_switches_version_with_no_failed_request(world):
     assert not failures, failures[:3]
     assert len(answers) > 20 and any(answers) and not all(answers), "both models answered during the switches"
     final = describe_campaign(store, GROUP, "c-switch")
-    assert final["deployedSolutionVersionArn"] == world["pop"]["arn"]
-    assert final["latestCampaignUpdate"]["solutionVersionArn"] == world["pop"]["arn"]
-    items = get_recommendations(store, campaign["arn"], user_id=world["user"])["itemList"]
+    assert final.deployed_solution_version_arn == world["pop"]["arn"]
+    assert final.latest_campaign_update["solutionVersionArn"] == world["pop"]["arn"]
+    items = get_recommendations(store, campaign.arn, user_id=world["user"])["itemList"]
     assert all("score" not in i for i in items), "after the update the popularity model answers"
 
 
@@ -146,8 +146,8 @@ def test_update_config_changes_exploration(world):
     campaign = create_campaign(store, GROUP, "c-config", world["up"]["arn"])
     updated = update_campaign(store, GROUP, "c-config",
                               campaign_config={"itemExplorationConfig": {"explorationWeight": "0"}})
-    assert updated["campaignConfig"]["itemExplorationConfig"]["explorationWeight"] == "0"
-    items = get_recommendations(store, campaign["arn"], user_id=world["user"], num_results=25)["itemList"]
+    assert updated.campaign_config["itemExplorationConfig"]["explorationWeight"] == "0"
+    items = get_recommendations(store, campaign.arn, user_id=world["user"], num_results=25)["itemList"]
     assert not any("Exploration" in i["reason"] for i in items)
     with pytest.raises(ValidationError, match="Nothing to update"):
         update_campaign(store, GROUP, "c-config")
@@ -160,7 +160,7 @@ def test_exclude_seen_items_extension(world):
     seen = set(user_history(store, GROUP, user)["ITEM_ID"])
     campaign = create_campaign(store, GROUP, "c-unseen", world["up"]["arn"],
                                campaign_config={"excludeSeenItems": "true"})
-    items = get_recommendations(store, campaign["arn"], user_id=user, num_results=100)["itemList"]
+    items = get_recommendations(store, campaign.arn, user_id=user, num_results=100)["itemList"]
     assert len(items) == 100 and not {i["itemId"] for i in items} & seen
 
 
@@ -181,7 +181,7 @@ def test_cli_create_list_recommend_rank_update_delete(world):
     response = json.loads(run("get-recommendations", "--campaign", "c-cli", "--group", GROUP, "--user",
                               world["user"], "--num", "5", "--context", '{"DEVICE": "mobile"}', "--json"))
     assert len(response["itemList"]) == 5 and response["recommendationId"].startswith("RID-")
-    text = run("get-recommendations", "-c", cli["arn"], "-u", world["user"], "-n", "3", "--metadata", "PRICE")
+    text = run("get-recommendations", "-c", cli["campaignArn"], "-u", world["user"], "-n", "3", "--metadata", "PRICE")
     assert "recommendationId" in text and "PRICE" in text
     ranked = json.loads(run("personalize-ranking", "-c", "c-cli", "-g", GROUP, "-u", world["user"],
                             "--items", ",".join(i["itemId"] for i in response["itemList"][::-1]), "--json"))
@@ -189,8 +189,8 @@ def test_cli_create_list_recommend_rank_update_delete(world):
         i["itemId"] for i in response["itemList"])
     run("campaign", "update", "--group", GROUP, "--name", "c-cli", "--solution", "pop",
         "--version", world["pop"]["version_id"])
-    assert describe_campaign(world["store"], GROUP, "c-cli")["deployedSolutionVersionArn"] == world["pop"]["arn"]
-    bad = runner.invoke(main, home + ["get-recommendations", "-c", cli["arn"], "-u", "x", "--context", "{oops"])
+    assert describe_campaign(world["store"], GROUP, "c-cli").deployed_solution_version_arn == world["pop"]["arn"]
+    bad = runner.invoke(main, home + ["get-recommendations", "-c", cli["campaignArn"], "-u", "x", "--context", "{oops"])
     assert bad.exit_code != 0 and "JSON" in bad.output
     run("campaign", "delete", "--group", GROUP, "--name", "c-cli")
     bad = runner.invoke(main, home + ["get-recommendations", "-c", "c-cli", "-g", GROUP, "-u", "x"])

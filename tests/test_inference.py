@@ -52,8 +52,8 @@ def world(tmp_path_factory):
     explore = create_campaign(store, GROUP, "explore", version["arn"])
     pop = create_campaign(store, GROUP, "pop", train(store, GROUP, "pop", "aws-popularity-count")["arn"])
     items = demo.items.set_index("ITEM_ID")
-    return {"store": store, "demo": demo, "version": version, "campaign": campaign["arn"],
-            "explore": explore["arn"], "pop": pop["arn"], "items": items,
+    return {"store": store, "demo": demo, "version": version, "campaign": campaign.arn,
+            "explore": explore.arn, "pop": pop.arn, "items": items,
             "user": demo.interactions["USER_ID"].value_counts().index[0]}
 
 
@@ -201,7 +201,7 @@ def test_backfill_with_popular_items_when_a_filter_leaves_too_few(world):
     sims = create_campaign(store, GROUP, "sims", version["arn"])
     flt = create_filter(store, GROUP, "fashion", 'INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ("fashion")')
     seed = next(i for i in world["items"].index if category(world, i) == "electronics")
-    response = get_recommendations(store, sims["arn"], item_id=seed, num_results=100, filter_arn=flt["arn"])
+    response = get_recommendations(store, sims.arn, item_id=seed, num_results=100, filter_arn=flt["arn"])
     items = response["itemList"]
     fashion = [i for i in world["items"].index if "fashion" in category(world, i)]
     assert len(items) == min(100, len(fashion))
@@ -212,7 +212,7 @@ def test_backfill_with_popular_items_when_a_filter_leaves_too_few(world):
     first_popular = next(k for k, i in enumerate(items) if i["reason"] == ["Popular item"])
     assert all(i["reason"] == ["Popular item"] for i in items[first_popular:])
     with pytest.raises(ValidationError, match="itemId is required"):
-        get_recommendations(store, sims["arn"], user_id="u1")
+        get_recommendations(store, sims.arn, user_id="u1")
 
 
 # -- real time -------------------------------------------------------------------------------------------
@@ -337,7 +337,7 @@ def test_device_context_improves_ndcg_of_held_out_events(tmp_path):
     load_demo_frames(store, GROUP, demo, interactions=inter.drop(index=held.index))
     version = train(store, GROUP, "up", "aws-user-personalization")
     campaign = create_campaign(store, GROUP, "ctx", version["arn"],
-                               campaign_config={"itemExplorationConfig": {"explorationWeight": "0"}})["arn"]
+                               campaign_config={"itemExplorationConfig": {"explorationWeight": "0"}}).arn
     with_ctx, without = [], []
     for row in held.itertuples():
         r1 = ids(get_recommendations(store, campaign, user_id=row.USER_ID, num_results=10,
@@ -382,7 +382,7 @@ def test_activity_counts_interactions_and_impressions_incrementally(tmp_path, mo
 def test_personalized_ranking_campaign_rejects_get_recommendations_and_promotions(world):
     store = world["store"]
     version = train(store, GROUP, "rank", "aws-personalized-ranking")
-    campaign = create_campaign(store, GROUP, "rank", version["arn"])["arn"]
+    campaign = create_campaign(store, GROUP, "rank", version["arn"]).arn
     items = list(world["items"].index[:20])
     ranking = get_personalized_ranking(store, campaign, user_id=world["user"], input_list=items)["personalizedRanking"]
     assert sorted(i["itemId"] for i in ranking) == sorted(items)
@@ -395,7 +395,7 @@ def test_personalized_ranking_campaign_rejects_get_recommendations_and_promotion
 def test_trending_campaign_needs_no_user_and_has_no_scores(world):
     store = world["store"]
     version = train(store, GROUP, "trend", "aws-trending-now")
-    campaign = create_campaign(store, GROUP, "trend", version["arn"])["arn"]
+    campaign = create_campaign(store, GROUP, "trend", version["arn"]).arn
     items = get_recommendations(store, campaign, num_results=10)["itemList"]
     assert len(items) == 10 and all("score" not in i and i["reason"] for i in items)
 

@@ -51,7 +51,7 @@ def world(tmp_path_factory):
                                        f"INCLUDE ItemID WHERE Items.PRICE >= {threshold}")["arn"]
     priciest = sorted(demo.items.loc[demo.items["PRICE"] >= threshold, "ITEM_ID"])
     categories = dict(zip(demo.items["ITEM_ID"], demo.items["CATEGORY_L1"]))
-    return {"store": store, "campaign": campaign["arn"], "filters": filters, "categories": categories,
+    return {"store": store, "campaign": campaign.arn, "filters": filters, "categories": categories,
             "user": demo.interactions["USER_ID"].iloc[0], "priciest": priciest}
 
 

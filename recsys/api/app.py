@@ -460,14 +460,14 @@ def warm_campaigns(store) -> int:
 
     loaded = 0
     for campaign in list_campaigns(store):
-        if campaign.get("status") != "ACTIVE":
+        if campaign.status != "ACTIVE":
             continue
         try:
-            _, version_arn = resolve_campaign(store, campaign["arn"])
+            _, version_arn = resolve_campaign(store, campaign.arn)
             RUNTIME.model(store, version_arn)
             loaded += 1
         except Exception as exc:  # a broken artifact must not stop the server
-            log.warning("Could not load campaign %s at start-up: %s", campaign["arn"], exc)
+            log.warning("Could not load campaign %s at start-up: %s", campaign.arn, exc)
     return loaded
 
 

@@ -247,8 +247,8 @@ def create_campaign(call: Call, params: dict) -> dict:
     campaign = campaigns.create_campaign(call.store, group, params["name"], version,
                                          min_provisioned_tps=params.get("minProvisionedTPS") or 1,
                                          campaign_config=_campaign_config(params.get("campaignConfig")))
-    call.tag(campaign["arn"], params.get("tags"))
-    return {"campaignArn": campaign["arn"]}
+    call.tag(campaign.arn, params.get("tags"))
+    return {"campaignArn": campaign.arn}
 
 
 @operation("DescribeCampaign")

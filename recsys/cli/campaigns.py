@@ -40,10 +40,17 @@ def _config(exploration_weight, exploration_age_cutoff, exclude_seen):
     return config
 
 
-def _campaign_line(c: dict) -> str:
-    deployed = c.get("deployedSolutionVersionArn") or c.get("solutionVersionArn")
-    follows = "  (follows $LATEST)" if str(c.get("solutionVersionArn", "")).endswith("/$LATEST") else ""
-    return f"{c['name']}  {c['status']}  {c.get('recipe') or ''}  {deployed}{follows}"
+def _campaign_line(c) -> str:
+    deployed = c.deployed_solution_version_arn or c.solution_version_arn
+    follows = "  (follows $LATEST)" if str(c.solution_version_arn or "").endswith("/$LATEST") else ""
+    return f"{c.name}  {c.status}  {c.recipe or ''}  {deployed}{follows}"
+
+
+def _campaign_json(c) -> dict:
+    """A campaign as --json prints it: Personalize's DescribeCampaign shape plus where it is and what it serves."""
+    extra = {"datasetGroup": c.group, "deployedSolutionVersionArn": c.deployed_solution_version_arn,
+             "recipe": c.recipe}
+    return {**c.to_api(), **extra, **({"problem": c.problem} if c.problem else {})}
 
 
 @main.group("campaign")
@@ -86,9 +93,9 @@ def create_command(ctx, group, name, solution, version, min_tps, exploration_wei
     campaign = create_campaign(store, group, name, _version_arn(store, group, solution, version),
                                min_provisioned_tps=min_tps, campaign_config=config)
     if as_json:
-        echo_json(campaign)
+        echo_json(_campaign_json(campaign))
         return
-    click.echo(f"Created campaign {name!r} ({campaign['arn']}), serving {campaign['deployedSolutionVersionArn']}.")
+    click.echo(f"Created campaign {name!r} ({campaign.arn}), serving {campaign.deployed_solution_version_arn}.")
 
 
 @campaign_group.command("update")
@@ -116,19 +123,19 @@ def update_command(ctx, group, name, solution, version, min_tps, exploration_wei
     arn = None
     if solution or version:
         if not solution:
-            solution = get_campaign(store, name, group=group).get("solutionArn", "").rsplit("/", 1)[-1]
+            solution = (get_campaign(store, name, group=group).solution_arn or "").rsplit("/", 1)[-1]
         arn = _version_arn(store, group, solution, version)
     config = _config(exploration_weight, exploration_age_cutoff, exclude_seen)
     if config:
-        current = dict(get_campaign(store, name, group=group).get("campaignConfig") or {})
+        current = dict(get_campaign(store, name, group=group).campaign_config)
         current.update(config)
         config = current
     campaign = update_campaign(store, group, name, solution_version_arn=arn, min_provisioned_tps=min_tps,
                                campaign_config=config or None)
     if as_json:
-        echo_json(campaign)
+        echo_json(_campaign_json(campaign))
         return
-    click.echo(f"Updated campaign {name!r}: serving {campaign['deployedSolutionVersionArn']}.")
+    click.echo(f"Updated campaign {name!r}: serving {campaign.deployed_solution_version_arn}.")
 
 
 @campaign_group.command("list")
@@ -147,9 +154,9 @@ def list_command(ctx, group, as_json):
     store = get_store(ctx)
     if group:
         store.get_dataset_group(group)
-    campaigns = [describe_campaign(store, c["group"], c["name"]) for c in list_campaigns(store, group)]
+    campaigns = [describe_campaign(store, c.group, c.name) for c in list_campaigns(store, group)]
     if as_json:
-        echo_json(campaigns)
+        echo_json([_campaign_json(c) for c in campaigns])
         return
     if not campaigns:
         click.echo("No campaigns yet. Create one with: "
@@ -172,7 +179,7 @@ def describe_command(ctx, group, name):
     """
     from recsys.campaigns import describe_campaign
 
-    echo_json(describe_campaign(get_store(ctx), group, name))
+    echo_json(_campaign_json(describe_campaign(get_store(ctx), group, name)))
 
 
 @campaign_group.command("delete")
@@ -195,7 +202,7 @@ def delete_command(ctx, group, name):
 def _campaign_arn(store, campaign: str, group: str | None) -> str:
     from recsys.campaigns import get_campaign
 
-    return get_campaign(store, campaign, group=group)["arn"]
+    return get_campaign(store, campaign, group=group).arn
 
 
 def _filter_arn(store, group: str | None, name: str | None) -> str | None:

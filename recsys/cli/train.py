@@ -227,7 +227,7 @@ def _target(store, group, solution, version, campaign) -> tuple[str, dict | None
     if campaign:
         from recsys.campaigns import get_campaign
 
-        return get_campaign(store, campaign, group=group)["arn"], None
+        return get_campaign(store, campaign, group=group).arn, None
     if not solution:
         raise click.UsageError("Pass --solution (direct from a trained version) or --campaign (through the API path).")
     v = _version(store, group, solution, version)

@@ -19,6 +19,7 @@ line and the job carries on.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ from recsys import columns as C
 from recsys import datasets
 from recsys.exceptions import ConflictError, NotFoundError, RecsysError, ValidationError
 from recsys.recipes import PERSONALIZED_RANKING, RELATED_ITEMS, USER_SEGMENTATION
+from recsys.resources import Campaign
 from recsys.serving.pipeline import RANKABLE, RECOMMENDABLE, Pipeline, Query, compiled_filter
 from recsys.serving.reader import READER
 from recsys.serving.request import MAX_RESULTS, check_campaign_config, check_id, check_input_list
@@ -318,11 +320,11 @@ class _InferenceLines:
         return {"input": echo, "output": output, "error": None}
 
 
-def _served_version(store: Store, group: str, solution_version_arn: str) -> tuple[dict, LoadedModel]:
+def _served_version(store: Store, group: str, solution_version_arn: str) -> tuple[Campaign, LoadedModel]:
     """(the version as a campaign, its loaded model), as real time serves a version ARN."""
     campaign, version_arn = resolve_campaign(store, solution_version_arn)
-    if campaign["group"] != group:
-        raise ValidationError(f"{solution_version_arn} belongs to dataset group {campaign['group']!r}, not {group!r}.")
+    if campaign.group != group:
+        raise ValidationError(f"{solution_version_arn} belongs to dataset group {campaign.group!r}, not {group!r}.")
     return campaign, RUNTIME.model(store, version_arn)
 
 
@@ -388,7 +390,7 @@ def create_batch_inference_job(
         config = {**config, "excludeSeenItems": "true"}
     job = _Job(store, BATCH_INFERENCE_JOB, group, job_name, body, resume)
     try:
-        pipeline = Pipeline(store, {**campaign, "campaignConfig": config}, model)
+        pipeline = Pipeline(store, dataclasses.replace(campaign, campaign_config=config), model)
         size = max(1, min(chunk_size, MAX_SCORE_CELLS // max(1, len(model.item_ids))))
         lines = _InferenceLines(pipeline, int(num_results), filter_arn, store.arn(BATCH_INFERENCE_JOB, group, job_name))
         stats = job.stream(input_path, output_path, lines, size, resume, progress)

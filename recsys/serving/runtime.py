@@ -25,6 +25,7 @@ from recsys import datasets
 from recsys.exceptions import NotFoundError, ValidationError
 from recsys.filters import FilterIndex
 from recsys.recipes import Recipe
+from recsys.resources import Campaign
 from recsys.serving.reader import READER, SEQ, quote
 from recsys.solutions import SOLUTION_VERSION, get_solution_version, read_model
 from recsys.store import ACTIVE
@@ -244,7 +245,7 @@ class CampaignRuntime:
         home = str(store.home)
         if (home, version_arn) not in self._models:
             return False
-        group = campaign["group"]
+        group = campaign.group
         key = (home, group, version_arn)
         found = self._catalogues.get(key)
         return (found is not None and found.signature == _items_signature(store, group)
@@ -271,7 +272,7 @@ RUNTIME = CampaignRuntime()
 # -- which version a request is served by --------------------------------------------------------------
 
 
-def resolve_campaign(store, campaign_arn: str) -> tuple[dict, str]:
+def resolve_campaign(store, campaign_arn: str) -> tuple[Campaign, str]:
     """(campaign, version ARN to serve) for a request; NotFoundError for unknown campaigns.
 
     Used on every request: one indexed lookup (two for $LATEST) over the serving path's persistent
@@ -279,23 +280,23 @@ def resolve_campaign(store, campaign_arn: str) -> tuple[dict, str]:
     """
     if not isinstance(campaign_arn, str) or not campaign_arn:
         raise ValidationError("campaignArn is required, e.g. arn:aws:personalize:us-east-1:000000000000:campaign/<name>.")
-    campaign = READER.resource(store, campaign_arn)
-    if campaign is not None and campaign["type"] == SOLUTION_VERSION:
+    record = READER.resource(store, campaign_arn)
+    if record is not None and record["type"] == SOLUTION_VERSION:
         # Beyond Personalize: an ACTIVE solution version is served directly, with no campaign to deploy.
-        if campaign["status"] != ACTIVE:
-            raise NotFoundError(f"Solution version {campaign_arn} is {campaign['status']}, not ACTIVE; wait for "
+        if record["status"] != ACTIVE:
+            raise NotFoundError(f"Solution version {campaign_arn} is {record['status']}, not ACTIVE; wait for "
                                 "training to finish or pick an ACTIVE version.")
-        return {"arn": campaign_arn, "group": campaign["group"], "name": campaign["name"],
-                "campaignConfig": {}}, campaign_arn
-    if campaign is None and not campaign_arn.startswith("arn:"):
+        return _typed(store, record, Campaign.of_version), campaign_arn
+    if record is None and not campaign_arn.startswith("arn:"):
         raise ValidationError(f"Campaign {campaign_arn!r} is a name, not an ARN: also give its dataset group.")
-    if campaign is None or campaign["type"] != CAMPAIGN:
+    if record is None or record["type"] != CAMPAIGN:
         raise NotFoundError(f"Campaign {campaign_arn!r} does not exist; list campaigns with "
                             "`python -m recsys campaign list` or create one.")
-    if campaign["status"] != ACTIVE:
-        reason = f": {campaign['failure_reason']}" if campaign.get("failure_reason") else ""
-        raise NotFoundError(f"Campaign {campaign_arn} is {campaign['status']}, not ACTIVE{reason}.")
-    requested = campaign.get("solutionVersionArn") or ""
+    campaign = _typed(store, record, Campaign.from_record)
+    if campaign.status != ACTIVE:
+        reason = f": {campaign.failure_reason}" if campaign.failure_reason else ""
+        raise NotFoundError(f"Campaign {campaign_arn} is {campaign.status}, not ACTIVE{reason}.")
+    requested = campaign.solution_version_arn or ""
     if requested.endswith("/" + LATEST):
         group, solution = split_solution_arn(store, requested[: -len(LATEST) - 1])
         latest = READER.latest_active_version(store, group, solution)
@@ -303,7 +304,13 @@ def resolve_campaign(store, campaign_arn: str) -> tuple[dict, str]:
             raise NotFoundError(f"Campaign {campaign_arn} follows $LATEST of solution {solution!r}, which has no "
                                 "ACTIVE version (was it deleted?); train one or update the campaign.")
         return campaign, latest
-    return campaign, campaign.get("deployedSolutionVersionArn") or requested
+    return campaign, campaign.deployed_solution_version_arn or requested
+
+
+def _typed(store, record: dict, make) -> Campaign:
+    """The typed campaign of a stored record, made once per record until the workspace changes (READER's
+    cache): requests share it, so it is frozen."""
+    return READER.cached(store, ("campaign", record["arn"], record["updated_at"]), lambda: make(record))
 
 
 def split_solution_arn(store, arn: str) -> tuple[str, str]:
