@@ -109,9 +109,9 @@ def build(home: Path) -> dict:
     for solution, (recipe, params) in SOLUTIONS.items():
         create_solution(store, GROUP, solution, recipe, params=params)
         version = create_solution_version(store, GROUP, solution, wait=True)
-        if version["status"] != "ACTIVE":
+        if version.status != "ACTIVE":
             raise SystemExit(f"training {recipe} failed: {version.get('failure_reason')}")
-        versions[solution] = version["arn"]
+        versions[solution] = version.arn
     campaigns = {name: create_campaign(store, GROUP, name, versions[solution], campaign_config=config).arn
                  for name, (solution, config) in CAMPAIGNS.items()}
     filters = {}

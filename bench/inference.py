@@ -49,9 +49,9 @@ def deploy(store: Store, recipe: str = "aws-user-personalization", params: dict 
     create_solution(store, GROUP, "up", recipe, params=params)
     started = time.perf_counter()
     version = create_solution_version(store, GROUP, "up", wait=True)
-    if version["status"] != "ACTIVE":
+    if version.status != "ACTIVE":
         raise SystemExit(f"training failed: {version.get('failure_reason')}")
-    return create_campaign(store, GROUP, "main", version["arn"]).arn, time.perf_counter() - started
+    return create_campaign(store, GROUP, "main", version.arn).arn, time.perf_counter() - started
 
 
 def timed(call, users, repeat: int = 1) -> dict:

@@ -66,15 +66,15 @@ def run(rows: int, users: int, items: int, requests: int, keep: Path | None = No
             started = time.perf_counter()
             version = runs.create_solution_version(store, "scale", "up", wait=True)
             seconds = time.perf_counter() - started
-        if version["status"] != "ACTIVE":
+        if version.status != "ACTIVE":
             raise SystemExit(f"training failed: {version.get('failure_reason')}")
-        metrics = version.get("metrics") or {}
+        metrics = version.metrics or {}
         out["train"] = {"seconds": round(seconds, 1), "peak_rss_mb": mb(peak.peak),
                         "ndcg_at_10": metrics.get("normalized_discounted_cumulative_gain_at_10"),
                         "coverage": metrics.get("coverage")}
         print(f"train: {out['train']}", flush=True)
 
-        campaign = campaigns.create_campaign(store, "scale", "main", version["arn"])
+        campaign = campaigns.create_campaign(store, "scale", "main", version.arn)
         rng = np.random.default_rng(0)
         user_ids = [str(u) for u in rng.choice(users, requests)]
         started = time.perf_counter()

@@ -14,26 +14,26 @@ group = common.require_group()
 if group is None:
     st.stop()
 
-versions = [v for v in solutions.list_solution_versions(store, group) if v["status"] == "ACTIVE"
-            and v.get("recipe_type") != "USER_SEGMENTATION"]
+versions = [v for v in solutions.list_solution_versions(store, group) if v.status == "ACTIVE"
+            and v.recipe_type != "USER_SEGMENTATION"]
 if not versions:
     common.empty_state("No trained version to deploy.", "Train a recipe on the **Train** page first.")
     st.stop()
 
-label = lambda v: f"{v['solution']}/{v['version_id']} ({v['recipe']})"  # noqa: E731
+label = lambda v: f"{v.solution}/{v.version_id} ({v.recipe})"  # noqa: E731
 
 with st.form("campaigns_create"):
     st.subheader("Deploy a version")
     version = st.selectbox("Solution version", versions, format_func=label, key="campaigns_version")
     follow_latest = st.checkbox("Follow the solution's newest version ($LATEST)", key="campaigns_latest")
-    name = st.text_input("Campaign name", value=version["solution"] if version else "", key="campaigns_name")
+    name = st.text_input("Campaign name", value=version.solution if version else "", key="campaigns_name")
     c1, c2 = st.columns(2)
     weight = c1.slider("explorationWeight", 0.0, 1.0, 0.3, 0.05, key="campaigns_weight",
                        help="How much new, little-seen items are explored (user personalization only).")
     cutoff = c2.number_input("explorationItemAgeCutOff (days)", 1.0, 3650.0, 30.0, key="campaigns_cutoff",
                              help="Only items created within this many days of the newest interaction are explored.")
     if st.form_submit_button("Deploy", type="primary"):
-        arn = version["solution_arn"] + "/$LATEST" if follow_latest else version["arn"]
+        arn = version.solution_arn + "/$LATEST" if follow_latest else version.arn
         config = {"itemExplorationConfig": {"explorationWeight": str(weight), "explorationItemAgeCutOff": str(cutoff)}}
         try:
             existing = {c.name for c in campaigns.list_campaigns(store, group)}

@@ -18,14 +18,14 @@ group = common.require_group()
 if group is None:
     st.stop()
 
-versions = [v for v in solutions.list_solution_versions(store, group) if v["status"] == ACTIVE]
+versions = [v for v in solutions.list_solution_versions(store, group) if v.status == ACTIVE]
 if not versions:
     common.empty_state("No trained version yet.", "Train a recipe on the **Train** page first.")
     st.stop()
 
-inference_versions = [v for v in versions if v.get("recipe_type") != USER_SEGMENTATION]
-segment_versions = [v for v in versions if v.get("recipe_type") == USER_SEGMENTATION]
-label = lambda v: f"{v['solution']}/{v['version_id']} ({v['recipe']})"  # noqa: E731
+inference_versions = [v for v in versions if v.recipe_type != USER_SEGMENTATION]
+segment_versions = [v for v in versions if v.recipe_type == USER_SEGMENTATION]
+label = lambda v: f"{v.solution}/{v.version_id} ({v.recipe})"  # noqa: E731
 
 tab_batch, tab_segments, tab_jobs = st.tabs(["Batch recommendations", "User segments", "Jobs"])
 
@@ -34,7 +34,7 @@ with tab_batch:
         common.empty_state("No version for batch recommendations.", "Train e.g. aws-user-personalization.")
     else:
         version = st.selectbox("Version", inference_versions, format_func=label, key="batch_version")
-        related = version.get("recipe_type") == RELATED_ITEMS
+        related = version.recipe_type == RELATED_ITEMS
         source = st.radio("Input", ["Most active users" if not related else "Most popular items",
                                     "Upload a JSON lines file"], horizontal=True, key="batch_source")
         upload = None
@@ -63,7 +63,7 @@ with tab_batch:
             bar = st.progress(0.0, text="Scoring...")
             try:
                 job = batch.create_batch_inference_job(
-                    store, group, job_name, version["arn"], input_path, out_dir / "output.jsonl",
+                    store, group, job_name, version.arn, input_path, out_dir / "output.jsonl",
                     num_results=num_results, filter_arn=named.get(flt), csv_path=out_dir / "output.csv",
                     item_columns=item_columns,
                     progress=lambda done, total: bar.progress(min(1.0, done / max(total, 1)), text=f"{done:,} lines"))
@@ -89,7 +89,7 @@ with tab_segments:
                            "Train aws-item-affinity or aws-item-attribute-affinity on the **Train** page.")
     else:
         version = st.selectbox("Version", segment_versions, format_func=label, key="segments_version")
-        attribute = version["recipe"] == "aws-item-attribute-affinity"
+        attribute = version.recipe == "aws-item-attribute-affinity"
         if attribute:
             text = st.text_area("Item attribute expressions, one per line",
                                 'ITEMS.CATEGORY_L1 = "books"', key="segments_attributes")
@@ -105,7 +105,7 @@ with tab_segments:
             input_path = workspace.write_batch_input(store, group, "attributes" if attribute else "items",
                                                      item_ids=inputs, attributes=inputs)
             try:
-                job = batch.create_batch_segment_job(store, group, job_name, version["arn"], input_path,
+                job = batch.create_batch_segment_job(store, group, job_name, version.arn, input_path,
                                                      out_dir / "output.jsonl", num_results=int(users_per_segment),
                                                      csv_path=out_dir / "output.csv")
                 st.session_state["segments_last"] = job["name"]

@@ -63,13 +63,13 @@ def create_campaign(store, group: str, name: str, solution_version_arn: str, *, 
         "solutionArn": solution_arn,
         "minProvisionedTPS": tps,
         "campaignConfig": config,
-        "deployedSolutionVersionArn": version["arn"],
-        "recipe": version.get("recipe"),
-        "recipe_type": version.get("recipe_type"),
+        "deployedSolutionVersionArn": version.arn,
+        "recipe": version.recipe,
+        "recipe_type": version.recipe_type,
     }
     store.create_resource(CAMPAIGN, group, name, body, status=ACTIVE)
     try:
-        _warm(store, version["arn"])
+        _warm(store, version.arn)
     except Exception as exc:
         store.update_resource(CAMPAIGN, group, name, status=CREATE_FAILED, failure_reason=str(exc))
         raise
@@ -92,9 +92,9 @@ def update_campaign(store, group: str, name: str, *, solution_version_arn: str |
     if solution_version_arn is not None:
         requested, solution_arn, version = _check_version(store, group, solution_version_arn)
         body.update({"solutionVersionArn": requested, "solutionArn": solution_arn,
-                     "deployedSolutionVersionArn": version["arn"], "recipe": version.get("recipe"),
-                     "recipe_type": version.get("recipe_type")})
-        _warm(store, version["arn"])
+                     "deployedSolutionVersionArn": version.arn, "recipe": version.recipe,
+                     "recipe_type": version.recipe_type})
+        _warm(store, version.arn)
     if min_provisioned_tps is not None:
         body["minProvisionedTPS"] = _check_tps(min_provisioned_tps)
     if campaign_config is not None:
@@ -168,7 +168,7 @@ def _deployed_version(store, campaign: Campaign) -> str:
     requested = campaign.solution_version_arn or ""
     if requested.endswith("/" + LATEST):
         group, solution = split_solution_arn(store, requested[: -len(LATEST) - 1])
-        return solutions.latest_active_version(store, group, solution)["arn"]
+        return solutions.latest_active_version(store, group, solution).arn
     return campaign.deployed_solution_version_arn or requested
 
 
@@ -180,17 +180,17 @@ def _check_version(store, group: str, solution_version_arn: str) -> tuple[str, s
         sol_group, solution = split_solution_arn(store, solution_version_arn[: -len(LATEST) - 1])
         _same_group(sol_group, group, solution_version_arn)
         sol = solutions.get_solution(store, sol_group, solution)
-        return solution_version_arn, sol["arn"], solutions.latest_active_version(store, sol_group, solution)
+        return solution_version_arn, sol.arn, solutions.latest_active_version(store, sol_group, solution)
     try:
         version = solutions.get_solution_version(store, solution_version_arn)
     except NotFoundError:
         raise NotFoundError(f"Solution version {solution_version_arn!r} does not exist; list versions with "
                             "`python -m recsys versions` or use <solution arn>/$LATEST.") from None
-    _same_group(version["group"], group, solution_version_arn)
-    if version["status"] != ACTIVE:
-        raise ConflictError(f"Solution version {solution_version_arn} is {version['status']}; a campaign needs "
+    _same_group(version.group, group, solution_version_arn)
+    if version.status != ACTIVE:
+        raise ConflictError(f"Solution version {solution_version_arn} is {version.status}; a campaign needs "
                             "an ACTIVE version (wait for training to finish).")
-    return solution_version_arn, version.get("solution_arn") or store.arn(solutions.SOLUTION, group, version["solution"]), version
+    return solution_version_arn, version.solution_arn or store.arn(solutions.SOLUTION, group, version.solution), version
 
 
 def _same_group(found: str, group: str, arn: str) -> None:
@@ -213,7 +213,7 @@ def _warm(store, version_arn: str) -> None:
     """The warm-up hook: load the model, its candidate catalogue and the group's exploration counts into this
     process's serving cache, so the first request after a create/update costs what every other one does."""
     model = RUNTIME.model(store, version_arn)
-    group = model.version["group"]
+    group = model.version.group
     RUNTIME.catalogue(store, group, model)
     if model.recipe_type == USER_PERSONALIZATION:
         RUNTIME.activity(store, group)

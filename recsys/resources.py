@@ -378,76 +378,123 @@ def solution_config(record: dict) -> dict:
     return config
 
 
+def _stored_fields(cls, record: dict) -> dict:
+    """The members of `record` (a store dict) that are fields of `cls` beyond the common ones: the training
+    code writes its bodies in snake_case, so their keys are the field names."""
+    common = {f.name for f in dataclasses.fields(_Resource)}
+    return {f.name: record[f.name] for f in dataclasses.fields(cls) if f.name in record and f.name not in common}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Solution(_Resource):
+    """A recipe with its parameters and event filtering, in one dataset group."""
+
     API_SHAPE: ClassVar[str] = "Solution"
     SUMMARY_SHAPE: ClassVar[str] = "SolutionSummary"
     ARN_MEMBER: ClassVar[str] = "solutionArn"
 
-    recipe: str | None
-    recipe_arn: str | None
-    dataset_group_arn: str
+    recipe: str | None = None
     recipe_type: str | None = None
+    params: dict = field(default_factory=dict)
     event_type: str | None = None
+    event_value_threshold: float | None = None
+    events_config: list | None = None
     perform_hpo: bool = False
+    hpo_config: dict | None = None
     perform_auto_ml: bool = False
-    perform_incremental_update: bool | None = None
-    solution_config: dict = field(default_factory=dict)
+    automl: dict | None = None               # the AutoML comparison that picked the recipe
+    solution_config: dict = field(default_factory=dict)   # Personalize's solutionConfig (given or derived)
+    dataset_group_arn: str | None = None
     latest_solution_version: dict | None = None
-    auto_ml_result: dict | None = None
+    perform_incremental_update: bool | None = None
+
+    @property
+    def recipe_arn(self) -> str | None:
+        return str(Arn.recipe(self.recipe)) if self.recipe else None
+
+    @property
+    def auto_ml_result(self) -> dict | None:
+        return {"bestRecipeArn": self.recipe_arn} if self.automl and self.recipe else None
 
     @classmethod
-    def from_record(cls, record: dict, store, latest_version: "SolutionVersion | None" = None) -> "Solution":
-        latest = latest_version.to_summary() if latest_version is not None else None
-        recipe = record.get("recipe")
-        recipe_arn = str(Arn.recipe(recipe)) if recipe else None
-        return cls(**_common(record), recipe=recipe, recipe_arn=recipe_arn,
-                   auto_ml_result={"bestRecipeArn": recipe_arn} if record.get("automl") and recipe_arn else None,
-                   dataset_group_arn=_group_arn(store, record["group"]), recipe_type=record.get("recipe_type"),
-                   event_type=record.get("event_type"), perform_hpo=bool(record.get("perform_hpo")),
-                   perform_auto_ml=bool(record.get("perform_auto_ml")), solution_config=solution_config(record),
-                   latest_solution_version=latest)
+    def from_record(cls, record: dict, store=None, latest_version: "SolutionVersion | None" = None) -> "Solution":
+        stored = _stored_fields(cls, record)
+        stored.update(params=dict(record.get("params") or {}), perform_hpo=bool(record.get("perform_hpo")),
+                      perform_auto_ml=bool(record.get("perform_auto_ml")), solution_config=solution_config(record),
+                      dataset_group_arn=_group_arn(store, record["group"]) if store is not None
+                      else record.get("dataset_group_arn"),
+                      latest_solution_version=latest_version.to_summary() if latest_version is not None else None)
+        return cls(**_common(record), **stored)
 
 
 @dataclass(frozen=True, kw_only=True)
 class SolutionVersion(_Resource):
+    """One training of a solution: its progress while it runs, then its metrics, model files and data snapshot.
+    Named `<solution>/<version_id>`."""
+
     API_SHAPE: ClassVar[str] = "SolutionVersion"
     SUMMARY_SHAPE: ClassVar[str] = "SolutionVersionSummary"
     ARN_MEMBER: ClassVar[str] = "solutionVersionArn"
 
     solution: str
-    solution_arn: str
-    dataset_group_arn: str
-    recipe: str | None = None
-    recipe_arn: str | None = None
-    recipe_type: str | None = None
+    solution_arn: str | None = None
+    version_id: str | None = None
     training_mode: str = "FULL"
-    training_type: str = "MANUAL"
-    training_hours: float | None = None
+    base_version_arn: str | None = None     # the FULL version an UPDATE started from
+    recipe: str | None = None
+    recipe_type: str | None = None
+    progress: dict | None = None            # {stage, percent, eta_seconds} while training
+    started_at: float | None = None
+    finished_at: float | None = None
+    training_seconds: float | None = None
+    peak_memory_mb: float | None = None
+    memory_delta_mb: float | None = None
+    artifact: str | None = None             # model files, relative to the workspace's artifacts/
+    metrics: dict = field(default_factory=dict)
+    metrics_protocol: str | None = None
+    metrics_from: str | None = None         # an UPDATE keeps its base version's metrics
+    evaluation_error: str | None = None
+    hpo: dict | None = None                 # {best_params, trials, ...} when the solution tunes
+    params: dict | None = None              # the parameters the model was fitted with
+    event_weights: dict | None = None
+    data: dict | None = None                # snapshot of the training data (counts, max_seq, ...)
+    new_items: int | None = None
+    # Personalize's view, from the solution (filled when the solution is given to from_record)
+    dataset_group_arn: str | None = None
     event_type: str | None = None
     perform_hpo: bool = False
     perform_auto_ml: bool = False
     solution_config: dict = field(default_factory=dict)
-    tuned_hpo_params: dict | None = None
-    metrics: dict = field(default_factory=dict)
-    progress: dict | None = None
+    training_type: str = "MANUAL"
+
+    @property
+    def recipe_arn(self) -> str | None:
+        return str(Arn.recipe(self.recipe)) if self.recipe else None
+
+    @property
+    def training_hours(self) -> float | None:
+        return round(self.training_seconds / 3600, 6) if self.training_seconds is not None else None
+
+    @property
+    def tuned_hpo_params(self) -> dict | None:
+        best = (self.hpo or {}).get("best_params")
+        return {"algorithmHyperParameters": {k: str(v) for k, v in best.items()}} if best else None
 
     @classmethod
-    def from_record(cls, record: dict, store, solution: dict | None = None) -> "SolutionVersion":
-        solution = solution or {}
-        seconds = record.get("training_seconds")
-        tuned = (record.get("hpo") or {}).get("best_params")
-        return cls(**_common(record), solution=record["solution"],
-                   solution_arn=store.arn("solution", record["group"], record["solution"]),
-                   dataset_group_arn=_group_arn(store, record["group"]), recipe=record.get("recipe"),
-                   recipe_arn=str(Arn.recipe(record["recipe"])) if record.get("recipe") else None,
-                   recipe_type=record.get("recipe_type"), training_mode=record.get("training_mode") or "FULL",
-                   training_hours=round(seconds / 3600, 6) if seconds is not None else None,
-                   event_type=solution.get("event_type"), perform_hpo=bool(solution.get("perform_hpo")),
-                   solution_config=solution_config(solution) if solution else {},
-                   tuned_hpo_params={"algorithmHyperParameters": {k: str(v) for k, v in tuned.items()}}
-                   if isinstance(tuned, dict) and tuned else None,
-                   metrics=dict(record.get("metrics") or {}), progress=record.get("progress"))
+    def from_record(cls, record: dict, store=None, solution: "dict | Solution | None" = None) -> "SolutionVersion":
+        stored = _stored_fields(cls, record)
+        stored["metrics"] = dict(record.get("metrics") or {})
+        if store is not None:
+            stored["solution_arn"] = store.arn("solution", record["group"], record["solution"])
+            stored["dataset_group_arn"] = _group_arn(store, record["group"])
+        if isinstance(solution, Solution):
+            stored.update(event_type=solution.event_type, perform_hpo=solution.perform_hpo,
+                          perform_auto_ml=solution.perform_auto_ml, solution_config=solution.solution_config)
+        elif solution:
+            stored.update(event_type=solution.get("event_type"), perform_hpo=bool(solution.get("perform_hpo")),
+                          perform_auto_ml=bool(solution.get("perform_auto_ml")),
+                          solution_config=solution_config(solution))
+        return cls(**_common(record), **stored)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -37,8 +37,8 @@ def demo(tmp_path_factory):
             continue
         solutions.create_solution(store, "demo", solution, recipe)
         version = runs.create_solution_version(store, "demo", solution, wait=True)
-        assert version["status"] == ACTIVE, version.get("failure_reason")
-        arns[solution] = version["arn"]
+        assert version.status == ACTIVE, version.failure_reason
+        arns[solution] = version.arn
     return store, arns, home
 
 

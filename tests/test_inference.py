@@ -37,7 +37,7 @@ def train(store, group, solution, recipe, **params):
 
     create_solution(store, group, solution, recipe, params=params or None)
     version = create_solution_version(store, group, solution, wait=True)
-    assert version["status"] == "ACTIVE", version.get("failure_reason")
+    assert version.status == "ACTIVE", version.failure_reason
     return version
 
 
@@ -48,9 +48,9 @@ def world(tmp_path_factory):
     load_demo_frames(store, GROUP, demo)
     version = train(store, GROUP, "up", "aws-user-personalization")
     no_explore = {"itemExplorationConfig": {"explorationWeight": "0"}}
-    campaign = create_campaign(store, GROUP, "main", version["arn"], campaign_config=no_explore)
-    explore = create_campaign(store, GROUP, "explore", version["arn"])
-    pop = create_campaign(store, GROUP, "pop", train(store, GROUP, "pop", "aws-popularity-count")["arn"])
+    campaign = create_campaign(store, GROUP, "main", version.arn, campaign_config=no_explore)
+    explore = create_campaign(store, GROUP, "explore", version.arn)
+    pop = create_campaign(store, GROUP, "pop", train(store, GROUP, "pop", "aws-popularity-count").arn)
     items = demo.items.set_index("ITEM_ID")
     return {"store": store, "demo": demo, "version": version, "campaign": campaign.arn,
             "explore": explore.arn, "pop": pop.arn, "items": items,
@@ -198,7 +198,7 @@ def test_backfill_with_popular_items_when_a_filter_leaves_too_few(world):
         pytest.skip("aws-sims recipe not available")
     store = world["store"]
     version = train(store, GROUP, "sims", "aws-sims")
-    sims = create_campaign(store, GROUP, "sims", version["arn"])
+    sims = create_campaign(store, GROUP, "sims", version.arn)
     flt = create_filter(store, GROUP, "fashion", 'INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ("fashion")')
     seed = next(i for i in world["items"].index if category(world, i) == "electronics")
     response = get_recommendations(store, sims.arn, item_id=seed, num_results=100, filter_arn=flt["arn"])
@@ -336,7 +336,7 @@ def test_device_context_improves_ndcg_of_held_out_events(tmp_path):
     store = Store(tmp_path / "ctx")
     load_demo_frames(store, GROUP, demo, interactions=inter.drop(index=held.index))
     version = train(store, GROUP, "up", "aws-user-personalization")
-    campaign = create_campaign(store, GROUP, "ctx", version["arn"],
+    campaign = create_campaign(store, GROUP, "ctx", version.arn,
                                campaign_config={"itemExplorationConfig": {"explorationWeight": "0"}}).arn
     with_ctx, without = [], []
     for row in held.itertuples():
@@ -382,7 +382,7 @@ def test_activity_counts_interactions_and_impressions_incrementally(tmp_path, mo
 def test_personalized_ranking_campaign_rejects_get_recommendations_and_promotions(world):
     store = world["store"]
     version = train(store, GROUP, "rank", "aws-personalized-ranking")
-    campaign = create_campaign(store, GROUP, "rank", version["arn"]).arn
+    campaign = create_campaign(store, GROUP, "rank", version.arn).arn
     items = list(world["items"].index[:20])
     ranking = get_personalized_ranking(store, campaign, user_id=world["user"], input_list=items)["personalizedRanking"]
     assert sorted(i["itemId"] for i in ranking) == sorted(items)
@@ -395,7 +395,7 @@ def test_personalized_ranking_campaign_rejects_get_recommendations_and_promotion
 def test_trending_campaign_needs_no_user_and_has_no_scores(world):
     store = world["store"]
     version = train(store, GROUP, "trend", "aws-trending-now")
-    campaign = create_campaign(store, GROUP, "trend", version["arn"]).arn
+    campaign = create_campaign(store, GROUP, "trend", version.arn).arn
     items = get_recommendations(store, campaign, num_results=10)["itemList"]
     assert len(items) == 10 and all("score" not in i and i["reason"] for i in items)
 
@@ -423,7 +423,7 @@ def test_one_user_serving_path_matches_the_batch_path(world):
     from recsys.recipes.base import Recipe
     from recsys.serving import load_model
 
-    recipe = load_model(world["store"], world["version"]["arn"])
+    recipe = load_model(world["store"], world["version"].arn)
     demo = world["demo"]
     users = list(demo.interactions["USER_ID"].unique()[:6]) + ["never-seen"]
     items = list(demo.items["ITEM_ID"][:5])

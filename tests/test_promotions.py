@@ -36,8 +36,8 @@ def world(tmp_path_factory):
     load_demo_frames(store, GROUP, demo)
     create_solution(store, GROUP, "up", "aws-user-personalization")
     version = create_solution_version(store, GROUP, "up", wait=True)
-    assert version["status"] == "ACTIVE", version.get("failure_reason")
-    campaign = create_campaign(store, GROUP, "main", version["arn"],
+    assert version.status == "ACTIVE", version.failure_reason
+    campaign = create_campaign(store, GROUP, "main", version.arn,
                                campaign_config={"itemExplorationConfig": {"explorationWeight": "0"}})
     filters = {
         "books": create_filter(store, GROUP, "books", 'INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ("books")')["arn"],

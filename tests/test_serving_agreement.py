@@ -36,8 +36,8 @@ def world(tmp_path_factory):
     for solution, recipe in RECIPES.items():
         solutions.create_solution(store, "demo", solution, recipe)
         version = runs.create_solution_version(store, "demo", solution, wait=True)
-        assert version["status"] == ACTIVE, version.get("failure_reason")
-        versions[solution] = version["arn"]
+        assert version.status == ACTIVE, version.failure_reason
+        versions[solution] = version.arn
     by_category = create_filter(store, "demo", "not-in", "EXCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)")["arn"]
     not_bought = create_filter(store, "demo", "not-bought",
                                'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")')["arn"]

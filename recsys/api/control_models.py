@@ -58,7 +58,7 @@ def _latest_version(call: Call, record: dict) -> SolutionVersion | None:
     from recsys import solutions
 
     versions = solutions.list_solution_versions(call.store, record["group"], record["name"])
-    return SolutionVersion.from_record(versions[0], call.store, record) if versions else None
+    return versions[0] if versions else None
 
 
 @operation("CreateSolution")
@@ -82,8 +82,8 @@ def create_solution(call: Call, params: dict) -> dict:
                                       perform_hpo=bool(params.get("performHPO")), **_solution_params(config))
     if config:
         call.store.update_resource(SOLUTION, group, name, body={"solution_config": config})
-    call.tag(record["arn"], params.get("tags"))
-    return {"solutionArn": record["arn"]}
+    call.tag(record.arn, params.get("tags"))
+    return {"solutionArn": record.arn}
 
 
 def _start_automl(call: Call, group: str, name: str, config: dict, tags: list | None) -> str:
@@ -164,11 +164,11 @@ def create_solution_version(call: Call, params: dict) -> dict:
     if mode == "AUTOTRAIN":
         raise ValidationError("trainingMode AUTOTRAIN is not supported; use FULL or UPDATE.")
     version = runs.create_solution_version(call.store, solution["group"], solution["name"], mode)
-    call.tag(version["arn"], params.get("tags"))
-    return {"solutionVersionArn": version["arn"]}
+    call.tag(version.arn, params.get("tags"))
+    return {"solutionVersionArn": version.arn}
 
 
-def _version(call: Call, arn: str) -> tuple[dict, dict]:
+def _version(call: Call, arn: str) -> tuple[dict, Solution]:
     from recsys import solutions
 
     record = call.record(arn, SOLUTION_VERSION, "solution version")

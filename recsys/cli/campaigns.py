@@ -22,8 +22,8 @@ def _version_arn(store, group: str, solution: str, version: str | None) -> str:
     from recsys.solutions import get_solution, resolve_version
 
     if not version or version == "$LATEST":
-        return f"{get_solution(store, group, solution)['arn']}/$LATEST"
-    return resolve_version(store, group, solution, version)["arn"]
+        return f"{get_solution(store, group, solution).arn}/$LATEST"
+    return resolve_version(store, group, solution, version).arn
 
 
 def _config(exploration_weight, exploration_age_cutoff, exclude_seen):
@@ -45,12 +45,6 @@ def _campaign_line(c) -> str:
     follows = "  (follows $LATEST)" if str(c.solution_version_arn or "").endswith("/$LATEST") else ""
     return f"{c.name}  {c.status}  {c.recipe or ''}  {deployed}{follows}"
 
-
-def _campaign_json(c) -> dict:
-    """A campaign as --json prints it: Personalize's DescribeCampaign shape plus where it is and what it serves."""
-    extra = {"datasetGroup": c.group, "deployedSolutionVersionArn": c.deployed_solution_version_arn,
-             "recipe": c.recipe}
-    return {**c.to_api(), **extra, **({"problem": c.problem} if c.problem else {})}
 
 
 @main.group("campaign")
@@ -93,7 +87,7 @@ def create_command(ctx, group, name, solution, version, min_tps, exploration_wei
     campaign = create_campaign(store, group, name, _version_arn(store, group, solution, version),
                                min_provisioned_tps=min_tps, campaign_config=config)
     if as_json:
-        echo_json(_campaign_json(campaign))
+        echo_json(campaign)
         return
     click.echo(f"Created campaign {name!r} ({campaign.arn}), serving {campaign.deployed_solution_version_arn}.")
 
@@ -133,7 +127,7 @@ def update_command(ctx, group, name, solution, version, min_tps, exploration_wei
     campaign = update_campaign(store, group, name, solution_version_arn=arn, min_provisioned_tps=min_tps,
                                campaign_config=config or None)
     if as_json:
-        echo_json(_campaign_json(campaign))
+        echo_json(campaign)
         return
     click.echo(f"Updated campaign {name!r}: serving {campaign.deployed_solution_version_arn}.")
 
@@ -156,7 +150,7 @@ def list_command(ctx, group, as_json):
         store.get_dataset_group(group)
     campaigns = [describe_campaign(store, c.group, c.name) for c in list_campaigns(store, group)]
     if as_json:
-        echo_json([_campaign_json(c) for c in campaigns])
+        echo_json(campaigns)
         return
     if not campaigns:
         click.echo("No campaigns yet. Create one with: "
@@ -179,7 +173,7 @@ def describe_command(ctx, group, name):
     """
     from recsys.campaigns import describe_campaign
 
-    echo_json(_campaign_json(describe_campaign(get_store(ctx), group, name)))
+    echo_json(describe_campaign(get_store(ctx), group, name))
 
 
 @campaign_group.command("delete")

@@ -375,7 +375,7 @@ def create_batch_inference_job(
     if recipe_type not in (*RECOMMENDABLE, *RANKABLE):
         hint = " use a batch segment job" if recipe_type == USER_SEGMENTATION else ""
         raise ValidationError(f"Batch inference does not support {recipe_type} recipes "
-                              f"({model.version['recipe']});{hint}.")
+                              f"({model.version.recipe});{hint}.")
     item_lookup = _metadata_lookup(_read_table(store, group, C.ITEMS), C.ITEM_ID, list(item_columns or []), "Items") \
         if item_columns else {}
     if filter_arn:
@@ -490,7 +490,7 @@ def create_batch_segment_job(
     if recipe_type != USER_SEGMENTATION:
         raise ValidationError(
             f"Batch segment jobs need a USER_SEGMENTATION recipe (aws-item-affinity, aws-item-attribute-affinity); "
-            f"{version['recipe']} is {recipe_type}. Use a batch inference job instead."
+            f"{version.recipe} is {recipe_type}. Use a batch inference job instead."
         )
     users_lookup, columns = {}, []
     if csv_path:

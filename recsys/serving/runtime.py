@@ -25,7 +25,7 @@ from recsys import datasets
 from recsys.exceptions import NotFoundError, ValidationError
 from recsys.filters import FilterIndex
 from recsys.recipes import Recipe
-from recsys.resources import Campaign
+from recsys.resources import Campaign, SolutionVersion
 from recsys.serving.reader import READER, SEQ, quote
 from recsys.solutions import SOLUTION_VERSION, get_solution_version, read_model
 from recsys.store import ACTIVE
@@ -47,7 +47,7 @@ class LoadedModel:
     """A deployed solution version: the fitted recipe plus what serving needs to know about its data."""
 
     key: tuple[str, str]
-    version: dict
+    version: SolutionVersion
     recipe: Any
     recipe_type: str
     max_seq: int | None           # newest interaction `_seq` the model saw (None: unknown -> read all)
@@ -340,10 +340,10 @@ def _unchanged(store, key, value) -> bool:
 def _load_model(store, version_arn: str, key) -> LoadedModel:
     version = get_solution_version(store, version_arn)
     recipe = read_model(store, version)
-    recipe_type = version.get("recipe_type") or recipe.recipe_type
-    snapshot = version.get("data") or {}
+    recipe_type = version.recipe_type or recipe.recipe_type
+    snapshot = version.data or {}
     item_ids = np.asarray(recipe.item_ids_, dtype=object).astype(str).astype(object)
-    popularity = _model_popularity(store, version["group"], recipe, item_ids)
+    popularity = _model_popularity(store, version.group, recipe, item_ids)
     return LoadedModel(
         key=key, version=version, recipe=recipe, recipe_type=recipe_type,
         max_seq=snapshot.get("max_seq"), max_timestamp=snapshot.get("max_timestamp"),
