@@ -82,7 +82,7 @@ def build_workspace(home: Path, recipe: str, sizes: dict) -> dict:
 
     users = sorted(read_interactions(store, GROUP, columns=["USER_ID"])["USER_ID"].unique().tolist())
     print(f"workspace: demo {sizes} loaded in {t1 - t0:.1f}s, {recipe} trained in {t2 - t1:.1f}s")
-    return {"campaign_arn": campaign.arn, "filter_arn": flt["arn"], "tracking_id": tracking_id,
+    return {"campaign_arn": campaign.arn, "filter_arn": flt.arn, "tracking_id": tracking_id,
             "key": key, "users": users, "recipe": recipe}
 
 

@@ -45,7 +45,7 @@ with tab_batch:
         else:
             count = st.number_input("How many", 1, 100_000, 100, key="batch_count")
         num_results = st.slider("numResults", 1, 100, 10, key="batch_num")
-        named = {f["name"]: f["arn"] for f in filters.list_filters(store, group) if not filters.is_adhoc_filter(f["name"])}
+        named = {f.name: f.arn for f in filters.list_filters(store, group) if not filters.is_adhoc_filter(f.name)}
         flt = st.selectbox("Filter", ["(none)"] + list(named), key="batch_filter")
         item_columns = st.multiselect("Item columns in the CSV", workspace.item_fields(store, group), key="batch_cols")
         if st.button("Run batch inference job", type="primary", key="batch_run"):

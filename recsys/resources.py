@@ -544,12 +544,12 @@ class Filter(_Resource):
     ARN_MEMBER: ClassVar[str] = "filterArn"
 
     filter_expression: str
-    dataset_group_arn: str
+    dataset_group_arn: str | None = None
 
     @classmethod
-    def from_record(cls, record: dict, store) -> "Filter":
-        return cls(**_common(record), filter_expression=record["filterExpression"],
-                   dataset_group_arn=_group_arn(store, record["group"]))
+    def from_record(cls, record: dict, store=None) -> "Filter":
+        group_arn = _group_arn(store, record["group"]) if store is not None else record.get("datasetGroupArn")
+        return cls(**_common(record), filter_expression=record["filterExpression"], dataset_group_arn=group_arn)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -235,7 +235,7 @@ def item_fields(store: Store, group: str) -> list[str]:
     return [f.name for f in schema.fields if f.name != "ITEM_ID"]
 
 
-def adhoc_filter(store: Store, group: str, expression: str) -> dict:
+def adhoc_filter(store: Store, group: str, expression: str):
     """A named filter for an expression typed in the workbench (one per distinct expression, reused)."""
     name = filters.adhoc_filter_name(group, expression)
     try:

@@ -453,7 +453,7 @@ def served(tmp_path_factory):
     tracker = events.create_event_tracker(store, "demo", "web")
     other_tracker = events.create_event_tracker(store, "other", "other-web")
     with serve_in_background(create_app(store)) as url:
-        served = Served(store, url, campaign.arn, cat_filter["arn"])
+        served = Served(store, url, campaign.arn, cat_filter.arn)
         served.tracking_id = tracker["trackingId"]
         served.other_tracking_id = other_tracker["trackingId"]
         yield served

@@ -158,7 +158,7 @@ def test_filter_with_per_line_filter_values(demo, tmp_path):
         {"userId": "u0003"},
     ])
     batch.create_batch_inference_job(store, "demo", "filtered", arns["pop"], src, tmp_path / "out.jsonl",
-                                     num_results=5, filter_arn=flt["arn"])
+                                     num_results=5, filter_arn=flt.arn)
     out = read_lines(tmp_path / "out.jsonl")
     category = dict(zip(*(read_items(store, "demo")[c].astype(str) for c in ("ITEM_ID", "CATEGORY_L1"))))
     assert out[0]["output"]["recommendedItems"] and all(

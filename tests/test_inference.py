@@ -163,7 +163,7 @@ def test_personalized_ranking_applies_the_filter(world):
     books = [i for i in world["items"].index if category(world, i) == "books"][:3]
     others = [i for i in world["items"].index if "books" not in category(world, i)][:3]
     response = get_personalized_ranking(world["store"], world["campaign"], user_id=world["user"],
-                                        input_list=books + others, filter_arn=flt["arn"])
+                                        input_list=books + others, filter_arn=flt.arn)
     assert sorted(i["itemId"] for i in response["personalizedRanking"]) == sorted(others)
 
 
@@ -173,11 +173,11 @@ def test_personalized_ranking_applies_the_filter(world):
 def test_filter_restricts_items(world):
     flt = create_filter(world["store"], GROUP, "by-cat", "INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)")
     response = get_recommendations(world["store"], world["campaign"], user_id=world["user"], num_results=10,
-                                   filter_arn=flt["arn"], filter_values={"CAT": '"toys","home"'})
+                                   filter_arn=flt.arn, filter_values={"CAT": '"toys","home"'})
     assert len(response["itemList"]) == 10
     assert all(set(category(world, i).split("|")) & {"toys", "home"} for i in ids(response))
     with pytest.raises(ValidationError, match="CAT"):
-        get_recommendations(world["store"], world["campaign"], user_id=world["user"], filter_arn=flt["arn"])
+        get_recommendations(world["store"], world["campaign"], user_id=world["user"], filter_arn=flt.arn)
 
 
 def test_interactions_filter_sees_the_users_full_history(world):
@@ -186,7 +186,7 @@ def test_interactions_filter_sees_the_users_full_history(world):
     viewed = set(world["demo"].interactions.query("USER_ID == @user and EVENT_TYPE == 'view'")["ITEM_ID"])
     plain = ids(get_recommendations(store, world["campaign"], user_id=user, num_results=50))
     assert set(plain) & viewed, "the user's own items are recommended without a filter (as Personalize)"
-    filtered = ids(get_recommendations(store, world["campaign"], user_id=user, num_results=50, filter_arn=flt["arn"]))
+    filtered = ids(get_recommendations(store, world["campaign"], user_id=user, num_results=50, filter_arn=flt.arn))
     assert not set(filtered) & viewed
 
 
@@ -201,7 +201,7 @@ def test_backfill_with_popular_items_when_a_filter_leaves_too_few(world):
     sims = create_campaign(store, GROUP, "sims", version.arn)
     flt = create_filter(store, GROUP, "fashion", 'INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ("fashion")')
     seed = next(i for i in world["items"].index if category(world, i) == "electronics")
-    response = get_recommendations(store, sims.arn, item_id=seed, num_results=100, filter_arn=flt["arn"])
+    response = get_recommendations(store, sims.arn, item_id=seed, num_results=100, filter_arn=flt.arn)
     items = response["itemList"]
     fashion = [i for i in world["items"].index if "fashion" in category(world, i)]
     assert len(items) == min(100, len(fashion))
@@ -405,10 +405,10 @@ def test_current_user_filter_uses_the_users_dataset(world):
     membership = world["demo"].users.set_index("USER_ID").loc[user, "MEMBERSHIP"]
     flt = create_filter(store, GROUP, "if-member",
                         'EXCLUDE ItemID WHERE Items.CATEGORY_L1 IN ("books") IF CurrentUser.MEMBERSHIP = $M')
-    applies = get_recommendations(store, world["campaign"], user_id=user, num_results=100, filter_arn=flt["arn"],
+    applies = get_recommendations(store, world["campaign"], user_id=user, num_results=100, filter_arn=flt.arn,
                                   filter_values={"M": f'"{membership}"'})
     assert not any("books" in category(world, i) for i in ids(applies))
-    other = get_recommendations(store, world["campaign"], user_id=user, num_results=100, filter_arn=flt["arn"],
+    other = get_recommendations(store, world["campaign"], user_id=user, num_results=100, filter_arn=flt.arn,
                                 filter_values={"M": '"no-such-tier"'})
     assert any("books" in category(world, i) for i in ids(other))
 
@@ -479,7 +479,7 @@ def test_cached_reads_see_every_write_at_once(world, tracker):
     with pytest.raises(NotFoundError):
         get_recommendations(store, world["campaign"], user_id=user, filter_arn=f"arn:recsys:filter/{GROUP}/later")
     later = create_filter(store, GROUP, "later", "INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($C)")
-    only = get_recommendations(store, world["campaign"], user_id=user, filter_arn=later["arn"],
+    only = get_recommendations(store, world["campaign"], user_id=user, filter_arn=later.arn,
                                filter_values={"C": '"toys"'})
     assert only["itemList"] and all("toys" in category(world, i).split("|") for i in ids(only))
     rare, items = taste_shift_items(world, user, n=6)

@@ -80,7 +80,7 @@ def test_typed_resources_from_stored_records(store):
 
     store.create_dataset_group("shop")
     record = create_filter(store, "shop", "cheap", 'INCLUDE ItemID WHERE Items.PRICE < 10')
-    typed = Filter.from_record(store.find_resource(record["arn"]), store)
+    typed = Filter.from_record(store.find_resource(record.arn), store)
     assert typed.filter_expression == "INCLUDE ItemID WHERE Items.PRICE < 10"
     assert typed.to_api()["datasetGroupArn"] == f"{ACCOUNT}:dataset-group/shop"
     version = SolutionVersion.from_record({"arn": f"{ACCOUNT}:solution/up/1", "name": "up/1", "solution": "up",
@@ -220,5 +220,5 @@ def test_names_the_product_picks_stay_unique_per_workspace(store):
     assert store.name_for("solution", "b", "user-personalization") == "user-personalization-b"
     expression = 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")'
     first, second = workspace.adhoc_filter(store, "a", expression), workspace.adhoc_filter(store, "b", expression)
-    assert first["group"] == "a" and second["group"] == "b" and first["name"] != second["name"]
-    assert workspace.adhoc_filter(store, "a", expression)["arn"] == first["arn"]
+    assert first.group == "a" and second.group == "b" and first.name != second.name
+    assert workspace.adhoc_filter(store, "a", expression).arn == first.arn

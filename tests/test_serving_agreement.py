@@ -38,9 +38,9 @@ def world(tmp_path_factory):
         version = runs.create_solution_version(store, "demo", solution, wait=True)
         assert version.status == ACTIVE, version.failure_reason
         versions[solution] = version.arn
-    by_category = create_filter(store, "demo", "not-in", "EXCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)")["arn"]
+    by_category = create_filter(store, "demo", "not-in", "EXCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)").arn
     not_bought = create_filter(store, "demo", "not-bought",
-                               'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")')["arn"]
+                               'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")').arn
     tracker = create_event_tracker(store, "demo", "web")["trackingId"]
     events = [{"eventType": "purchase" if k % 3 == 0 else "view", "sentAt": DEFAULT_NOW + 60 + k,
                "itemId": f"i{k + 40:04d}", "eventId": f"e{k}", "properties": json.dumps({"device": "mobile"})}

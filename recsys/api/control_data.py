@@ -373,9 +373,9 @@ def create_filter(call: Call, params: dict) -> dict:
     from recsys.filters.resources import create_filter as store_filter
 
     group = call.dataset_group(params["datasetGroupArn"])
-    record = store_filter(call.store, group, params["name"], params["filterExpression"])
-    call.tag(record["arn"], params.get("tags"))
-    return {"filterArn": record["arn"]}
+    created = store_filter(call.store, group, params["name"], params["filterExpression"])
+    call.tag(created.arn, params.get("tags"))
+    return {"filterArn": created.arn}
 
 
 @operation("DescribeFilter")

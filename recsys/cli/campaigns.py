@@ -208,7 +208,7 @@ def _filter_arn(store, group: str | None, name: str | None) -> str | None:
         raise click.BadParameter("--filter by name needs --group (or pass the filter's ARN).")
     from recsys.filters import get_filter
 
-    return get_filter(store, group, name)["arn"]
+    return get_filter(store, group, name).arn
 
 
 def _print_items(items: list[dict], rid: str) -> None:
