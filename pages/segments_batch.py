@@ -67,8 +67,8 @@ with tab_batch:
                     num_results=num_results, filter_arn=named.get(flt), csv_path=out_dir / "output.csv",
                     item_columns=item_columns,
                     progress=lambda done, total: bar.progress(min(1.0, done / max(total, 1)), text=f"{done:,} lines"))
-                st.session_state["batch_last"] = job["name"]
-                bar.progress(1.0, text=f"Done: {job['name']}")
+                st.session_state["batch_last"] = job.name
+                bar.progress(1.0, text=f"Done: {job.name}")
             except RecsysError as exc:
                 st.error(str(exc))
         last = st.session_state.get("batch_last")
@@ -108,7 +108,7 @@ with tab_segments:
                 job = batch.create_batch_segment_job(store, group, job_name, version.arn, input_path,
                                                      out_dir / "output.jsonl", num_results=int(users_per_segment),
                                                      csv_path=out_dir / "output.csv")
-                st.session_state["segments_last"] = job["name"]
+                st.session_state["segments_last"] = job.name
             except RecsysError as exc:
                 st.error(str(exc))
         last = st.session_state.get("segments_last")
@@ -126,7 +126,8 @@ with tab_jobs:
     if not jobs:
         common.empty_state("No batch job yet.", "Run one on the other tabs.")
     else:
-        frame = pd.DataFrame([{k: j.get(k) for k in ("type", "name", "status", "recipe_type", "num_results",
-                                                        "lines_total", "failure_reason", "output_path")} for j in jobs])
+        frame = pd.DataFrame([{k: getattr(j, k) for k in ("kind", "name", "status", "recipe_type", "num_results",
+                                                           "lines_total", "failure_reason", "output_path")}
+                              for j in jobs]).rename(columns={"kind": "type"})
         st.dataframe(frame, hide_index=True, width="stretch")
         common.download_button(frame, "Download as CSV", f"{group}-batch-jobs.csv", key="jobs_dl")

@@ -559,20 +559,37 @@ class BatchJob(_Resource):
     API_SHAPE: ClassVar[str] = "BatchInferenceJob"
     SUMMARY_SHAPE: ClassVar[str] = "BatchInferenceJobSummary"
     ARN_MEMBER: ClassVar[str] = "batchInferenceJobArn"
+    SEGMENT: ClassVar[str] = "batch-segment-job"
 
     kind: str
-    solution_version_arn: str
+    solution_version_arn: str | None = None
     num_results: int | None = None
     filter_arn: str | None = None
+    recipe_type: str | None = None
+    input_path: str | None = None           # the local files the library read and wrote
+    output_path: str | None = None
+    csv_path: str | None = None
+    csv_rows: int | None = None
+    item_columns: list | None = None
+    exclude_seen: bool | None = None
+    job_config: dict | None = None
+    lines_total: int | None = None
+    lines_done: int | None = None
+    lines_failed: int | None = None
+    resumed_from: int | None = None
+    seconds: float | None = None
+    lines_per_second: float | None = None
+    progress: dict | None = None
+    # Personalize's view (jobs created through the control plane)
     job_input: dict | None = None
     job_output: dict | None = None
     role_arn: str | None = None
     batch_inference_job_config: dict | None = None
-    batch_inference_job_mode: str | None = None
-    lines_done: int | None = None
-    lines_failed: int | None = None
+    output_location: str | None = None      # where the control plane published the output
 
-    SEGMENT: ClassVar[str] = "batch-segment-job"
+    @property
+    def batch_inference_job_mode(self) -> str | None:
+        return "BATCH_INFERENCE" if self.kind != self.SEGMENT else None
 
     def _names(self) -> tuple[str, str, str]:
         if self.kind == self.SEGMENT:
@@ -582,6 +599,10 @@ class BatchJob(_Resource):
     def _edge_value(self, member: str) -> Any:
         if member == self._names()[2]:
             return self.arn
+        if member == "jobInput":
+            return self.job_input or ({"s3DataSource": {"path": self.input_path}} if self.input_path else None)
+        if member == "jobOutput":
+            return self.job_output or ({"s3DataDestination": {"path": self.output_path}} if self.output_path else None)
         return super()._edge_value(member)
 
     def to_api(self) -> dict:
@@ -592,16 +613,7 @@ class BatchJob(_Resource):
 
     @classmethod
     def from_record(cls, record: dict, store=None) -> "BatchJob":
-        job_input = record.get("job_input") or ({"s3DataSource": {"path": record["input_path"]}}
-                                                if record.get("input_path") else None)
-        job_output = record.get("job_output") or ({"s3DataDestination": {"path": record["output_path"]}}
-                                                  if record.get("output_path") else None)
-        return cls(**_common(record), kind=record["type"], solution_version_arn=record.get("solution_version_arn"),
-                   num_results=record.get("num_results"), filter_arn=record.get("filter_arn"),
-                   job_input=job_input, job_output=job_output, role_arn=record.get("role_arn"),
-                   batch_inference_job_config=record.get("batch_inference_job_config"),
-                   batch_inference_job_mode="BATCH_INFERENCE" if record["type"] != cls.SEGMENT else None,
-                   lines_done=record.get("lines_done"), lines_failed=record.get("lines_failed"))
+        return cls(**_common(record), kind=record["type"], **_stored_fields(cls, record))
 
 
 TYPES: dict[str, type] = {

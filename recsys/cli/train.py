@@ -409,14 +409,14 @@ def batch_segment_command(ctx, group, solution, input_path, output_path, num_res
     _report_job(job, as_json)
 
 
-def _report_job(job: dict, as_json: bool) -> None:
+def _report_job(job, as_json: bool) -> None:
     if as_json:
         echo_json(job)
         return
-    failed = job.get("lines_failed") or 0
+    failed = job.lines_failed or 0
     note = f", {failed:,} with errors (see their \"error\" field)" if failed else ""
-    click.echo(f"Wrote {job['lines_done']:,} lines to {job['output_path']}{note} in {job['seconds']:.1f} s.")
-    if job.get("csv_path"):
-        click.echo(f"CSV: {job['csv_path']} ({job.get('csv_rows', 0):,} rows).")
-    if job.get("resumed_from"):
-        click.echo(f"Resumed after line {job['resumed_from']:,}.")
+    click.echo(f"Wrote {job.lines_done:,} lines to {job.output_path}{note} in {job.seconds:.1f} s.")
+    if job.csv_path:
+        click.echo(f"CSV: {job.csv_path} ({job.csv_rows or 0:,} rows).")
+    if job.resumed_from:
+        click.echo(f"Resumed after line {job.resumed_from:,}.")

@@ -34,7 +34,7 @@ from recsys import columns as C
 from recsys import datasets
 from recsys.exceptions import ConflictError, NotFoundError, RecsysError, ValidationError
 from recsys.recipes import PERSONALIZED_RANKING, RELATED_ITEMS, USER_SEGMENTATION
-from recsys.resources import Campaign
+from recsys.resources import BatchJob, Campaign
 from recsys.serving.pipeline import RANKABLE, RECOMMENDABLE, Pipeline, Query, compiled_filter
 from recsys.serving.reader import READER
 from recsys.serving.request import MAX_RESULTS, check_campaign_config, check_id, check_input_list
@@ -180,8 +180,9 @@ class _Job:
     def fail(self, exc: BaseException) -> None:
         self.store.update_resource(self.kind, self.group, self.name, status=CREATE_FAILED, failure_reason=str(exc))
 
-    def finish(self, **body) -> dict:
-        return self.store.update_resource(self.kind, self.group, self.name, status=ACTIVE, body=body)
+    def finish(self, **body) -> BatchJob:
+        return BatchJob.from_record(self.store.update_resource(self.kind, self.group, self.name, status=ACTIVE,
+                                                               body=body))
 
     def stream(self, input_path: Path, output_path: Path, process: Callable[[list[str], int], list[dict]],
                chunk_size: int, resume: bool, progress) -> dict:
@@ -345,7 +346,7 @@ def create_batch_inference_job(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     exclude_seen: bool = False,
     job_config: dict | None = None,
-) -> dict:
+) -> BatchJob:
     """Run a batch inference job (Personalize `CreateBatchInferenceJob`) synchronously; returns the job.
 
     Input lines by recipe type: ``{"userId": "42"}`` (user personalization, popularity),
@@ -473,7 +474,7 @@ def create_batch_segment_job(
     progress: Callable[[int, int], None] | None = None,
     resume: bool = True,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
-) -> dict:
+) -> BatchJob:
     """Run a batch segment job (Personalize `CreateBatchSegmentJob`) for a USER_SEGMENTATION solution version.
 
     Input lines: ``{"itemId": "105"}`` or ``{"itemAttributes": "ITEMS.GENRES = \\"Comedy\\""}``; output lines
@@ -529,5 +530,5 @@ def _segment_csv(path: Path, output: Path, columns: list[str], lookup: dict) -> 
     return _write_csv(path, ["SEGMENT", "RANK", C.USER_ID, *columns], rows())
 
 
-def list_batch_jobs(store: Store, group: str | None = None, kind: str = BATCH_INFERENCE_JOB) -> list[dict]:
-    return store.list_resources(kind, group)
+def list_batch_jobs(store: Store, group: str | None = None, kind: str = BATCH_INFERENCE_JOB) -> list[BatchJob]:
+    return [BatchJob.from_record(r) for r in store.list_resources(kind, group)]
