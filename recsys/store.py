@@ -28,6 +28,7 @@ from typing import Any, Iterator
 import sqlite_utils
 
 from recsys.exceptions import ConflictError, NotFoundError, ValidationError
+from recsys.files import environment_errors
 from recsys.resources import (  # noqa: F401 - the statuses and the name rule are used through this module too
     ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, CREATE_PENDING, CREATE_STOPPED, CREATE_STOPPING, DEFAULT_ACCOUNT,
     DEFAULT_REGION, NAME_PATTERN, STATUSES, Arn, validate_name,
@@ -205,7 +206,10 @@ def _private_file(path: Path, create: bool = True) -> None:
     if create and not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     if path.exists() and path.stat().st_mode & 0o077:
-        os.chmod(path, 0o600)
+        try:
+            os.chmod(path, 0o600)
+        except OSError as exc:  # a read-only workspace is still readable; say why its mode stays
+            log.warning("Could not make %s private (chmod 600): %s", path, exc)
 
 
 class _Connection(sqlite3.Connection):
@@ -226,10 +230,10 @@ class Store:
         self.home = Path(home or os.environ.get("RECSYS_HOME") or DEFAULT_HOME).resolve()
         self.db_path = self.home / DB_NAME
         self.artifacts_dir = self.home / "artifacts"
-        self.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        _private_file(self.db_path)
         self._migrate_lock = threading.Lock()
-        with self._migrate_lock:
+        with environment_errors(self.db_path), self._migrate_lock:
+            self.artifacts_dir.mkdir(parents=True, exist_ok=True)
+            _private_file(self.db_path)
             db = self.connect()
             try:
                 db.execute("PRAGMA journal_mode=WAL")
@@ -248,17 +252,25 @@ class Store:
     # -- connections ---------------------------------------------------------------------------------
 
     def connect(self) -> sqlite_utils.Database:
-        """A new connection (caller closes it): WAL, busy timeout, foreign keys, autocommit outside transactions."""
-        conn = sqlite3.connect(
-            self.db_path,
-            timeout=BUSY_TIMEOUT_SECONDS,
-            isolation_level=None,
-            check_same_thread=False,
-            factory=_Connection,
-        )
-        conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        """A new connection (caller closes it): WAL, busy timeout, foreign keys, autocommit outside transactions.
+
+        A full disk, a read-only workspace or a damaged database raises EnvironmentProblem, here and in
+        `transaction` and `reading`, for everything run inside them."""
+        with environment_errors(self.db_path):
+            conn = sqlite3.connect(
+                self.db_path,
+                timeout=BUSY_TIMEOUT_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,
+                factory=_Connection,
+            )
+            try:
+                conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            except BaseException:
+                conn.close()
+                raise
         return sqlite_utils.Database(conn)
 
     @contextlib.contextmanager
@@ -271,19 +283,20 @@ class Store:
         db = self.connect()
         conn = db.conn
         try:
-            if wait is not None:
-                conn.execute(f"PRAGMA busy_timeout={max(0, int(wait * 1000))}")
-            conn.execute("BEGIN IMMEDIATE")
-            conn.managed = True
-            try:
-                yield db
-            except BaseException:
+            with environment_errors(self.db_path):
+                if wait is not None:
+                    conn.execute(f"PRAGMA busy_timeout={max(0, int(wait * 1000))}")
+                conn.execute("BEGIN IMMEDIATE")
+                conn.managed = True
+                try:
+                    yield db
+                except BaseException:
+                    conn.managed = False
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
                 conn.managed = False
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.managed = False
-            conn.execute("COMMIT")
+                conn.execute("COMMIT")
         finally:
             db.close()
 
@@ -292,7 +305,8 @@ class Store:
         """A connection for reads, closed on exit."""
         db = self.connect()
         try:
-            yield db
+            with environment_errors(self.db_path):
+                yield db
         finally:
             db.close()
 

@@ -37,14 +37,17 @@ from starlette.routing import Route
 from recsys.api import keys as api_keys
 from recsys.api.access import ArnResolver, require_group
 from recsys.api.control import ControlPlane
-from recsys.api.errors import invalid_input, not_found
+from recsys.api.errors import environment_error, invalid_input, not_found
 from recsys.api.metrics import Metrics
 from recsys.api.wire import DECODER as _DECODER
 from recsys.api.wire import Outcome as _Outcome
 from recsys.api.wire import dumps as _dumps
 from recsys.api.models import OPERATIONS, Operation, signing_name, validate_request
 from recsys.api.sigv4 import verify_request
-from recsys.exceptions import ApiError, AuthError, ConflictError, InvalidInput, NotFoundError, RecsysError, ValidationError
+from recsys.exceptions import (
+    ApiError, AuthError, ConflictError, EnvironmentProblem, InvalidInput, NotFoundError, RecsysError, ValidationError,
+)
+from recsys.files import environment_problem
 
 log = logging.getLogger("recsys.api")
 access_log = logging.getLogger("recsys.api.access")
@@ -201,13 +204,19 @@ class PersonalizeAPI:
                 outcome = self._error(ApiError(409, "ResourceInUseException", str(exc)))
             else:
                 outcome = self._error(invalid_input(str(exc)))
+        except EnvironmentProblem as exc:
+            outcome = self._error(environment_error(exc))
         except RecsysError as exc:
             outcome = self._error(invalid_input(str(exc)))
-        except Exception:
-            log.exception("Unexpected error in %s", operation.name)
-            outcome = self._error(
-                ApiError(500, "InternalFailure", "The server hit an unexpected error; see the server log.")
-            )
+        except Exception as exc:
+            problem = environment_problem(exc, self.store.db_path)
+            if problem is not None:
+                outcome = self._error(environment_error(problem))
+            else:
+                log.exception("Unexpected error in %s", operation.name)
+                outcome = self._error(
+                    ApiError(500, "InternalFailure", "The server hit an unexpected error; see the server log.")
+                )
         outcome.access_key_id = key_id
         return outcome
 

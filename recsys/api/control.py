@@ -96,7 +96,7 @@ class ControlPlane:
         except InvalidInput as exc:
             outcome = self._error(ApiError(400, "InvalidInputException", str(exc)))
         except Exception as exc:
-            error = api_error_for(exc, self._errors.get(name or "", frozenset()))
+            error = api_error_for(exc, self._errors.get(name or "", frozenset()), self.api.store.db_path)
             if error is None:
                 log.exception("Unexpected error in %s", name)
                 error = ApiError(500, "InternalFailure", "The server hit an unexpected error; see the server log.")

@@ -253,15 +253,14 @@ def _import_record(call: Call, arn: str) -> dict:
     raise not_found(f"Dataset import job {arn} does not exist.")
 
 
-def _run_import(store, jobs, record: dict) -> None:
+def _run_import(store, record: dict) -> None:
     from recsys import locations
     from recsys.ingest import import_file
 
     arn, group, name = record["arn"], record["group"], record["name"]
     try:
         with locations.staged_input(store, record["data_location"]) as path:
-            import_file(store, group, record["dataset_type"], path, mode=record["mode"], job_name=name,
-                        progress=lambda *_: jobs.started(arn))
+            import_file(store, group, record["dataset_type"], path, mode=record["mode"], job_name=name)
     except Exception as exc:  # recorded on the job: clients read it with DescribeDatasetImportJob
         try:
             store.find_resource(arn)
@@ -306,7 +305,7 @@ def create_dataset_import_job(call: Call, params: dict) -> dict:
               "mode": params.get("importMode") or "FULL", "data_location": location, "role_arn": params.get("roleArn"),
               "publish_attribution_metrics_to_s3": params.get("publishAttributionMetricsToS3")}
     store, jobs = call.store, call.jobs
-    jobs.submit(arn, record, lambda: _run_import(store, jobs, record))
+    jobs.submit(arn, record, lambda: _run_import(store, record))
     call.tag(arn, params.get("tags"))
     return {"datasetImportJobArn": arn}
 

@@ -9,7 +9,14 @@ Example::
 from __future__ import annotations
 
 from recsys.api.keys import scope
-from recsys.exceptions import ApiError, ConflictError, NotFoundError, RecsysError, ValidationError
+import logging
+
+from recsys.exceptions import (
+    ApiError, ConflictError, EnvironmentProblem, NotFoundError, RecsysError, ValidationError,
+)
+from recsys.files import DAMAGED, environment_problem
+
+log = logging.getLogger("recsys.api")
 
 
 def invalid_input(message: str) -> ApiError:
@@ -36,11 +43,21 @@ def access_denied(key: dict, operation: str, arn: str) -> ApiError:
     )
 
 
-def api_error_for(exc: Exception, error_names: frozenset[str]) -> ApiError | None:
+def environment_error(problem: EnvironmentProblem) -> ApiError:
+    """A full disk or a read-only workspace: 503, worth retrying once fixed; damaged files: 500."""
+    log.error("%s", problem)
+    if problem.kind == DAMAGED:
+        return ApiError(500, "InternalFailure", str(problem))
+    return ApiError(503, "ServiceUnavailable", str(problem))
+
+
+def api_error_for(exc: Exception, error_names: frozenset[str], db_path=None) -> ApiError | None:
     """The ApiError for a library exception, picking among the errors the operation's model declares
     (`error_names`); None when `exc` is not one of ours (a server fault)."""
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, EnvironmentProblem):
+        return environment_error(exc)
     if isinstance(exc, NotFoundError):
         return not_found(str(exc))
     if isinstance(exc, ConflictError):
@@ -52,4 +69,5 @@ def api_error_for(exc: Exception, error_names: frozenset[str]) -> ApiError | Non
         return invalid_input(text)
     if isinstance(exc, (ValidationError, RecsysError)):
         return invalid_input(str(exc))
-    return None
+    problem = environment_problem(exc, db_path) if db_path is not None else None
+    return environment_error(problem) if problem is not None else None
