@@ -167,9 +167,9 @@ def bench_training(work: Path) -> list[str]:
         recover(Store(home))
         (version,) = solutions.list_solution_versions(store, "g", solution)
         stage = point.split(":", 1)[1].replace("saved", "saving")
-        tally.check(version["status"] == CREATE_FAILED and f"during {stage}" in (version["failure_reason"] or "")
+        tally.check(version.status == CREATE_FAILED and f"during {stage}" in (version.failure_reason or "")
                     and not solutions.artifact_dir(store, version).exists() and temporaries(home) == 0,
-                    f"{point}: {version['status']} {version['failure_reason']}")
+                    f"{point}: {version.status} {version.failure_reason}")
         runs.delete_solution(store, "g", solution)
     # Stop asked (CREATE STOPPING), then the process killed: STOPPING ends.
     stop = Tally("trainings stopped then killed (CREATE STOPPED, deletable)")
@@ -180,10 +180,10 @@ def bench_training(work: Path) -> list[str]:
     while not (home.parent / "failpoint-reached").exists():
         time.sleep(0.01)
     (version,) = solutions.list_solution_versions(store, "g", "stopme")
-    runs.cancel_solution_version(store, version["arn"])
+    runs.cancel_solution_version(store, version.arn)
     marker_proc.join()
     recover(Store(home))
-    ended = solutions.get_solution_version(store, version["arn"])["status"]
+    ended = solutions.get_solution_version(store, version.arn).status
     runs.delete_solution(store, "g", "stopme")
     stop.check(ended == CREATE_STOPPED, f"ended {ended}")
     return [tally.line(), stop.line()]
@@ -209,16 +209,16 @@ def bench_batch(work: Path) -> list[str]:
         recover(Store(home))
         second = work / "second.jsonl"
         second.write_text("".join(json.dumps({"userId": u}) + "\n" for u in users[1000:4000]))
-        batch.create_batch_inference_job(store, "g", f"second-{chunk}", version["arn"], second, output,
+        batch.create_batch_inference_job(store, "g", f"second-{chunk}", version.arn, second, output,
                                          num_results=3)
         lines = [json.loads(x) for x in output.read_text().splitlines()]
         mixed = sum(1 for x in lines if len(x["output"]["recommendedItems"]) != 3)
-        resumed = batch.create_batch_inference_job(store, "g", name, version["arn"], first, output, num_results=25)
+        resumed = batch.create_batch_inference_job(store, "g", name, version.arn, first, output, num_results=25)
         whole = work / "whole.jsonl"
-        batch.create_batch_inference_job(store, "g", f"whole-{chunk}", version["arn"], first, whole, num_results=25)
-        tally.check(mixed == 0 and resumed["resumed_from"] == chunk * 1000
+        batch.create_batch_inference_job(store, "g", f"whole-{chunk}", version.arn, first, whole, num_results=25)
+        tally.check(mixed == 0 and resumed.resumed_from == chunk * 1000
                     and output.read_text() == whole.read_text() and temporaries(home) == 0,
-                    f"chunk {chunk}: {mixed} mixed lines, resumed from {resumed['resumed_from']}")
+                    f"chunk {chunk}: {mixed} mixed lines, resumed from {resumed.resumed_from}")
     return [tally.line()]
 
 

@@ -291,7 +291,7 @@ def cached_evaluation_reports(versions: list[dict]) -> dict:
     home = str(get_store().home)
     reports = {}
     for v in versions:
-        report = _evaluation_report(v["arn"], v.get("updated_at"), home)
+        report = _evaluation_report(v.arn, v.updated_at, home)
         if report is not None:
-            reports[v["arn"]] = report
+            reports[v.arn] = report
     return reports

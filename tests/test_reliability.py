@@ -154,34 +154,34 @@ def test_a_killed_training_is_failed_with_its_stage_and_leaves_no_files(workspac
     killed = Killed(store.home, ["train", "-g", "g", "--solution", "pop", "--recipe", POP], point)
     killed.kill()
     version = _version_of(store, "pop")
-    assert version["status"] == CREATE_IN_PROGRESS
+    assert version.status == CREATE_IN_PROGRESS
     model_dir = solutions.artifact_dir(store, version)
     if point == "training:saved":
         assert (model_dir / "params.json").exists()  # the model was saved; the version never became ACTIVE
 
     report = recover(Store(store.home))
     version = _version_of(store, "pop")
-    assert report.versions == [version["arn"]] and version["status"] == CREATE_FAILED
-    assert version["failure_reason"].startswith(
+    assert report.versions == [version.arn] and version.status == CREATE_FAILED
+    assert version.failure_reason.startswith(
         f"interrupted: the process that ran it stopped (killed or crashed) during {stage}")
     assert not model_dir.exists() and not solutions.evaluation_path(store, version).exists()
     assert temporaries(store.home) == []
 
     retrained = runs.create_solution_version(store, "g", "pop", wait=True)  # a retry works
-    assert retrained["status"] == ACTIVE
-    runs.delete_solution_version(store, version["arn"])  # and the failed one can be deleted
-    assert [v["arn"] for v in solutions.list_solution_versions(store, "g", "pop")] == [retrained["arn"]]
+    assert retrained.status == ACTIVE
+    runs.delete_solution_version(store, version.arn)  # and the failed one can be deleted
+    assert [v.arn for v in solutions.list_solution_versions(store, "g", "pop")] == [retrained.arn]
 
 
 def test_a_training_stopped_then_killed_ends_stopped_and_can_be_deleted(workspace):
     store = workspace
     killed = Killed(store.home, ["train", "-g", "g", "--solution", "pop", "--recipe", POP], "training:fitting")
     version = _version_of(store, "pop")
-    stopping = runs.cancel_solution_version(store, version["arn"])  # the workbench's Stop, while it runs
-    assert stopping["status"] == CREATE_STOPPING
+    stopping = runs.cancel_solution_version(store, version.arn)  # the workbench's Stop, while it runs
+    assert stopping.status == CREATE_STOPPING
     killed.kill()
-    assert recover(Store(store.home)).versions == [version["arn"]]
-    assert _version_of(store, "pop")["status"] == CREATE_STOPPED  # STOPPING always ends
+    assert recover(Store(store.home)).versions == [version.arn]
+    assert _version_of(store, "pop").status == CREATE_STOPPED  # STOPPING always ends
     runs.delete_solution(store, "g", "pop")
     assert solutions.list_solution_versions(store, "g") == []
 
@@ -201,8 +201,8 @@ def _lines(path: Path) -> list[dict]:
 @pytest.fixture
 def trained(workspace):
     version = runs.create_solution_version(store := workspace, "g", solutions.create_solution(
-        store, "g", "pop", POP)["name"], wait=True)
-    assert version["status"] == ACTIVE
+        store, "g", "pop", POP).name, wait=True)
+    assert version.status == ACTIVE
     return store, version
 
 
@@ -234,18 +234,18 @@ def test_a_killed_batch_job_resumes_only_as_itself_and_never_mixes_outputs(train
 
     # Resuming the first job with another input or other parameters is refused, saying what differs.
     with pytest.raises(ConflictError, match="num_results differ"):
-        batch.create_batch_inference_job(store, "g", "first", version["arn"], first_in, output, num_results=3)
+        batch.create_batch_inference_job(store, "g", "first", version.arn, first_in, output, num_results=3)
     with pytest.raises(ConflictError, match="the input is .*second.jsonl"):
-        batch.create_batch_inference_job(store, "g", "first", version["arn"], second_in, output, num_results=25)
+        batch.create_batch_inference_job(store, "g", "first", version.arn, second_in, output, num_results=25)
     # The same job resumes after its 2,000 lines and gives what an uninterrupted run gives.
-    resumed = batch.create_batch_inference_job(store, "g", "first", version["arn"], first_in, output,
+    resumed = batch.create_batch_inference_job(store, "g", "first", version.arn, first_in, output,
                                                num_results=25)
-    assert resumed["status"] == ACTIVE and resumed["resumed_from"] == 2_000 and resumed["lines_done"] == 2_500
-    whole = batch.create_batch_inference_job(store, "g", "whole", version["arn"], first_in, tmp_path / "whole.jsonl",
+    assert resumed.status == ACTIVE and resumed.resumed_from == 2_000 and resumed.lines_done == 2_500
+    whole = batch.create_batch_inference_job(store, "g", "whole", version.arn, first_in, tmp_path / "whole.jsonl",
                                              num_results=25)
     assert [r["input"] for r in _lines(output)] == [r["input"] for r in _lines(tmp_path / "whole.jsonl")]
     assert [r["output"] for r in _lines(output)] == [r["output"] for r in _lines(tmp_path / "whole.jsonl")]
-    assert whole["status"] == ACTIVE and not batch.work_dir(store, batch.BATCH_INFERENCE_JOB, "g", "first").exists()
+    assert whole.status == ACTIVE and not batch.work_dir(store, batch.BATCH_INFERENCE_JOB, "g", "first").exists()
 
 
 def test_a_batch_job_killed_while_publishing_resumes_to_its_finished_output(trained, tmp_path):
@@ -258,5 +258,5 @@ def test_a_batch_job_killed_while_publishing_resumes_to_its_finished_output(trai
     recover(Store(store.home))
     job = store.get_resource(batch.BATCH_INFERENCE_JOB, "g", "late")
     assert job["status"] == CREATE_FAILED and "while moving its finished files into place" in job["failure_reason"]
-    resumed = batch.create_batch_inference_job(store, "g", "late", version["arn"], source, output)
-    assert resumed["status"] == ACTIVE and resumed["resumed_from"] == 50 and len(_lines(output)) == 50
+    resumed = batch.create_batch_inference_job(store, "g", "late", version.arn, source, output)
+    assert resumed.status == ACTIVE and resumed.resumed_from == 50 and len(_lines(output)) == 50

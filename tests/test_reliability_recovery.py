@@ -93,7 +93,7 @@ def solution(store):
 
 def _running_version(store, owner: dict | None, status: str = CREATE_IN_PROGRESS) -> dict:
     version = solutions.new_solution_version(store, "g", "pop")
-    return store.update_resource(solutions.SOLUTION_VERSION, "g", version["name"], status=status,
+    return store.update_resource(solutions.SOLUTION_VERSION, "g", version.name, status=status,
                                  body={"owner": owner, "progress": {"stage": "fitting", "percent": 40.0}})
 
 
@@ -106,14 +106,14 @@ def test_versions_of_a_live_process_are_left_and_of_a_dead_one_ended(store, solu
     report = recover(store)
     assert sorted(report.versions) == sorted([live["arn"], stopping["arn"]])
     live, stopping = (solutions.get_solution_version(store, v["arn"]) for v in (live, stopping))
-    assert live["status"] == CREATE_FAILED and "during fitting" in live["failure_reason"]
-    assert stopping["status"] == CREATE_STOPPED
+    assert live.status == CREATE_FAILED and "during fitting" in live.failure_reason
+    assert stopping.status == CREATE_STOPPED
     assert recover(store).versions == []  # once
 
 
 def test_stop_and_delete_work_on_a_version_whose_process_is_gone(store, solution):
     orphan = _running_version(store, {"token": "deadbeef0001", "pid": 0, "host": "x"})
-    assert runs.cancel_solution_version(store, orphan["arn"])["status"] == CREATE_STOPPED  # not STOPPING forever
+    assert runs.cancel_solution_version(store, orphan["arn"]).status == CREATE_STOPPED  # not STOPPING forever
     other = _running_version(store, None)
     runs.delete_solution_version(store, other["arn"])
     runs.delete_solution(store, "g", "pop")
@@ -160,4 +160,4 @@ def test_the_api_ends_interrupted_jobs_when_it_starts(store, solution):
 
     orphan = _running_version(store, {"token": "deadbeef0003", "pid": 0, "host": "x"})
     create_app(store, warm=False)
-    assert solutions.get_solution_version(store, orphan["arn"])["status"] == CREATE_FAILED
+    assert solutions.get_solution_version(store, orphan["arn"]).status == CREATE_FAILED

@@ -131,7 +131,7 @@ def test_a_training_trains_on_spooled_events(store, trackers, tmp_path):
     _spool_one(store, trackers["a"], item="spooled-item")
     solutions.create_solution(store, "a", "pop", "aws-popularity-count")
     version = runs.create_solution_version(store, "a", "pop", wait=True)
-    assert version["data"]["interactions"] == 1_201 and event_writer.spooled_count(store) == 0
+    assert version.data["interactions"] == 1_201 and event_writer.spooled_count(store) == 0
 
 
 def run_cli(home, *args):

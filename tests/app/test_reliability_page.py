@@ -44,12 +44,12 @@ def test_the_workbench_ends_interrupted_jobs_when_it_opens_the_workspace(demo_ho
     monkeypatch.setenv("RECSYS_HOME", str(home))
     store = Store(home)
     (solution, *_) = solutions.list_solutions(store, "demo")
-    version = solutions.new_solution_version(store, "demo", solution["name"])
-    store.update_resource(solutions.SOLUTION_VERSION, "demo", version["name"], status=CREATE_IN_PROGRESS,
+    version = solutions.new_solution_version(store, "demo", solution.name)
+    store.update_resource(solutions.SOLUTION_VERSION, "demo", version.name, status=CREATE_IN_PROGRESS,
                           body={"owner": {"token": "deadbeef0004"}, "progress": {"stage": "fitting"}})
     at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=TIMEOUT)
     at.session_state["group"] = "demo"
     at.run()
     assert not at.exception, at.exception
-    ended = solutions.get_solution_version(store, version["arn"])
-    assert ended["status"] == CREATE_FAILED and "during fitting" in ended["failure_reason"]
+    ended = solutions.get_solution_version(store, version.arn)
+    assert ended.status == CREATE_FAILED and "during fitting" in ended.failure_reason
