@@ -398,6 +398,16 @@ def test_cli_makes_admin_keys_and_s3_settings(tmp_path):
     assert runner.invoke(main, ["--home", str(home), "config", "set", "region", "eu-west-1"]).exit_code != 0
 
 
+def deletion_done(personalize, arn: str, timeout: float = 60.0) -> dict:
+    """Poll a data deletion job (its statuses are PENDING, IN_PROGRESS, COMPLETED, FAILED) until it ends."""
+    deadline = time.monotonic() + timeout
+    while (found := personalize.describe_data_deletion_job(dataDeletionJobArn=arn)["dataDeletionJob"])[
+            "status"] not in ("COMPLETED", "FAILED"):
+        assert found["status"] in ("PENDING", "IN_PROGRESS") and time.monotonic() < deadline, found
+        time.sleep(0.1)
+    return found
+
+
 def test_dataset_export_and_data_deletion_jobs_through_s3(live, s3):
     from recsys.datasets import read_interactions
     from recsys.events import create_event_tracker, put_events
@@ -439,22 +449,14 @@ def test_dataset_export_and_data_deletion_jobs_through_s3(live, s3):
     deletion = personalize.create_data_deletion_job(jobName=unique("del"), datasetGroupArn=group, roleArn=ROLE,
                                                     dataSource={"dataLocation": f"s3://{bucket}/delete/users.csv"}
                                                     )["dataDeletionJobArn"]
-    deadline = time.monotonic() + 60
-    while (found := personalize.describe_data_deletion_job(dataDeletionJobArn=deletion)["dataDeletionJob"])[
-            "status"] not in ("COMPLETED", "FAILED"):
-        assert found["status"] in ("PENDING", "IN_PROGRESS") and time.monotonic() < deadline
-        time.sleep(0.1)
+    found = deletion_done(personalize, deletion)
     assert found["status"] == "COMPLETED" and found["numDeleted"] == 3, found
     assert sorted(set(read_interactions(live.store, name)["USER_ID"])) == ["u2", "u3"]
     assert [j["dataDeletionJobArn"] for j in personalize.list_data_deletion_jobs(
         datasetGroupArn=group)["dataDeletionJobs"]] == [deletion]
-    bad = personalize.create_data_deletion_job(jobName=unique("del"), datasetGroupArn=group, roleArn=ROLE,
-                                               dataSource={"dataLocation": f"s3://{bucket}/in/inter.csv"}
-                                               )["dataDeletionJobArn"]
-    deadline = time.monotonic() + 60
-    while (found := personalize.describe_data_deletion_job(dataDeletionJobArn=bad)["dataDeletionJob"])[
-            "status"] not in ("COMPLETED", "FAILED"):
-        time.sleep(0.1)
-        assert time.monotonic() < deadline
+    again = personalize.create_data_deletion_job(jobName=unique("del"), datasetGroupArn=group, roleArn=ROLE,
+                                                 dataSource={"dataLocation": f"s3://{bucket}/in/inter.csv"}
+                                                 )["dataDeletionJobArn"]
+    found = deletion_done(personalize, again)
     assert found["status"] == "COMPLETED" and found["numDeleted"] == 4  # u2 and u3 were listed in inter.csv too
     assert read_interactions(live.store, name).empty
