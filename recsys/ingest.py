@@ -495,8 +495,7 @@ def import_file(
                     column_map={str(k): v for k, v in (column_map or {}).items()})
     # Events PutEvents spooled earlier go in first: a killed import or a quiet tracker must not keep them unseen.
     drain_spool_if_free(store)
-    resource = store.create_resource(RESOURCE_TYPE, group, name, {**job.to_dict(), "owner": store.job_owner()},
-                                     status=CREATE_IN_PROGRESS)
+    resource = store.create_resource(RESOURCE_TYPE, group, name, job.to_dict(), status=CREATE_IN_PROGRESS)
     job.arn = resource["arn"]
     rejects_final = store.artifact_path("imports", f"{name}.rejected.csv")
     # Streamed to a temporary beside it, published even when the job fails (the rejects say why), so not

@@ -22,7 +22,7 @@ from pathlib import Path
 from recsys import owners
 from recsys.exceptions import EnvironmentProblem
 from recsys.files import remove_all_leftovers, temp_owner
-from recsys.store import SPOOL_NAME, Store
+from recsys.store import CREATE_FAILED, CREATE_PENDING, SPOOL_NAME, Store
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +37,20 @@ class Recovery:
     versions: list[str] = field(default_factory=list)     # solution versions ended (FAILED, or STOPPED)
     imports: list[str] = field(default_factory=list)      # import jobs marked CREATE FAILED
     batch_jobs: list[str] = field(default_factory=list)   # batch inference / segment jobs ended
+    other_jobs: list[str] = field(default_factory=list)   # any other job (dataset export, data deletion) failed
     temporaries: int = 0                                  # leftover temporary files and directories removed
     events_moved: int = 0                                 # spooled PutEvents batches moved into their datasets
     seconds: float = 0.0
 
     def __bool__(self) -> bool:
-        return bool(self.versions or self.imports or self.batch_jobs or self.temporaries or self.events_moved)
+        return bool(self.versions or self.imports or self.batch_jobs or self.other_jobs or self.temporaries
+                    or self.events_moved)
 
     def __str__(self) -> str:
         parts = [f"{len(v)} {what}" for v, what in ((self.versions, "interrupted training(s) ended"),
                                                    (self.imports, "interrupted import(s) marked failed"),
-                                                   (self.batch_jobs, "interrupted batch job(s) ended")) if v]
+                                                   (self.batch_jobs, "interrupted batch job(s) ended"),
+                                                   (self.other_jobs, "other interrupted job(s) marked failed")) if v]
         if self.temporaries:
             parts.append(f"{self.temporaries} leftover temporary file(s) removed")
         if self.events_moved:
@@ -66,6 +69,19 @@ def _in_use(home: Path, path: Path) -> bool:
         return time.time() - path.stat().st_mtime < YOUNG_TEMPORARY_SECONDS
     except OSError:
         return False
+
+
+def _recover_other_jobs(store: Store) -> list[str]:
+    """Jobs of the other kinds (the control plane's dataset export and data deletion jobs) whose process is gone
+    become CREATE FAILED: each is safe to run again (an export rewrites its file atomically, a deletion deletes in
+    one transaction what is still there)."""
+    ended = []
+    for job in store.interrupted_jobs():
+        reason = (f"interrupted: the process that ran it stopped (killed or crashed) while it was "
+                  f"{'queued' if job['status'] == CREATE_PENDING else 'running'}; run it again (it starts over).")
+        if store.end_interrupted(job, CREATE_FAILED, reason):
+            ended.append(job["arn"])
+    return ended
 
 
 def recover(store: Store) -> Recovery:
@@ -87,6 +103,7 @@ def recover(store: Store) -> Recovery:
             report.versions = recover_interrupted(store)
             report.imports = recover_import_jobs(store)
             report.batch_jobs = recover_batch_jobs(store)
+            report.other_jobs = _recover_other_jobs(store)
         report.temporaries = remove_all_leftovers(store.home, in_use=lambda p: _in_use(store.home, p))
         owners.reap(store.home)
     except (OSError, sqlite3.Error, EnvironmentProblem) as exc:  # read-only, full: nothing can be recorded now

@@ -309,8 +309,6 @@ def new_solution_version(store: Store, group: str, solution: str, training_mode:
         "recipe": sol.recipe,
         "recipe_type": sol.recipe_type,
         "progress": {"stage": "queued", "percent": 0.0, "eta_seconds": None},
-        # The process that queues a version runs it (`recsys.worker`): when it is gone, recovery ends the version.
-        "owner": store.job_owner(),
     }
     return SolutionVersion.from_record(store.create_resource(
         SOLUTION_VERSION, group, name, body, status=CREATE_PENDING, arn=version_arn(store, group, solution, version_id)

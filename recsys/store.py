@@ -395,12 +395,19 @@ class Store:
         status: str = ACTIVE,
         arn: str | None = None,
     ) -> dict:
-        """Store a new resource; ConflictError if one of that type and name exists in the group."""
+        """Store a new resource; ConflictError if one of that type and name exists in the group.
+
+        A job created PENDING or IN_PROGRESS is owned by this process (``owner``, see `job_owner`) unless `body`
+        names its owner: the process that creates a job runs it (on a worker thread), so when that process is
+        gone the job is interrupted (`interrupted_jobs`)."""
         if status not in STATUSES:
             raise ValidationError(f"Invalid status {status!r}: use one of {', '.join(STATUSES)}.")
         arn = arn or self.arn(resource_type, group, name)
         now = time.time()
-        payload = json.dumps(body or {}, default=str)
+        body = dict(body or {})
+        if status in RUNNING_STATUSES and "owner" not in body:
+            body["owner"] = self.job_owner()
+        payload = json.dumps(body, default=str)
         with self.transaction() as db:
             exists = db.execute(
                 "SELECT group_name FROM resources WHERE (type = ? AND group_name = ? AND name = ?) OR arn = ?",
@@ -616,12 +623,15 @@ class Store:
             return db.execute(f"SELECT EXISTS (SELECT 1 FROM resources WHERE status IN ({marks}))",
                               list(RUNNING_STATUSES)).fetchone()[0] == 1
 
-    def interrupted_jobs(self, resource_type: str) -> list[dict]:
-        """Resources of a type left PENDING, IN_PROGRESS or STOPPING by a process that has ended, oldest first."""
+    def interrupted_jobs(self, resource_type: str | None = None) -> list[dict]:
+        """Resources (of a type, or of any) left PENDING, IN_PROGRESS or STOPPING by a process that has ended,
+        oldest first."""
         marks = ", ".join("?" for _ in RUNNING_STATUSES)
+        of_type = " AND type = ?" if resource_type is not None else ""
+        params = [*RUNNING_STATUSES, *([resource_type] if resource_type is not None else [])]
         with self.reading() as db:
-            rows = list(db.query(f"SELECT * FROM resources WHERE status IN ({marks}) AND type = ? "
-                                 "ORDER BY created_at, id", [*RUNNING_STATUSES, resource_type]))
+            rows = list(db.query(f"SELECT * FROM resources WHERE status IN ({marks}){of_type} ORDER BY created_at, id",
+                                 params))
         jobs = [self._row_to_resource(r) for r in rows]
         return [job for job in jobs if not self.owner_alive(job)]
 

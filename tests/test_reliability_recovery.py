@@ -161,3 +161,20 @@ def test_the_api_ends_interrupted_jobs_when_it_starts(store, solution):
     orphan = _running_version(store, {"token": "deadbeef0003", "pid": 0, "host": "x"})
     create_app(store, warm=False)
     assert solutions.get_solution_version(store, orphan["arn"]).status == CREATE_FAILED
+
+
+def test_a_job_created_running_belongs_to_its_creator_and_other_kinds_are_ended_too(store, other_process):
+    """The control plane's export and deletion jobs: owned by the process that created them (a live one is kept),
+    CREATE FAILED once it is gone."""
+    token, kill = other_process
+    store.create_dataset_group("g")
+    mine = store.create_resource("dataset-export-job", "g", "mine", {}, status="CREATE PENDING")
+    assert mine["owner"]["token"] == owners.token()
+    theirs = store.create_resource("data-deletion-job", "g", "theirs", {"owner": {"token": token}},
+                                   status=CREATE_IN_PROGRESS)
+    assert recover(store).other_jobs == []
+    kill()
+    assert recover(store).other_jobs == [theirs["arn"]]
+    ended = store.get_resource("data-deletion-job", "g", "theirs")
+    assert ended["status"] == CREATE_FAILED and "while it was running; run it again" in ended["failure_reason"]
+    assert store.get_resource("dataset-export-job", "g", "mine")["status"] == "CREATE PENDING"

@@ -235,7 +235,8 @@ def test_versions_left_running_by_a_dead_process_are_marked_failed(demo):
     solutions.create_solution(store, "demo", "pop-crash", POP)
     arn = solutions.version_arn(store, "demo", "pop-crash", "deadbeef0001")
     store.create_resource(solutions.SOLUTION_VERSION, "demo", "pop-crash/deadbeef0001",
-                          {"solution": "pop-crash", "version_id": "deadbeef0001", "training_mode": "FULL"},
+                          {"solution": "pop-crash", "version_id": "deadbeef0001", "training_mode": "FULL",
+                           "owner": {"token": "deadbeef0001"}},  # a process that has ended
                           status="CREATE IN_PROGRESS", arn=arn)
     assert arn in runs.recover_interrupted(store)
     version = solutions.get_solution_version(store, arn)

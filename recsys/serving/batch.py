@@ -49,7 +49,9 @@ from recsys.serving.pipeline import RANKABLE, RECOMMENDABLE, Pipeline, Query, co
 from recsys.serving.reader import READER
 from recsys.serving.request import MAX_RESULTS, check_campaign_config, check_id, check_input_list
 from recsys.serving.runtime import RUNTIME, LoadedModel, resolve_campaign
-from recsys.store import ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, RUNNING_STATUSES, Store, validate_name
+from recsys.store import (
+    ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, CREATE_PENDING, RUNNING_STATUSES, Store, validate_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -216,10 +218,15 @@ class _Job:
             existing = store.get_resource(kind, group, name)
         except NotFoundError:
             existing = None
-        self.resuming = existing is not None
-        if existing is None:
+        queued = existing is not None and existing["status"] == CREATE_PENDING and (
+            (existing.get("owner") or {}).get("token") == body["owner"]["token"] or not store.owner_alive(existing))
+        self.resuming = existing is not None and not queued
+        if not self.resuming:  # new, or queued (the control plane's record) and started now: from the first line
             shutil.rmtree(self.work, ignore_errors=True)  # a job of that name was deleted: its files go with it
-            store.create_resource(kind, group, name, body, status=CREATE_IN_PROGRESS)
+            if existing is None:
+                store.create_resource(kind, group, name, body, status=CREATE_IN_PROGRESS)
+            else:
+                store.update_resource(kind, group, name, status=CREATE_IN_PROGRESS, body=body)
             return
         if existing["status"] == ACTIVE or not resume:
             raise ConflictError(f"A {kind} named {name!r} already exists in {group!r}; pick another job name.")
