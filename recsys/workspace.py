@@ -21,7 +21,8 @@ import pandas as pd
 
 from recsys import campaigns, datasets, demo, events, filters, profile, queries, runs, serving, solutions
 from recsys.columns import INTERACTIONS, ITEMS, USERS
-from recsys.evaluation import EvaluationReport
+from recsys.evaluation import EvaluationReport, comparisons
+from recsys.evaluation.compare import DEFAULT_METRIC
 from recsys.exceptions import ConflictError, NotFoundError, ValidationError
 from recsys.files import atomic_write
 from recsys.store import ACTIVE, Store
@@ -125,6 +126,15 @@ def evaluation_reports(store: Store, version_arns) -> dict:
         if path.exists():
             reports[arn] = EvaluationReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
     return reports
+
+
+def compare_versions(store: Store, version_arns, metric: str = DEFAULT_METRIC) -> list:
+    """`recsys.evaluation.comparisons` of versions by their stored evaluations, named by `version_label`.
+
+    Versions trained without an evaluation are left out.
+    """
+    reports = evaluation_reports(store, version_arns)
+    return comparisons({version_label(store, arn): report for arn, report in reports.items()}, metric)
 
 
 def version_label(store: Store, version_arn: str) -> str:
