@@ -19,7 +19,7 @@ import time
 
 import pandas as pd
 
-from recsys import campaigns, datasets, demo, events, filters, profile, queries, runs, serving, solutions
+from recsys import campaigns, datasets, demo, events, filters, profile, queries, runs, serving, solutions, tuning
 from recsys.columns import INTERACTIONS, ITEMS, USERS
 from recsys.evaluation import EvaluationReport, comparisons
 from recsys.evaluation.compare import DEFAULT_METRIC
@@ -126,6 +126,57 @@ def evaluation_reports(store: Store, version_arns) -> dict:
         if path.exists():
             reports[arn] = EvaluationReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
     return reports
+
+
+def start_tuning(store: Store, group: str, recipe: str, hpo_config: dict, **solution_options) -> dict:
+    """Start a hyperparameter tuning run (a new `<recipe>-hpo-N` solution with performHPO) and return its version.
+
+    The hpoConfig is checked first (`tuning.check_hpo_config`: the error a run would end with, before it starts),
+    and the same settings are not started twice while a run with them is still going (a double submission).
+    `solution_options` go to `solutions.create_solution` (event_type, event_value_threshold...).
+    """
+    tuning.check_hpo_config(recipe, hpo_config)
+    wanted = json.dumps(hpo_config, sort_keys=True, default=str)
+    existing = {}
+    for s in solutions.list_solutions(store, group):
+        existing[s["name"]] = s
+    for v in solutions.list_solution_versions(store, group):
+        sol = existing.get(v["solution"]) or {}
+        if (v["status"] in solutions.TRAINING_STATUSES and sol.get("perform_hpo") and sol.get("recipe") == recipe
+                and json.dumps(sol.get("hpo_config"), sort_keys=True, default=str) == wanted):
+            raise ConflictError(f"A tuning run with these settings is already running ({v['solution']}); "
+                                "wait for it to finish or cancel it.")
+    base = f"{recipe.removeprefix('aws-')}-hpo"
+    name = next(f"{base}-{i}" for i in range(1, len(existing) + 2) if f"{base}-{i}" not in existing)
+    solutions.create_solution(store, group, name, recipe, perform_hpo=True, hpo_config=hpo_config, **solution_options)
+    return runs.create_solution_version(store, group, name)
+
+
+def promote_best(store: Store, version_arn: str) -> dict:
+    """Train the best parameters of a finished tuning run as a plain solution (`<solution>-best`); its version.
+
+    The tuning version records the promotion (`promoted_to`), so promoting twice returns the same solution's
+    newest version instead of training it again.
+    """
+    version = solutions.get_solution_version(store, version_arn)
+    best = (version.get("hpo") or {}).get("best_params")
+    if version["status"] != ACTIVE or not best:
+        raise ConflictError(f"{version['solution']}/{version['version_id']} is {version['status']} with no best "
+                            "parameters to promote; promote a tuning run that finished (ACTIVE).")
+    group = version["group"]
+    promoted = version.get("promoted_to")
+    if promoted:
+        versions = solutions.list_solution_versions(store, group, promoted)  # newest first
+        if versions:
+            return versions[0]
+    source = solutions.get_solution(store, group, version["solution"])
+    names = {s["name"] for s in solutions.list_solutions(store, group)}
+    base = f"{version['solution']}-best"
+    name = next(n for n in [base] + [f"{base}-{i}" for i in range(2, len(names) + 3)] if n not in names)
+    options = {k: source.get(k) for k in ("event_type", "event_value_threshold", "events_config") if source.get(k)}
+    solutions.create_solution(store, group, name, source["recipe"], params=best, **options)
+    store.update_resource(solutions.SOLUTION_VERSION, group, version["name"], body={"promoted_to": name})
+    return runs.create_solution_version(store, group, name)
 
 
 def compare_versions(store: Store, version_arns, metric: str = DEFAULT_METRIC) -> list:
