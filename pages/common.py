@@ -151,9 +151,9 @@ def param_help(name: str, info) -> str:
 
 
 def recipe_label(recipe_cls) -> str:
-    """A recipe as a person reads it: its description, then its id."""
-    description = getattr(recipe_cls, "description", "") or recipe_cls.recipe_type
-    return f"{description} ({recipe_cls.name})"
+    """A recipe as a person picks it: its id and the first use case it serves ("aws-sims · Frequently bought...")."""
+    cases = getattr(recipe_cls, "use_cases", ()) or ()
+    return f"{recipe_cls.name} · {cases[0]}" if cases else recipe_cls.name
 
 
 def recipe_help(recipe_cls) -> str:
@@ -239,10 +239,17 @@ def _row_counts(group: str, version: tuple, home: str) -> dict:
     return queries.row_counts(get_store(), group)
 
 
+@st.cache_data(ttl=ENTITY_TTL, max_entries=64, show_spinner=False)
+def _distinct_ids(group: str, version: tuple, home: str) -> dict:
+    return queries.distinct_ids(get_store(), group)
+
+
 def cached_group_status(group: str) -> dict:
-    """`workspace.group_status` with the row counts cached per data version (resources are read live)."""
+    """`workspace.group_status` with the counts cached per data version (resources are read live)."""
     store = get_store()
-    return workspace.group_status(store, group, counts=_row_counts(group, data_version(group), str(store.home)))
+    version, home = data_version(group), str(store.home)
+    return workspace.group_status(store, group, counts=_row_counts(group, version, home),
+                                  distinct=_distinct_ids(group, version, home))
 
 
 @st.cache_resource(show_spinner=False)

@@ -42,12 +42,15 @@ RESOURCE_TYPES = ("solution", "solution-version", "campaign", "filter", "event-t
                   "batch-inference-job", "batch-segment-job", "dataset-import-job")
 
 
-def group_status(store: Store, group: str, counts: dict | None = None) -> dict:
+def group_status(store: Store, group: str, counts: dict | None = None, distinct: dict | None = None) -> dict:
     """Counts of data and resources in a group, a table of its resources, and the next step to take.
 
-    `counts` ({dataset type: rows}) skips counting again when the caller already has them (`row_counts`).
+    ``users`` / ``items`` are the distinct ids with interactions (`queries.distinct_ids`), ``users_rows`` /
+    ``items_rows`` the rows of the Users / Items datasets. `counts` ({dataset type: rows}) and `distinct` skip
+    counting again when the caller already has them (`row_counts`, `distinct_ids`).
     """
     counts = queries.row_counts(store, group) if counts is None else counts
+    distinct = queries.distinct_ids(store, group) if distinct is None else distinct
     rows = []
     for resource_type in RESOURCE_TYPES:
         for r in store.list_resources(resource_type, group):
@@ -56,8 +59,10 @@ def group_status(store: Store, group: str, counts: dict | None = None) -> dict:
     versions = [r for r in rows if r["type"] == "solution-version"]
     status = {
         "interactions": counts.get(INTERACTIONS, 0),
-        "items": counts.get(ITEMS, 0),
-        "users": counts.get(USERS, 0),
+        "users": distinct["users"],
+        "items": distinct["items"],
+        "users_rows": counts.get(USERS, 0),
+        "items_rows": counts.get(ITEMS, 0),
         "solutions": sum(r["type"] == "solution" for r in rows),
         "active_versions": sum(r["status"] == ACTIVE for r in versions),
         "training": sum(r["status"] in ("CREATE PENDING", "CREATE IN_PROGRESS") for r in versions),
@@ -126,6 +131,46 @@ def evaluation_reports(store: Store, version_arns) -> dict:
         if path.exists():
             reports[arn] = EvaluationReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
     return reports
+
+
+def train_recipe(store: Store, group: str, recipe: str, params: dict | None = None, **solution_options) -> dict:
+    """Queue a training of `recipe` with `params`; returns the new version.
+
+    The solution is named after the recipe (`user-personalization`); a new version of it is trained when its
+    settings are the same, else a solution `user-personalization-2` (-3...) with the new settings is made, so a
+    solution's versions always share one configuration. `solution_options`: event_type, event_value_threshold...
+    """
+    base = recipe.removeprefix("aws-").replace("_", "-")
+    threshold = solution_options.get("event_value_threshold")
+    if threshold not in (None, ""):
+        try:
+            solution_options["event_value_threshold"] = float(threshold)
+        except (TypeError, ValueError):
+            raise ValidationError(f"The event value threshold {threshold!r} is not a number; give a number such as "
+                                  "1 or 0.5, or leave it empty.") from None
+    params = solutions.validate_params(recipe, params)
+    existing = {s["name"]: s for s in solutions.list_solutions(store, group)}
+    for i in range(1, len(existing) + 2):
+        name = base if i == 1 else f"{base}-{i}"
+        if name not in existing:
+            solutions.create_solution(store, group, name, recipe, params=params, **solution_options)
+            break
+        if _same_settings(existing[name], recipe, params, solution_options):
+            break
+    return runs.create_solution_version(store, group, name)
+
+
+def _same_settings(solution: dict, recipe: str, params: dict | None, options: dict) -> bool:
+    if solution.get("recipe") != recipe or solution.get("perform_hpo"):
+        return False
+    if (solution.get("params") or {}) != (params or {}):
+        return False
+    return all(_loose(solution.get(k)) == _loose(v) for k, v in options.items())
+
+
+def _loose(value):
+    """Stored settings come back from JSON: compare 3 and "3", None and ""."""
+    return None if value in (None, "") else str(value)
 
 
 def start_tuning(store: Store, group: str, recipe: str, hpo_config: dict, **solution_options) -> dict:
