@@ -122,6 +122,22 @@ def create_failed(home: Path) -> str:
     return "shop"
 
 
+def empty_items_dataset(home: Path) -> str:
+    """Interactions, a trained version, and an Items dataset whose schema was saved before any file was imported."""
+    from recsys import workspace
+    from recsys.schema import default_schema
+
+    store = Store(home)
+    store.create_dataset_group("shop")
+    files = _demo_files(home)
+    ingest.import_file(store, "shop", "Interactions", files / "interactions.csv",
+                       schema=(files / "interactions.schema.json").read_text(encoding="utf-8"))
+    solutions.create_solution(store, "shop", "personalization", "aws-user-personalization")
+    runs.create_solution_version(store, "shop", "personalization", wait=True)
+    workspace.save_schema(store, "shop", "Items", default_schema("Items", None))
+    return "shop"
+
+
 STATES = {
     "empty": empty,
     "failed-import": failed_import,
@@ -131,4 +147,5 @@ STATES = {
     "tuning-jobs": tuning_jobs,
     "item-affinity": item_affinity,
     "create-failed": create_failed,
+    "empty-items-dataset": empty_items_dataset,
 }
