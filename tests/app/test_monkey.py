@@ -99,7 +99,9 @@ def poke(at: AppTest, rng: random.Random) -> str | None:
     candidates += [("button", b) for b in at.button if b.key not in SKIPPED_BUTTONS and not b.disabled]
     candidates += [("checkbox", c) for c in at.checkbox if not c.disabled]
     candidates += [("toggle", t) for t in at.toggle if not t.disabled]
-    candidates += [("selectbox", s) for s in at.selectbox if s.options and not s.disabled]
+    # The sidebar's group picker is on every page: pick it now and then, not on most steps of a quiet page.
+    candidates += [("selectbox", s) for s in at.selectbox if s.options and not s.disabled
+                   and (s.key != common.GROUP_KEY or rng.random() < 0.2)]
     candidates += [("multiselect", m) for m in at.multiselect if not m.disabled]
     candidates += [("radio", r) for r in at.radio if r.options and not r.disabled and _identity_options(r)]
     candidates += [("slider", s) for s in at.slider if not s.disabled]
@@ -166,4 +168,6 @@ def test_random_clicks_on_every_page_raise_nothing(real_home, group, seed, monke
         at.run()
         problems = unexpected(at)
         assert not problems, "\n".join(history[-8:]) + "\n" + "\n".join(problems)
+    if os.environ.get("MONKEY_LOG"):
+        print("\n".join(history))
     assert training_queue().join(timeout=300)
