@@ -43,6 +43,23 @@ def group_names() -> list[str]:
     return [g["name"] for g in get_store().list_dataset_groups()]
 
 
+def leave_legacy_pages_mode() -> None:
+    """Rerun through app.py when Streamlit ran a page file on its own.
+
+    A fresh server opened on a deep link (/data) runs pages/data.py by itself, in Streamlit's old
+    pages-folder mode (every file of pages/ listed, no sidebar picker, no guard), until app.py has called
+    st.navigation once. The flag is Streamlit's own; when it is set, clearing it and rerunning runs app.py.
+    """
+    try:
+        from streamlit import runtime
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without the old mode
+        return
+    if getattr(PagesManager, "uses_pages_directory", False) and runtime.exists():
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def select_group(name: str) -> None:
     """Make `name` the current group from the next run on (call it before `st.rerun()`)."""
     st.session_state[PENDING_GROUP_KEY] = name
@@ -50,6 +67,7 @@ def select_group(name: str) -> None:
 
 def current_group() -> str | None:
     """The dataset group picked in the sidebar (the first group when none is picked yet)."""
+    leave_legacy_pages_mode()
     names = group_names()
     pending = st.session_state.pop(PENDING_GROUP_KEY, None)
     if pending in names:
