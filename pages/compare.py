@@ -32,8 +32,10 @@ metric = st.selectbox("Metric", [k for k in PERSONALIZE_KEYS if k != "coverage"]
                       format_func=display_name, key="compare_metric", persist_state=common.KEEP,
                       help="Versions whose recipe type has no such metric (segmentation) use their own.")
 reports = common.cached_evaluation_reports([labels[c] for c in chosen])
-named = {c: reports[labels[c]["arn"]] for c in chosen if labels[c]["arn"] in reports}
-missing = [c for c in chosen if c not in named]
+short = workspace.short_labels(store, [labels[c]["arn"] for c in chosen])  # names in verdicts and tables
+named = {short[labels[c]["arn"]]: reports[labels[c]["arn"]] for c in chosen if labels[c]["arn"] in reports}
+by_name = {short[labels[c]["arn"]]: labels[c] for c in chosen}
+missing = [c for c in chosen if labels[c]["arn"] not in reports]
 if missing:
     st.warning("No per-user evaluation stored for " + ", ".join(missing) + ": "
                + "; ".join(f"{c}: {labels[c].get('evaluation_error') or 'trained without an evaluation'}"
@@ -76,8 +78,8 @@ for n, comparison in enumerate(sets):
                                                                 x2="high:Q")
     st.altair_chart((bars + whiskers).properties(title=f"{name} with 95% bootstrap intervals"), width="stretch")
 
-    keys = [k for k in dict.fromkeys(k for c in comparison.reports for k in (labels[c].get("metrics") or {}))]
-    metrics = pd.DataFrame([{"version": c, **{display_name(k): (labels[c].get("metrics") or {}).get(k) for k in keys}}
+    keys = list(dict.fromkeys(k for c in comparison.reports for k in (by_name[c].get("metrics") or {})))
+    metrics = pd.DataFrame([{"version": c, **{display_name(k): (by_name[c].get("metrics") or {}).get(k) for k in keys}}
                             for c in comparison.reports])
     with st.expander("Every metric of these versions"):
         st.dataframe(metrics, hide_index=True, width="stretch")

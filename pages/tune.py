@@ -136,8 +136,11 @@ def tuning_runs():
                 best_value = hpo.get("best_value")
                 st.markdown(f"Best {objective} on validation: **{best_value:.4f}**" if best_value is not None
                             else "Best parameters:")
-                st.dataframe(pd.DataFrame([{"parameter": common.param_label(k), "value": str(val)}
-                                           for k, val in best.items()]), hide_index=True)
+                searched = [c.removeprefix("param.") for c in (hpo.get("trials") or [{}])[0] if c.startswith("param.")]
+                st.dataframe(pd.DataFrame([{"parameter": common.param_label(k), "value": str(best[k])}
+                                           for k in searched or best if k in best]), hide_index=True)
+                st.caption("Parameters not searched keep their values: " + ", ".join(
+                    f"{common.param_label(k)} {best[k]}" for k in best if k not in searched) if searched else "")
                 if v.get("promoted_to"):
                     st.success(f"Promoted: solution **{v['promoted_to']}** trains with these parameters "
                                "(see **Train** and **Compare**).")

@@ -230,7 +230,27 @@ def compare_versions(store: Store, version_arns, metric: str = DEFAULT_METRIC) -
     Versions trained without an evaluation are left out.
     """
     reports = evaluation_reports(store, version_arns)
-    return comparisons({version_label(store, arn): report for arn, report in reports.items()}, metric)
+    labels = short_labels(store, list(reports))
+    return comparisons({labels[arn]: report for arn, report in reports.items()}, metric)
+
+
+def short_labels(store: Store, version_arns) -> dict[str, str]:
+    """The shortest names that tell versions apart: the solution's name when it has one version among them, else
+    `solution/version`; the recipe's id when the solution is named after it (`aws-popularity-count`); the recipe
+    follows in brackets when the name does not already say it."""
+    versions = {arn: solutions.get_solution_version(store, arn) for arn in version_arns}
+    per_solution: dict[str, int] = {}
+    for v in versions.values():
+        per_solution[v["solution"]] = per_solution.get(v["solution"], 0) + 1
+    labels = {}
+    for arn, v in versions.items():
+        name = v["solution"] if per_solution[v["solution"]] == 1 else f"{v['solution']}/{v['version_id']}"
+        recipe = v["recipe"]
+        if name == recipe.removeprefix("aws-"):
+            labels[arn] = recipe
+        else:
+            labels[arn] = name if recipe.removeprefix("aws-") in name.split("/")[0] else f"{name} ({recipe})"
+    return labels
 
 
 def version_label(store: Store, version_arn: str) -> str:

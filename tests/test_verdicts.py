@@ -68,3 +68,23 @@ def test_recipe_types_and_protocols_are_compared_apart():
     assert list(table.columns) == ["version", "recipe", "test users", "NDCG@10", "95% CI low", "95% CI high",
                                    "lift % vs baseline", "p-value"]
     assert table["version"].iloc[0] == "pop" and table["lift % vs baseline"].iloc[0] == 0.0
+
+
+def test_short_labels_name_versions_by_recipe_or_solution(tmp_path):
+    from recsys import solutions, workspace
+    from recsys.store import Store
+
+    store = Store(tmp_path)
+    store.create_dataset_group("g")
+    made = {}
+    for name, recipe in (("popularity-count", "aws-popularity-count"), ("up", "aws-user-personalization"),
+                         ("user-personalization-hpo-1-best", "aws-user-personalization")):
+        solutions.create_solution(store, "g", name, recipe)
+        made[name] = solutions.new_solution_version(store, "g", name)["arn"]
+    twice = solutions.new_solution_version(store, "g", "up")["arn"]
+    labels = workspace.short_labels(store, [*made.values(), twice])
+    version_ids = {arn: solutions.get_solution_version(store, arn)["version_id"] for arn in (made["up"], twice)}
+    assert labels[made["popularity-count"]] == "aws-popularity-count"
+    assert labels[made["user-personalization-hpo-1-best"]] == "user-personalization-hpo-1-best"
+    assert labels[twice] == f"up/{version_ids[twice]} (aws-user-personalization)"
+    assert workspace.short_labels(store, [made["up"]]) == {made["up"]: "up (aws-user-personalization)"}
