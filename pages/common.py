@@ -14,6 +14,7 @@ import numpy as np
 import streamlit as st
 
 from recsys import datasets, queries, workspace
+from recsys.evaluation import comparisons
 from recsys.exceptions import NotFoundError
 from recsys.store import Store
 
@@ -374,6 +375,18 @@ def cached_catalogue(group: str):
 @st.cache_resource(max_entries=64, show_spinner=False)
 def _evaluation_report(arn: str, updated_at: float, home: str):
     return workspace.evaluation_reports(get_store(), [arn]).get(arn)
+
+
+@st.cache_resource(max_entries=32, show_spinner="Comparing the versions...")
+def _comparisons(key: tuple, metric: str, home: str) -> list:
+    reports = {label: _evaluation_report(arn, updated_at, home) for label, arn, updated_at in key}
+    return comparisons({label: r for label, r in reports.items() if r is not None}, metric)
+
+
+def cached_comparisons(named_versions: dict[str, dict], metric: str) -> list:
+    """`recsys.evaluation.comparisons` of versions ({label: version}), bootstrapped once per versions and metric."""
+    key = tuple((label, v["arn"], v.get("updated_at")) for label, v in named_versions.items())
+    return _comparisons(key, metric, str(get_store().home))
 
 
 def cached_evaluation_reports(versions: list[dict]) -> dict:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from pages import common
 from recsys import solutions, workspace
-from recsys.evaluation import PERSONALIZE_KEYS, comparisons, display_name, segment_metrics
+from recsys.evaluation import PERSONALIZE_KEYS, display_name, segment_metrics
 from recsys.exceptions import RecsysError
 
 st.title("Compare")
@@ -33,17 +33,15 @@ metric = st.selectbox("Metric", [k for k in PERSONALIZE_KEYS if k != "coverage"]
                       help="Versions whose recipe type has no such metric (segmentation) use their own.")
 reports = common.cached_evaluation_reports([labels[c] for c in chosen])
 short = workspace.short_labels(store, [labels[c]["arn"] for c in chosen])  # names in verdicts and tables
-named = {short[labels[c]["arn"]]: reports[labels[c]["arn"]] for c in chosen if labels[c]["arn"] in reports}
 by_name = {short[labels[c]["arn"]]: labels[c] for c in chosen}
 missing = [c for c in chosen if labels[c]["arn"] not in reports]
 if missing:
-    st.warning("No per-user evaluation stored for " + ", ".join(missing) + ": "
-               + "; ".join(f"{c}: {labels[c].get('evaluation_error') or 'trained without an evaluation'}"
-                           for c in missing))
-if not named:
+    st.warning("Not compared, no per-user evaluation stored: " + "; ".join(
+        f"{c} ({labels[c].get('evaluation_error') or 'trained without an evaluation'})" for c in missing))
+if len(missing) == len(chosen):
     st.stop()
 try:
-    sets = comparisons(named, metric)
+    sets = common.cached_comparisons(by_name, metric)
 except RecsysError as exc:
     st.error(str(exc))
     st.stop()
