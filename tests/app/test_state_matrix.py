@@ -68,3 +68,30 @@ def test_guard_shows_a_sentence_and_the_details_of_an_unexpected_error(tmp_path)
     assert [e.value for e in at.error] == [common.UNEXPECTED]
     assert "KeyError: 'missing'" in at.code[0].value
     assert at.expander[0].label == "Details of the error"
+
+
+def test_choices_are_kept_when_the_user_switches_page_and_comes_back(demo_home, monkeypatch):
+    at = visit_every_page(demo_home, "demo", monkeypatch)
+    at.switch_page("../../pages/compare.py").run()
+    at.selectbox(key="compare_metric").select_index(0).run()
+    chosen = at.selectbox(key="compare_metric").value
+    at.switch_page("../../pages/tune.py").run()
+    at.selectbox(key="tune_recipe").set_value("aws-sims").run()
+    at.switch_page("../../pages/home.py").run()
+    at.switch_page("../../pages/compare.py").run()
+    assert at.selectbox(key="compare_metric").value == chosen
+    at.switch_page("../../pages/tune.py").run()
+    assert at.selectbox(key="tune_recipe").value == "aws-sims"
+    assert not unexpected(at)
+
+
+def test_compare_breaks_down_by_history_in_numeric_order(demo_home, monkeypatch):
+    from recsys.evaluation.report import HISTORY_LABELS
+
+    at = visit_every_page(demo_home, "demo", monkeypatch)
+    at.switch_page("../../pages/compare.py").run()
+    frames = [d.value for d in at.dataframe if "history_bucket" in d.value.columns]
+    assert frames
+    for frame in frames:
+        order = [HISTORY_LABELS.index(b) for b in dict.fromkeys(frame["history_bucket"])]
+        assert order == sorted(order) and len(order) >= 2
