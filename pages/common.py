@@ -15,7 +15,7 @@ import streamlit as st
 
 from recsys import datasets, queries, workspace
 from recsys.evaluation import comparisons
-from recsys.exceptions import NotFoundError
+from recsys.exceptions import NotFoundError, RecsysError
 from recsys.store import Store
 
 log = logging.getLogger("recsys.workbench")
@@ -36,8 +36,13 @@ def _store(home: str | None) -> Store:
 
 
 def get_store() -> Store:
-    """The workspace of this app ($RECSYS_HOME or data/workspace), opened once per process."""
-    return _store(os.environ.get("RECSYS_HOME"))
+    """The workspace of this app ($RECSYS_HOME or data/workspace), opened once per process; a workspace that
+    cannot be opened (a full disk, read-only) stops the page with its one-line reason."""
+    try:
+        return _store(os.environ.get("RECSYS_HOME"))
+    except RecsysError as exc:
+        st.error(str(exc))
+        st.stop()
 
 
 def group_names() -> list[str]:

@@ -25,6 +25,7 @@ from typing import Any, Iterator
 import sqlite_utils
 
 from recsys.exceptions import ConflictError, NotFoundError, ValidationError
+from recsys.files import environment_errors
 
 DEFAULT_HOME = Path("data") / "workspace"
 DB_NAME = "recsys.db"
@@ -109,9 +110,9 @@ class Store:
         self.home = Path(home or os.environ.get("RECSYS_HOME") or DEFAULT_HOME).resolve()
         self.db_path = self.home / DB_NAME
         self.artifacts_dir = self.home / "artifacts"
-        self.artifacts_dir.mkdir(parents=True, exist_ok=True)
         self._migrate_lock = threading.Lock()
-        with self._migrate_lock:
+        with environment_errors(self.db_path), self._migrate_lock:
+            self.artifacts_dir.mkdir(parents=True, exist_ok=True)
             db = self.connect()
             try:
                 db.execute("PRAGMA journal_mode=WAL")
@@ -125,17 +126,25 @@ class Store:
     # -- connections ---------------------------------------------------------------------------------
 
     def connect(self) -> sqlite_utils.Database:
-        """A new connection (caller closes it): WAL, busy timeout, foreign keys, autocommit outside transactions."""
-        conn = sqlite3.connect(
-            self.db_path,
-            timeout=BUSY_TIMEOUT_SECONDS,
-            isolation_level=None,
-            check_same_thread=False,
-            factory=_Connection,
-        )
-        conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        """A new connection (caller closes it): WAL, busy timeout, foreign keys, autocommit outside transactions.
+
+        A full disk, a read-only workspace or a damaged database raises EnvironmentProblem, here and in
+        `transaction` and `reading`, for everything run inside them."""
+        with environment_errors(self.db_path):
+            conn = sqlite3.connect(
+                self.db_path,
+                timeout=BUSY_TIMEOUT_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,
+                factory=_Connection,
+            )
+            try:
+                conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            except BaseException:
+                conn.close()
+                raise
         return sqlite_utils.Database(conn)
 
     @contextlib.contextmanager
@@ -148,19 +157,20 @@ class Store:
         db = self.connect()
         conn = db.conn
         try:
-            if wait is not None:
-                conn.execute(f"PRAGMA busy_timeout={max(0, int(wait * 1000))}")
-            conn.execute("BEGIN IMMEDIATE")
-            conn.managed = True
-            try:
-                yield db
-            except BaseException:
+            with environment_errors(self.db_path):
+                if wait is not None:
+                    conn.execute(f"PRAGMA busy_timeout={max(0, int(wait * 1000))}")
+                conn.execute("BEGIN IMMEDIATE")
+                conn.managed = True
+                try:
+                    yield db
+                except BaseException:
+                    conn.managed = False
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
                 conn.managed = False
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.managed = False
-            conn.execute("COMMIT")
+                conn.execute("COMMIT")
         finally:
             db.close()
 
@@ -169,7 +179,8 @@ class Store:
         """A connection for reads, closed on exit."""
         db = self.connect()
         try:
-            yield db
+            with environment_errors(self.db_path):
+                yield db
         finally:
             db.close()
 

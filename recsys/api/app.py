@@ -41,7 +41,10 @@ from recsys.api import keys as api_keys
 from recsys.api.metrics import Metrics
 from recsys.api.models import OPERATIONS, Operation, signing_name, validate_request
 from recsys.api.sigv4 import verify_request
-from recsys.exceptions import ApiError, AuthError, ConflictError, InvalidInput, NotFoundError, RecsysError, ValidationError
+from recsys.exceptions import (
+    ApiError, AuthError, ConflictError, EnvironmentProblem, InvalidInput, NotFoundError, RecsysError, ValidationError,
+)
+from recsys.files import DAMAGED, environment_problem
 
 log = logging.getLogger("recsys.api")
 access_log = logging.getLogger("recsys.api.access")
@@ -66,6 +69,14 @@ def invalid_input(message: str) -> ApiError:
 
 def not_found(message: str) -> ApiError:
     return ApiError(404, "ResourceNotFoundException", message)
+
+
+def environment_error(problem: EnvironmentProblem) -> ApiError:
+    """A full disk or a read-only workspace: 503, worth retrying once fixed; damaged files: 500."""
+    log.error("%s", problem)
+    if problem.kind == DAMAGED:
+        return ApiError(500, "InternalFailure", str(problem))
+    return ApiError(503, "ServiceUnavailable", str(problem))
 
 
 @dataclass
@@ -245,13 +256,19 @@ class PersonalizeAPI:
                 outcome = self._error(ApiError(409, "ResourceInUseException", str(exc)))
             else:
                 outcome = self._error(invalid_input(str(exc)))
+        except EnvironmentProblem as exc:
+            outcome = self._error(environment_error(exc))
         except RecsysError as exc:
             outcome = self._error(invalid_input(str(exc)))
-        except Exception:
-            log.exception("Unexpected error in %s", operation.name)
-            outcome = self._error(
-                ApiError(500, "InternalFailure", "The server hit an unexpected error; see the server log.")
-            )
+        except Exception as exc:
+            problem = environment_problem(exc, self.store.db_path)
+            if problem is not None:
+                outcome = self._error(environment_error(problem))
+            else:
+                log.exception("Unexpected error in %s", operation.name)
+                outcome = self._error(
+                    ApiError(500, "InternalFailure", "The server hit an unexpected error; see the server log.")
+                )
         outcome.access_key_id = key_id
         return outcome
 

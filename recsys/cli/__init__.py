@@ -7,20 +7,28 @@ mistyped option answer in a fraction of a second instead of first loading pandas
 import importlib
 import json
 import pkgutil
+import sqlite3
 
 import click
 
 from recsys.exceptions import RecsysError
+from recsys.files import environment_problem
 
 
 class _Group(click.Group):
-    """A click group that turns library errors into one clear line and a non-zero exit."""
+    """A click group that turns library errors, and the environment's (a full disk, a read-only workspace),
+    into one clear line and a non-zero exit."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except RecsysError as exc:
             raise click.ClickException(str(exc).splitlines()[0] if "\n" not in str(exc) else str(exc)) from exc
+        except (OSError, sqlite3.Error) as exc:
+            problem = environment_problem(exc)
+            if problem is None:
+                raise
+            raise click.ClickException(str(problem)) from exc
 
 
 @click.group(cls=_Group)
