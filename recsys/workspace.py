@@ -77,6 +77,10 @@ def group_status(store: Store, group: str, counts: dict | None = None, distinct:
 def next_step(status: dict) -> str:
     """The one thing to do next, in the order of the user's journey."""
     if status["interactions"] == 0:
+        failed = [r for r in status["resources"] if r["type"] == "dataset-import-job" and r["failure_reason"]]
+        if failed:  # resources are newest first
+            return (f"The last import failed, nothing was imported: {failed[0]['failure_reason']} Import the file "
+                    "again on the **Data** page.")
         return "Import interactions on the **Data** page (CSV, Parquet, JSON lines or Avro)."
     if status["solutions"] == 0:
         return "Train a first recipe on the **Train** page; start with aws-user-personalization and the popularity baseline."

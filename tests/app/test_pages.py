@@ -159,3 +159,15 @@ def test_train_page_names_recipes_labels_parameters_and_keeps_settings_per_solut
     assert training_queue().join(timeout=120)
     sims = {s["name"]: s["params"] for s in solutions.list_solutions(Store(home), "shop") if s["recipe"] == "aws-sims"}
     assert sims == {"sims": {}, "sims-2": {"min_cointeraction_count": 5}}
+
+
+def test_home_says_why_the_only_import_failed(tmp_path, monkeypatch):
+    from tests.app import states
+
+    home = tmp_path / "ws"
+    group = states.failed_import(home)
+    monkeypatch.setenv("RECSYS_HOME", str(home))
+    at = run("home", group=group)
+    assert not at.exception, at.exception
+    step = next(i.value for i in at.info if "Next step" in i.value)
+    assert "The last import failed" in step and "rejected" in step, step
