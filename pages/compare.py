@@ -87,7 +87,7 @@ for n, comparison in enumerate(sets):
     with st.expander("Per-segment breakdown"):
         first = next(iter(comparison.reports.values()))
         by = st.selectbox("Break down by", workspace.segment_options(store, group, first),
-                          key=f"compare_segment_by_{n}")
+                          key=f"compare_segment_by_{n}", persist_state=common.KEEP)
         frames = []
         for label, report in comparison.reports.items():
             try:

@@ -32,6 +32,7 @@ with st.form("train_form", enter_to_submit=False):
     event_type = st.selectbox("Train on", event_types, key="train_event_type", persist_state=common.KEEP,
                               help="Personalize's eventType: train on one event type only, or on all of them.")
     threshold = st.text_input("Keep events whose value is at least (optional)", key="train_threshold",
+                              persist_state=common.KEEP,
                               help="Personalize's eventValueThreshold: drops events with a lower EVENT_VALUE.")
     params = {}
     for name in recipes:

@@ -36,9 +36,10 @@ defaults = tuning.default_ranges(cls)
 with st.form("tune_form", enter_to_submit=False):
     left, right = st.columns(2)
     objective = left.selectbox("Objective metric", list(PERSONALIZE_KEYS) + ["recall_at_10", "hit_rate_at_10"],
-                               index=3, format_func=display_name, key="tune_objective")
+                               index=3, format_func=display_name, key="tune_objective", persist_state=common.KEEP)
     max_trials = right.slider("Number of trials (maxNumberOfTrainingJobs)", 2, tuning.MAX_TRAINING_JOBS, 8,
-                              key="tune_max_trials", help="Each trial trains and scores the recipe once.")
+                              key="tune_max_trials", help="Each trial trains and scores the recipe once.",
+                              persist_state=common.KEEP)
     ranges = {"integerHyperParameterRanges": [], "continuousHyperParameterRanges": [],
               "categoricalHyperParameterRanges": []}
     for kind in ("integer", "continuous"):

@@ -26,7 +26,8 @@ STEPS = 150            # per data set
 SAMPLE_ROWS = 6_000    # of each file: enough for every page to have content, small enough to stay fast
 # Buttons the monkey leaves alone, and why: loading the demo imports 100,000 events and trains three models.
 SKIPPED_BUTTONS = {"home_load_demo"}
-TEXTS = ["", " ", "0", "-1", "3.5", "abc", "u1", "17850", "ÄÖü 漢字 😀", "'; DROP TABLE resources; --", "x" * 300,
+TEXTS = ["", " ", "0", "-1", "3.5", "abc", "u1", "17850", "ÄÖü 漢字 😀", "'; DROP TABLE resources; --",
+         "x" * 300,
          'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")', "INCLUDE ItemID WHERE Items.PRICE < 10",
          "EXCLUDE ItemID WHERE", '{"userId": "1"}']
 
@@ -65,8 +66,8 @@ def real_home(tmp_path_factory):
                        column_map={"0": "USER_ID", "1": "ITEM_ID", "2": "EVENT_VALUE", "3": "TIMESTAMP"})
 
     for group in ("retail", "movies"):
-        for solution, recipe in (("popularity", "aws-popularity-count"), ("personalization", "aws-user-personalization"),
-                                 ("sims", "aws-sims")):
+        for solution, recipe in (("popularity", "aws-popularity-count"), ("sims", "aws-sims"),
+                                 ("personalization", "aws-user-personalization")):
             solutions.create_solution(store, group, solution, recipe)
             runs.create_solution_version(store, group, solution, wait=True)
     solutions.create_solution(store, "movies", "sims-hpo-1", "aws-sims", perform_hpo=True,
