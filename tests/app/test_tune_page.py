@@ -103,13 +103,21 @@ def test_promote_best_trains_the_best_parameters_once(tuned_home, monkeypatch):
     assert any("Promoted" in s.value for s in at.success)
 
 
-def test_cancel_stops_a_queued_tuning_run(tmp_path, monkeypatch):
+def test_a_running_tuning_shows_its_trials_live_and_can_be_cancelled(tmp_path, monkeypatch):
     store = Store(tmp_path)
     store.create_dataset_group("shop")
     solutions.create_solution(store, "shop", "sims-hpo-1", "aws-sims", perform_hpo=True,
                               hpo_config={"algorithmHyperParameterRanges": tuning.default_ranges("aws-sims")})
     version = solutions.new_solution_version(store, "shop", "sims-hpo-1")
+    # What the worker writes after the first trial (runs._tune passes tune's on_summary to the version's body).
+    trial = {"trial": 0, "phase": "default", "params": {"popularity_discount_factor": 0.5}, "value": 0.1071,
+             "metrics": {"normalized_discounted_cumulative_gain_at_10": 0.1071}, "seconds": 2.0,
+             "status": "COMPLETED", "error": None}
+    live = tuning.trials_summary([trial], "normalized_discounted_cumulative_gain_at_10", 8)
+    store.update_resource(solutions.SOLUTION_VERSION, "shop", version["name"], body={"hpo": live})
     at = tune_page(tmp_path, monkeypatch)
+    assert at.get("progress")[0].proto.text == "trial 1 of 8, best NDCG@10 so far 0.107"
+    assert list(at.dataframe[0].value["trial"]) == [1]
     at.button(key=f"tune_cancel_{version['name']}").click().run()
     assert not at.exception, at.exception
     assert solutions.get_solution_version(store, version["arn"])["status"] == "CREATE STOPPED"
