@@ -390,7 +390,7 @@ def _comparisons(key: tuple, metric: str, home: str) -> list:
 
 def cached_comparisons(named_versions: dict[str, dict], metric: str) -> list:
     """`recsys.evaluation.comparisons` of versions ({label: version}), bootstrapped once per versions and metric."""
-    key = tuple((label, v["arn"], v.get("updated_at")) for label, v in named_versions.items())
+    key = tuple((label, v.arn, v.updated_at) for label, v in named_versions.items())
     return _comparisons(key, metric, str(get_store().home))
 
 
@@ -399,7 +399,7 @@ def cached_evaluation_reports(versions: list[dict]) -> dict:
     home = str(get_store().home)
     reports = {}
     for v in versions:
-        report = _evaluation_report(v["arn"], v.get("updated_at"), home)
+        report = _evaluation_report(v.arn, v.updated_at, home)
         if report is not None:
-            reports[v["arn"]] = report
+            reports[v.arn] = report
     return reports

@@ -15,13 +15,13 @@ group = common.require_group()
 if group is None:
     st.stop()
 
-versions = [v for v in solutions.list_solution_versions(store, group) if v["status"] == "ACTIVE"]
+versions = [v for v in solutions.list_solution_versions(store, group) if v.status == "ACTIVE"]
 if not versions:
     common.empty_state("No trained version to compare.", "Train at least two recipes on the **Train** page.")
     st.stop()
 
-labels = {workspace.version_label(store, v["arn"]): v for v in versions}
-newest_per_solution = list({v["solution"]: label for label, v in labels.items()}.values())
+labels = {workspace.version_label(store, v.arn): v for v in versions}
+newest_per_solution = list({v.solution: label for label, v in labels.items()}.values())
 chosen = st.multiselect("Versions", list(labels), default=newest_per_solution, key="compare_versions",
                         persist_state=common.KEEP)
 if not chosen:
@@ -32,12 +32,12 @@ metric = st.selectbox("Metric", [k for k in PERSONALIZE_KEYS if k != "coverage"]
                       format_func=display_name, key="compare_metric", persist_state=common.KEEP,
                       help="Versions whose recipe type has no such metric (segmentation) use their own.")
 reports = common.cached_evaluation_reports([labels[c] for c in chosen])
-short = workspace.short_labels(store, [labels[c]["arn"] for c in chosen])  # names in verdicts and tables
-by_name = {short[labels[c]["arn"]]: labels[c] for c in chosen}
-missing = [c for c in chosen if labels[c]["arn"] not in reports]
+short = workspace.short_labels(store, [labels[c].arn for c in chosen])  # names in verdicts and tables
+by_name = {short[labels[c].arn]: labels[c] for c in chosen}
+missing = [c for c in chosen if labels[c].arn not in reports]
 if missing:
     st.warning("Not compared, no per-user evaluation stored: " + "; ".join(
-        f"{c} ({labels[c].get('evaluation_error') or 'trained without an evaluation'})" for c in missing))
+        f"{c} ({labels[c].evaluation_error or 'trained without an evaluation'})" for c in missing))
 if len(missing) == len(chosen):
     st.stop()
 try:
@@ -76,8 +76,8 @@ for n, comparison in enumerate(sets):
                                                                 x2="high:Q")
     st.altair_chart((bars + whiskers).properties(title=f"{name} with 95% bootstrap intervals"), width="stretch")
 
-    keys = list(dict.fromkeys(k for c in comparison.reports for k in (by_name[c].get("metrics") or {})))
-    metrics = pd.DataFrame([{"version": c, **{display_name(k): (by_name[c].get("metrics") or {}).get(k) for k in keys}}
+    keys = list(dict.fromkeys(k for c in comparison.reports for k in (by_name[c].metrics or {})))
+    metrics = pd.DataFrame([{"version": c, **{display_name(k): (by_name[c].metrics or {}).get(k) for k in keys}}
                             for c in comparison.reports])
     with st.expander("Every metric of these versions"):
         st.dataframe(metrics, hide_index=True, width="stretch")

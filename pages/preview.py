@@ -51,7 +51,7 @@ with st.expander("Context, filter and promotion"):
         value = st.selectbox(f"Context `{field}`", ["(none)"] + values, key=f"preview_ctx_{field}")
         if value != "(none)":
             context[field] = value
-    named = {f["name"]: f for f in filters.list_filters(store, group)}
+    named = {f.name: f for f in filters.list_filters(store, group)}
     choice = st.selectbox("Filter", ["(none)", "(type an expression)"] + list(named), key="preview_filter")
     filter_arn, filter_values = None, {}
     expression = None
@@ -59,8 +59,8 @@ with st.expander("Context, filter and promotion"):
         expression = st.text_input("Filter expression", 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")',
                                    key="preview_expression")
     elif choice != "(none)":
-        expression = named[choice]["filterExpression"]
-        filter_arn = named[choice]["arn"]
+        expression = named[choice].filter_expression
+        filter_arn = named[choice].arn
     if expression:
         try:
             parameters = sorted(filters.parse_filter(expression).parameters)
@@ -73,13 +73,13 @@ with st.expander("Context, filter and promotion"):
             if raw:
                 filter_values[p] = raw
         if choice == "(type an expression)" and expression:
-            filter_arn = workspace.adhoc_filter(store, group, expression)["arn"]
+            filter_arn = workspace.adhoc_filter(store, group, expression).arn
     promotions = None
     if recipe_type != PERSONALIZED_RANKING and st.checkbox("Add a promotion", key="preview_promo_on"):
         percent = st.slider("percentPromotedItems", 1, 100, 20, key="preview_promo_pct")
         promo_filter = st.selectbox("Promotion filter", list(named) or ["(no filter yet)"], key="preview_promo_filter")
         if promo_filter in named:
-            promotions = [{"name": "promotion", "percentPromotedItems": percent, "filterArn": named[promo_filter]["arn"]}]
+            promotions = [{"name": "promotion", "percentPromotedItems": percent, "filterArn": named[promo_filter].arn}]
 
 metadata_fields = workspace.item_fields(store, group)
 columns = st.multiselect("Item metadata to show", metadata_fields, default=metadata_fields[:3], key="preview_columns")

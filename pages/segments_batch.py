@@ -18,14 +18,14 @@ group = common.require_group()
 if group is None:
     st.stop()
 
-versions = [v for v in solutions.list_solution_versions(store, group) if v["status"] == ACTIVE]
+versions = [v for v in solutions.list_solution_versions(store, group) if v.status == ACTIVE]
 if not versions:
     common.empty_state("No trained version yet.", "Train a recipe on the **Train** page first.")
     st.stop()
 
-inference_versions = [v for v in versions if v.get("recipe_type") != USER_SEGMENTATION]
-segment_versions = [v for v in versions if v.get("recipe_type") == USER_SEGMENTATION]
-label = lambda v: f"{v['solution']}/{v['version_id']} ({v['recipe']})"  # noqa: E731
+inference_versions = [v for v in versions if v.recipe_type != USER_SEGMENTATION]
+segment_versions = [v for v in versions if v.recipe_type == USER_SEGMENTATION]
+label = lambda v: f"{v.solution}/{v.version_id} ({v.recipe})"  # noqa: E731
 
 tab_batch, tab_segments, tab_jobs = st.tabs(["Batch recommendations", "User segments", "Jobs"])
 
@@ -34,7 +34,7 @@ with tab_batch:
         common.empty_state("No version for batch recommendations.", "Train e.g. aws-user-personalization.")
     else:
         version = st.selectbox("Version", inference_versions, format_func=label, key="batch_version")
-        related = version.get("recipe_type") == RELATED_ITEMS
+        related = version.recipe_type == RELATED_ITEMS
         source = st.radio("Input", ["Most active users" if not related else "Most popular items",
                                     "Upload a JSON lines file"], horizontal=True, key="batch_source")
         upload = None
@@ -45,7 +45,7 @@ with tab_batch:
         else:
             count = st.number_input("How many", 1, 100_000, 100, key="batch_count")
         num_results = st.slider("numResults", 1, 100, 10, key="batch_num")
-        named = {f["name"]: f["arn"] for f in filters.list_filters(store, group) if not filters.is_adhoc_filter(f["name"])}
+        named = {f.name: f.arn for f in filters.list_filters(store, group) if not filters.is_adhoc_filter(f.name)}
         flt = st.selectbox("Filter", ["(none)"] + list(named), key="batch_filter")
         item_columns = st.multiselect("Item columns in the CSV", workspace.item_fields(store, group), key="batch_cols")
         if st.button("Run batch inference job", type="primary", key="batch_run"):
@@ -63,12 +63,12 @@ with tab_batch:
             bar = st.progress(0.0, text="Scoring...")
             try:
                 job = batch.create_batch_inference_job(
-                    store, group, job_name, version["arn"], input_path, out_dir / "output.jsonl",
+                    store, group, job_name, version.arn, input_path, out_dir / "output.jsonl",
                     num_results=num_results, filter_arn=named.get(flt), csv_path=out_dir / "output.csv",
                     item_columns=item_columns,
                     progress=lambda done, total: bar.progress(min(1.0, done / max(total, 1)), text=f"{done:,} lines"))
-                st.session_state["batch_last"] = job["name"]
-                bar.progress(1.0, text=f"Done: {job['name']}")
+                st.session_state["batch_last"] = job.name
+                bar.progress(1.0, text=f"Done: {job.name}")
             except RecsysError as exc:
                 st.error(str(exc))
         last = st.session_state.get("batch_last")
@@ -89,7 +89,7 @@ with tab_segments:
                            "Train aws-item-affinity or aws-item-attribute-affinity on the **Train** page.")
     else:
         version = st.selectbox("Version", segment_versions, format_func=label, key="segments_version")
-        attribute = version["recipe"] == "aws-item-attribute-affinity"
+        attribute = version.recipe == "aws-item-attribute-affinity"
         if attribute:
             text = st.text_area("Item attribute expressions, one per line",
                                 'ITEMS.CATEGORY_L1 = "books"', key="segments_attributes")
@@ -105,10 +105,10 @@ with tab_segments:
             input_path = workspace.write_batch_input(store, group, "attributes" if attribute else "items",
                                                      item_ids=inputs, attributes=inputs)
             try:
-                job = batch.create_batch_segment_job(store, group, job_name, version["arn"], input_path,
+                job = batch.create_batch_segment_job(store, group, job_name, version.arn, input_path,
                                                      out_dir / "output.jsonl", num_results=int(users_per_segment),
                                                      csv_path=out_dir / "output.csv")
-                st.session_state["segments_last"] = job["name"]
+                st.session_state["segments_last"] = job.name
             except RecsysError as exc:
                 st.error(str(exc))
         last = st.session_state.get("segments_last")
@@ -126,7 +126,8 @@ with tab_jobs:
     if not jobs:
         common.empty_state("No batch job yet.", "Run one on the other tabs.")
     else:
-        frame = pd.DataFrame([{k: j.get(k) for k in ("type", "name", "status", "recipe_type", "num_results",
-                                                        "lines_total", "failure_reason", "output_path")} for j in jobs])
+        frame = pd.DataFrame([{k: getattr(j, k) for k in ("kind", "name", "status", "recipe_type", "num_results",
+                                                           "lines_total", "failure_reason", "output_path")}
+                              for j in jobs]).rename(columns={"kind": "type"})
         st.dataframe(frame, hide_index=True, width="stretch")
         common.download_button(frame, "Download as CSV", f"{group}-batch-jobs.csv", key="jobs_dl")

@@ -48,7 +48,7 @@ if submitted:
             version = workspace.train_recipe(store, group, name, params.get(name) or None,
                                              event_type=None if event_type == ALL_EVENTS else event_type,
                                              event_value_threshold=threshold.strip() or None)
-            st.toast(f"Queued {common.recipe_label(REGISTRY[name])} as solution {version['solution']}")
+            st.toast(f"Queued {common.recipe_label(REGISTRY[name])} as solution {version.solution}")
         except RecsysError as exc:
             st.error(f"{name}: {exc}")
 
@@ -60,24 +60,24 @@ def versions_table():
     if not versions:
         common.empty_state("No solution version yet.", "Pick recipes above and start a training.")
         return
-    running = [v for v in versions if v["status"] in ("CREATE PENDING", "CREATE IN_PROGRESS", "CREATE STOPPING")]
+    running = [v for v in versions if v.status in ("CREATE PENDING", "CREATE IN_PROGRESS", "CREATE STOPPING")]
     for v in running:
-        progress = v.get("progress") or {}
+        progress = v.progress or {}
         eta = progress.get("eta_seconds")
-        text = f"{v['name']}: {progress.get('stage', 'queued')}" + (f", about {eta:.0f} s left" if eta else "")
+        text = f"{v.name}: {progress.get('stage', 'queued')}" + (f", about {eta:.0f} s left" if eta else "")
         left, right = st.columns([5, 1])
         left.progress(min(1.0, (progress.get("percent") or 0) / 100), text=text)
-        if v["status"] != "CREATE STOPPING" and right.button("Cancel", key=f"train_cancel_{v['name']}"):
+        if v.status != "CREATE STOPPING" and right.button("Cancel", key=f"train_cancel_{v.name}"):
             try:
-                runs.cancel_solution_version(store, v["arn"])
+                runs.cancel_solution_version(store, v.arn)
             except RecsysError as exc:  # it ended meanwhile
                 st.info(str(exc))
     rows = [{
-        "solution": v.get("solution"), "version": v.get("version_id"), "recipe": v.get("recipe"),
-        "status": v["status"], "mode": v.get("training_mode"),
-        "NDCG@10": (v.get("metrics") or {}).get("normalized_discounted_cumulative_gain_at_10"),
-        "training seconds": v.get("training_seconds"), "peak memory MB": v.get("peak_memory_mb"),
-        "failure reason": v.get("failure_reason") or "", "arn": v["arn"],
+        "solution": v.solution, "version": v.version_id, "recipe": v.recipe,
+        "status": v.status, "mode": v.training_mode,
+        "NDCG@10": (v.metrics or {}).get("normalized_discounted_cumulative_gain_at_10"),
+        "training seconds": v.training_seconds, "peak memory MB": v.peak_memory_mb,
+        "failure reason": v.failure_reason or "", "arn": v.arn,
     } for v in versions]
     frame = pd.DataFrame(rows)
     st.dataframe(frame, hide_index=True, width="stretch")

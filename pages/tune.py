@@ -73,7 +73,7 @@ if start:
                   "algorithmHyperParameterRanges": ranges}
     try:
         version = workspace.start_tuning(store, group, recipe, hpo_config)
-        st.toast(f"Tuning started: {version['solution']}")
+        st.toast(f"Tuning started: {version.solution}")
     except RecsysError as exc:
         st.error(f"Tuning was not started: {exc}")
 
@@ -95,28 +95,28 @@ def trials_frame(hpo: dict) -> pd.DataFrame:
 @st.fragment(run_every=3)
 @common.guard("Tune: tuning runs")
 def tuning_runs():
-    hpo_solutions = {s["name"]: s for s in solutions.list_solutions(store, group) if s.get("perform_hpo")}
-    versions = [v for v in solutions.list_solution_versions(store, group) if v["solution"] in hpo_solutions]
+    hpo_solutions = {s.name: s for s in solutions.list_solutions(store, group) if s.perform_hpo}
+    versions = [v for v in solutions.list_solution_versions(store, group) if v.solution in hpo_solutions]
     if not versions:
         common.empty_state("No tuning run yet.", "Choose ranges above and start tuning.")
         return
     for v in versions:
         with st.container(border=True):
-            st.markdown(f"**{v['solution']}** ({v['recipe']}) — {v['status']}")
-            hpo = v.get("hpo") or {}
-            if v["status"] in RUNNING:
-                progress = v.get("progress") or {}
+            st.markdown(f"**{v.solution}** ({v.recipe}) — {v.status}")
+            hpo = v.hpo or {}
+            if v.status in RUNNING:
+                progress = v.progress or {}
                 text = hpo.get("text") or progress.get("stage") or "queued"
                 left, right = st.columns([5, 1])
                 left.progress(min(1.0, (progress.get("percent") or 0) / 100), text=text)
-                if v["status"] != "CREATE STOPPING" and right.button("Cancel", key=f"tune_cancel_{v['name']}"):
+                if v.status != "CREATE STOPPING" and right.button("Cancel", key=f"tune_cancel_{v.name}"):
                     try:
-                        runs.cancel_solution_version(store, v["arn"])
+                        runs.cancel_solution_version(store, v.arn)
                     except RecsysError as exc:
                         st.error(str(exc))
-            elif v["status"] == "CREATE FAILED":
-                st.error(f"Tuning failed: {v.get('failure_reason') or 'no reason recorded'}")
-            elif v["status"] == "CREATE STOPPED":
+            elif v.status == "CREATE FAILED":
+                st.error(f"Tuning failed: {v.failure_reason or 'no reason recorded'}")
+            elif v.status == "CREATE STOPPED":
                 st.info("Stopped before it finished" + (f" ({hpo['text']})." if hpo.get("text") else "."))
             trials = trials_frame(hpo)
             if trials.empty:
@@ -130,10 +130,10 @@ def tuning_runs():
             ).properties(title=f"Trials ({len(trials)} of {hpo.get('max_trials') or len(trials)})"), width="stretch")
             with st.expander("Trials table"):
                 st.dataframe(trials, hide_index=True, width="stretch")
-                common.download_button(trials, "Download trials", f"{v['solution']}-trials.csv",
-                                       key=f"tune_dl_{v['name']}")
+                common.download_button(trials, "Download trials", f"{v.solution}-trials.csv",
+                                       key=f"tune_dl_{v.name}")
             best = hpo.get("best_params") or {}
-            if best and v["status"] == "ACTIVE":
+            if best and v.status == "ACTIVE":
                 best_value = hpo.get("best_value")
                 st.markdown(f"Best {objective} on validation: **{best_value:.4f}**" if best_value is not None
                             else "Best parameters:")
@@ -142,14 +142,14 @@ def tuning_runs():
                                            for k in searched or best if k in best]), hide_index=True)
                 st.caption("Parameters not searched keep their values: " + ", ".join(
                     f"{common.param_label(k)} {best[k]}" for k in best if k not in searched) if searched else "")
-                if v.get("promoted_to"):
-                    st.success(f"Promoted: solution **{v['promoted_to']}** trains with these parameters "
+                if v.promoted_to:
+                    st.success(f"Promoted: solution **{v.promoted_to}** trains with these parameters "
                                "(see **Train** and **Compare**).")
-                elif st.button("Promote best: train a solution with these parameters", key=f"tune_promote_{v['name']}",
+                elif st.button("Promote best: train a solution with these parameters", key=f"tune_promote_{v.name}",
                                type="primary"):
                     try:
-                        promoted = workspace.promote_best(store, v["arn"])
-                        st.toast(f"Training {promoted['solution']} with the best parameters")
+                        promoted = workspace.promote_best(store, v.arn)
+                        st.toast(f"Training {promoted.solution} with the best parameters")
                         st.rerun(scope="fragment")
                     except RecsysError as exc:
                         st.error(str(exc))

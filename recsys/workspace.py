@@ -114,13 +114,13 @@ def load_demo_workspace(store: Store, group: str = DEMO_GROUP, directory: str = 
             versions[solution] = solutions.latest_active_version(store, group, solution)
         except NotFoundError:
             versions[solution] = runs.create_solution_version(store, group, solution, wait=True)
-        log.info("demo solution %s: %s", solution, versions[solution]["status"])
+        log.info("demo solution %s: %s", solution, versions[solution].status)
     try:
         campaigns.get_campaign(store, DEMO_CAMPAIGN, group=group)
     except NotFoundError:
         version = versions[DEMO_CAMPAIGN]
-        if version["status"] == ACTIVE:
-            campaigns.create_campaign(store, group, DEMO_CAMPAIGN, version["arn"])
+        if version.status == ACTIVE:
+            campaigns.create_campaign(store, group, DEMO_CAMPAIGN, version.arn)
     result["versions"] = versions
     group_profile(store, group)  # stored now, so the first view of the Data page does not compute it
     return result
@@ -137,14 +137,13 @@ def evaluation_reports(store: Store, version_arns) -> dict:
     return reports
 
 
-def train_recipe(store: Store, group: str, recipe: str, params: dict | None = None, **solution_options) -> dict:
+def train_recipe(store: Store, group: str, recipe: str, params: dict | None = None, **solution_options):
     """Queue a training of `recipe` with `params`; returns the new version.
 
     The solution is named after the recipe (`user-personalization`); a new version of it is trained when its
     settings are the same, else a solution `user-personalization-2` (-3...) with the new settings is made, so a
     solution's versions always share one configuration. `solution_options`: event_type, event_value_threshold...
     """
-    base = recipe.removeprefix("aws-").replace("_", "-")
     threshold = solution_options.get("event_value_threshold")
     if threshold not in (None, ""):
         try:
@@ -153,9 +152,8 @@ def train_recipe(store: Store, group: str, recipe: str, params: dict | None = No
             raise ValidationError(f"The event value threshold {threshold!r} is not a number; give a number such as "
                                   "1 or 0.5, or leave it empty.") from None
     params = solutions.validate_params(recipe, params)
-    existing = {s["name"]: s for s in solutions.list_solutions(store, group)}
-    for i in range(1, len(existing) + 2):
-        name = base if i == 1 else f"{base}-{i}"
+    existing = {s.name: s for s in solutions.list_solutions(store, group)}
+    for name in _names(store, group, recipe.removeprefix("aws-").replace("_", "-"), len(existing)):
         if name not in existing:
             solutions.create_solution(store, group, name, recipe, params=params, **solution_options)
             break
@@ -164,12 +162,18 @@ def train_recipe(store: Store, group: str, recipe: str, params: dict | None = No
     return runs.create_solution_version(store, group, name)
 
 
-def _same_settings(solution: dict, recipe: str, params: dict | None, options: dict) -> bool:
-    if solution.get("recipe") != recipe or solution.get("perform_hpo"):
+def _names(store: Store, group: str, base: str, taken: int):
+    """`base`, `base-2`, `base-3`... as this group may name a solution (names are unique per workspace)."""
+    for i in range(1, taken + 3):
+        yield store.name_for(solutions.SOLUTION, group, base if i == 1 else f"{base}-{i}")
+
+
+def _same_settings(solution, recipe: str, params: dict | None, options: dict) -> bool:
+    if solution.recipe != recipe or solution.perform_hpo:
         return False
-    if (solution.get("params") or {}) != (params or {}):
+    if (solution.params or {}) != (params or {}):
         return False
-    return all(_loose(solution.get(k)) == _loose(v) for k, v in options.items())
+    return all(_loose(getattr(solution, k, None)) == _loose(v) for k, v in options.items())
 
 
 def _loose(value):
@@ -177,7 +181,7 @@ def _loose(value):
     return None if value in (None, "") else str(value)
 
 
-def start_tuning(store: Store, group: str, recipe: str, hpo_config: dict, **solution_options) -> dict:
+def start_tuning(store: Store, group: str, recipe: str, hpo_config: dict, **solution_options):
     """Start a hyperparameter tuning run (a new `<recipe>-hpo-N` solution with performHPO) and return its version.
 
     The hpoConfig is checked first (`tuning.check_hpo_config`: the error a run would end with, before it starts),
@@ -186,45 +190,43 @@ def start_tuning(store: Store, group: str, recipe: str, hpo_config: dict, **solu
     """
     tuning.check_hpo_config(recipe, hpo_config)
     wanted = json.dumps(hpo_config, sort_keys=True, default=str)
-    existing = {}
-    for s in solutions.list_solutions(store, group):
-        existing[s["name"]] = s
+    existing = {s.name: s for s in solutions.list_solutions(store, group)}
     for v in solutions.list_solution_versions(store, group):
-        sol = existing.get(v["solution"]) or {}
-        if (v["status"] in solutions.TRAINING_STATUSES and sol.get("perform_hpo") and sol.get("recipe") == recipe
-                and json.dumps(sol.get("hpo_config"), sort_keys=True, default=str) == wanted):
-            raise ConflictError(f"A tuning run with these settings is already running ({v['solution']}); "
+        sol = existing.get(v.solution)
+        if (sol is not None and v.status in solutions.TRAINING_STATUSES and sol.perform_hpo and sol.recipe == recipe
+                and json.dumps(sol.hpo_config, sort_keys=True, default=str) == wanted):
+            raise ConflictError(f"A tuning run with these settings is already running ({v.solution}); "
                                 "wait for it to finish or cancel it.")
     base = f"{recipe.removeprefix('aws-')}-hpo"
-    name = next(f"{base}-{i}" for i in range(1, len(existing) + 2) if f"{base}-{i}" not in existing)
+    candidates = (store.name_for(solutions.SOLUTION, group, f"{base}-{i}") for i in range(1, len(existing) + 2))
+    name = next(n for n in candidates if n not in existing)
     solutions.create_solution(store, group, name, recipe, perform_hpo=True, hpo_config=hpo_config, **solution_options)
     return runs.create_solution_version(store, group, name)
 
 
-def promote_best(store: Store, version_arn: str) -> dict:
+def promote_best(store: Store, version_arn: str):
     """Train the best parameters of a finished tuning run as a plain solution (`<solution>-best`); its version.
 
     The tuning version records the promotion (`promoted_to`), so promoting twice returns the same solution's
     newest version instead of training it again.
     """
     version = solutions.get_solution_version(store, version_arn)
-    best = (version.get("hpo") or {}).get("best_params")
-    if version["status"] != ACTIVE or not best:
-        raise ConflictError(f"{version['solution']}/{version['version_id']} is {version['status']} with no best "
-                            "parameters to promote; promote a tuning run that finished (ACTIVE).")
-    group = version["group"]
-    promoted = version.get("promoted_to")
-    if promoted:
-        versions = solutions.list_solution_versions(store, group, promoted)  # newest first
+    best = (version.hpo or {}).get("best_params")
+    if version.status != ACTIVE or not best:
+        raise ConflictError(f"{version.solution}/{version.version_id} is {version.status} with no best parameters "
+                            "to promote; promote a tuning run that finished (ACTIVE).")
+    group = version.group
+    if version.promoted_to:
+        versions = solutions.list_solution_versions(store, group, version.promoted_to)  # newest first
         if versions:
             return versions[0]
-    source = solutions.get_solution(store, group, version["solution"])
-    names = {s["name"] for s in solutions.list_solutions(store, group)}
-    base = f"{version['solution']}-best"
-    name = next(n for n in [base] + [f"{base}-{i}" for i in range(2, len(names) + 3)] if n not in names)
-    options = {k: source.get(k) for k in ("event_type", "event_value_threshold", "events_config") if source.get(k)}
-    solutions.create_solution(store, group, name, source["recipe"], params=best, **options)
-    store.update_resource(solutions.SOLUTION_VERSION, group, version["name"], body={"promoted_to": name})
+    source = solutions.get_solution(store, group, version.solution)
+    existing = {s.name for s in solutions.list_solutions(store, group)}
+    name = next(n for n in _names(store, group, f"{version.solution}-best", len(existing)) if n not in existing)
+    options = {k: getattr(source, k) for k in ("event_type", "event_value_threshold", "events_config")
+               if getattr(source, k)}
+    solutions.create_solution(store, group, name, source.recipe, params=best, **options)
+    store.update_resource(solutions.SOLUTION_VERSION, group, version.name, body={"promoted_to": name})
     return runs.create_solution_version(store, group, name)
 
 
@@ -245,11 +247,11 @@ def short_labels(store: Store, version_arns) -> dict[str, str]:
     versions = {arn: solutions.get_solution_version(store, arn) for arn in version_arns}
     per_solution: dict[str, int] = {}
     for v in versions.values():
-        per_solution[v["solution"]] = per_solution.get(v["solution"], 0) + 1
+        per_solution[v.solution] = per_solution.get(v.solution, 0) + 1
     labels = {}
     for arn, v in versions.items():
-        name = v["solution"] if per_solution[v["solution"]] == 1 else f"{v['solution']}/{v['version_id']}"
-        recipe = v["recipe"]
+        name = v.solution if per_solution[v.solution] == 1 else f"{v.solution}/{v.version_id}"
+        recipe = v.recipe
         if name == recipe.removeprefix("aws-"):
             labels[arn] = recipe
         else:
@@ -260,7 +262,7 @@ def short_labels(store: Store, version_arns) -> dict[str, str]:
 def version_label(store: Store, version_arn: str) -> str:
     """A short human label of a version: `solution/version (recipe)`."""
     version = solutions.get_solution_version(store, version_arn)
-    return f"{version['solution']}/{version['version_id']} ({version['recipe']})"
+    return f"{version.solution}/{version.version_id} ({version.recipe})"
 
 
 def items_frame(store: Store, group: str):
@@ -291,21 +293,21 @@ def preview_targets(store: Store, group: str) -> list[dict]:
     """
     targets = []
     for c in campaigns.list_campaigns(store, group):
-        if c["status"] != ACTIVE:
+        if c.status != ACTIVE:
             continue
         try:
-            version = solutions.get_solution_version(store, serving.resolve_campaign(store, c["arn"])[1])
+            version = solutions.get_solution_version(store, serving.resolve_campaign(store, c.arn)[1])
         except (NotFoundError, ConflictError):
             continue
-        targets.append({"label": f"campaign {c['name']} ({version['recipe']})", "arn": c["arn"],
-                        "recipe": version["recipe"], "recipe_type": version.get("recipe_type")})
+        targets.append({"label": f"campaign {c.name} ({version.recipe})", "arn": c.arn,
+                        "recipe": version.recipe, "recipe_type": version.recipe_type})
     # Personalized recipes before baselines, so the page opens on the model worth looking at.
     baselines = ("aws-popularity-count", "aws-trending-now")
-    versions = sorted(solutions.list_solution_versions(store, group), key=lambda v: v["recipe"] in baselines)
+    versions = sorted(solutions.list_solution_versions(store, group), key=lambda v: v.recipe in baselines)
     for v in versions:
-        if v["status"] == ACTIVE:
-            targets.append({"label": f"version {v['solution']}/{v['version_id']} ({v['recipe']})", "arn": v["arn"],
-                            "recipe": v["recipe"], "recipe_type": v.get("recipe_type")})
+        if v.status == ACTIVE:
+            targets.append({"label": f"version {v.solution}/{v.version_id} ({v.recipe})", "arn": v.arn,
+                            "recipe": v.recipe, "recipe_type": v.recipe_type})
     return targets
 
 
@@ -365,9 +367,9 @@ def item_fields(store: Store, group: str) -> list[str]:
     return [f.name for f in schema.fields if f.name != "ITEM_ID"]
 
 
-def adhoc_filter(store: Store, group: str, expression: str) -> dict:
+def adhoc_filter(store: Store, group: str, expression: str):
     """A named filter for an expression typed in the workbench (one per distinct expression, reused)."""
-    name = filters.adhoc_filter_name(expression)
+    name = filters.adhoc_filter_name(group, expression)
     try:
         return filters.get_filter(store, group, name)
     except NotFoundError:

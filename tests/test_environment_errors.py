@@ -66,8 +66,8 @@ def trained_home(tmp_path_factory) -> Path:
     import_file(store, "g", "Interactions", interactions_csv(home.parent / "base.csv", 3_000))
     solutions.create_solution(store, "g", "pop", POPULARITY)
     version = runs.create_solution_version(store, "g", "pop", wait=True)
-    assert version["status"] == "ACTIVE", version.get("failure_reason")
-    campaigns.create_campaign(store, "g", "main", version["arn"])
+    assert version.status == "ACTIVE", version.failure_reason
+    campaigns.create_campaign(store, "g", "main", version.arn)
     return home
 
 
@@ -272,7 +272,7 @@ def test_damaged_model_files_are_one_line_naming_the_path(trained_home, tmp_path
     store = copy_workspace(trained_home, home)
     directory = model_dir(home)
     TAMPERING[case](directory)
-    arn = list_solution_versions(store, "g")[0]["arn"]
+    arn = list_solution_versions(store, "g")[0].arn
     with pytest.raises(EnvironmentProblem) as info:
         load_model(store, arn)
     assert info.value.kind == DAMAGED and str(directory) in str(info.value) and "Train the solution" in str(info.value)
@@ -295,7 +295,7 @@ def test_damaged_model_is_a_clean_aws_error_in_the_api(trained_home, tmp_path):
     store = copy_workspace(trained_home, home)
     _truncate(model_dir(home) / "arrays.npz")
     key_id, secret = create_key(store, ["g"])
-    campaign = list_campaigns(store)[0]["arn"]
+    campaign = list_campaigns(store)[0].arn
     with serve_in_background(create_app(store)) as url:
         client = boto3.client("personalize-runtime", endpoint_url=url, region_name="us-east-1",
                               aws_access_key_id=key_id, aws_secret_access_key=secret,

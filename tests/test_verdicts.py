@@ -80,10 +80,10 @@ def test_short_labels_name_versions_by_recipe_or_solution(tmp_path):
     for name, recipe in (("popularity-count", "aws-popularity-count"), ("up", "aws-user-personalization"),
                          ("user-personalization-hpo-1-best", "aws-user-personalization")):
         solutions.create_solution(store, "g", name, recipe)
-        made[name] = solutions.new_solution_version(store, "g", name)["arn"]
-    twice = solutions.new_solution_version(store, "g", "up")["arn"]
+        made[name] = solutions.new_solution_version(store, "g", name).arn
+    twice = solutions.new_solution_version(store, "g", "up").arn
     labels = workspace.short_labels(store, [*made.values(), twice])
-    version_ids = {arn: solutions.get_solution_version(store, arn)["version_id"] for arn in (made["up"], twice)}
+    version_ids = {arn: solutions.get_solution_version(store, arn).version_id for arn in (made["up"], twice)}
     assert labels[made["popularity-count"]] == "aws-popularity-count"
     assert labels[made["user-personalization-hpo-1-best"]] == "user-personalization-hpo-1-best"
     assert labels[twice] == f"up/{version_ids[twice]} (aws-user-personalization)"

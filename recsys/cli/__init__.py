@@ -4,6 +4,7 @@ Command bodies import the library inside the function on purpose: `recsys --help
 mistyped option answer in a fraction of a second instead of first loading pandas, SciPy and the recipes.
 """
 
+import dataclasses
 import importlib
 import json
 import pkgutil
@@ -83,8 +84,14 @@ def group_option(help: str = "Dataset group (may be left out when the workspace 
 
 
 def echo_json(data):
-    """Print machine-readable output for --json."""
-    click.echo(json.dumps(data, indent=2, default=str))
+    """Print machine-readable output for --json (typed resources print their fields, snake_case)."""
+    click.echo(json.dumps(data, indent=2, default=_plain))
+
+
+def _plain(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return str(value)
 
 
 # Each area registers its commands on `main` when its module is imported.

@@ -87,19 +87,19 @@ def tuning_jobs(home: Path) -> str:
                               hpo_config={"hpoResourceConfig": {"maxNumberOfTrainingJobs": "2"},
                                           "algorithmHyperParameterRanges": ranges})
     finished = runs.create_solution_version(store, "shop", "sims-hpo-1", wait=True)
-    assert finished["status"] == "ACTIVE", finished.get("failure_reason")
+    assert finished.status == "ACTIVE", finished.failure_reason
     bad = {"continuousHyperParameterRanges": [{"name": "popularity_discount_factor", "minValue": 0.0,
                                                "maxValue": 1.0, "scalingType": "Logarithmic"}]}
     solutions.create_solution(store, "shop", "sims-hpo-2", "aws-sims", perform_hpo=True,
                               hpo_config={"hpoResourceConfig": {"maxNumberOfTrainingJobs": "2"},
                                           "algorithmHyperParameterRanges": bad})
     failed = runs.create_solution_version(store, "shop", "sims-hpo-2", wait=True)
-    assert failed["status"] == "CREATE FAILED", failed["status"]
+    assert failed.status == "CREATE FAILED", failed.status
     solutions.create_solution(store, "shop", "sims-hpo-3", "aws-sims", perform_hpo=True,
                               hpo_config={"hpoResourceConfig": {"maxNumberOfTrainingJobs": "2"},
                                           "algorithmHyperParameterRanges": ranges})
     queued = solutions.new_solution_version(store, "shop", "sims-hpo-3")
-    runs.cancel_solution_version(store, queued["arn"])
+    runs.cancel_solution_version(store, queued.arn)
     return "shop"
 
 
@@ -108,7 +108,7 @@ def item_affinity(home: Path) -> str:
     _small_group(store, home, "shop")
     solutions.create_solution(store, "shop", "affinity", "aws-item-affinity")
     version = runs.create_solution_version(store, "shop", "affinity", wait=True)
-    assert version["status"] == "ACTIVE", version.get("failure_reason")
+    assert version.status == "ACTIVE", version.failure_reason
     return "shop"
 
 
@@ -118,7 +118,7 @@ def create_failed(home: Path) -> str:
     _small_group(store, home, "shop")
     solutions.create_solution(store, "shop", "wishlist", "aws-user-personalization", event_type="wishlist")
     version = runs.create_solution_version(store, "shop", "wishlist", wait=True)
-    assert version["status"] == "CREATE FAILED", version["status"]
+    assert version.status == "CREATE FAILED", version.status
     return "shop"
 
 

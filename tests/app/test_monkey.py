@@ -68,8 +68,9 @@ def real_home(tmp_path_factory):
     for group in ("retail", "movies"):
         for solution, recipe in (("popularity", "aws-popularity-count"), ("sims", "aws-sims"),
                                  ("personalization", "aws-user-personalization")):
-            solutions.create_solution(store, group, solution, recipe)
-            runs.create_solution_version(store, group, solution, wait=True)
+            name = store.name_for(solutions.SOLUTION, group, solution)  # names are unique per workspace
+            solutions.create_solution(store, group, name, recipe)
+            runs.create_solution_version(store, group, name, wait=True)
     solutions.create_solution(store, "movies", "sims-hpo-1", "aws-sims", perform_hpo=True,
                               hpo_config={"hpoResourceConfig": {"maxNumberOfTrainingJobs": "2"}})
     runs.create_solution_version(store, "movies", "sims-hpo-1", wait=True)

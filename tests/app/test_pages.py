@@ -157,7 +157,7 @@ def test_train_page_names_recipes_labels_parameters_and_keeps_settings_per_solut
     at.number_input(key="train_aws-sims_min_cointeraction_count").set_value(5)
     at.button[0].click().run()
     assert training_queue().join(timeout=120)
-    sims = {s["name"]: s["params"] for s in solutions.list_solutions(Store(home), "shop") if s["recipe"] == "aws-sims"}
+    sims = {s.name: s.params for s in solutions.list_solutions(Store(home), "shop") if s.recipe == "aws-sims"}
     assert sims == {"sims": {}, "sims-2": {"min_cointeraction_count": 5}}
 
 

@@ -57,7 +57,7 @@ def test_the_same_settings_are_not_started_twice_while_a_run_is_going(tmp_path):
     solutions.new_solution_version(store, "g", "sims-hpo-1")  # queued, as a first submission leaves it
     with pytest.raises(ConflictError, match="already running"):
         workspace.start_tuning(store, "g", "aws-sims", config)
-    assert [s["name"] for s in solutions.list_solutions(store, "g")] == ["sims-hpo-1"]
+    assert [s.name for s in solutions.list_solutions(store, "g")] == ["sims-hpo-1"]
 
 
 def test_live_summary_counts_trials_and_names_the_best_so_far(tmp_path):
@@ -67,7 +67,7 @@ def test_live_summary_counts_trials_and_names_the_best_so_far(tmp_path):
     store = load_small_demo(tmp_path)
     summaries = []
     tuning.tune("aws-sims", load_training_data(store, "demo"), max_trials=3, on_summary=summaries.append)
-    assert [s["done"] for s in summaries] == [1, 2, 3]
+    assert [s.done for s in summaries] == [1, 2, 3]
     last = summaries[-1]
     assert last["text"] == f"trial 3 of 3, best NDCG@10 so far {last['best_value']:.3f}"
     assert len(last["trials"]) == 3 and last["best_value"] == max(t["value"] for t in last["trials"])
@@ -94,10 +94,10 @@ def test_promote_best_trains_the_best_parameters_once(tuned_home, monkeypatch):
     assert training_queue().join(timeout=120)
     best = solutions.get_solution(store, "shop", "sims-hpo-1-best")
     tuned = solutions.list_solution_versions(store, "shop", "sims-hpo-1")[0]
-    assert best["params"] == tuned["hpo"]["best_params"] and not best.get("perform_hpo")
-    assert solutions.list_solution_versions(store, "shop", "sims-hpo-1-best")[0]["status"] == "ACTIVE"
-    again = workspace.promote_best(store, tuned["arn"])
-    assert again["solution"] == "sims-hpo-1-best"
+    assert best.params == tuned.hpo["best_params"] and not best.perform_hpo
+    assert solutions.list_solution_versions(store, "shop", "sims-hpo-1-best")[0].status == "ACTIVE"
+    again = workspace.promote_best(store, tuned.arn)
+    assert again.solution == "sims-hpo-1-best"
     assert len(solutions.list_solution_versions(store, "shop", "sims-hpo-1-best")) == 1
     at.run()
     assert any("Promoted" in s.value for s in at.success)
@@ -114,10 +114,10 @@ def test_a_running_tuning_shows_its_trials_live_and_can_be_cancelled(tmp_path, m
              "metrics": {"normalized_discounted_cumulative_gain_at_10": 0.1071}, "seconds": 2.0,
              "status": "COMPLETED", "error": None}
     live = tuning.trials_summary([trial], "normalized_discounted_cumulative_gain_at_10", 8)
-    store.update_resource(solutions.SOLUTION_VERSION, "shop", version["name"], body={"hpo": live})
+    store.update_resource(solutions.SOLUTION_VERSION, "shop", version.name, body={"hpo": live})
     at = tune_page(tmp_path, monkeypatch)
     assert at.get("progress")[0].proto.text == "trial 1 of 8, best NDCG@10 so far 0.107"
     assert list(at.dataframe[0].value["trial"]) == [1]
     at.button(key=f"tune_cancel_{version['name']}").click().run()
     assert not at.exception, at.exception
-    assert solutions.get_solution_version(store, version["arn"])["status"] == "CREATE STOPPED"
+    assert solutions.get_solution_version(store, version.arn).status == "CREATE STOPPED"
