@@ -462,7 +462,7 @@ def _tune(cls, params: dict, split, hpo_config: dict, run: _Run) -> tuple[dict, 
         run.stage("tuning", fraction)
 
     def live(summary: dict) -> None:  # the trials so far, for the Tune page's status line and chart
-        run.store.update_resource(SOLUTION_VERSION, run.version["group"], run.version["name"], body={"hpo": summary})
+        run.store.update_resource(SOLUTION_VERSION, run.version.group, run.version.name, body={"hpo": summary})
 
     result = tuning.tune(cls, split.train, config or None, objective=objective, max_trials=hpo_config.get("max_trials"),
                          fixed_params=params, progress=progress, cancel=stop, on_summary=live)
