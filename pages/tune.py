@@ -142,17 +142,16 @@ def tuning_runs():
                                            for k in searched or best if k in best]), hide_index=True)
                 st.caption("Parameters not searched keep their values: " + ", ".join(
                     f"{common.param_label(k)} {best[k]}" for k in best if k not in searched) if searched else "")
-                if v.promoted_to:
-                    st.success(f"Promoted: solution **{v.promoted_to}** trains with these parameters "
-                               "(see **Train** and **Compare**).")
-                elif st.button("Promote best: train a solution with these parameters", key=f"tune_promote_{v.name}",
-                               type="primary"):
+                promoted_to = v.promoted_to
+                if not promoted_to and st.button("Promote best: train a solution with these parameters",
+                                                 key=f"tune_promote_{v.name}", type="primary"):
                     try:
-                        promoted = workspace.promote_best(store, v.arn)
-                        st.toast(f"Training {promoted.solution} with the best parameters")
-                        st.rerun(scope="fragment")
+                        promoted_to = workspace.promote_best(store, v.arn).solution
                     except RecsysError as exc:
                         st.error(str(exc))
+                if promoted_to:
+                    st.success(f"Promoted: solution **{promoted_to}** trains with these parameters "
+                               "(see **Train** and **Compare**).")
 
 
 st.subheader("Tuning runs")

@@ -67,7 +67,7 @@ def test_live_summary_counts_trials_and_names_the_best_so_far(tmp_path):
     store = load_small_demo(tmp_path)
     summaries = []
     tuning.tune("aws-sims", load_training_data(store, "demo"), max_trials=3, on_summary=summaries.append)
-    assert [s.done for s in summaries] == [1, 2, 3]
+    assert [s["done"] for s in summaries] == [1, 2, 3]
     last = summaries[-1]
     assert last["text"] == f"trial 3 of 3, best NDCG@10 so far {last['best_value']:.3f}"
     assert len(last["trials"]) == 3 and last["best_value"] == max(t["value"] for t in last["trials"])
@@ -118,6 +118,6 @@ def test_a_running_tuning_shows_its_trials_live_and_can_be_cancelled(tmp_path, m
     at = tune_page(tmp_path, monkeypatch)
     assert at.get("progress")[0].proto.text == "trial 1 of 8, best NDCG@10 so far 0.107"
     assert list(at.dataframe[0].value["trial"]) == [1]
-    at.button(key=f"tune_cancel_{version['name']}").click().run()
+    at.button(key=f"tune_cancel_{version.name}").click().run()
     assert not at.exception, at.exception
     assert solutions.get_solution_version(store, version.arn).status == "CREATE STOPPED"
