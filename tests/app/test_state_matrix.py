@@ -95,3 +95,18 @@ def test_compare_breaks_down_by_history_in_numeric_order(demo_home, monkeypatch)
     for frame in frames:
         order = [HISTORY_LABELS.index(b) for b in dict.fromkeys(frame["history_bucket"])]
         assert order == sorted(order) and len(order) >= 2
+
+
+def test_a_new_group_is_chosen_in_the_sidebar_at_once(tmp_path, monkeypatch):
+    """Creating a second group used to raise StreamlitWidgetAlreadyInstantiatedError (the sidebar picker is drawn
+    before the page sets its value); the new group must be the sidebar's choice on the next run."""
+    monkeypatch.setenv("RECSYS_HOME", str(tmp_path / "ws"))
+    at = AppTest.from_file(str(FRAME), default_timeout=TIMEOUT).run()
+    at.switch_page("../../pages/data.py").run()
+    for name in ("first-shop", "second-shop"):
+        at.text_input(key="data_group_name").input(name)
+        at.button(key="FormSubmitter:data_create_group-Create group").click().run()
+        assert not unexpected(at), unexpected(at)
+        assert at.selectbox(key=common.GROUP_KEY).value == name
+        assert at.selectbox(key=common.GROUP_KEY).options == ["first-shop", "second-shop"][:1 + (name == "second-shop")]
+        assert any(f"Created dataset group {name!r}" in s.value for s in at.success)
