@@ -23,7 +23,7 @@ with st.expander("Create a dataset group", expanded=common.current_group() is No
         if st.form_submit_button("Create group"):
             try:
                 store.create_dataset_group(name, None if domain == "(custom)" else domain)
-                st.session_state[common.GROUP_KEY] = name
+                common.select_group(name)
                 common.flash(f"Created dataset group {name!r}. Next: upload its interactions below.")
                 st.rerun()
             except RecsysError as exc:
@@ -130,10 +130,11 @@ with tab_profile:
     if prof:
         inter = prof.get("interactions", prof)
         c = st.columns(4)
-        c[0].metric("Interactions", f"{inter.get('rows', 0):,}")
-        c[1].metric("Users", f"{inter.get('users', 0):,}")
-        c[2].metric("Items", f"{inter.get('items', 0):,}")
-        c[3].metric("Sparsity", f"{inter.get('sparsity', 0):.4f}")
+        c[0].metric("Interactions", common.number(inter.get("rows"), ","))
+        c[1].metric("Users", common.number(inter.get("users"), ","))
+        c[2].metric("Items", common.number(inter.get("items"), ","))
+        c[3].metric("Sparsity", common.number(inter.get("sparsity"), ".4f"),
+                    help="Share of the user x item cells with no interaction (none until interactions are imported).")
         if prof.get("newer_events"):
             st.caption(f"Profile computed at {pd.Timestamp(prof['computed_at'], unit='s'):%H:%M:%S} UTC; "
                        f"{prof['newer_events']:,} newer events are not in it yet (large groups are profiled "

@@ -221,6 +221,20 @@ def row_counts(store: Store, group: str) -> dict[str, int]:
     return out
 
 
+def distinct_ids(store: Store, group: str) -> dict[str, int]:
+    """Distinct users and items that have interactions: {'users': n, 'items': n} (counted on the id indexes).
+
+    Not the Users/Items datasets' row counts: a group may have thousands of customers and no Users dataset.
+    """
+    found = dataset_table(store, group, INTERACTIONS)
+    if found is None:
+        return {"users": 0, "items": 0}
+    table = _q(found[0])
+    with store.reading() as db:
+        return {"users": int(db.execute(f"SELECT count(DISTINCT USER_ID) FROM {table}").fetchone()[0]),
+                "items": int(db.execute(f"SELECT count(DISTINCT ITEM_ID) FROM {table}").fetchone()[0])}
+
+
 def dataset_table(store: Store, group: str, dataset_type: str):
     """(table name, Schema) of a group's dataset, or None when the group has no such dataset."""
     try:

@@ -500,8 +500,11 @@ def _tune(cls, params: dict, split, hpo_config: dict, run: _Run) -> tuple[dict, 
             return
         run.stage("tuning", fraction)
 
+    def live(summary: dict) -> None:  # the trials so far, for the Tune page's status line and chart
+        run.store.update_resource(SOLUTION_VERSION, run.version.group, run.version.name, body={"hpo": summary})
+
     result = tuning.tune(cls, split.train, config or None, objective=objective, max_trials=hpo_config.get("max_trials"),
-                         fixed_params=params, progress=progress, cancel=stop)
+                         fixed_params=params, progress=progress, cancel=stop, on_summary=live)
     if result.cancelled or stop.is_set():
         raise CancelledError(f"Training of {run.arn} was stopped by the user during HPO.")
     summary = result.to_dict()

@@ -20,10 +20,11 @@ import time
 import pandas as pd
 
 from recsys import (
-    campaigns, datasets, demo, event_writer, events, filters, profile, queries, runs, serving, solutions,
+    campaigns, datasets, demo, event_writer, events, filters, profile, queries, runs, serving, solutions, tuning,
 )
 from recsys.columns import INTERACTIONS, ITEMS, USERS
-from recsys.evaluation import EvaluationReport
+from recsys.evaluation import EvaluationReport, comparisons
+from recsys.evaluation.compare import DEFAULT_METRIC
 from recsys.exceptions import ConflictError, NotFoundError, ValidationError
 from recsys.files import atomic_write
 from recsys.store import ACTIVE, Store
@@ -43,12 +44,15 @@ RESOURCE_TYPES = ("solution", "solution-version", "campaign", "filter", "event-t
                   "batch-inference-job", "batch-segment-job", "dataset-import-job")
 
 
-def group_status(store: Store, group: str, counts: dict | None = None) -> dict:
+def group_status(store: Store, group: str, counts: dict | None = None, distinct: dict | None = None) -> dict:
     """Counts of data and resources in a group, a table of its resources, and the next step to take.
 
-    `counts` ({dataset type: rows}) skips counting again when the caller already has them (`row_counts`).
+    ``users`` / ``items`` are the distinct ids with interactions (`queries.distinct_ids`), ``users_rows`` /
+    ``items_rows`` the rows of the Users / Items datasets. `counts` ({dataset type: rows}) and `distinct` skip
+    counting again when the caller already has them (`row_counts`, `distinct_ids`).
     """
     counts = queries.row_counts(store, group) if counts is None else counts
+    distinct = queries.distinct_ids(store, group) if distinct is None else distinct
     rows = []
     for resource_type in RESOURCE_TYPES:
         for r in store.list_resources(resource_type, group):
@@ -57,8 +61,10 @@ def group_status(store: Store, group: str, counts: dict | None = None) -> dict:
     versions = [r for r in rows if r["type"] == "solution-version"]
     status = {
         "interactions": counts.get(INTERACTIONS, 0),
-        "items": counts.get(ITEMS, 0),
-        "users": counts.get(USERS, 0),
+        "users": distinct["users"],
+        "items": distinct["items"],
+        "users_rows": counts.get(USERS, 0),
+        "items_rows": counts.get(ITEMS, 0),
         "solutions": sum(r["type"] == "solution" for r in rows),
         "active_versions": sum(r["status"] == ACTIVE for r in versions),
         "training": sum(r["status"] in ("CREATE PENDING", "CREATE IN_PROGRESS") for r in versions),
@@ -73,6 +79,10 @@ def group_status(store: Store, group: str, counts: dict | None = None) -> dict:
 def next_step(status: dict) -> str:
     """The one thing to do next, in the order of the user's journey."""
     if status["interactions"] == 0:
+        failed = [r for r in status["resources"] if r["type"] == "dataset-import-job" and r["failure_reason"]]
+        if failed:  # resources are newest first
+            return (f"The last import failed, nothing was imported: {failed[0]['failure_reason']} Import the file "
+                    "again on the **Data** page.")
         return "Import interactions on the **Data** page (CSV, Parquet, JSON lines or Avro)."
     if status["solutions"] == 0:
         return "Train a first recipe on the **Train** page; start with aws-user-personalization and the popularity baseline."
@@ -127,6 +137,128 @@ def evaluation_reports(store: Store, version_arns) -> dict:
         if path.exists():
             reports[arn] = EvaluationReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
     return reports
+
+
+def train_recipe(store: Store, group: str, recipe: str, params: dict | None = None, **solution_options):
+    """Queue a training of `recipe` with `params`; returns the new version.
+
+    The solution is named after the recipe (`user-personalization`); a new version of it is trained when its
+    settings are the same, else a solution `user-personalization-2` (-3...) with the new settings is made, so a
+    solution's versions always share one configuration. `solution_options`: event_type, event_value_threshold...
+    """
+    threshold = solution_options.get("event_value_threshold")
+    if threshold not in (None, ""):
+        try:
+            solution_options["event_value_threshold"] = float(threshold)
+        except (TypeError, ValueError):
+            raise ValidationError(f"The event value threshold {threshold!r} is not a number; give a number such as "
+                                  "1 or 0.5, or leave it empty.") from None
+    params = solutions.validate_params(recipe, params)
+    existing = {s.name: s for s in solutions.list_solutions(store, group)}
+    for name in _names(store, group, recipe.removeprefix("aws-").replace("_", "-"), len(existing)):
+        if name not in existing:
+            solutions.create_solution(store, group, name, recipe, params=params, **solution_options)
+            break
+        if _same_settings(existing[name], recipe, params, solution_options):
+            break
+    return runs.create_solution_version(store, group, name)
+
+
+def _names(store: Store, group: str, base: str, taken: int):
+    """`base`, `base-2`, `base-3`... as this group may name a solution (names are unique per workspace)."""
+    for i in range(1, taken + 3):
+        yield store.name_for(solutions.SOLUTION, group, base if i == 1 else f"{base}-{i}")
+
+
+def _same_settings(solution, recipe: str, params: dict | None, options: dict) -> bool:
+    if solution.recipe != recipe or solution.perform_hpo:
+        return False
+    if (solution.params or {}) != (params or {}):
+        return False
+    return all(_loose(getattr(solution, k, None)) == _loose(v) for k, v in options.items())
+
+
+def _loose(value):
+    """Stored settings come back from JSON: compare 3 and "3", None and ""."""
+    return None if value in (None, "") else str(value)
+
+
+def start_tuning(store: Store, group: str, recipe: str, hpo_config: dict, **solution_options):
+    """Start a hyperparameter tuning run (a new `<recipe>-hpo-N` solution with performHPO) and return its version.
+
+    The hpoConfig is checked first (`tuning.check_hpo_config`: the error a run would end with, before it starts),
+    and the same settings are not started twice while a run with them is still going (a double submission).
+    `solution_options` go to `solutions.create_solution` (event_type, event_value_threshold...).
+    """
+    tuning.check_hpo_config(recipe, hpo_config)
+    wanted = json.dumps(hpo_config, sort_keys=True, default=str)
+    existing = {s.name: s for s in solutions.list_solutions(store, group)}
+    for v in solutions.list_solution_versions(store, group):
+        sol = existing.get(v.solution)
+        if (sol is not None and v.status in solutions.TRAINING_STATUSES and sol.perform_hpo and sol.recipe == recipe
+                and json.dumps(sol.hpo_config, sort_keys=True, default=str) == wanted):
+            raise ConflictError(f"A tuning run with these settings is already running ({v.solution}); "
+                                "wait for it to finish or cancel it.")
+    base = f"{recipe.removeprefix('aws-')}-hpo"
+    candidates = (store.name_for(solutions.SOLUTION, group, f"{base}-{i}") for i in range(1, len(existing) + 2))
+    name = next(n for n in candidates if n not in existing)
+    solutions.create_solution(store, group, name, recipe, perform_hpo=True, hpo_config=hpo_config, **solution_options)
+    return runs.create_solution_version(store, group, name)
+
+
+def promote_best(store: Store, version_arn: str):
+    """Train the best parameters of a finished tuning run as a plain solution (`<solution>-best`); its version.
+
+    The tuning version records the promotion (`promoted_to`), so promoting twice returns the same solution's
+    newest version instead of training it again.
+    """
+    version = solutions.get_solution_version(store, version_arn)
+    best = (version.hpo or {}).get("best_params")
+    if version.status != ACTIVE or not best:
+        raise ConflictError(f"{version.solution}/{version.version_id} is {version.status} with no best parameters "
+                            "to promote; promote a tuning run that finished (ACTIVE).")
+    group = version.group
+    if version.promoted_to:
+        versions = solutions.list_solution_versions(store, group, version.promoted_to)  # newest first
+        if versions:
+            return versions[0]
+    source = solutions.get_solution(store, group, version.solution)
+    existing = {s.name for s in solutions.list_solutions(store, group)}
+    name = next(n for n in _names(store, group, f"{version.solution}-best", len(existing)) if n not in existing)
+    options = {k: getattr(source, k) for k in ("event_type", "event_value_threshold", "events_config")
+               if getattr(source, k)}
+    solutions.create_solution(store, group, name, source.recipe, params=best, **options)
+    store.update_resource(solutions.SOLUTION_VERSION, group, version.name, body={"promoted_to": name})
+    return runs.create_solution_version(store, group, name)
+
+
+def compare_versions(store: Store, version_arns, metric: str = DEFAULT_METRIC) -> list:
+    """`recsys.evaluation.comparisons` of versions by their stored evaluations, named by `version_label`.
+
+    Versions trained without an evaluation are left out.
+    """
+    reports = evaluation_reports(store, version_arns)
+    labels = short_labels(store, list(reports))
+    return comparisons({labels[arn]: report for arn, report in reports.items()}, metric)
+
+
+def short_labels(store: Store, version_arns) -> dict[str, str]:
+    """The shortest names that tell versions apart: the solution's name when it has one version among them, else
+    `solution/version`; the recipe's id when the solution is named after it (`aws-popularity-count`); the recipe
+    follows in brackets when the name does not already say it."""
+    versions = {arn: solutions.get_solution_version(store, arn) for arn in version_arns}
+    per_solution: dict[str, int] = {}
+    for v in versions.values():
+        per_solution[v.solution] = per_solution.get(v.solution, 0) + 1
+    labels = {}
+    for arn, v in versions.items():
+        name = v.solution if per_solution[v.solution] == 1 else f"{v.solution}/{v.version_id}"
+        recipe = v.recipe
+        if name == recipe.removeprefix("aws-"):
+            labels[arn] = recipe
+        else:
+            labels[arn] = name if recipe.removeprefix("aws-") in name.split("/")[0] else f"{name} ({recipe})"
+    return labels
 
 
 def version_label(store: Store, version_arn: str) -> str:

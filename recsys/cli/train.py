@@ -161,10 +161,13 @@ def metrics_command(ctx, group, solution, version, as_json):
 
 @main.command("compare")
 @group_option()
+@click.option("--metric", default="normalized_discounted_cumulative_gain_at_10", show_default=True,
+              help="The metric of the verdicts (versions of recipe types without it use their own).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def compare_command(ctx, group, as_json):
-    """All ACTIVE solution versions of a group side by side, with Personalize metric names.
+def compare_command(ctx, group, metric, as_json):
+    """All ACTIVE solution versions of a group side by side, with Personalize metric names, then one verdict per
+    pair of versions of the same recipe type and protocol (who wins, by how much, paired bootstrap p-value).
 
     Compare only versions trained on the same data (see the interactions row); a popularity-count solution,
     if there is one, is the baseline.
@@ -212,6 +215,12 @@ def compare_command(ctx, group, as_json):
         click.echo(label.ljust(width) + "  " + "  ".join(c.rjust(col) for c in cells))
     if len({r["interactions"] for r in rows}) > 1:
         click.echo("Note: these versions were trained on different data (see interactions); compare like with like.")
+    from recsys.workspace import compare_versions
+
+    for comparison in compare_versions(store, [r["arn"] for r in rows], metric):
+        click.echo(f"\n{comparison.title} ({comparison.protocol})")
+        for verdict in comparison.verdicts["verdict"]:
+            click.echo(f"  {verdict}")
 
 
 def _show_items(result: dict, key: str, as_json: bool) -> None:

@@ -167,6 +167,8 @@ class Recipe:
     recipe_type: ClassVar[str] = USER_PERSONALIZATION
     uses_context: ClassVar[bool] = False
     param_info: ClassVar[dict[str, ParamInfo]] = {}
+    description: ClassVar[str] = ""           # one sentence for people choosing a recipe
+    use_cases: ClassVar[tuple[str, ...]] = ()  # the Personalize use cases (domain recommenders) it serves
     #: what an unknown item id does in item queries: 'popular' (falls back to popular items) or 'error'.
     unknown_item_policy: ClassVar[str] = "error"
     #: whether real-time and batch answers carry a score; Personalize gives none for popularity-count,

@@ -25,6 +25,12 @@ class PopularityCount(Recipe):
     """
 
     name = "aws-popularity-count"
+    description = "The items most users interacted with, the same list for everyone; the baseline to beat."
+    use_cases = (  # what it is for: Personalize's use cases where one matches
+        "Most viewed / Best sellers (ECOMMERCE)",
+        "Most popular (VIDEO_ON_DEMAND)",
+        "Offline baseline for every comparison",
+    )
     recipe_type = USER_PERSONALIZATION
     param_info = {}
     unknown_item_policy = "error"

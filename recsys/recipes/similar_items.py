@@ -64,6 +64,11 @@ class SimilarItems(Recipe):
     """
 
     name = "aws-similar-items"
+    description = "Related items from co-interactions blended with item metadata, so new items have neighbours too."
+    use_cases = (  # what it is for: Personalize's use cases where one matches
+        "Customers who viewed X also viewed (ECOMMERCE)",
+        "More like X (VIDEO_ON_DEMAND)",
+    )
     recipe_type = RELATED_ITEMS
     unknown_item_policy = "popular"
     returns_scores = False

@@ -37,6 +37,11 @@ class Sims(Recipe):
     """
 
     name = "aws-sims"
+    description = "Related items that the same users interacted with (item-to-item collaborative filtering)."
+    use_cases = (  # what it is for: Personalize's use cases where one matches
+        "Frequently bought together (ECOMMERCE)",
+        "Because you watched X (VIDEO_ON_DEMAND)",
+    )
     recipe_type = RELATED_ITEMS
     unknown_item_policy = "popular"
     returns_scores = False

@@ -49,6 +49,15 @@ class UserPersonalization(Recipe):
     """
 
     name = "aws-user-personalization"
+    description = (
+        "Personalized recommendations for each user, updated as new events arrive, with exploration of new "
+        "items."
+    )
+    use_cases = (  # what it is for: Personalize's use cases where one matches
+        "Recommended for you (ECOMMERCE)",
+        "Top picks for you (VIDEO_ON_DEMAND)",
+        "Personalized e-mails and home pages",
+    )
     recipe_type = USER_PERSONALIZATION
     uses_context = True
     unknown_item_policy = "error"

@@ -435,7 +435,7 @@ def _build_catalogue(store, group: str, model: LoadedModel, signature) -> Catalo
     if items is not None:
         rows = pd.Index(items[C.ITEM_ID].astype(str).to_numpy(dtype=object)).get_indexer(position)
         creation = np.full(len(ids), np.nan)
-        if C.CREATION_TIMESTAMP in items.columns:
+        if C.CREATION_TIMESTAMP in items.columns and len(items):  # an Items dataset may exist with no rows yet
             values = pd.to_numeric(items[C.CREATION_TIMESTAMP], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
             creation = np.where(rows >= 0, values[np.maximum(rows, 0)], np.nan)
     else:
