@@ -625,4 +625,4 @@ def _too_many_rejects_message(job: ImportJob, limit: float) -> str:
     firsts = "; ".join(f"row {r['row']} {r['field']}: {r['reason']}" for r in job.first_rejects[:3])
     return (f"{job.rows_rejected:,} of {job.rows_read - job.rows_excluded:,} rows rejected "
             f"({job.rejected_fraction:.1%} > the {limit:.0%} allowed); nothing imported. First reasons: {firsts}. "
-            "Fix the file or the mapping, or raise max_rejected_fraction (--max-rejected).")
+            "Fix the file or the mapping, or allow a larger share of rejected rows (max_rejected_fraction).")

@@ -16,6 +16,7 @@ Behaviour, chosen to match Amazon Personalize [AP §6-§8, §12]:
 - Scores: softmax over the whole catalogue for USER_PERSONALIZATION, over the input list for ranking; none
   for recipes that declare ``returns_scores = False`` (popularity, trending, related items), nor for
   back-filled "Popular item" entries.
+- Items on the group's exclusion list (`recsys.cleaning`: fees, postage...) are never returned, in any slot.
 - Filters apply to the regular slots, a promotion's filter only to its promoted slots; when a filter leaves
   fewer than numResults items the list is back-filled with popular items that pass it ("Popular item").
 - Promotions: at most one; floor(numResults * percentPromotedItems / 100) slots (at least one), filled with
@@ -145,9 +146,9 @@ class _Request:
         """GetRecommendations: regular slots, promoted slots, back-fill, merged; then reasons and metadata."""
         query = self.query
         promotion, num_results = query.promotion, query.num_results
-        mask = self.filter_mask(query.filter_arn, query.filter_values, "filterArn")
-        promo_mask = (self.filter_mask(promotion.get("filterArn"), promotion.get("filterValues"),
-                                       "promotion filterArn") if promotion else None)
+        mask = self.allowed(self.filter_mask(query.filter_arn, query.filter_values, "filterArn"))
+        promo_mask = (self.allowed(self.filter_mask(promotion.get("filterArn"), promotion.get("filterValues"),
+                                                    "promotion filterArn")) if promotion else None)
         key, relevance = self.ranking_key()
         n_promoted = S.promoted_count(num_results, int(promotion["percentPromotedItems"])) if promotion else 0
         promoted = self.pick_promoted(key, promo_mask, n_promoted) if promotion else np.empty(0, dtype=np.int64)
@@ -165,7 +166,7 @@ class _Request:
     def rank(self) -> list[dict]:
         """GetPersonalizedRanking: the input list by score (a softmax over it), unknown items last with 0."""
         ids, cat = self.query.input_list, self.catalogue
-        mask = self.filter_mask(self.query.filter_arn, self.query.filter_values, "filterArn")
+        mask = self.allowed(self.filter_mask(self.query.filter_arn, self.query.filter_values, "filterArn"))
         positions = cat.positions(ids)
         keep = np.ones(len(ids), dtype=bool) if mask is None else np.array(
             [p < 0 or bool(mask[p]) for p in positions], dtype=bool)
@@ -335,6 +336,13 @@ class _Request:
             index=cat.index(),
         )
         return np.asarray(compiled.item_mask(ctx, dict(filter_values or {})), dtype=bool)
+
+    def allowed(self, mask: np.ndarray | None) -> np.ndarray | None:
+        """`mask` without the group's excluded items (`recsys.cleaning`): they are never recommended."""
+        excluded = self.runtime.excluded(self.store, self.group, self.catalogue)
+        if excluded is None:
+            return mask
+        return ~excluded if mask is None else mask & ~excluded
 
     # output ---------------------------------------------------------------------------------------------
     def rows(self, positions: np.ndarray, explored: np.ndarray, relevance: np.ndarray, kind: str) -> list[dict]:

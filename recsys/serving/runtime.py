@@ -22,6 +22,7 @@ import pandas as pd
 
 from recsys import columns as C
 from recsys import datasets
+from recsys.cleaning import exclusions_arn
 from recsys.exceptions import NotFoundError, ValidationError
 from recsys.filters import FilterIndex
 from recsys.recipes import Recipe
@@ -75,6 +76,7 @@ class Catalogue:
     # Built on first use by the requests that need them, then shared (read-only) until the catalogue is rebuilt.
     filter_index: FilterIndex | None = field(default=None, repr=False)
     bonus: tuple[Any, np.ndarray] | None = field(default=None, repr=False)  # (key, exploration bonus)
+    exclusion: tuple[Any, np.ndarray] | None = field(default=None, repr=False)  # (key, excluded-items mask)
 
     def index(self) -> FilterIndex:
         """The filter index over the candidates' metadata (built once per catalogue)."""
@@ -187,6 +189,25 @@ class CampaignRuntime:
         frame = _read_optional(datasets.read_users, store, group)
         self._users[key] = (signature, time.monotonic(), frame)
         return frame
+
+    def excluded(self, store, group: str, cat: Catalogue) -> np.ndarray | None:
+        """Mask of the candidates on the group's exclusion list (`recsys.cleaning`), None when it is empty.
+
+        The list is read through the per-thread reader (cached until something is written), the mask is kept on
+        the catalogue until the list changes."""
+        resource = READER.resource(store, exclusions_arn(group))
+        if resource is None or not resource.get("value"):
+            return None
+        key = (resource.get("updated_at"), len(resource["value"]))
+        cached = cat.exclusion
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        mask = np.zeros(len(cat.ids), dtype=bool)
+        positions = cat.positions(resource["value"])
+        mask[positions[positions >= 0]] = True
+        mask.setflags(write=False)
+        cat.exclusion = (key, mask)
+        return mask
 
     # -- filters -------------------------------------------------------------------------------------
 
