@@ -235,15 +235,6 @@ def item_fields(store: Store, group: str) -> list[str]:
     return [f.name for f in schema.fields if f.name != "ITEM_ID"]
 
 
-def adhoc_filter(store: Store, group: str, expression: str) -> dict:
-    """A named filter for an expression typed in the workbench (one per distinct expression, reused)."""
-    name = filters.adhoc_filter_name(expression)
-    try:
-        return filters.get_filter(store, group, name)
-    except NotFoundError:
-        return filters.create_filter(store, group, name, expression)
-
-
 def record_event(store: Store, group: str, user_id: str, item_id: str, event_type: str,
                  context: dict | None = None) -> None:
     """Record one event for a user (or anonymous session) through the group's event tracker, as an app would."""

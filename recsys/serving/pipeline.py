@@ -72,6 +72,7 @@ class Query:
     context: dict | None = None
     filter_arn: str | None = None
     filter_values: Mapping[str, str] | None = None
+    filter_expression: str | None = None  # an unsaved expression (the workbench), used when filter_arn is None
     promotion: dict | None = None
     metadata_columns: list[str] = field(default_factory=list)
     input_list: list[str] | None = None
@@ -146,7 +147,8 @@ class _Request:
         """GetRecommendations: regular slots, promoted slots, back-fill, merged; then reasons and metadata."""
         query = self.query
         promotion, num_results = query.promotion, query.num_results
-        mask = self.allowed(self.filter_mask(query.filter_arn, query.filter_values, "filterArn"))
+        mask = self.allowed(self.filter_mask(query.filter_arn, query.filter_values, "filterArn",
+                                             query.filter_expression))
         promo_mask = (self.allowed(self.filter_mask(promotion.get("filterArn"), promotion.get("filterValues"),
                                                     "promotion filterArn")) if promotion else None)
         key, relevance = self.ranking_key()
@@ -166,7 +168,8 @@ class _Request:
     def rank(self) -> list[dict]:
         """GetPersonalizedRanking: the input list by score (a softmax over it), unknown items last with 0."""
         ids, cat = self.query.input_list, self.catalogue
-        mask = self.allowed(self.filter_mask(self.query.filter_arn, self.query.filter_values, "filterArn"))
+        mask = self.allowed(self.filter_mask(self.query.filter_arn, self.query.filter_values, "filterArn",
+                                             self.query.filter_expression))
         positions = cat.positions(ids)
         keep = np.ones(len(ids), dtype=bool) if mask is None else np.array(
             [p < 0 or bool(mask[p]) for p in positions], dtype=bool)
@@ -310,14 +313,15 @@ class _Request:
         return S.top_positions(popularity, n, mask, exclude)
 
     # filters --------------------------------------------------------------------------------------------
-    def filter_mask(self, filter_arn, filter_values, what: str) -> np.ndarray | None:
-        """The boolean mask over candidates of a filter (None when no filter)."""
-        if not filter_arn:
+    def filter_mask(self, filter_arn, filter_values, what: str, expression: str | None = None) -> np.ndarray | None:
+        """The boolean mask over candidates of a filter, or of an unsaved `expression` (None when neither)."""
+        if not filter_arn and not expression:
             if filter_values:
                 raise ValidationError(f"filterValues were given without a {what}; pass the filter's ARN too.")
             return None
         check_filter_values(filter_values)
-        compiled = compiled_filter(self.store, self.group, filter_arn, self.runtime)
+        compiled = (compiled_filter(self.store, self.group, filter_arn, self.runtime) if filter_arn
+                    else expression_filter(expression))
         cat = self.catalogue
         needs_history = C.INTERACTIONS in compiled.datasets
         needs_users = any(d in (C.USERS, "CurrentUser") for d, _ in compiled.fields)
@@ -499,6 +503,15 @@ def compiled_filter(store, group: str, filter_arn: str, runtime: CampaignRuntime
     if compiled.target != "ItemID":
         raise ValidationError(f"Filter {filter_arn} filters UserID (for user segments); item recommendations "
                               "need an INCLUDE/EXCLUDE ItemID filter.")
+    return compiled
+
+
+def expression_filter(expression: str):
+    """The parsed ItemID filter of an unsaved expression (FilterSyntaxError with a caret when it does not parse)."""
+    compiled = parse_filter(expression)
+    if compiled.target != "ItemID":
+        raise ValidationError("The filter expression filters UserID (for user segments); item recommendations "
+                              "need an INCLUDE/EXCLUDE ItemID expression.")
     return compiled
 
 

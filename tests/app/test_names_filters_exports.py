@@ -1,0 +1,59 @@
+"""Names beside ids, built and unsaved filters, stable promotions and campaign-ready exports, in the pages."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from recsys import display, filters
+from recsys.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 120
+
+
+def run(page: str, **state) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=TIMEOUT)
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def recommendations(at):
+    return at.dataframe[-1].value
+
+
+def test_preview_names_items_in_history_recommendations_and_reasons(demo_env):
+    store = Store(demo_env)
+    at = run("preview", group="demo")
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    frame = recommendations(at)
+    names = display.item_names(store, "demo", frame["itemId"])
+    assert frame["ITEM_NAME"].tolist() == [names.get(i, "") for i in frame["itemId"]]
+    assert frame["ITEM_NAME"].str.len().gt(0).all()
+    history = at.dataframe[0].value
+    assert "ITEM_NAME" in history.columns and history["ITEM_NAME"].str.len().gt(0).all()
+    cited = [w for w in frame["why"] if "interacted with" in w]
+    assert cited and all("(" in w for w in cited), cited  # "Because you interacted with i0042 (name)"
+
+
+def test_a_built_filter_applies_without_becoming_a_saved_filter(demo_env):
+    store = Store(demo_env)
+    before = {f["name"] for f in filters.list_filters(store, "demo")}
+    at = run("preview", group="demo", preview_filter="(build a filter)",
+             preview_builder_seen=["(any event)"])
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    history = set(at.dataframe[0].value["ITEM_ID"])
+    assert not history & set(recommendations(at)["itemId"])
+    assert any("Filter: (build a filter)" in c.value for c in at.caption)
+    assert {f["name"] for f in filters.list_filters(store, "demo")} == before
+
+
+def test_promoted_slots_stay_put_across_reruns(demo_env):
+    at = run("preview", group="demo", preview_promo_on=True, preview_promo_filter="no-purchased",
+             preview_promo_pct=30)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    first = recommendations(at)
+    assert (first["promotion"] == "promotion").sum() == 3
+    again = recommendations(at.run())
+    assert again[["itemId", "promotion"]].equals(first[["itemId", "promotion"]])
