@@ -56,7 +56,7 @@ def data_warnings(prof: dict) -> None:
         if not suspects:
             continue
         st.warning(warning["message"])
-        names = display.item_names(store, group, [s["itemId"] for s in suspects], items=common.cached_items(group))
+        names = display.item_names(store, group, [s["itemId"] for s in suspects])
         table = pd.DataFrame([{"exclude": True, "ITEM_ID": s["itemId"], display.NAME_COLUMN: names.get(s["itemId"], ""),
                                "interactions": s["interactions"], "why": "; ".join(s["reasons"])} for s in suspects])
         chosen = st.data_editor(table, hide_index=True, width="stretch", key="data_suspects",
@@ -87,7 +87,7 @@ def names_and_exclusions() -> None:
             display.set_display_column(store, group, column)
             st.rerun()
         sample = common.cached_popular_items(group, 5)
-        names = display.item_names(store, group, sample, items=common.cached_items(group))
+        names = display.item_names(store, group, sample)
         if sample:
             st.caption("For example: " + "; ".join(display.label(i, names) for i in sample))
     st.markdown("**Excluded items**")
@@ -101,7 +101,7 @@ def names_and_exclusions() -> None:
             common.flash(f"{len(saved):,} items excluded. Retrain to leave them out of the models too.")
             st.rerun()
     if excluded:
-        names = display.item_names(store, group, excluded, items=common.cached_items(group))
+        names = display.item_names(store, group, excluded)
         st.dataframe(pd.DataFrame({"ITEM_ID": excluded, display.NAME_COLUMN: [names.get(i, "") for i in excluded]}),
                      hide_index=True, width="stretch")
 

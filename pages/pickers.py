@@ -23,11 +23,18 @@ def item_names(group: str, item_ids) -> dict[str, str]:
     return display.item_names(common.get_store(), group, ids) if ids else {}
 
 
+def search_items(group: str, query: str, limit: int = 50) -> list[str]:
+    """Items matching a search by id or name; the most popular (cached per data version) when it is empty."""
+    if not query.strip():
+        return common.cached_popular_items(group, limit)
+    store = common.get_store()
+    return queries.search_items(store, group, query, limit=limit, name_column=display.display_column(store, group))
+
+
 def item_picker(group: str, label: str, key: str, *, default_query: str = "") -> str | None:
     """One item, found by id or name; None when nothing matches."""
-    store = common.get_store()
     query = st.text_input(f"Search {label.lower()} by id or name", default_query, key=f"{key}_query")
-    found = queries.search_items(store, group, query, limit=50, name_column=display.display_column(store, group))
+    found = search_items(group, query)
     if not found:
         st.caption("No item matches this search.")
         return None
@@ -37,9 +44,8 @@ def item_picker(group: str, label: str, key: str, *, default_query: str = "") ->
 
 def items_picker(group: str, label: str, key: str, *, default: list[str] | None = None) -> list[str]:
     """Several items, found by id or name (the choices stay while the search changes)."""
-    store = common.get_store()
     query = st.text_input(f"Search {label.lower()} by id or name", key=f"{key}_query")
-    found = queries.search_items(store, group, query, limit=50, name_column=display.display_column(store, group))
+    found = search_items(group, query)
     chosen = st.session_state.get(key, default or [])
     options = list(dict.fromkeys([*chosen, *found]))
     names = item_names(group, options)

@@ -90,6 +90,7 @@ MIN_PRICED_ITEMS = 50
 BASKET_SHARE = 0.6            # mean share of its customers' baskets an item sits in
 MIN_BASKETS = 3               # customers with at least this many baskets count
 MIN_BUYERS = 10               # items held by at least this many such customers
+MIN_BASKET_SIZE = 1.5         # events per basket on average: below, the data has no multi-item orders
 MAX_SUSPECTS = 200
 
 
@@ -154,8 +155,9 @@ def price_field(items: pd.DataFrame | None) -> str | None:
 def basket_fixtures(interactions: pd.DataFrame, *, codes: tuple | None = None) -> dict[str, str]:
     """{item id: reason} for items in most baskets of the customers who have them (fees, shipping lines).
 
-    A basket is a customer's events with one timestamp. Only customers with >= 3 baskets count, and only
-    items held by >= 10 of them: a product is chosen in some orders, a fee is charged on nearly all of them.
+    A basket is a customer's events with one timestamp (data whose baskets hold 1.5 events or fewer on average
+    has no orders and is skipped). Only customers with >= 3 baskets count, and only items held by >= 10 of them:
+    a product is chosen in some orders, a fee is charged on nearly all of them.
     `codes`: (user codes, user ids, item codes, item ids) of `pd.factorize`, when the caller has them.
     """
     if TIMESTAMP not in interactions.columns or len(interactions) == 0:
@@ -167,6 +169,8 @@ def basket_fixtures(interactions: pd.DataFrame, *, codes: tuple | None = None) -
     n_users, n_items = len(user_ids), len(item_ids)
     # Integer keys and hash tables instead of grouping frames: a million events cost a few hash passes.
     baskets = pd.factorize(users.astype(np.int64) * (int(stamps.max()) + 1) + stamps)[0]
+    if baskets.max() + 1 > len(baskets) / MIN_BASKET_SIZE:
+        return {}  # events one at a time (views, plays, ratings): no orders, so no line added to every order
     basket_user = np.zeros(baskets.max() + 1, dtype=np.int64)
     basket_user[baskets] = users
     baskets_per_user = np.bincount(basket_user, minlength=n_users)
