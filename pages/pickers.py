@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import common
-from recsys import datasets, display, queries
+from recsys import cleaning, datasets, display, queries
 from recsys.columns import ITEMS
 from recsys.exceptions import NotFoundError, RecsysError
 from recsys.filters import builder
@@ -24,11 +24,16 @@ def item_names(group: str, item_ids) -> dict[str, str]:
 
 
 def search_items(group: str, query: str, limit: int = 50) -> list[str]:
-    """Items matching a search by id or name; the most popular (cached per data version) when it is empty."""
-    if not query.strip():
-        return common.cached_popular_items(group, limit)
+    """Items matching a search by id or name, the most popular (cached per data version) when it is empty;
+    never the group's excluded items (fees, postage...), which no model knows."""
     store = common.get_store()
-    return queries.search_items(store, group, query, limit=limit, name_column=display.display_column(store, group))
+    excluded = set(cleaning.excluded_items(store, group))
+    if not query.strip():
+        found = common.cached_popular_items(group, limit + len(excluded))
+    else:
+        found = queries.search_items(store, group, query, limit=limit + len(excluded),
+                                     name_column=display.display_column(store, group))
+    return [i for i in found if i not in excluded][:limit]
 
 
 def item_picker(group: str, label: str, key: str, *, default_query: str = "") -> str | None:

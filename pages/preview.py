@@ -161,7 +161,7 @@ with right:
         applied = f" · Filter: {choice}" if filter_arn or expression else ""
         promoted = f" · Promotion: {promotions[0]['percentPromotedItems']}%" if promotions else ""
         st.caption(f"recommendationId `{answer['recommendationId']}`{applied}{promoted}")
-        common.download_button(frame, "Download as CSV", "recommendations.csv", key="preview_dl")
+        common.download_button(frame, "Download these recommendations (CSV)", "recommendations.csv", key="preview_dl")
         if user_id and len(frame):
             clicked = st.selectbox("Record an event on", listed, format_func=lambda i: display.label(i, names),
                                    key="preview_click_item")

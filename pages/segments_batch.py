@@ -148,7 +148,7 @@ with tab_segments:
             inputs = [t.strip() for t in text.splitlines() if t.strip()]
         else:
             inputs = pickers.items_picker(group, "Items (one segment each)", "segments_items",
-                                          default=common.cached_popular_items(group, 3))
+                                          default=pickers.search_items(group, "", 3))
         users_per_segment = st.number_input("Users per segment (numResults)", 1, 1_000_000, 100, key="segments_num")
         exclude_interacted = st.checkbox("Leave out users who already interacted with the item", value=True,
                                          key="segments_exclude_interacted",

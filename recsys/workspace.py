@@ -25,6 +25,7 @@ from recsys.columns import INTERACTIONS, ITEMS, USER_ID, USERS
 from recsys.evaluation import EvaluationReport
 from recsys.exceptions import ConflictError, NotFoundError, ValidationError
 from recsys.files import atomic_write
+from recsys.recipes import USER_SEGMENTATION
 from recsys.store import ACTIVE, Store
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,8 @@ def preview_targets(store: Store, group: str) -> list[dict]:
     baselines = ("aws-popularity-count", "aws-trending-now")
     versions = sorted(solutions.list_solution_versions(store, group), key=lambda v: v["recipe"] in baselines)
     for v in versions:
-        if v["status"] == ACTIVE:
+        # Segmentation versions answer batch segment jobs only (Segments & Batch), never a real-time request.
+        if v["status"] == ACTIVE and v.get("recipe_type") != USER_SEGMENTATION:
             targets.append({"label": f"version {v['solution']}/{v['version_id']} ({v['recipe']})", "arn": v["arn"],
                             "recipe": v["recipe"], "recipe_type": v.get("recipe_type")})
     return targets

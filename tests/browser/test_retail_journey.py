@@ -57,6 +57,10 @@ def test_retail_journey(browser, streamlit_app, artifacts_dir, tmp_path, shared_
     page.set_default_timeout(TIMEOUT_MS)
     url = streamlit_app
 
+    # The app frame first (its navigation and sidebar), as a person opens it.
+    page.goto(url)
+    expect(page.get_by_text("Next step").first).to_be_visible()
+
     # 1. Data: a group, the raw orders with the rule "InvoiceNo starts with C" (cancellations).
     goto(page, f"{url}/data", "Data")
     fill(page, "Name", "retail")
@@ -78,7 +82,7 @@ def test_retail_journey(browser, streamlit_app, artifacts_dir, tmp_path, shared_
     shot(page, artifacts_dir, "retail-01-import-refused.png")
     slide(page, "Fail when more than this share of rows is rejected", 4)  # 0.10 -> 0.30
     click(page, "Validate and import")
-    expect(page.get_by_text(re.compile(r"Import job .* ACTIVE")).first).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Import job .* of online_retail_sample.csv: ACTIVE")).first).to_be_visible()
     expect(page.get_by_text(re.compile(r"excluded by the rules")).first).to_be_visible()
     shot(page, artifacts_dir, "retail-01-import.png")
 
@@ -89,7 +93,7 @@ def test_retail_journey(browser, streamlit_app, artifacts_dir, tmp_path, shared_
     expect(page.get_by_text("Map columns to schema fields")).to_be_visible()
     settle(page)
     click(page, "Validate and import")
-    expect(page.get_by_text(re.compile(r"Import job .* ACTIVE")).first).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Import job .* of products.csv: ACTIVE")).first).to_be_visible()
     shot(page, artifacts_dir, "retail-02-items.png")
 
     # 3. Profile: postage, fees and manual adjustments are flagged from the data; exclude them in one click.
@@ -144,7 +148,7 @@ def test_retail_journey(browser, streamlit_app, artifacts_dir, tmp_path, shared_
     expect(page.get_by_text(re.compile(r"Filter: \(build a filter\) · Promotion")).first).to_be_visible()
     shot(page, artifacts_dir, "retail-08-preview.png")
     with page.expect_download() as download:
-        click(page, "Download as CSV")
+        click(page, "Download these recommendations (CSV)")
     shown = pd.read_csv(download.value.path(), dtype=str, keep_default_na=False)
     assert shown["ITEM_NAME"].str.len().gt(0).all() and (shown["promotion"] == "promotion").any()
     assert not shown["ITEM_NAME"].isin(["POSTAGE", "Manual", "DOTCOM POSTAGE"]).any()
@@ -163,7 +167,7 @@ def test_retail_journey(browser, streamlit_app, artifacts_dir, tmp_path, shared_
     for item, users in segment.groupby("SEGMENT")["USER_ID"]:
         bought = set(orders.loc[orders["StockCode"] == item, "CustomerID"])
         assert not set(users) & bought, f"segment {item} targets existing buyers"
-    assert segment["ITEM_NAME"].str.len().gt(0).all()
+    assert segment["ITEM_NAME"].str.len().gt(0).all() and segment["SEGMENT"].nunique() == 3  # no excluded item
     shot(page, artifacts_dir, "retail-09-segments.png")
 
     # 10. Batch recommendations for an uploaded list of customers.
