@@ -455,7 +455,7 @@ class _SegmentUsers:
         self.user_ids = user_ids
         self.filters = []
         if filter_arn:
-            self.filters.append(user_filter(store, group, filter_arn))
+            self.filters.append(compiled_filter(store, group, filter_arn, RUNTIME, target="UserID"))
         if exclude_interacted:
             self.filters.append(parse_filter(EXCLUDE_INTERACTED))
         wanted = {field.upper() for f in self.filters for dataset, field in f.fields if dataset == C.INTERACTIONS}
@@ -527,18 +527,6 @@ class _SegmentProcessor:
         keep = allowed[self.recipe.user_positions(segment.user_ids)]
         users, scores = segment.user_ids[keep][: self.n], segment.scores[keep][: self.n]
         return [str(u) for u in users.tolist()], [_number(x) for x in scores.tolist()]
-
-
-def user_filter(store: Store, group: str, filter_arn: str):
-    """The parsed UserID filter behind `filter_arn` (a filter of `group`), for segment jobs."""
-    resource = READER.resource(store, filter_arn) if isinstance(filter_arn, str) else None
-    if resource is None or resource["type"] != "filter" or resource["group"] != group:
-        raise NotFoundError(f"Filter {filter_arn!r} does not exist in dataset group {group!r}; create it first.")
-    compiled = RUNTIME.compiled_filter(resource, parse_filter)
-    if compiled.target != "UserID":
-        raise ValidationError(f"Filter {filter_arn} filters ItemID; segment jobs need an INCLUDE/EXCLUDE UserID "
-                              "filter, e.g. EXCLUDE UserID WHERE Interactions.EVENT_TYPE IN (\"purchase\").")
-    return compiled
 
 
 def create_batch_segment_job(

@@ -486,8 +486,9 @@ def _score(value: float) -> float:
     return float(round(float(value), 7))
 
 
-def compiled_filter(store, group: str, filter_arn: str, runtime: CampaignRuntime):
-    """The parsed ItemID filter behind `filter_arn` (NotFoundError unless it is a filter of `group`)."""
+def compiled_filter(store, group: str, filter_arn: str, runtime: CampaignRuntime, target: str = "ItemID"):
+    """The parsed filter behind `filter_arn` (NotFoundError unless it is a filter of `group`), which must filter
+    `target`: ItemID for recommendations, UserID for segment jobs."""
     if not isinstance(filter_arn, str) or not filter_arn:
         raise ValidationError("filterArn must be a filter's ARN, e.g. arn:recsys:filter/<group>/<name>.")
     resource = READER.resource(store, filter_arn)
@@ -500,10 +501,17 @@ def compiled_filter(store, group: str, filter_arn: str, runtime: CampaignRuntime
     if resource.get("status") not in (None, "ACTIVE"):
         raise ValidationError(f"Filter {filter_arn} is {resource['status']}, not ACTIVE.")
     compiled = runtime.compiled_filter(resource, parse_filter)
-    if compiled.target != "ItemID":
-        raise ValidationError(f"Filter {filter_arn} filters UserID (for user segments); item recommendations "
-                              "need an INCLUDE/EXCLUDE ItemID filter.")
+    if compiled.target != target:
+        raise ValidationError(WRONG_TARGET[target].format(arn=filter_arn))
     return compiled
+
+
+WRONG_TARGET = {
+    "ItemID": "Filter {arn} filters UserID (for user segments); item recommendations need an INCLUDE/EXCLUDE ItemID "
+              "filter.",
+    "UserID": "Filter {arn} filters ItemID; segment jobs need an INCLUDE/EXCLUDE UserID filter, e.g. EXCLUDE UserID "
+              "WHERE Interactions.EVENT_TYPE IN (\"purchase\").",
+}
 
 
 def expression_filter(expression: str):

@@ -1,22 +1,9 @@
 """Names beside ids, built and unsaved filters, stable promotions and campaign-ready exports, in the pages."""
 
-from pathlib import Path
-
-import pytest
-from streamlit.testing.v1 import AppTest
-
 from recsys import display, filters
 from recsys.store import Store
 
-ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 120
-
-
-def run(page: str, **state) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=TIMEOUT)
-    for key, value in state.items():
-        at.session_state[key] = value
-    return at.run()
+from .test_pages import run
 
 
 def recommendations(at):
