@@ -103,3 +103,20 @@ def test_all_users_include_users_without_events(shop):
     everyone = workspace.all_user_ids(store, "demo")
     users = datasets.read_users(store, "demo")["USER_ID"]
     assert set(users) <= set(everyone) and len(everyone) == len(set(everyone))
+
+
+def test_cli_segments_leave_out_buyers_and_name_items(shop, tmp_path):
+    from click.testing import CliRunner
+
+    from recsys.cli import main
+
+    store, _ = shop
+    item = datasets.read_interactions(store, "demo", columns=["ITEM_ID"])["ITEM_ID"].value_counts().index[0]
+    src = lines(tmp_path / "in.jsonl", [{"itemId": item}])
+    result = CliRunner().invoke(main, ["--home", str(store.home), "batch-segment", "--group", "demo", "--solution",
+                                       "affinity", "--input", str(src), "--output", str(tmp_path / "out.jsonl"),
+                                       "--csv", str(tmp_path / "out.csv"), "--num-results", "30",
+                                       "--exclude-interacted", "--names"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(open(tmp_path / "out.csv")))
+    assert len(rows) == 30 and rows[0]["ITEM_NAME"] and not {r["USER_ID"] for r in rows} & buyers(store, item)
