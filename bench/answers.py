@@ -109,20 +109,20 @@ def build(home: Path) -> dict:
     for solution, (recipe, params) in SOLUTIONS.items():
         create_solution(store, GROUP, solution, recipe, params=params)
         version = create_solution_version(store, GROUP, solution, wait=True)
-        if version["status"] != "ACTIVE":
+        if version.status != "ACTIVE":
             raise SystemExit(f"training {recipe} failed: {version.get('failure_reason')}")
-        versions[solution] = version["arn"]
-    campaigns = {name: create_campaign(store, GROUP, name, versions[solution], campaign_config=config)["arn"]
+        versions[solution] = version.arn
+    campaigns = {name: create_campaign(store, GROUP, name, versions[solution], campaign_config=config).arn
                  for name, (solution, config) in CAMPAIGNS.items()}
     filters = {}
     for name, expression in FILTERS.items():
         try:
-            filters[name] = create_filter(store, GROUP, name, expression)["arn"]
+            filters[name] = create_filter(store, GROUP, name, expression).arn
         except RecsysError as exc:
             print(f"filter {name} not supported: {exc}", file=sys.stderr)
     t_max = int(interactions["TIMESTAMP"].max())
     new_since = int(items["CREATION_TIMESTAMP"].quantile(0.8))
-    filters["new"] = create_filter(store, GROUP, "new", f"INCLUDE ItemID WHERE Items.CREATION_TIMESTAMP > {new_since}")["arn"]
+    filters["new"] = create_filter(store, GROUP, "new", f"INCLUDE ItemID WHERE Items.CREATION_TIMESTAMP > {new_since}").arn
     # after training: new items, a new user, events of known users, a new user and an anonymous session
     put_items(store, GROUP, [{"itemId": r["ITEM_ID"], "properties": json.dumps(
         {"price": r["PRICE"], "categoryL1": r["CATEGORY_L1"], "categoryL2": r["CATEGORY_L2"],

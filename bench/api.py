@@ -62,11 +62,11 @@ def build_workspace(home: Path, recipe: str, sizes: dict) -> dict:
     t1 = time.perf_counter()
     solutions.create_solution(store, GROUP, "bench", recipe)
     version = runs.create_solution_version(store, GROUP, "bench", wait=True)
-    if version["status"] != "ACTIVE":
+    if version.status != "ACTIVE":
         raise SystemExit(f"training failed: {version.get('failure_reason')}")
     t2 = time.perf_counter()
     # no exploration, so that a changed list after PutEvents is caused by the events, not by chance
-    campaign = campaigns.create_campaign(store, GROUP, CAMPAIGN_NAME, version["arn"], campaign_config={
+    campaign = campaigns.create_campaign(store, GROUP, CAMPAIGN_NAME, version.arn, campaign_config={
         "itemExplorationConfig": {"explorationWeight": "0", "explorationItemAgeCutOff": "30"}})
     flt = create_filter(store, GROUP, FILTER_NAME, FILTER_EXPRESSION)
     tracking_id = None
@@ -82,7 +82,7 @@ def build_workspace(home: Path, recipe: str, sizes: dict) -> dict:
 
     users = sorted(read_interactions(store, GROUP, columns=["USER_ID"])["USER_ID"].unique().tolist())
     print(f"workspace: demo {sizes} loaded in {t1 - t0:.1f}s, {recipe} trained in {t2 - t1:.1f}s")
-    return {"campaign_arn": campaign["arn"], "filter_arn": flt["arn"], "tracking_id": tracking_id,
+    return {"campaign_arn": campaign.arn, "filter_arn": flt.arn, "tracking_id": tracking_id,
             "key": key, "users": users, "recipe": recipe}
 
 

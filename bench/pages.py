@@ -77,9 +77,9 @@ def build_big(home: Path, group: str, n_interactions: int, seed: int = 8) -> Non
         t0 = time.perf_counter()
         solutions.create_solution(store, group, solution, recipe)
         version = runs.create_solution_version(store, group, solution, wait=True)
-        print(f"  {group}: trained {recipe} ({version['status']}) in {time.perf_counter() - t0:.1f} s", flush=True)
+        print(f"  {group}: trained {recipe} ({version.status}) in {time.perf_counter() - t0:.1f} s", flush=True)
     version = solutions.latest_active_version(store, group, "personalization")
-    campaigns.create_campaign(store, group, "personalization", version["arn"])
+    campaigns.create_campaign(store, group, "personalization", version.arn)
 
 
 def ensure_workspace(home: Path, big_group: str, n_interactions: int) -> None:

@@ -66,24 +66,24 @@ def run(rows: int, users: int, items: int, requests: int, keep: Path | None = No
             started = time.perf_counter()
             version = runs.create_solution_version(store, "scale", "up", wait=True)
             seconds = time.perf_counter() - started
-        if version["status"] != "ACTIVE":
+        if version.status != "ACTIVE":
             raise SystemExit(f"training failed: {version.get('failure_reason')}")
-        metrics = version.get("metrics") or {}
+        metrics = version.metrics or {}
         out["train"] = {"seconds": round(seconds, 1), "peak_rss_mb": mb(peak.peak),
                         "ndcg_at_10": metrics.get("normalized_discounted_cumulative_gain_at_10"),
                         "coverage": metrics.get("coverage")}
         print(f"train: {out['train']}", flush=True)
 
-        campaign = campaigns.create_campaign(store, "scale", "main", version["arn"])
+        campaign = campaigns.create_campaign(store, "scale", "main", version.arn)
         rng = np.random.default_rng(0)
         user_ids = [str(u) for u in rng.choice(users, requests)]
         started = time.perf_counter()
-        serving.get_recommendations(store, campaign["arn"], user_id=user_ids[0], num_results=25)
+        serving.get_recommendations(store, campaign.arn, user_id=user_ids[0], num_results=25)
         first_ms = (time.perf_counter() - started) * 1000
         latencies = []
         for user in user_ids:
             started = time.perf_counter()
-            serving.get_recommendations(store, campaign["arn"], user_id=user, num_results=25)
+            serving.get_recommendations(store, campaign.arn, user_id=user, num_results=25)
             latencies.append((time.perf_counter() - started) * 1000)
         out["serve"] = {"first_request_ms": round(first_ms, 1), "requests": requests,
                         "p50_ms": round(float(np.percentile(latencies, 50)), 2),
@@ -91,12 +91,12 @@ def run(rows: int, users: int, items: int, requests: int, keep: Path | None = No
 
         tracker = workspace.ensure_event_tracker(store, "scale")
         user = user_ids[1]
-        before = [i["itemId"] for i in serving.get_recommendations(store, campaign["arn"], user_id=user,
+        before = [i["itemId"] for i in serving.get_recommendations(store, campaign.arn, user_id=user,
                                                                      num_results=25)["itemList"]]
         started = time.perf_counter()
         events.put_events(store, tracker["trackingId"], f"s-{user}", user,
                           [{"eventType": "click", "itemId": before[0], "sentAt": time.time(), "eventId": "e1"}])
-        after = [i["itemId"] for i in serving.get_recommendations(store, campaign["arn"], user_id=user,
+        after = [i["itemId"] for i in serving.get_recommendations(store, campaign.arn, user_id=user,
                                                                     num_results=25)["itemList"]]
         out["serve"]["put_events_to_changed_answer_ms"] = round((time.perf_counter() - started) * 1000, 1)
         out["serve"]["answer_changed"] = after != before

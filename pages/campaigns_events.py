@@ -14,35 +14,35 @@ group = common.require_group()
 if group is None:
     st.stop()
 
-versions = [v for v in solutions.list_solution_versions(store, group) if v["status"] == "ACTIVE"
-            and v.get("recipe_type") != "USER_SEGMENTATION"]
+versions = [v for v in solutions.list_solution_versions(store, group) if v.status == "ACTIVE"
+            and v.recipe_type != "USER_SEGMENTATION"]
 if not versions:
     common.empty_state("No trained version to deploy.", "Train a recipe on the **Train** page first.")
     st.stop()
 
-label = lambda v: f"{v['solution']}/{v['version_id']} ({v['recipe']})"  # noqa: E731
+label = lambda v: f"{v.solution}/{v.version_id} ({v.recipe})"  # noqa: E731
 
 with st.form("campaigns_create"):
     st.subheader("Deploy a version")
     version = st.selectbox("Solution version", versions, format_func=label, key="campaigns_version")
     follow_latest = st.checkbox("Follow the solution's newest version ($LATEST)", key="campaigns_latest")
-    name = st.text_input("Campaign name", value=version["solution"] if version else "", key="campaigns_name")
+    name = st.text_input("Campaign name", value=version.solution if version else "", key="campaigns_name")
     c1, c2 = st.columns(2)
     weight = c1.slider("explorationWeight", 0.0, 1.0, 0.3, 0.05, key="campaigns_weight",
                        help="How much new, little-seen items are explored (user personalization only).")
     cutoff = c2.number_input("explorationItemAgeCutOff (days)", 1.0, 3650.0, 30.0, key="campaigns_cutoff",
                              help="Only items created within this many days of the newest interaction are explored.")
     if st.form_submit_button("Deploy", type="primary"):
-        arn = version["solution_arn"] + "/$LATEST" if follow_latest else version["arn"]
+        arn = version.solution_arn + "/$LATEST" if follow_latest else version.arn
         config = {"itemExplorationConfig": {"explorationWeight": str(weight), "explorationItemAgeCutOff": str(cutoff)}}
         try:
-            existing = {c["name"] for c in campaigns.list_campaigns(store, group)}
+            existing = {c.name for c in campaigns.list_campaigns(store, group)}
             if name in existing:
                 campaigns.update_campaign(store, group, name, solution_version_arn=arn, campaign_config=config)
                 st.success(f"Campaign {name} now serves {arn} (requests in flight finished on the old version).")
             else:
                 created = campaigns.create_campaign(store, group, name, arn, campaign_config=config)
-                st.success(f"Deployed {created['arn']}")
+                st.success(f"Deployed {created.arn}")
         except RecsysError as exc:
             st.error(str(exc))
 
@@ -52,14 +52,15 @@ if not deployed:
     st.stop()
 
 st.subheader("Campaigns")
-frame = pd.DataFrame([{"name": c["name"], "status": c["status"], "arn": c["arn"],
-                       "solution version": c.get("solutionVersionArn")} for c in deployed])
+frame = pd.DataFrame([{"name": c.name, "status": c.status, "arn": c.arn,
+                       "solution version": c.solution_version_arn} for c in deployed])
 st.dataframe(frame, hide_index=True, width="stretch")
 common.download_button(frame, "Download as CSV", f"{group}-campaigns.csv", key="campaigns_dl")
-campaign = st.selectbox("Campaign", deployed, format_func=lambda c: c["name"], key="campaigns_pick")
+by_name = {c.name: c for c in deployed}
+campaign = by_name[st.selectbox("Campaign", list(by_name), key="campaigns_pick")]
 if st.button("Delete this campaign", key="campaigns_delete"):
-    campaigns.delete_campaign(store, group, campaign["name"])
-    common.flash(f"Deleted campaign {campaign['name']!r}.")
+    campaigns.delete_campaign(store, group, campaign.name)
+    common.flash(f"Deleted campaign {campaign.name!r}.")
     st.rerun()
 
 st.subheader("Call it from an application")
@@ -70,7 +71,7 @@ st.code(f'''import boto3
 
 session = boto3.Session(aws_access_key_id="<key id>", aws_secret_access_key="<secret>", region_name="us-east-1")
 runtime = session.client("personalize-runtime", endpoint_url="http://127.0.0.1:8080")
-answer = runtime.get_recommendations(campaignArn="{campaign['arn']}", userId="u0001", numResults=10)
+answer = runtime.get_recommendations(campaignArn="{campaign.arn}", userId="u0001", numResults=10)
 print([item["itemId"] for item in answer["itemList"]])
 
 events = session.client("personalize-events", endpoint_url="http://127.0.0.1:8080")
@@ -89,7 +90,7 @@ if not user_id:
 event_type = st.selectbox("Event type", common.cached_event_types(group) or ["view"], key="campaigns_sim_type")
 
 try:
-    answer = serving.get_recommendations(store, campaign["arn"], user_id=user_id, num_results=10)
+    answer = serving.get_recommendations(store, campaign.arn, user_id=user_id, num_results=10)
 except RecsysError as exc:
     st.error(str(exc))
     st.stop()

@@ -11,7 +11,7 @@ import numpy as np
 import streamlit as st
 
 from recsys import datasets, queries, workspace
-from recsys.exceptions import NotFoundError
+from recsys.exceptions import NotFoundError, RecsysError
 from recsys.store import Store
 
 GROUP_KEY = "group"
@@ -23,8 +23,13 @@ def _store(home: str | None) -> Store:
 
 
 def get_store() -> Store:
-    """The workspace of this app ($RECSYS_HOME or data/workspace), opened once per process."""
-    return _store(os.environ.get("RECSYS_HOME"))
+    """The workspace of this app ($RECSYS_HOME or data/workspace), opened once per process; a workspace that
+    cannot be opened (a full disk, read-only) stops the page with its one-line reason."""
+    try:
+        return _store(os.environ.get("RECSYS_HOME"))
+    except RecsysError as exc:
+        st.error(str(exc))
+        st.stop()
 
 
 def group_names() -> list[str]:
@@ -283,7 +288,7 @@ def cached_evaluation_reports(versions: list[dict]) -> dict:
     home = str(get_store().home)
     reports = {}
     for v in versions:
-        report = _evaluation_report(v["arn"], v.get("updated_at"), home)
+        report = _evaluation_report(v.arn, v.updated_at, home)
         if report is not None:
-            reports[v["arn"]] = report
+            reports[v.arn] = report
     return reports

@@ -15,28 +15,28 @@ group = common.require_group()
 if group is None:
     st.stop()
 
-versions = [v for v in solutions.list_solution_versions(store, group) if v["status"] == "ACTIVE"]
+versions = [v for v in solutions.list_solution_versions(store, group) if v.status == "ACTIVE"]
 if not versions:
     common.empty_state("No trained version to compare.", "Train at least two recipes on the **Train** page.")
     st.stop()
 
-labels = {f"{v['solution']} / {v['version_id']} ({v['recipe']})": v["arn"] for v in versions}
-newest_per_solution = list(dict.fromkeys({v["solution"]: label for label, v in
+labels = {f"{v.solution} / {v.version_id} ({v.recipe})": v.arn for v in versions}
+newest_per_solution = list(dict.fromkeys({v.solution: label for label, v in
                                           zip(labels, versions)}.values()))
 chosen = st.multiselect("Versions", list(labels), default=newest_per_solution, key="compare_versions")
 if not chosen:
     st.stop()
 
-by_arn = {v["arn"]: v for v in versions}
+by_arn = {v.arn: v for v in versions}
 reports = common.cached_evaluation_reports([by_arn[labels[c]] for c in chosen])
 missing = [c for c in chosen if labels[c] not in reports]
 if missing:
     st.warning("No per-user evaluation stored for: " + ", ".join(missing) + " (shown without confidence intervals).")
 
 # The summary table: Personalize's metric keys for every chosen version.
-summary = pd.DataFrame([{"version": c, **{display_name(k): (v.get("metrics") or {}).get(k) for k in PERSONALIZE_KEYS}}
+summary = pd.DataFrame([{"version": c, **{display_name(k): (v.metrics or {}).get(k) for k in PERSONALIZE_KEYS}}
                         for c, v in ((c, solutions.get_solution_version(store, labels[c])) for c in chosen)])
-protocols = {solutions.get_solution_version(store, labels[c]).get("metrics_protocol") for c in chosen}
+protocols = {solutions.get_solution_version(store, labels[c]).metrics_protocol for c in chosen}
 st.caption("Protocol: " + "; ".join(p for p in protocols if p))
 st.dataframe(summary, hide_index=True, width="stretch")
 common.download_button(summary, "Download as CSV", f"{group}-comparison.csv", key="compare_dl")

@@ -79,19 +79,19 @@ if compiled is not None:
         if st.form_submit_button("Save filter"):
             try:
                 created = filters.create_filter(store, group, name, expression)
-                st.success(f"Saved {created['arn']}")
+                st.success(f"Saved {created.arn}")
             except RecsysError as exc:
                 st.error(str(exc))
 
 st.subheader("Saved filters")
-saved = [f for f in filters.list_filters(store, group) if not filters.is_adhoc_filter(f["name"])]
+saved = [f for f in filters.list_filters(store, group) if not filters.is_adhoc_filter(f.name)]
 if not saved:
     common.empty_state("No saved filter yet.", "Write an expression above and save it.")
 for f in saved:
     c1, c2, c3 = st.columns([2, 6, 1])
-    c1.markdown(f"**{f['name']}**")
-    c2.code(f["filterExpression"], language=None)
-    if c3.button("Delete", key=f"filters_delete_{f['name']}"):
-        filters.delete_filter(store, group, f["name"])
-        common.flash(f"Deleted filter {f['name']!r}.")
+    c1.markdown(f"**{f.name}**")
+    c2.code(f.filter_expression, language=None)
+    if c3.button("Delete", key=f"filters_delete_{f.name}"):
+        filters.delete_filter(store, group, f.name)
+        common.flash(f"Deleted filter {f.name!r}.")
         st.rerun()

@@ -52,7 +52,7 @@ with st.expander("Context, filter and promotion"):
         value = st.selectbox(f"Context `{field}`", ["(none)"] + values, key=f"preview_ctx_{field}")
         if value != "(none)":
             context[field] = value
-    named = {f["name"]: f for f in filters.list_filters(store, group) if not filters.is_adhoc_filter(f["name"])}
+    named = {f.name: f for f in filters.list_filters(store, group) if not filters.is_adhoc_filter(f.name)}
     if st.session_state.get("preview_saved_filter") in named:  # just saved below: select it
         st.session_state["preview_filter"] = st.session_state.pop("preview_saved_filter")
     choice = st.selectbox("Filter", [NO_FILTER, BUILD, TYPE] + list(named), key="preview_filter")
@@ -65,8 +65,8 @@ with st.expander("Context, filter and promotion"):
         expression = st.text_input("Filter expression", key="preview_expression",
                                    placeholder='EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("*")')
     elif choice != NO_FILTER:
-        filter_arn = named[choice]["arn"]
-    shown_expression = named[choice]["filterExpression"] if filter_arn else expression
+        filter_arn = named[choice].arn
+    shown_expression = named[choice].filter_expression if filter_arn else expression
     if shown_expression:
         try:
             parameters = sorted(filters.parse_filter(shown_expression).parameters)
@@ -100,7 +100,7 @@ with st.expander("Context, filter and promotion"):
                                         key="preview_promo_filter")
             if promo_filter in named:
                 promotions = [{"name": "promotion", "percentPromotedItems": percent,
-                               "filterArn": named[promo_filter]["arn"]}]
+                               "filterArn": named[promo_filter].arn}]
 
 metadata_fields = workspace.item_fields(store, group)
 name_column = display.display_column(store, group)

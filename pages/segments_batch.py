@@ -15,6 +15,7 @@ from recsys.store import ACTIVE
 
 ACTIVE_USERS, ALL_USERS, USER_LIST = "Most active users", "All users", "A list of user ids (CSV)"
 POPULAR_ITEMS, PICKED_ITEMS = "Most popular items", "Items I pick"
+JSON_LINES = "Upload a JSON lines file"
 
 st.title("Segments & Batch")
 store = common.get_store()
@@ -22,28 +23,28 @@ group = common.require_group()
 if group is None:
     st.stop()
 
-versions = [v for v in solutions.list_solution_versions(store, group) if v["status"] == ACTIVE]
+versions = [v for v in solutions.list_solution_versions(store, group) if v.status == ACTIVE]
 if not versions:
     common.empty_state("No trained version yet.", "Train a recipe on the **Train** page first.")
     st.stop()
 
 # Personalized recipes first (what a campaign export is usually made of), related items and baselines after.
-inference_versions = sorted((v for v in versions if v.get("recipe_type") != USER_SEGMENTATION),
-                            key=lambda v: (v.get("recipe_type") == RELATED_ITEMS,
-                                           v["recipe"] in ("aws-popularity-count", "aws-trending-now")))
-segment_versions = [v for v in versions if v.get("recipe_type") == USER_SEGMENTATION]
-label = lambda v: f"{v['solution']}/{v['version_id']} ({v['recipe']})"  # noqa: E731
+inference_versions = sorted((v for v in versions if v.recipe_type != USER_SEGMENTATION),
+                            key=lambda v: (v.recipe_type == RELATED_ITEMS,
+                                           v.recipe in ("aws-popularity-count", "aws-trending-now")))
+segment_versions = [v for v in versions if v.recipe_type == USER_SEGMENTATION]
+label = lambda v: f"{v.solution}/{v.version_id} ({v.recipe})"  # noqa: E731
 
 
 def saved_filters(target: str) -> dict[str, str]:
     """{name: arn} of the group's saved filters on `target` (ItemID for recommendations, UserID for segments)."""
     out = {}
     for f in filters.list_filters(store, group):
-        if filters.is_adhoc_filter(f["name"]):
+        if filters.is_adhoc_filter(f.name):
             continue
         try:
-            if filters.parse_filter(f["filterExpression"]).target == target:
-                out[f["name"]] = f["arn"]
+            if filters.parse_filter(f.filter_expression).target == target:
+                out[f.name] = f.arn
         except RecsysError:
             continue
     return out
@@ -74,14 +75,17 @@ with tab_batch:
         common.empty_state("No version for batch recommendations.", "Train e.g. aws-user-personalization.")
     else:
         version = st.selectbox("Version", inference_versions, format_func=label, key="batch_version")
-        related = version.get("recipe_type") == RELATED_ITEMS
-        source = st.radio("Input", [POPULAR_ITEMS, PICKED_ITEMS] if related else [ACTIVE_USERS, ALL_USERS, USER_LIST],
-                          horizontal=True, key="batch_source")
-        count, listed, picked, problem = 100, None, [], None
+        related = version.recipe_type == RELATED_ITEMS
+        source = st.radio("Input", [POPULAR_ITEMS, PICKED_ITEMS, JSON_LINES] if related
+                          else [ACTIVE_USERS, ALL_USERS, USER_LIST, JSON_LINES], horizontal=True, key="batch_source")
+        count, listed, picked, problem, lines = 100, None, [], None, None
         if source in (ACTIVE_USERS, POPULAR_ITEMS):
             count = st.number_input("How many", 1, 1_000_000, 100, key="batch_count")
         elif source == PICKED_ITEMS:
             picked = pickers.items_picker(group, "Items", "batch_items")
+        elif source == JSON_LINES:
+            lines = st.file_uploader("Personalize's batch input: one {\"userId\": ...} or {\"itemId\": ...} per line",
+                                     type=["jsonl", "json"], key="batch_upload")
         elif source == USER_LIST:
             upload = st.file_uploader("Upload a CSV of user ids (a column such as USER_ID or CustomerID, or one id "
                                       "per line)", type=["csv", "txt"], key="batch_user_file")
@@ -100,11 +104,15 @@ with tab_batch:
         exclude_seen = (not related) and st.checkbox("Leave out items the user already interacted with",
                                                      key="batch_exclude_seen")
         item_columns = st.multiselect("Item columns in the CSV", workspace.item_fields(store, group), key="batch_cols")
-        missing = (source == USER_LIST and not listed) or (source == PICKED_ITEMS and not picked)
+        missing = ((source == USER_LIST and not listed) or (source == PICKED_ITEMS and not picked)
+                   or (source == JSON_LINES and lines is None))
         if st.button("Run batch inference job", type="primary", key="batch_run", disabled=missing or bool(problem)):
             job_name = f"batch-{int(time.time() * 1000)}"
             out_dir = job_output(job_name)
-            if related:
+            if source == JSON_LINES:
+                input_path = out_dir / "input.jsonl"
+                input_path.write_bytes(lines.getvalue())
+            elif related:
                 item_ids = picked if source == PICKED_ITEMS else queries.popular_items(store, group, int(count))
                 input_path = workspace.write_batch_input(store, group, "items", item_ids=item_ids)
             else:
@@ -114,11 +122,11 @@ with tab_batch:
             bar, report = progress_bar("Scoring...")
             try:
                 job = batch.create_batch_inference_job(
-                    store, group, job_name, version["arn"], input_path, out_dir / "output.jsonl",
+                    store, group, job_name, version.arn, input_path, out_dir / "output.jsonl",
                     num_results=num_results, filter_arn=named.get(flt), csv_path=out_dir / "output.csv",
                     item_columns=item_columns, exclude_seen=exclude_seen, with_names=True, progress=report)
-                st.session_state["batch_last"] = job["name"]
-                bar.progress(1.0, text=f"Done: {job['lines_done']:,} lines in {job['seconds']:.1f} s")
+                st.session_state["batch_last"] = job.name
+                bar.progress(1.0, text=f"Done: {job.lines_done:,} lines in {job.seconds:.1f} s")
             except RecsysError as exc:
                 bar.empty()
                 st.error(str(exc))
@@ -141,7 +149,7 @@ with tab_segments:
                            "Train aws-item-affinity or aws-item-attribute-affinity on the **Train** page.")
     else:
         version = st.selectbox("Version", segment_versions, format_func=label, key="segments_version")
-        attribute = version["recipe"] == "aws-item-attribute-affinity"
+        attribute = version.recipe == "aws-item-attribute-affinity"
         if attribute:
             text = st.text_area("Item attribute expressions, one per line",
                                 'ITEMS.CATEGORY_L1 = "books"', key="segments_attributes")
@@ -168,12 +176,12 @@ with tab_segments:
             bar, report = progress_bar("Finding users...")
             try:
                 job = batch.create_batch_segment_job(
-                    store, group, job_name, version["arn"], input_path, out_dir / "output.jsonl",
+                    store, group, job_name, version.arn, input_path, out_dir / "output.jsonl",
                     num_results=int(users_per_segment), csv_path=out_dir / "output.csv", user_columns=user_columns,
                     filter_arn=named.get(flt), exclude_interacted=exclude_interacted, with_names=True,
                     with_scores=True, progress=report)
-                st.session_state["segments_last"] = job["name"]
-                bar.progress(1.0, text=f"Done: {job['lines_done']:,} segments")
+                st.session_state["segments_last"] = job.name
+                bar.progress(1.0, text=f"Done: {job.lines_done:,} segments")
             except RecsysError as exc:
                 bar.empty()
                 st.error(str(exc))
@@ -193,7 +201,8 @@ with tab_jobs:
     if not jobs:
         common.empty_state("No batch job yet.", "Run one on the other tabs.")
     else:
-        frame = pd.DataFrame([{k: j.get(k) for k in ("type", "name", "status", "recipe_type", "num_results",
-                                                        "lines_total", "failure_reason", "output_path")} for j in jobs])
+        frame = pd.DataFrame([{k: getattr(j, k) for k in ("kind", "name", "status", "recipe_type", "num_results",
+                                                           "lines_total", "failure_reason", "output_path")}
+                              for j in jobs]).rename(columns={"kind": "type"})
         st.dataframe(frame, hide_index=True, width="stretch")
         common.download_button(frame, "Download as CSV", f"{group}-batch-jobs.csv", key="jobs_dl")

@@ -36,7 +36,7 @@ with st.form("train_form"):
 
 if submitted:
     for name in recipes:
-        solution = name.removeprefix("aws-").replace("_", "-")
+        solution = store.name_for(solutions.SOLUTION, group, name.removeprefix("aws-").replace("_", "-"))
         try:
             solutions.create_solution(store, group, solution, name, params=params.get(name) or None,
                                      event_type=event_type or None, event_value_threshold=threshold or None)
@@ -47,7 +47,7 @@ if submitted:
             continue
         try:
             version = runs.create_solution_version(store, group, solution)
-            st.toast(f"Queued {name}: {version['arn']}")
+            st.toast(f"Queued {name}: {version.arn}")
         except RecsysError as exc:
             st.error(f"{name}: {exc}")
 
@@ -58,21 +58,21 @@ def versions_table():
     if not versions:
         common.empty_state("No solution version yet.", "Pick recipes above and start a training.")
         return
-    running = [v for v in versions if v["status"] in ("CREATE PENDING", "CREATE IN_PROGRESS", "CREATE STOPPING")]
+    running = [v for v in versions if v.status in ("CREATE PENDING", "CREATE IN_PROGRESS", "CREATE STOPPING")]
     for v in running:
-        progress = v.get("progress") or {}
+        progress = v.progress or {}
         eta = progress.get("eta_seconds")
-        text = f"{v['name']}: {progress.get('stage', 'queued')}" + (f", about {eta:.0f} s left" if eta else "")
+        text = f"{v.name}: {progress.get('stage', 'queued')}" + (f", about {eta:.0f} s left" if eta else "")
         left, right = st.columns([5, 1])
         left.progress(min(1.0, (progress.get("percent") or 0) / 100), text=text)
-        if right.button("Cancel", key=f"train_cancel_{v['name']}"):
-            runs.cancel_solution_version(store, v["arn"])
+        if right.button("Cancel", key=f"train_cancel_{v.name}"):
+            runs.cancel_solution_version(store, v.arn)
     rows = [{
-        "solution": v.get("solution"), "version": v.get("version_id"), "recipe": v.get("recipe"),
-        "status": v["status"], "mode": v.get("training_mode"),
-        "NDCG@10": (v.get("metrics") or {}).get("normalized_discounted_cumulative_gain_at_10"),
-        "training seconds": v.get("training_seconds"), "peak memory MB": v.get("peak_memory_mb"),
-        "failure reason": v.get("failure_reason") or "", "arn": v["arn"],
+        "solution": v.solution, "version": v.version_id, "recipe": v.recipe,
+        "status": v.status, "mode": v.training_mode,
+        "NDCG@10": (v.metrics or {}).get("normalized_discounted_cumulative_gain_at_10"),
+        "training seconds": v.training_seconds, "peak memory MB": v.peak_memory_mb,
+        "failure reason": v.failure_reason or "", "arn": v.arn,
     } for v in versions]
     frame = pd.DataFrame(rows)
     st.dataframe(frame, hide_index=True, width="stretch")

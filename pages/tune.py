@@ -57,13 +57,13 @@ if start:
             "categoricalHyperParameterRanges": categorical_ranges,
         },
     }
-    existing = {s["name"] for s in solutions.list_solutions(store, group)}
+    existing = {s.name for s in solutions.list_solutions(store, group)}
     base = f"{recipe.removeprefix('aws-')}-hpo"
     name = next(f"{base}-{i}" for i in range(1, 1000) if f"{base}-{i}" not in existing)
     try:
         solutions.create_solution(store, group, name, recipe, perform_hpo=True, hpo_config=hpo_config)
         version = runs.create_solution_version(store, group, name)
-        st.toast(f"Tuning started: {version['arn']}")
+        st.toast(f"Tuning started: {version.arn}")
     except RecsysError as exc:
         st.error(str(exc))
 
@@ -71,17 +71,17 @@ if start:
 @st.fragment(run_every=3)
 def tuning_runs():
     runs = [v for v in solutions.list_solution_versions(store, group)
-            if solutions.get_solution(store, group, v["solution"]).get("perform_hpo")]
+            if solutions.get_solution(store, group, v.solution).perform_hpo]
     if not runs:
         common.empty_state("No tuning run yet.", "Choose ranges above and start tuning.")
         return
     for v in runs:
         with st.container(border=True):
-            st.markdown(f"**{v['solution']} / {v['version_id']}** — {v['status']}")
-            progress = v.get("progress") or {}
-            if v["status"] in ("CREATE PENDING", "CREATE IN_PROGRESS"):
+            st.markdown(f"**{v.solution} / {v.version_id}** — {v.status}")
+            progress = v.progress or {}
+            if v.status in ("CREATE PENDING", "CREATE IN_PROGRESS"):
                 st.progress(min(1.0, (progress.get("percent") or 0) / 100), text=progress.get("stage", "queued"))
-            hpo = v.get("hpo") or {}
+            hpo = v.hpo or {}
             trials = pd.DataFrame(hpo.get("trials") or [])
             if trials.empty:
                 continue
@@ -92,15 +92,15 @@ def tuning_runs():
                 tooltip=list(trials.columns),
             ).properties(title="Trials"), width="stretch")
             st.dataframe(trials, hide_index=True, width="stretch")
-            common.download_button(trials, "Download trials", f"{v['solution']}-trials.csv",
-                                   key=f"tune_dl_{v['name']}")
+            common.download_button(trials, "Download trials", f"{v.solution}-trials.csv",
+                                   key=f"tune_dl_{v.name}")
             best = hpo.get("best_params") or {}
             st.write("Best parameters:", best)
-            if best and v["status"] == "ACTIVE" and st.button("Promote: train a solution with these parameters",
-                                                             key=f"tune_promote_{v['name']}"):
-                name = f"{v['solution']}-best"
+            if best and v.status == "ACTIVE" and st.button("Promote: train a solution with these parameters",
+                                                             key=f"tune_promote_{v.name}"):
+                name = f"{v.solution}-best"
                 try:
-                    solutions.create_solution(store, group, name, v["recipe"], params=best)
+                    solutions.create_solution(store, group, name, v.recipe, params=best)
                     runs.create_solution_version(store, group, name)
                     st.toast(f"Training {name} with the best parameters")
                 except RecsysError as exc:

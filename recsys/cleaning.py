@@ -26,7 +26,7 @@ import pandas as pd
 
 from recsys.columns import EVENT_VALUE, ITEM_ID, TIMESTAMP, USER_ID
 from recsys.exceptions import ValidationError
-from recsys.group_settings import get_setting, put_setting, setting_arn
+from recsys.group_settings import get_setting, put_setting, read_setting
 
 ITEM_EXCLUSIONS = "item-exclusions"
 
@@ -246,9 +246,9 @@ def include_items(store, group: str, item_ids: Iterable[str]) -> list[str]:
     return set_excluded_items(store, group, [i for i in excluded_items(store, group) if i not in drop])
 
 
-def exclusions_arn(group: str) -> str:
-    """The ARN of the group's exclusion list resource (the serving path reads it through its cached reader)."""
-    return setting_arn(group, ITEM_EXCLUSIONS)
+def read_excluded_items(conn, group: str) -> list[str]:
+    """The group's exclusion list read on an open connection (the serving path's per-thread reader)."""
+    return list(read_setting(conn, group, ITEM_EXCLUSIONS, []) or [])
 
 
 def drop_excluded(frame: pd.DataFrame | None, excluded: Iterable[str]) -> pd.DataFrame | None:

@@ -61,6 +61,17 @@ class FilterSyntaxError(ValidationError):
         return f"{self.message} at position {self.position}:\n  {self.expression}\n  {' ' * self.position}^"
 
 
+class EnvironmentProblem(RecsysError):
+    """The machine, not the input, stopped the work: a full disk, a read-only or unwritable workspace, or damaged
+    files (HTTP 503, or 500 for damaged files). One line that names `.path` and the fix; what was stored before
+    is intact. `.kind` is one of the constants in `recsys.files` (DISK_FULL, READ_ONLY, NO_PERMISSION, ...)."""
+
+    def __init__(self, message: str, *, path: str | None = None, kind: str = ""):
+        super().__init__(message)
+        self.path = path
+        self.kind = kind
+
+
 # -- errors of the HTTP API's wire protocol: answered with AWS's status and code, not raised by the library --
 
 

@@ -32,7 +32,6 @@ see `TableWriter`) and the commit. At most three chunks are in memory at once, p
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import itertools
 import json
@@ -52,10 +51,13 @@ import pandas as pd
 
 from recsys import validation
 from recsys.columns import INTERACTIONS
+from recsys.csv_reader import (
+    BAD_RECORD, MAX_COLUMNS, check_width, is_gzip, open_binary, read_csv_tables, read_header,
+)
 from recsys.datasets import BULK, FULL, MODES, TableWriter, frame_to_blocks, get_or_create_dataset
 from recsys.event_writer import drain_spool
 from recsys.exceptions import ImportFailed, RecsysError, ValidationError
-from recsys.files import temp_name
+from recsys.files import environment_problem, temp_name
 from recsys.schema import Schema, normalize_dataset_type
 from recsys.store import ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, validate_name
 from recsys.validation import json_cell, plan_columns, validate_frame
@@ -128,14 +130,8 @@ def detect_format(path: Path) -> str:
     return "csv"
 
 
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
-
-
 def _open_text(path: Path):
-    raw = gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+    return io.TextIOWrapper(open_binary(path), encoding="utf-8-sig", errors="replace", newline="")
 
 
 def sniff_delimiter(path: Path) -> str:
@@ -166,18 +162,6 @@ def sniff_delimiter(path: Path) -> str:
     return best
 
 
-def _csv_header(path: Path, delimiter: str) -> list[str]:
-    """The fields of the file's first record (BOM stripped), read with the csv module."""
-    with _open_text(path) as fh:
-        sample = fh.read(1 << 20)
-    if not sample.strip():
-        raise pd.errors.EmptyDataError("empty")
-    first = next(csv.reader(io.StringIO(sample), delimiter=delimiter), None)
-    if not first:
-        raise pd.errors.EmptyDataError("empty")
-    return first
-
-
 def _unique_names(names: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     out = []
@@ -193,48 +177,44 @@ def _unique_names(names: list[str]) -> list[str]:
 
 
 def _read_csv_chunks(path: Path, delimiter: str, header: bool, chunk_size: int) -> Iterator[tuple[int, pd.DataFrame]]:
-    """CSV with pyarrow's streaming reader (multi-threaded, UTF-8 checked); every column read as text."""
+    """CSV as text frames: pyarrow's streaming reader, with a tolerant reader where it fails (`csv_reader`);
+    a malformed record is a row whose BAD_RECORD column says why."""
     # Each format's reader is imported when a file of that format is read: pyarrow.csv, pyarrow.parquet
     # and fastavro cost import time that the other formats (and every caller of this module) need not pay.
     import pyarrow as pa
-    import pyarrow.csv as pacsv
 
-    first = _csv_header(path, delimiter)
+    first, start, line = read_header(path, delimiter, header)
     names = _unique_names(first) if header else [str(k) for k in range(len(first))]
-    stream = pa.input_stream(str(path), compression="gzip" if _is_gzip(path) else None)
-    reader = pacsv.open_csv(
-        stream,
-        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0, block_size=CSV_BLOCK_BYTES),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
-                                             strings_can_be_null=False, quoted_strings_can_be_null=False),
-    )
     string_dtype = pd.StringDtype("pyarrow", na_value=np.nan)
     row = 2 if header else 1
     size = min(chunk_size, FIRST_CHUNK_ROWS)  # a small first chunk: the writer starts at once
-    pending: list = []   # record batches (one per block) not yet handed out
+    pending: list = []   # tables (one per block) not yet handed out, all from pyarrow or all tolerant
     n_pending = 0
+    pending_tolerant = False
 
     def frame_of(table) -> pd.DataFrame:
         frame = table.to_pandas(types_mapper=lambda t: string_dtype if t == pa.string() else None)
-        frame.columns = names
+        frame.columns = table.column_names
         return frame
 
-    try:
-        for batch in reader:
-            pending.append(batch)
-            n_pending += batch.num_rows
-            while n_pending >= size:
-                table = pa.Table.from_batches(pending)
-                yield row, frame_of(table.slice(0, size))
-                row += size
-                rest = table.slice(size)
-                pending, n_pending = rest.to_batches(), rest.num_rows
-                size = chunk_size
-        if n_pending:
-            yield row, frame_of(pa.Table.from_batches(pending))
-    finally:
-        stream.close()
+    for batch in read_csv_tables(path, delimiter, names, start, line, block_size=CSV_BLOCK_BYTES):
+        tolerant = BAD_RECORD in batch.schema.names
+        if pending and tolerant != pending_tolerant:  # a chunk holds one kind of table (one set of columns)
+            yield row, frame_of(pa.concat_tables(pending))
+            row += n_pending
+            pending, n_pending = [], 0
+        pending_tolerant = tolerant
+        pending.append(batch if tolerant else pa.Table.from_batches([batch]))
+        n_pending += batch.num_rows
+        while n_pending >= size:
+            table = pa.concat_tables(pending)
+            yield row, frame_of(table.slice(0, size))
+            row += size
+            rest = table.slice(size)
+            pending, n_pending = [rest], rest.num_rows
+            size = chunk_size
+    if n_pending:
+        yield row, frame_of(pa.concat_tables(pending))
 
 
 def _read_parquet_chunks(path: Path, chunk_size: int) -> Iterator[tuple[int, pd.DataFrame]]:
@@ -250,26 +230,31 @@ def _read_parquet_chunks(path: Path, chunk_size: int) -> Iterator[tuple[int, pd.
 
 
 def _read_jsonl_chunks(path: Path, chunk_size: int) -> Iterator[tuple[int, pd.DataFrame]]:
-    """JSON lines as string frames; a line that is not a JSON object becomes a row with `__bad_json__`."""
-    opener = gzip.open if _is_gzip(path) else open
-    with opener(path, "rt", encoding="utf-8-sig", errors="strict", newline="") as fh:
+    """JSON lines as string frames; a line that is not a UTF-8 JSON object becomes a row with BAD_RECORD."""
+    with open_binary(path) as fh:
         records: list[dict] = []
         first = 1
         lineno = 0
-        for line in fh:
+        for raw in fh:
             lineno += 1
             if not records:
                 first = lineno
-            text = line.strip()
-            if not text:
+            try:
+                text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8").strip()
+            except UnicodeDecodeError as exc:
+                text = None
+                reason = f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); re-save the file as UTF-8"
+            if text == "":
                 records.append({"__blank__": "1", "__line__": lineno})
             else:
                 try:
-                    obj = json.loads(text)
+                    obj = json.loads(text) if text is not None else {BAD_RECORD: reason}
                 except (json.JSONDecodeError, RecursionError) as exc:
-                    obj = {"__bad_json__": f"not valid JSON ({getattr(exc, 'msg', exc)})"}
+                    obj = {BAD_RECORD: f"not valid JSON ({getattr(exc, 'msg', exc)})"}
                 if not isinstance(obj, dict):
-                    obj = {"__bad_json__": f"a JSON {type(obj).__name__}, not an object"}
+                    obj = {BAD_RECORD: f"a JSON {type(obj).__name__}, not an object"}
+                elif len(obj) > MAX_COLUMNS:
+                    obj = {BAD_RECORD: f"an object with {len(obj):,} keys; the limit is {MAX_COLUMNS:,} columns"}
                 obj = {str(k): json_cell(v) for k, v in obj.items()}
                 obj["__line__"] = lineno
                 records.append(obj)
@@ -284,7 +269,8 @@ def _records_frame(records: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(records)
     for col in frame.columns:
         if col != "__line__":
-            frame[col] = frame[col].fillna("").astype("str")
+            values = frame[col].fillna("")
+            frame[col] = values.astype("str") if pd.api.types.infer_dtype(values) == "string" else values
     return frame
 
 
@@ -293,11 +279,13 @@ def _read_avro_chunks(path: Path, chunk_size: int) -> Iterator[tuple[int, pd.Dat
 
     with open(path, "rb") as fh:
         reader = fastavro.reader(fh)
+        schema = reader.writer_schema
+        check_width(path, len(schema.get("fields", ())) if isinstance(schema, dict) else 1, "in its schema")
         records: list[dict] = []
         row = 1
         for rec in reader:
             if not isinstance(rec, dict):
-                rec = {"__bad_json__": "an Avro record that is not a flat record"}
+                rec = {BAD_RECORD: "an Avro record that is not a flat record"}
             records.append(rec)
             if len(records) >= chunk_size:
                 yield row, pd.DataFrame.from_records(records)
@@ -363,9 +351,11 @@ def read_chunks(path: str | os.PathLike, *, file_format: str | None = None, deli
         try:
             import pyarrow.parquet as pq
 
-            total = pq.ParquetFile(path).metadata.num_rows
+            metadata = pq.ParquetFile(path).metadata
+            total = metadata.num_rows
         except Exception as exc:
             raise ValidationError(_describe_read_error(exc, path, fmt)) from exc
+        check_width(path, metadata.num_columns, "in its schema")
         chunks = _read_parquet_chunks(path, chunk_size)
     elif fmt == "jsonl":
         chunks = _read_jsonl_chunks(path, chunk_size)
@@ -377,7 +367,7 @@ def read_chunks(path: str | os.PathLike, *, file_format: str | None = None, deli
 def estimate_rows(path: str | os.PathLike, fmt: str) -> int | None:
     """About how many records an uncompressed CSV or JSON lines file holds (from its first MiB), else None."""
     path = Path(path)
-    if fmt not in ("csv", "jsonl") or _is_gzip(path):
+    if fmt not in ("csv", "jsonl") or is_gzip(path):
         return None
     try:
         size = path.stat().st_size
@@ -574,7 +564,7 @@ def import_file(
                 raise ValidationError(_too_many_rejects_message(job, max_rejected_fraction))
             if job.rows_accepted == 0:
                 raise ValidationError(f"No row of {Path(path).name} was accepted ({job.rows_rejected:,} rejected, "
-                                      f"{job.rows_excluded:,} excluded); nothing imported.")
+                                      f"{job.rows_excluded:,} excluded); nothing imported.{_first_reasons(job)}")
             writer.finish()
         rej_fh.close()
         rej_fh = None
@@ -600,8 +590,9 @@ def import_file(
         rejects_tmp.unlink(missing_ok=True)
         job.seconds = round(time.monotonic() - started, 3)
         job.rows_accepted = 0
-        if isinstance(exc, ValidationError):
-            job.failure_reason = str(exc)
+        problem = environment_problem(exc)   # a full disk, a read-only workspace: one line naming the fix
+        if isinstance(exc, ValidationError) or problem is not None:
+            job.failure_reason = str(problem or exc)
         else:
             job.failure_reason = f"interrupted after {job.rows_read:,} rows: {type(exc).__name__}: {exc}"[:2000]
         try:
@@ -610,6 +601,8 @@ def import_file(
             log.exception("could not record the failure of import job %s", name)
         if isinstance(exc, ValidationError):
             raise ImportFailed(f"Import job {name} failed: {exc}", job) from exc
+        if problem is not None and problem is not exc:
+            raise problem from exc
         raise
 
 
@@ -621,8 +614,13 @@ def _drain_event_spool(store) -> None:
         log.exception("could not move spooled events after an import")
 
 
+def _first_reasons(job: ImportJob) -> str:
+    if not job.first_rejects:
+        return ""
+    return " First reasons: " + "; ".join(f"row {r['row']} {r['field']}: {r['reason']}" for r in job.first_rejects[:3]) + "."
+
+
 def _too_many_rejects_message(job: ImportJob, limit: float) -> str:
-    firsts = "; ".join(f"row {r['row']} {r['field']}: {r['reason']}" for r in job.first_rejects[:3])
     return (f"{job.rows_rejected:,} of {job.rows_read - job.rows_excluded:,} rows rejected "
-            f"({job.rejected_fraction:.1%} > the {limit:.0%} allowed); nothing imported. First reasons: {firsts}. "
+            f"({job.rejected_fraction:.1%} > the {limit:.0%} allowed); nothing imported.{_first_reasons(job)} "
             "Fix the file or the mapping, or allow a larger share of rejected rows (max_rejected_fraction).")

@@ -3,7 +3,7 @@
 Example::
 
     version = create_solution_version(store, "shop", "up", wait=True)
-    version["status"], version["metrics"]["normalized_discounted_cumulative_gain_at_10"]
+    version.status, version.metrics["normalized_discounted_cumulative_gain_at_10"]
     read_model(store, version)                         # the fitted Recipe it saved
 
 One run loads the group's data, applies the solution's event filters, splits, tunes (when asked, through
@@ -41,6 +41,7 @@ from recsys.exceptions import (
 )
 from recsys.files import atomic_write, remove_leftovers
 from recsys.recipes import REGISTRY
+from recsys.resources import Solution, SolutionVersion
 from recsys.solutions import (
     SOLUTION,
     SOLUTION_VERSION,
@@ -87,7 +88,7 @@ def create_solution_version(
     wait: bool = False,
     *,
     progress: Callable[[str, float, float | None], None] | None = None,
-) -> dict:
+) -> SolutionVersion:
     """Start training a new version of `solution` (Personalize `CreateSolutionVersion`).
 
     With ``wait=False`` the training is queued on the process-wide worker and the PENDING version is
@@ -100,13 +101,13 @@ def create_solution_version(
     """
     version = new_solution_version(store, group, solution, training_mode)
     if wait:
-        train_version(store, version["arn"], progress)
-        return get_solution_version(store, version["arn"])
-    training_queue().submit(version["arn"], train_version, store, version["arn"], progress)
+        train_version(store, version.arn, progress)
+        return get_solution_version(store, version.arn)
+    training_queue().submit(version.arn, train_version, store, version.arn, progress)
     return version
 
 
-def cancel_solution_version(store: Store, version_arn_: str) -> dict:
+def cancel_solution_version(store: Store, version_arn_: str) -> SolutionVersion:
     """Stop a training (Personalize `StopSolutionVersionCreation`).
 
     A queued version becomes CREATE STOPPED at once; a running one goes to CREATE STOPPING and the worker
@@ -114,12 +115,12 @@ def cancel_solution_version(store: Store, version_arn_: str) -> dict:
     """
     with CANCELLATIONS.lock:
         version = get_solution_version(store, version_arn_)
-        status = version["status"]
+        status = version.status
         CANCELLATIONS.request(version_arn_)
         if status == CREATE_PENDING:
             _finish(store, version, CREATE_STOPPED, {"progress": _progress("stopped", 0.0)})
         elif status == CREATE_IN_PROGRESS:
-            store.update_resource(SOLUTION_VERSION, version["group"], version["name"], status=CREATE_STOPPING)
+            store.update_resource(SOLUTION_VERSION, version.group, version.name, status=CREATE_STOPPING)
         elif status != CREATE_STOPPING:
             raise ConflictError(
                 f"Solution version {version_arn_!r} is {status}; only a PENDING or IN_PROGRESS training can be stopped."
@@ -133,11 +134,11 @@ def recover_interrupted(store: Store) -> list[str]:
     Only use when no other process of this workspace is training.
     """
     arns = []
-    for version in store.list_resources(SOLUTION_VERSION):
-        if version["status"] in TRAINING_STATUSES and not training_queue().owns(version["arn"]):
+    for version in (SolutionVersion.from_record(r) for r in store.list_resources(SOLUTION_VERSION)):
+        if version.status in TRAINING_STATUSES and not training_queue().owns(version.arn):
             _finish(store, version, CREATE_FAILED, {}, "Training was interrupted (the process stopped); train again.")
             _remove_partial(store, version)
-            arns.append(version["arn"])
+            arns.append(version.arn)
     return arns
 
 
@@ -145,13 +146,13 @@ def delete_solution(store: Store, group: str, name: str) -> None:
     """Delete a solution, its versions and their artifacts; ConflictError while a version is training."""
     get_solution(store, group, name)
     versions = list_solution_versions(store, group, name)
-    busy = [v["name"] for v in versions if v["status"] in TRAINING_STATUSES]
+    busy = [v.name for v in versions if v.status in TRAINING_STATUSES]
     if busy:
         raise ConflictError(
             f"Solution {name!r} has versions still training ({', '.join(busy)}); cancel them or wait, then delete."
         )
     for version in versions:
-        store.delete_resource(SOLUTION_VERSION, group, version["name"])
+        store.delete_resource(SOLUTION_VERSION, group, version.name)
     shutil.rmtree(store.artifacts_dir / "models" / group / name, ignore_errors=True)
     shutil.rmtree(store.artifacts_dir / "evaluations" / group / name, ignore_errors=True)
     store.delete_resource(SOLUTION, group, name)
@@ -163,9 +164,9 @@ def delete_solution(store: Store, group: str, name: str) -> None:
 class _Run:
     """Progress, ETA and cancellation bookkeeping for one training run."""
 
-    def __init__(self, store: Store, version: dict, progress, hpo: bool, mode: str):
+    def __init__(self, store: Store, version: SolutionVersion, progress, hpo: bool, mode: str):
         self.store, self.version, self.callback = store, version, progress
-        self.arn = version["arn"]
+        self.arn = version.arn
         self.started = time.monotonic()
         shares = dict(_STAGES)
         if hpo:
@@ -188,7 +189,7 @@ class _Run:
         if force_db or now - self._last_db_check > 1.0:
             self._last_db_check = now
             try:
-                return get_solution_version(self.store, self.arn)["status"] == CREATE_STOPPING
+                return get_solution_version(self.store, self.arn).status == CREATE_STOPPING
             except NotFoundError:
                 return True
         return False
@@ -210,7 +211,7 @@ class _Run:
         if fraction in (0.0, 1.0) or now - self._last_write > 0.5:
             self._last_write = now
             self.store.update_resource(
-                SOLUTION_VERSION, self.version["group"], self.version["name"],
+                SOLUTION_VERSION, self.version.group, self.version.name,
                 body={"progress": {"stage": stage, "percent": percent, "eta_seconds": eta}},
             )
         if self.callback is not None:
@@ -229,12 +230,12 @@ def _progress(stage: str, percent: float | None = None) -> dict:
     return {"stage": stage, "percent": percent, "eta_seconds": None}
 
 
-def _finish(store: Store, version: dict, status: str, body: dict, reason: str | None = None) -> None:
-    store.update_resource(SOLUTION_VERSION, version["group"], version["name"], status=status, body=body,
+def _finish(store: Store, version: SolutionVersion, status: str, body: dict, reason: str | None = None) -> None:
+    store.update_resource(SOLUTION_VERSION, version.group, version.name, status=status, body=body,
                           failure_reason=reason)
 
 
-def _remove_partial(store: Store, version: dict) -> None:
+def _remove_partial(store: Store, version: SolutionVersion) -> None:
     evaluation_path(store, version).unlink(missing_ok=True)
     final = artifact_dir(store, version)
     remove_leftovers(final)
@@ -248,16 +249,16 @@ def train_version(store: Store, arn: str, progress=None) -> None:
     """
     with CANCELLATIONS.lock:
         version = get_solution_version(store, arn)
-        if version["status"] != CREATE_PENDING:  # stopped while queued
+        if version.status != CREATE_PENDING:  # stopped while queued
             return
-        store.update_resource(SOLUTION_VERSION, version["group"], version["name"], status=CREATE_IN_PROGRESS,
+        store.update_resource(SOLUTION_VERSION, version.group, version.name, status=CREATE_IN_PROGRESS,
                               body={"started_at": time.time()})
     started = time.perf_counter()
     try:
-        solution = get_solution(store, version["group"], version["solution"])
-        run = _Run(store, version, progress, bool(solution.get("perform_hpo")), version.get("training_mode", "FULL"))
+        solution = get_solution(store, version.group, version.solution)
+        run = _Run(store, version, progress, bool(solution.perform_hpo), (version.training_mode or "FULL"))
         with MemorySampler() as memory:
-            if version.get("training_mode") == "UPDATE":
+            if version.training_mode == "UPDATE":
                 result = _update(store, version, solution, run)
             else:
                 result = _full(store, version, solution, run)
@@ -343,15 +344,17 @@ def apply_event_filters(data, *, event_type=None, event_value_threshold=None, ev
     return data, weights
 
 
-def _check_minimums(data, solution: dict) -> None:
+def _check_minimums(data, solution: Solution | None) -> None:
     problems = list(data.check_minimums())
     if problems:
         filters = []
-        if solution.get("event_type"):
-            filters.append(f"eventType={solution['event_type']!r}")
-        if solution.get("event_value_threshold") is not None:
-            filters.append(f"eventValueThreshold={solution['event_value_threshold']}")
-        if solution.get("events_config"):
+        if solution is None:
+            pass
+        elif solution.event_type:
+            filters.append(f"eventType={solution.event_type!r}")
+        if solution is not None and solution.event_value_threshold is not None:
+            filters.append(f"eventValueThreshold={solution.event_value_threshold}")
+        if solution is not None and solution.events_config:
             filters.append("eventsConfig")
         after = f" (after filtering by {', '.join(filters)})" if filters else ""
         raise TrainingError(
@@ -385,23 +388,23 @@ def _make_recipe(cls, params: dict, weights: dict):
     return recipe
 
 
-def _full(store: Store, version: dict, solution: dict, run: _Run) -> dict:
-    cls = recipe_class(solution["recipe"])
-    data, seq = _load(store, version["group"], run)
+def _full(store: Store, version: SolutionVersion, solution: Solution, run: _Run) -> dict:
+    cls = recipe_class(solution.recipe)
+    data, seq = _load(store, version.group, run)
     run.check()
     data, weights = apply_event_filters(
-        data, event_type=solution.get("event_type"), event_value_threshold=solution.get("event_value_threshold"),
-        events_config=solution.get("events_config"),
+        data, event_type=solution.event_type, event_value_threshold=solution.event_value_threshold,
+        events_config=solution.events_config,
     )
     _check_minimums(data, solution)
     run.stage("splitting", 0.0)
     split = default_split(data, cls.recipe_type)
     run.stage("splitting", 1.0)
-    params = dict(solution.get("params") or {})
+    params = dict(solution.params or {})
     result: dict[str, Any] = {}
-    if solution.get("perform_hpo"):
+    if solution.perform_hpo:
         run.stage("tuning", 0.0)
-        best, summary = _tune(cls, params, split, solution.get("hpo_config") or {}, run)
+        best, summary = _tune(cls, params, split, solution.hpo_config or {}, run)
         params.update(best)
         result["hpo"] = {"best_params": best, **summary}
         run.stage("tuning", 1.0)
@@ -430,7 +433,7 @@ def _full(store: Store, version: dict, solution: dict, run: _Run) -> dict:
         "params": model.get_params(),
         "event_weights": weights or None,
         "data": data_snapshot(data, seq),
-        "recipe": solution["recipe"],
+        "recipe": solution.recipe,
         "recipe_type": cls.recipe_type,
     })
     return result
@@ -471,18 +474,18 @@ def _tune(cls, params: dict, split, hpo_config: dict, run: _Run) -> tuple[dict, 
     return dict(result.best_params), summary
 
 
-def _update(store: Store, version: dict, solution: dict, run: _Run) -> dict:
+def _update(store: Store, version: SolutionVersion, solution: Solution, run: _Run) -> dict:
     """UPDATE mode: fold new items and interactions into the newest ACTIVE FULL model, no full retrain."""
-    base = get_solution_version(store, version["base_version_arn"])
+    base = get_solution_version(store, version.base_version_arn)
     model = read_model(store, base)
     if not hasattr(model, "update_items"):
         raise TrainingError(
-            f"Recipe {solution['recipe']!r} cannot fold in new data (no update_items); train with FULL."
+            f"Recipe {solution.recipe!r} cannot fold in new data (no update_items); train with FULL."
         )
-    data, seq = _load(store, version["group"], run)
+    data, seq = _load(store, version.group, run)
     data, weights = apply_event_filters(
-        data, event_type=solution.get("event_type"), event_value_threshold=solution.get("event_value_threshold"),
-        events_config=solution.get("events_config"),
+        data, event_type=solution.event_type, event_value_threshold=solution.event_value_threshold,
+        events_config=solution.events_config,
     )
     _check_minimums(data, solution)
     run.stage("updating", 0.0)
@@ -498,7 +501,7 @@ def _update(store: Store, version: dict, solution: dict, run: _Run) -> dict:
         logger.warning("update_items failed with CREATION_TIMESTAMP; adding the new items without it")
         model.update_items(frame[[C.ITEM_ID]])
     run.stage("updating", 1.0)
-    base_data = dict(base.get("data") or {})
+    base_data = dict(base.data or {})
     snapshot = data_snapshot(data, seq)
     return {
         "model": model,
@@ -508,12 +511,12 @@ def _update(store: Store, version: dict, solution: dict, run: _Run) -> dict:
         "data": {**snapshot, "max_seq": base_data.get("max_seq"), "max_timestamp": base_data.get("max_timestamp"),
                  "update_max_seq": seq},
         "new_items": len(new_ids),
-        "metrics": dict(base.get("metrics") or {}),
-        "metrics_protocol": base.get("metrics_protocol"),
-        "metrics_from": base["arn"],
+        "metrics": dict(base.metrics or {}),
+        "metrics_protocol": base.metrics_protocol,
+        "metrics_from": base.arn,
         "report": _read_json(evaluation_path(store, base)),
-        "recipe": solution["recipe"],
-        "recipe_type": base.get("recipe_type"),
+        "recipe": solution.recipe,
+        "recipe_type": base.recipe_type,
     }
 
 
@@ -530,7 +533,7 @@ def perform_automl(
     *,
     metric: str = "normalized_discounted_cumulative_gain_at_10",
     wait: bool = True,
-) -> dict:
+) -> Solution:
     """Personalize's `performAutoML`: score several recipes on one split, create solution `name` with the best.
 
     Delegates the comparison to `recsys.tuning.automl` (default recipes: every registered
@@ -541,14 +544,14 @@ def perform_automl(
     if not recipes:
         recipes = sorted(n for n, c in REGISTRY.items() if c.recipe_type == "USER_PERSONALIZATION")
     data = load_training_data(store, group)
-    _check_minimums(data, {})
+    _check_minimums(data, None)
     outcome = tuning.automl(data, list(recipes), metric=metric)
     if outcome.best is None:
         errors = "; ".join(str(e) for e in outcome.ranking["error"].dropna())
         raise TrainingError(f"AutoML: every recipe failed ({errors}).")
     ranking = json.loads(outcome.ranking.to_json(orient="records"))
     create_solution(store, group, name, outcome.best)
-    solution = store.update_resource(SOLUTION, group, name, body={
+    store.update_resource(SOLUTION, group, name, body={
         "automl": {"metric": metric, "recipes": list(recipes), "ranking": ranking, "protocol": outcome.protocol}})
     create_solution_version(store, group, name, wait=wait)
-    return solution
+    return get_solution(store, group, name)

@@ -4,7 +4,7 @@ Example::
 
     store = Store()
     create_solution(store, "shop", "up", "aws-user-personalization", params={"factors": 64})
-    latest_active_version(store, "shop", "up")["metrics"]
+    latest_active_version(store, "shop", "up").metrics
     read_model(store, version)                         # the fitted Recipe training saved (uncached)
 
 A solution is a stored resource (type ``solution``) holding the recipe name, its parameters and the event
@@ -24,6 +24,7 @@ from typing import Any
 
 from recsys.exceptions import ConflictError, NotFoundError, RecsysError, ValidationError
 from recsys.recipes import REGISTRY, Recipe, load_recipe
+from recsys.resources import Arn, Solution, SolutionVersion
 from recsys.store import (
     ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, CREATE_PENDING, CREATE_STOPPED, CREATE_STOPPING, Store, validate_name,
 )
@@ -158,7 +159,7 @@ def create_solution(
     events_config: list[dict] | None = None,
     perform_hpo: bool = False,
     hpo_config: dict | None = None,
-) -> dict:
+) -> Solution:
     """Create a solution: a recipe with its parameters and event filtering (Personalize `CreateSolution`).
 
     Parameters
@@ -180,7 +181,7 @@ def create_solution(
     threshold = None if event_value_threshold in (None, "") else float(event_value_threshold)
     body = {
         "recipe": recipe,
-        "recipe_arn": f"arn:recsys:recipe/{recipe}",
+        "recipe_arn": str(Arn.recipe(recipe)),
         "recipe_type": cls.recipe_type,
         "params": clean,
         "event_type": event_type or None,
@@ -190,22 +191,22 @@ def create_solution(
         "hpo_config": hpo_config or None,
         "dataset_group_arn": store.get_dataset_group(group)["arn"],
     }
-    return store.create_resource(SOLUTION, group, name, body, status=ACTIVE)
+    return Solution.from_record(store.create_resource(SOLUTION, group, name, body, status=ACTIVE))
 
 
-def get_solution(store: Store, group: str, name: str) -> dict:
-    return store.get_resource(SOLUTION, group, name)
+def get_solution(store: Store, group: str, name: str) -> Solution:
+    return Solution.from_record(store.get_resource(SOLUTION, group, name))
 
 
-def list_solutions(store: Store, group: str | None = None) -> list[dict]:
-    return store.list_resources(SOLUTION, group)
+def list_solutions(store: Store, group: str | None = None) -> list[Solution]:
+    return [Solution.from_record(r) for r in store.list_resources(SOLUTION, group)]
 
 
 # -- solution versions -------------------------------------------------------------------------------------
 
 
-def version_arn(group: str, solution: str, version_id: str) -> str:
-    return f"arn:recsys:solution/{group}/{solution}/{version_id}"
+def version_arn(store: Store, group: str, solution: str, version_id: str) -> str:
+    return store.arn(SOLUTION_VERSION, group, f"{solution}/{version_id}")
 
 
 def _new_version_id() -> str:
@@ -213,26 +214,26 @@ def _new_version_id() -> str:
     return f"{int(time.time()):08x}{secrets.token_hex(2)}"
 
 
-def list_solution_versions(store: Store, group: str, solution: str | None = None) -> list[dict]:
+def list_solution_versions(store: Store, group: str, solution: str | None = None) -> list[SolutionVersion]:
     """Versions of one solution (or of all solutions in the group), newest first."""
-    versions = store.list_resources(SOLUTION_VERSION, group)
+    versions = [SolutionVersion.from_record(r) for r in store.list_resources(SOLUTION_VERSION, group)]
     if solution is not None:
-        versions = [v for v in versions if v.get("solution") == solution]
+        versions = [v for v in versions if v.solution == solution]
     return versions
 
 
-def get_solution_version(store: Store, version_arn_: str) -> dict:
+def get_solution_version(store: Store, version_arn_: str) -> SolutionVersion:
     version = store.find_resource(version_arn_)
     if version["type"] != SOLUTION_VERSION:
         raise NotFoundError(f"{version_arn_!r} is a {version['type']}, not a solution version.")
-    return version
+    return SolutionVersion.from_record(version)
 
 
-def latest_active_version(store: Store, group: str, solution: str) -> dict:
+def latest_active_version(store: Store, group: str, solution: str) -> SolutionVersion:
     """The newest ACTIVE version of a solution; NotFoundError says how to train one."""
     get_solution(store, group, solution)
     for version in list_solution_versions(store, group, solution):
-        if version["status"] == ACTIVE:
+        if version.status == ACTIVE:
             return version
     raise NotFoundError(
         f"Solution {solution!r} in {group!r} has no ACTIVE version yet; train one "
@@ -240,39 +241,35 @@ def latest_active_version(store: Store, group: str, solution: str) -> dict:
     )
 
 
-def resolve_version(store: Store, group: str, solution: str, version: str | None = None) -> dict:
+def resolve_version(store: Store, group: str, solution: str, version: str | None = None) -> SolutionVersion:
     """A version by id, name or ARN, or the newest ACTIVE one when `version` is None."""
     if not version:
         return latest_active_version(store, group, solution)
     if version.startswith("arn:"):
         return get_solution_version(store, version)
     name = version if "/" in version else f"{solution}/{version}"
-    return store.get_resource(SOLUTION_VERSION, group, name)
+    return SolutionVersion.from_record(store.get_resource(SOLUTION_VERSION, group, name))
 
 
 def get_solution_metrics(store: Store, version_arn_: str) -> dict:
     """Personalize's `GetSolutionMetrics`: ``{solutionVersionArn, metrics: {name: float}, protocol}``."""
     version = get_solution_version(store, version_arn_)
-    return {
-        "solutionVersionArn": version["arn"],
-        "metrics": dict(version.get("metrics") or {}),
-        "protocol": version.get("metrics_protocol"),
-    }
+    return {"solutionVersionArn": version.arn, "metrics": dict(version.metrics), "protocol": version.metrics_protocol}
 
 
-def wait_for_version(store: Store, arn: str, timeout: float = 600.0, poll: float = 0.1) -> dict:
+def wait_for_version(store: Store, arn: str, timeout: float = 600.0, poll: float = 0.1) -> SolutionVersion:
     """Poll until the version leaves PENDING/IN_PROGRESS/STOPPING; TimeoutError after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         version = get_solution_version(store, arn)
-        if version["status"] in FINAL_STATUSES:
+        if version.status in FINAL_STATUSES:
             return version
         if time.monotonic() > deadline:
-            raise TimeoutError(f"Solution version {arn} still {version['status']} after {timeout:.0f} s.")
+            raise TimeoutError(f"Solution version {arn} still {version.status} after {timeout:.0f} s.")
         time.sleep(poll)
 
 
-def new_solution_version(store: Store, group: str, solution: str, training_mode: str = "FULL") -> dict:
+def new_solution_version(store: Store, group: str, solution: str, training_mode: str = "FULL") -> SolutionVersion:
     """Create the CREATE PENDING version resource of a training of `solution` (`recsys.runs` runs it).
 
     ``training_mode="UPDATE"`` needs a user personalization recipe that folds in new items and an ACTIVE
@@ -284,61 +281,61 @@ def new_solution_version(store: Store, group: str, solution: str, training_mode:
     sol = get_solution(store, group, solution)
     base = None
     if mode == "UPDATE":
-        updatable = hasattr(recipe_class(sol["recipe"]), "update_items")
-        if sol.get("recipe_type") not in UPDATABLE_RECIPE_TYPES or not updatable:
+        updatable = hasattr(recipe_class(sol.recipe), "update_items")
+        if sol.recipe_type not in UPDATABLE_RECIPE_TYPES or not updatable:
             raise ValidationError(
                 f"trainingMode UPDATE only works for user personalization recipes that fold in new items "
                 f"(e.g. aws-user-personalization); solution {solution!r} "
-                f"uses {sol['recipe']!r} ({sol.get('recipe_type')}). Train with FULL."
+                f"uses {sol.recipe!r} ({sol.recipe_type}). Train with FULL."
             )
         fulls = [
             v for v in list_solution_versions(store, group, solution)
-            if v["status"] == ACTIVE and v.get("training_mode") == "FULL"
+            if v.status == ACTIVE and v.training_mode == "FULL"
         ]
         if not fulls:
             raise ConflictError(
                 f"trainingMode UPDATE needs an ACTIVE FULL version of solution {solution!r}; "
                 "train a FULL version first."
             )
-        base = fulls[0]["arn"]
+        base = fulls[0].arn
     version_id = _new_version_id()
     name = f"{solution}/{version_id}"
     body = {
         "solution": solution,
-        "solution_arn": sol["arn"],
+        "solution_arn": sol.arn,
         "version_id": version_id,
         "training_mode": mode,
         "base_version_arn": base,
-        "recipe": sol["recipe"],
-        "recipe_type": sol.get("recipe_type"),
+        "recipe": sol.recipe,
+        "recipe_type": sol.recipe_type,
         "progress": {"stage": "queued", "percent": 0.0, "eta_seconds": None},
     }
-    return store.create_resource(
-        SOLUTION_VERSION, group, name, body, status=CREATE_PENDING, arn=version_arn(group, solution, version_id)
-    )
+    return SolutionVersion.from_record(store.create_resource(
+        SOLUTION_VERSION, group, name, body, status=CREATE_PENDING, arn=version_arn(store, group, solution, version_id)
+    ))
 
 
 # -- where a version's files live -------------------------------------------------------------------------
 
 
-def artifact_dir(store: Store, version: dict) -> Path:
+def artifact_dir(store: Store, version: SolutionVersion) -> Path:
     """The directory training saves the version's fitted recipe into (`Recipe.save` format)."""
-    return store.artifact_path("models", version["group"], version["solution"], version["version_id"])
+    return store.artifact_path("models", version.group, version.solution, version.version_id)
 
 
-def evaluation_path(store: Store, version: dict) -> Path:
+def evaluation_path(store: Store, version: SolutionVersion) -> Path:
     """Where the version's full offline evaluation (per-user rows, lists; EvaluationReport.to_dict) is kept."""
-    return store.artifact_path("evaluations", version["group"], version["solution"], f"{version['version_id']}.json")
+    return store.artifact_path("evaluations", version.group, version.solution, f"{version.version_id}.json")
 
 
-def read_model(store: Store, version: dict) -> Recipe:
+def read_model(store: Store, version: SolutionVersion) -> Recipe:
     """The fitted recipe training saved for `version`, read from disk (ConflictError unless it is ACTIVE).
 
     Serving keeps the process's one cache of loaded models (`recsys.serving.load_model`)."""
-    if version["status"] != ACTIVE:
-        raise ConflictError(f"Solution version {version['arn']} is {version['status']}, not ACTIVE; wait for "
+    if version.status != ACTIVE:
+        raise ConflictError(f"Solution version {version.arn} is {version.status}, not ACTIVE; wait for "
                             "training or train again.")
-    path = store.artifacts_dir / version["artifact"] if version.get("artifact") else artifact_dir(store, version)
+    path = store.artifacts_dir / version.artifact if version.artifact else artifact_dir(store, version)
     if not path.is_dir():
-        raise NotFoundError(f"Model files for {version['arn']} are missing at {path}; train the solution again.")
+        raise NotFoundError(f"Model files for {version.arn} are missing at {path}; train the solution again.")
     return load_recipe(path)

@@ -13,7 +13,6 @@ ids up to 256 characters, categorical strings up to 1,000, textual up to 20,000,
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -26,6 +25,8 @@ import pyarrow.compute as pc
 from recsys.columns import (
     CREATION_TIMESTAMP, EVENT_TYPE, IMPRESSION, ITEM_ID, RECOMMENDATION_ID, TIMESTAMP, USER_ID,
 )
+from recsys.cells import display_cell, normalize_cells
+from recsys.csv_reader import BAD_RECORD
 from recsys.exceptions import ValidationError
 from recsys.schema import Field, Schema
 
@@ -40,14 +41,15 @@ MAX_RAW_VALUE_CHARS = 500
 
 
 def json_cell(value: Any) -> Any:
-    """A JSON lines or Avro value as the text the validator reads (nested values as JSON)."""
+    """A JSON scalar as the text the validator reads; an object or a list stays as it is, for its field to
+    accept or reject (`recsys.cells`)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float, str)):
         return value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)
-    return json.dumps(value)
+    return value
 
 
 # -- column plan --------------------------------------------------------------------------------------------
@@ -183,7 +185,7 @@ def _as_text(s: pd.Series) -> pd.Series:
     if kind == "M":
         return s.dt.strftime("%Y-%m-%dT%H:%M:%S").astype("str")
     if s.dtype == object:
-        s = s.map(lambda v: v if isinstance(v, str) or v is None else json_cell(v), na_action="ignore")
+        s = s.map(lambda v: v if isinstance(v, str) or v is None else display_cell(v), na_action="ignore")
     out = s.astype("str")
     return out.mask(out == "")
 
@@ -348,8 +350,8 @@ def validate_frame(raw: pd.DataFrame, schema: Schema, plan: ColumnPlan, *,
     """Convert and check a raw chunk. Returns (typed frame of all rows in schema columns, verdicts)."""
     n = len(raw)
     verdicts = _Verdicts(n)
-    if "__bad_json__" in raw.columns:
-        bad = raw["__bad_json__"].fillna("").astype(str)
+    if BAD_RECORD in raw.columns:
+        bad = raw[BAD_RECORD].fillna("").astype(str)
         verdicts.mark((bad != "").to_numpy(), "(line)", bad.to_numpy(dtype=object))
     if "__blank__" in raw.columns:
         verdicts.mark((raw["__blank__"].fillna("") == "1").to_numpy(), "(line)", "blank line")
@@ -368,6 +370,9 @@ def validate_frame(raw: pd.DataFrame, schema: Schema, plan: ColumnPlan, *,
         if src is None:
             continue
         s = raw[src] if src in raw.columns else pd.Series([None] * n, index=raw.index, dtype=object)
+        s, bad_cells, reasons = normalize_cells(s, f)
+        if bad_cells is not None:
+            verdicts.mark(bad_cells, f.name, reasons)
         if f.type in ("int", "long"):
             out[f.name] = _convert_int(s, f, verdicts, f.name in plan.dates, date_format)
         elif f.type in ("float", "double"):
@@ -389,6 +394,8 @@ def raw_columns(raw: pd.DataFrame, positions: np.ndarray, columns: Sequence[str]
         s = raw[col].iloc[positions]
         if s.dtype.kind == "M":
             s = s.dt.strftime("%Y-%m-%d %H:%M:%S")
+        elif s.dtype == object:
+            s = s.map(display_cell)
         s = s.astype("str").str.slice(0, MAX_RAW_VALUE_CHARS)
         out.append(s.astype(object).where(s.notna(), "").tolist())
     return out

@@ -106,13 +106,13 @@ def load_demo_workspace(store: Store, group: str = DEMO_GROUP, directory: str = 
             versions[solution] = solutions.latest_active_version(store, group, solution)
         except NotFoundError:
             versions[solution] = runs.create_solution_version(store, group, solution, wait=True)
-        log.info("demo solution %s: %s", solution, versions[solution]["status"])
+        log.info("demo solution %s: %s", solution, versions[solution].status)
     try:
         campaigns.get_campaign(store, DEMO_CAMPAIGN, group=group)
     except NotFoundError:
         version = versions[DEMO_CAMPAIGN]
-        if version["status"] == ACTIVE:
-            campaigns.create_campaign(store, group, DEMO_CAMPAIGN, version["arn"])
+        if version.status == ACTIVE:
+            campaigns.create_campaign(store, group, DEMO_CAMPAIGN, version.arn)
     result["versions"] = versions
     group_profile(store, group)  # stored now, so the first view of the Data page does not compute it
     return result
@@ -132,7 +132,7 @@ def evaluation_reports(store: Store, version_arns) -> dict:
 def version_label(store: Store, version_arn: str) -> str:
     """A short human label of a version: `solution/version (recipe)`."""
     version = solutions.get_solution_version(store, version_arn)
-    return f"{version['solution']}/{version['version_id']} ({version['recipe']})"
+    return f"{version.solution}/{version.version_id} ({version.recipe})"
 
 
 def items_frame(store: Store, group: str):
@@ -163,22 +163,22 @@ def preview_targets(store: Store, group: str) -> list[dict]:
     """
     targets = []
     for c in campaigns.list_campaigns(store, group):
-        if c["status"] != ACTIVE:
+        if c.status != ACTIVE:
             continue
         try:
-            version = solutions.get_solution_version(store, serving.resolve_campaign(store, c["arn"])[1])
+            version = solutions.get_solution_version(store, serving.resolve_campaign(store, c.arn)[1])
         except (NotFoundError, ConflictError):
             continue
-        targets.append({"label": f"campaign {c['name']} ({version['recipe']})", "arn": c["arn"],
-                        "recipe": version["recipe"], "recipe_type": version.get("recipe_type")})
+        targets.append({"label": f"campaign {c.name} ({version.recipe})", "arn": c.arn,
+                        "recipe": version.recipe, "recipe_type": version.recipe_type})
     # Personalized recipes before baselines, so the page opens on the model worth looking at.
     baselines = ("aws-popularity-count", "aws-trending-now")
-    versions = sorted(solutions.list_solution_versions(store, group), key=lambda v: v["recipe"] in baselines)
+    versions = sorted(solutions.list_solution_versions(store, group), key=lambda v: v.recipe in baselines)
     for v in versions:
         # Segmentation versions answer batch segment jobs only (Segments & Batch), never a real-time request.
-        if v["status"] == ACTIVE and v.get("recipe_type") != USER_SEGMENTATION:
-            targets.append({"label": f"version {v['solution']}/{v['version_id']} ({v['recipe']})", "arn": v["arn"],
-                            "recipe": v["recipe"], "recipe_type": v.get("recipe_type")})
+        if v.status == ACTIVE and v.recipe_type != USER_SEGMENTATION:
+            targets.append({"label": f"version {v.solution}/{v.version_id} ({v.recipe})", "arn": v.arn,
+                            "recipe": v.recipe, "recipe_type": v.recipe_type})
     return targets
 
 

@@ -381,7 +381,7 @@ def test_cli_serve_answers_logs_json_and_stops_on_sigterm(tmp_path, workers):
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 90  # start-up only; generous for a loaded CI machine
         while True:
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
@@ -447,13 +447,13 @@ def served(tmp_path_factory):
     store.create_dataset_group("other")
     solutions.create_solution(store, "demo", "up", UP, params={"random_state": "3"})
     version = runs.create_solution_version(store, "demo", "up", wait=True)
-    assert version["status"] == "ACTIVE", version.get("failure_reason")
-    campaign = campaigns.create_campaign(store, "demo", "main", version["arn"], campaign_config=NO_EXPLORATION)
+    assert version.status == "ACTIVE", version.failure_reason
+    campaign = campaigns.create_campaign(store, "demo", "main", version.arn, campaign_config=NO_EXPLORATION)
     cat_filter = create_filter(store, "demo", "cat", "INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)")
     tracker = events.create_event_tracker(store, "demo", "web")
-    other_tracker = events.create_event_tracker(store, "other", "web")
+    other_tracker = events.create_event_tracker(store, "other", "other-web")
     with serve_in_background(create_app(store)) as url:
-        served = Served(store, url, campaign["arn"], cat_filter["arn"])
+        served = Served(store, url, campaign.arn, cat_filter.arn)
         served.tracking_id = tracker["trackingId"]
         served.other_tracking_id = other_tracker["trackingId"]
         yield served
@@ -624,8 +624,8 @@ def test_cold_model_and_version_switch_under_concurrent_requests(served):
     try:
         time.sleep(0.3)
         before = served.store.find_resource(served.campaign)["deployedSolutionVersionArn"]
-        campaigns.update_campaign(served.store, "demo", "main", solution_version_arn=version2["arn"])
-        RUNTIME.evict(served.store, version2["arn"])  # as if another process (the CLI) had made the switch
+        campaigns.update_campaign(served.store, "demo", "main", solution_version_arn=version2.arn)
+        RUNTIME.evict(served.store, version2.arn)  # as if another process (the CLI) had made the switch
         time.sleep(0.5)
     finally:
         stop.set()
@@ -633,4 +633,4 @@ def test_cold_model_and_version_switch_under_concurrent_requests(served):
             t.join()
         campaigns.update_campaign(served.store, "demo", "main", solution_version_arn=before)
     assert not failures and done[0] > 10
-    assert RUNTIME.is_loaded(served.store, version2["arn"])  # the switch was seen and served
+    assert RUNTIME.is_loaded(served.store, version2.arn)  # the switch was seen and served

@@ -37,8 +37,8 @@ def demo(tmp_path_factory):
             continue
         solutions.create_solution(store, "demo", solution, recipe)
         version = runs.create_solution_version(store, "demo", solution, wait=True)
-        assert version["status"] == ACTIVE, version.get("failure_reason")
-        arns[solution] = version["arn"]
+        assert version.status == ACTIVE, version.failure_reason
+        arns[solution] = version.arn
     return store, arns, home
 
 
@@ -62,7 +62,7 @@ def test_user_personalization_lines_have_items_scores_and_null_error(demo, tmp_p
     arn = need(arns, "up")
     src = write_lines(tmp_path / "in.jsonl", [{"userId": "u0001"}, {"userId": "u0002"}, {"userId": "never-seen"}])
     job = batch.create_batch_inference_job(store, "demo", "up-job", arn, src, tmp_path / "out.jsonl", num_results=7)
-    assert job["status"] == ACTIVE and job["lines_done"] == 3 and job["lines_failed"] == 0
+    assert job.status == ACTIVE and job.lines_done == 3 and job.lines_failed == 0
     out = read_lines(tmp_path / "out.jsonl")
     assert [list(r) for r in out] == [["input", "output", "error"]] * 3
     assert out[0]["input"] == {"userId": "u0001"} and out[0]["error"] is None
@@ -91,7 +91,7 @@ def test_a_bad_line_gets_an_error_and_the_job_continues(demo, tmp_path):
     job = batch.create_batch_inference_job(store, "demo", "bad-lines", arns["pop"], src, tmp_path / "out.jsonl",
                                            num_results=2)
     out = read_lines(tmp_path / "out.jsonl")
-    assert job["lines_done"] == 5 and job["lines_failed"] == 3  # the blank line is skipped
+    assert job.lines_done == 5 and job.lines_failed == 3  # the blank line is skipped
     assert out[1]["input"] == "{not json" and out[1]["output"] is None and "Invalid JSON" in out[1]["error"]
     assert 'Missing or invalid "userId"' in out[2]["error"]
     assert "JSON object" in out[3]["error"]
@@ -124,7 +124,7 @@ def test_resume_after_an_interrupted_job_gives_the_same_output(demo, tmp_path):
         fh.write('{"input": {"userId": "u00')
     job = batch.create_batch_inference_job(store, "demo", "resumable", arns["pop"], src, out, num_results=5,
                                            chunk_size=7)
-    assert job["status"] == ACTIVE and job["resumed_from"] == 14 and job["lines_done"] == 40
+    assert job.status == ACTIVE and job.resumed_from == 14 and job.lines_done == 40
     assert out.read_text() == whole.read_text() and not partial.exists()
     with pytest.raises(ConflictError, match="pick another job name"):
         batch.create_batch_inference_job(store, "demo", "resumable", arns["pop"], src, out)
@@ -138,7 +138,7 @@ def test_csv_has_marketing_columns_with_item_metadata(demo, tmp_path):
                                            csv_path=tmp_path / "out.csv", item_columns=["CATEGORY_L1", "PRICE"])
     rows = list(csv.DictReader(open(tmp_path / "out.csv")))
     assert list(rows[0]) == ["USER_ID", "RANK", "ITEM_ID", "SCORE", "CATEGORY_L1", "PRICE"]
-    assert job["csv_rows"] == len(rows) == 8
+    assert job.csv_rows == len(rows) == 8
     assert [r["RANK"] for r in rows[:4]] == ["1", "2", "3", "4"] and rows[0]["USER_ID"] == "u0001"
     assert all(r["CATEGORY_L1"] for r in rows)
     with pytest.raises(ValidationError, match="Unknown Items column"):
@@ -158,7 +158,7 @@ def test_filter_with_per_line_filter_values(demo, tmp_path):
         {"userId": "u0003"},
     ])
     batch.create_batch_inference_job(store, "demo", "filtered", arns["pop"], src, tmp_path / "out.jsonl",
-                                     num_results=5, filter_arn=flt["arn"])
+                                     num_results=5, filter_arn=flt.arn)
     out = read_lines(tmp_path / "out.jsonl")
     category = dict(zip(*(read_items(store, "demo")[c].astype(str) for c in ("ITEM_ID", "CATEGORY_L1"))))
     assert out[0]["output"]["recommendedItems"] and all(
@@ -207,7 +207,7 @@ def test_batch_segment_job_and_user_csv(demo, tmp_path):
     assert len(users) == 10 == len(set(users)) and all(u.startswith("u") for u in users)
     assert "not in the training data" in out[2]["error"]
     assert "aws-item-attribute-affinity" in out[3]["error"]
-    assert job["lines_failed"] == 2
+    assert job.lines_failed == 2
     rows = list(csv.DictReader(open(tmp_path / "users.csv")))
     assert list(rows[0]) == ["SEGMENT", "RANK", "USER_ID", "MEMBERSHIP", "COUNTRY"] and len(rows) == 20
     assert rows[0]["SEGMENT"] == "i0005" and rows[0]["USER_ID"] == users[0] and rows[0]["MEMBERSHIP"] in ("free", "prime")

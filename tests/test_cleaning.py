@@ -95,20 +95,20 @@ def test_excluded_items_leave_training_and_are_never_recommended(tmp_path):
     store = load_small_demo(tmp_path)
     solutions.create_solution(store, "demo", "pop", "aws-popularity-count")
     before = runs.create_solution_version(store, "demo", "pop", wait=True)
-    assert before["status"] == ACTIVE
-    top = [it["itemId"] for it in get_recommendations(store, before["arn"], user_id="u0001",
+    assert before.status == ACTIVE
+    top = [it["itemId"] for it in get_recommendations(store, before.arn, user_id="u0001",
                                                       num_results=5)["itemList"]]
     excluded = cleaning.exclude_items(store, "demo", top[:2])
     assert excluded == sorted(top[:2])
     # Serving: at once, on the version trained before the exclusion, in the regular and back-filled slots.
-    answer = get_recommendations(store, before["arn"], user_id="u0001", num_results=50)["itemList"]
+    answer = get_recommendations(store, before.arn, user_id="u0001", num_results=50)["itemList"]
     assert not {it["itemId"] for it in answer} & set(top[:2]) and len(answer) == 50
     # Training: the items are not in the data nor in the new model's catalogue.
     data = load_training_data(store, "demo")
     assert not data.interactions["ITEM_ID"].isin(top[:2]).any()
     after = runs.create_solution_version(store, "demo", "pop", wait=True)
     from recsys.serving import load_model
-    assert not set(top[:2]) & set(load_model(store, after["arn"]).item_ids_.tolist())
+    assert not set(top[:2]) & set(load_model(store, after.arn).item_ids_.tolist())
     assert cleaning.include_items(store, "demo", top[:1]) == [top[1]]
 
 

@@ -29,7 +29,7 @@ def test_train_metrics_recommend_batch_recommend(home, tmp_path):
                  "--param", "random_state=1")
     assert result.exit_code == 0, result.output
     arn = result.stdout.strip().splitlines()[-1]
-    assert arn.startswith("arn:recsys:solution/demo/up/")
+    assert arn.startswith("arn:aws:personalize:us-east-1:000000000000:solution/up/")
     assert "refitting on all data" in result.stderr and "Trained in" in result.stderr
 
     result = run(home, "metrics", "--group", "demo", "--solution", "up", "--json")

@@ -48,7 +48,7 @@ def test_camel_case_mapping():
 
 def test_tracker_one_per_group_and_lookup(store, tracking_id):
     tracker = find_tracker(store, tracking_id)
-    assert tracker["group"] == "g" and tracker["arn"] == "arn:recsys:event-tracker/g/web"
+    assert tracker["group"] == "g" and tracker["arn"] == "arn:aws:personalize:us-east-1:000000000000:event-tracker/web"
     with pytest.raises(ConflictError, match="one tracker"):
         create_event_tracker(store, "g", "second")
     with pytest.raises(NotFoundError):

@@ -24,8 +24,8 @@ def shop(tmp_path_factory):
     for solution, recipe in (("affinity", "aws-item-affinity"), ("pop", "aws-popularity-count")):
         solutions.create_solution(store, "demo", solution, recipe)
         version = runs.create_solution_version(store, "demo", solution, wait=True)
-        assert version["status"] == ACTIVE, version.get("failure_reason")
-        arns[solution] = version["arn"]
+        assert version.status == ACTIVE, version.failure_reason
+        arns[solution] = version.arn
     return store, arns
 
 
@@ -46,7 +46,7 @@ def test_segments_leave_out_users_who_already_interacted_and_stay_full(shop, tmp
     src = lines(tmp_path / "in.jsonl", [{"itemId": item}])
     plain = batch.create_batch_segment_job(store, "demo", "plain", arns["affinity"], src, tmp_path / "a.jsonl",
                                            num_results=40)
-    assert plain["status"] == ACTIVE
+    assert plain.status == ACTIVE
     before = json.loads((tmp_path / "a.jsonl").read_text())["output"]["recommendedUsers"]
     assert set(before) & had  # the model does rank existing buyers high: the option matters
     batch.create_batch_segment_job(store, "demo", "fresh", arns["affinity"], src, tmp_path / "b.jsonl",
@@ -67,14 +67,14 @@ def test_segments_take_a_userid_filter_with_line_values(shop, tmp_path):
     flt = create_filter(store, "demo", "members-only", "INCLUDE UserID WHERE Users.MEMBERSHIP IN ($TIER)")
     src = lines(tmp_path / "in.jsonl", [{"itemId": "i0005", "filterValues": {"TIER": '"prime"'}}])
     batch.create_batch_segment_job(store, "demo", "prime", arns["affinity"], src, tmp_path / "out.jsonl",
-                                   num_results=15, filter_arn=flt["arn"], csv_path=tmp_path / "out.csv",
+                                   num_results=15, filter_arn=flt.arn, csv_path=tmp_path / "out.csv",
                                    user_columns=["MEMBERSHIP"])
     rows = list(csv.DictReader(open(tmp_path / "out.csv")))
     assert len(rows) == 15 and {r["MEMBERSHIP"] for r in rows} == {"prime"}
     items_filter = create_filter(store, "demo", "no-books", 'EXCLUDE ItemID WHERE Items.CATEGORY_L1 IN ("books")')
     with pytest.raises(ValidationError, match="UserID"):
         batch.create_batch_segment_job(store, "demo", "wrong", arns["affinity"], src, tmp_path / "x.jsonl",
-                                       filter_arn=items_filter["arn"])
+                                       filter_arn=items_filter.arn)
 
 
 def test_batch_csv_names_items(shop, tmp_path):

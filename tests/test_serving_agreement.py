@@ -19,7 +19,7 @@ from recsys.events import create_event_tracker, put_events
 from recsys.filters import create_filter
 from recsys.serving import get_personalized_ranking, get_recommendations
 from recsys.serving.batch import BATCH_INFERENCE_JOB, create_batch_inference_job, line_recommendation_id
-from recsys.store import ACTIVE, make_arn
+from recsys.store import ACTIVE
 
 from test_training import load_small_demo
 
@@ -36,11 +36,11 @@ def world(tmp_path_factory):
     for solution, recipe in RECIPES.items():
         solutions.create_solution(store, "demo", solution, recipe)
         version = runs.create_solution_version(store, "demo", solution, wait=True)
-        assert version["status"] == ACTIVE, version.get("failure_reason")
-        versions[solution] = version["arn"]
-    by_category = create_filter(store, "demo", "not-in", "EXCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)")["arn"]
+        assert version.status == ACTIVE, version.failure_reason
+        versions[solution] = version.arn
+    by_category = create_filter(store, "demo", "not-in", "EXCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)").arn
     not_bought = create_filter(store, "demo", "not-bought",
-                               'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")')["arn"]
+                               'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")').arn
     tracker = create_event_tracker(store, "demo", "web")["trackingId"]
     events = [{"eventType": "purchase" if k % 3 == 0 else "view", "sentAt": DEFAULT_NOW + 60 + k,
                "itemId": f"i{k + 40:04d}", "eventId": f"e{k}", "properties": json.dumps({"device": "mobile"})}
@@ -56,7 +56,7 @@ def run_job(world, tmp_path, solution, lines, **options) -> tuple[str, list[dict
     create_batch_inference_job(world["store"], "demo", name, world["versions"][solution], source,
                                tmp_path / "out.jsonl", chunk_size=3, **options)
     out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
-    return make_arn(BATCH_INFERENCE_JOB, "demo", name), out
+    return world["store"].arn(BATCH_INFERENCE_JOB, "demo", name), out
 
 
 def assert_same(record: dict, answer: list[dict], scored: bool) -> None:

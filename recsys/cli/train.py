@@ -8,6 +8,7 @@ import time
 import click
 
 from recsys.cli import echo_json, get_store, group_option, main
+from recsys.resources import SolutionVersion
 
 _PERCENT_KEYS_FIRST = (
     "normalized_discounted_cumulative_gain_at_10", "normalized_discounted_cumulative_gain_at_5",
@@ -95,13 +96,13 @@ def train_command(ctx, group, solution, recipe, params, event_type, event_value_
         create_solution(store, group, solution, recipe, params=parsed, event_type=event_type,
                         event_value_threshold=event_value_threshold, perform_hpo=hpo, hpo_config=hpo_config)
     else:
-        changed = [flag for flag, given in (("--recipe", recipe and recipe != existing["recipe"]),
+        changed = [flag for flag, given in (("--recipe", recipe and recipe != existing.recipe),
                                              ("--param", parsed), ("--event-type", event_type),
                                              ("--event-value-threshold", event_value_threshold is not None),
                                              ("--hpo", hpo)) if given]
         if changed:
             raise click.UsageError(
-                f"Solution {solution!r} already exists (recipe {existing['recipe']}); {', '.join(changed)} only "
+                f"Solution {solution!r} already exists (recipe {existing.recipe}); {', '.join(changed)} only "
                 "apply to a new solution. Pick a new --solution name or drop those options."
             )
     version = create_solution_version(store, group, solution, training_mode=training_mode.upper(), wait=True,
@@ -110,15 +111,15 @@ def train_command(ctx, group, solution, recipe, params, event_type, event_value_
         click.echo("", err=True)
     if as_json:
         echo_json(version)
-    if version["status"] != ACTIVE:
-        raise click.ClickException(f"Training ended {version['status']}: {version.get('failure_reason') or 'stopped'}")
+    if version.status != ACTIVE:
+        raise click.ClickException(f"Training ended {version.status}: {version.failure_reason or 'stopped'}")
     if not as_json:
-        metrics = version.get("metrics") or {}
+        metrics = version.metrics or {}
         ndcg = metrics.get("normalized_discounted_cumulative_gain_at_10")
         extra = f", NDCG@10 {ndcg:.4f}" if ndcg is not None else ""
-        click.echo(f"Trained in {version['training_seconds']:.1f} s, peak memory {version['peak_memory_mb']:.0f} MB"
+        click.echo(f"Trained in {version.training_seconds:.1f} s, peak memory {version.peak_memory_mb:.0f} MB"
                    f"{extra}.", err=True)
-        click.echo(version["arn"])
+        click.echo(version.arn)
 
 
 def _fmt(value) -> str:
@@ -144,7 +145,7 @@ def metrics_command(ctx, group, solution, version, as_json):
 
     store = get_store(ctx)
     v = _version(store, group, solution, version)
-    result = get_solution_metrics(store, v["arn"])
+    result = get_solution_metrics(store, v.arn)
     if as_json:
         echo_json(result)
         return
@@ -152,7 +153,7 @@ def metrics_command(ctx, group, solution, version, as_json):
     if result.get("protocol"):
         click.echo(f"Protocol: {result['protocol']}")
     if not result["metrics"]:
-        click.echo(f"No metrics{': ' + v['evaluation_error'] if v.get('evaluation_error') else ''}.")
+        click.echo(f"No metrics{': ' + v.evaluation_error if v.evaluation_error else ''}.")
     width = max((len(k) for k in result["metrics"]), default=0)
     for key, value in result["metrics"].items():
         click.echo(f"  {key.ljust(width)}  {_fmt(value)}")
@@ -176,15 +177,15 @@ def compare_command(ctx, group, as_json):
     from recsys.solutions import list_solution_versions
 
     store = get_store(ctx)
-    versions = [v for v in list_solution_versions(store, group) if v["status"] == ACTIVE]
+    versions = [v for v in list_solution_versions(store, group) if v.status == ACTIVE]
     rows = []
     for v in versions:
         rows.append({
-            "version": v["name"], "arn": v["arn"], "recipe": v.get("recipe"),
-            "baseline": v.get("recipe") == "aws-popularity-count",
-            "interactions": (v.get("data") or {}).get("interactions"),
-            "training_seconds": v.get("training_seconds"), "peak_memory_mb": v.get("peak_memory_mb"),
-            "metrics": v.get("metrics") or {},
+            "version": v.name, "arn": v.arn, "recipe": v.recipe,
+            "baseline": v.recipe == "aws-popularity-count",
+            "interactions": (v.data or {}).get("interactions"),
+            "training_seconds": v.training_seconds, "peak_memory_mb": v.peak_memory_mb,
+            "metrics": v.metrics or {},
         })
     if as_json:
         echo_json(rows)
@@ -222,21 +223,21 @@ def _show_items(result: dict, key: str, as_json: bool) -> None:
         click.echo(f"{rank:3d}  {entry['itemId']}" + (f"  {score:.6f}" if score is not None else ""))
 
 
-def _target(store, group, solution, version, campaign) -> tuple[str, dict | None]:
+def _target(store, group, solution, version, campaign) -> tuple[str, SolutionVersion | None]:
     """(ARN to answer from, the version when answering from one directly): both go through recsys.serving."""
     if campaign:
         from recsys.campaigns import get_campaign
 
-        return get_campaign(store, campaign, group=group)["arn"], None
+        return get_campaign(store, campaign, group=group).arn, None
     if not solution:
         raise click.UsageError("Pass --solution (direct from a trained version) or --campaign (through the API path).")
     v = _version(store, group, solution, version)
-    return v["arn"], v
+    return v.arn, v
 
 
-def _show_answer(result: dict, key: str, version: dict | None, as_json: bool) -> None:
+def _show_answer(result: dict, key: str, version: SolutionVersion | None, as_json: bool) -> None:
     if version is not None:
-        result = {"solutionVersionArn": version["arn"], **result}
+        result = {"solutionVersionArn": version.arn, **result}
     _show_items(result, key, as_json)
 
 
@@ -316,8 +317,8 @@ def similar_command(ctx, group, solution, version, campaign, item_id, num_result
 
     store = get_store(ctx)
     arn, v = _target(store, group, solution, version, campaign)
-    if v is not None and v.get("recipe_type") != RELATED_ITEMS:
-        raise click.ClickException(f"{v['recipe']} does not recommend related items; use a RELATED_ITEMS recipe "
+    if v is not None and v.recipe_type != RELATED_ITEMS:
+        raise click.ClickException(f"{v.recipe} does not recommend related items; use a RELATED_ITEMS recipe "
                                    "such as aws-sims.")
     result = get_recommendations(store, arn, item_id=str(item_id), num_results=num_results)
     _show_answer(result, "itemList", v, as_json)
@@ -368,7 +369,7 @@ def batch_recommend_command(ctx, group, solution, input_path, output_path, num_r
     filter_arn = store.get_resource("filter", group, filter_name)["arn"] if filter_name else None
     columns = [c.strip() for c in item_columns.split(",") if c.strip()]
     job = create_batch_inference_job(
-        store, group, job_name or _job_name(solution), v["arn"], input_path, output_path, num_results=num_results,
+        store, group, job_name or _job_name(solution), v.arn, input_path, output_path, num_results=num_results,
         filter_arn=filter_arn, csv_path=csv_path, item_columns=columns, progress=_job_progress(as_json),
         with_names=names,
     )
@@ -408,7 +409,7 @@ def batch_segment_command(ctx, group, solution, input_path, output_path, num_res
     v = _version(store, group, solution, version)
     columns = None if user_columns is None else [c.strip() for c in user_columns.split(",") if c.strip()]
     job = create_batch_segment_job(
-        store, group, job_name or _job_name(solution), v["arn"], input_path, output_path, num_results=num_results,
+        store, group, job_name or _job_name(solution), v.arn, input_path, output_path, num_results=num_results,
         csv_path=csv_path, user_columns=columns, progress=_job_progress(as_json),
         filter_arn=store.get_resource("filter", group, filter_name)["arn"] if filter_name else None,
         exclude_interacted=exclude_interacted, with_names=names, with_scores=names,
@@ -416,14 +417,14 @@ def batch_segment_command(ctx, group, solution, input_path, output_path, num_res
     _report_job(job, as_json)
 
 
-def _report_job(job: dict, as_json: bool) -> None:
+def _report_job(job, as_json: bool) -> None:
     if as_json:
         echo_json(job)
         return
-    failed = job.get("lines_failed") or 0
+    failed = job.lines_failed or 0
     note = f", {failed:,} with errors (see their \"error\" field)" if failed else ""
-    click.echo(f"Wrote {job['lines_done']:,} lines to {job['output_path']}{note} in {job['seconds']:.1f} s.")
-    if job.get("csv_path"):
-        click.echo(f"CSV: {job['csv_path']} ({job.get('csv_rows', 0):,} rows).")
-    if job.get("resumed_from"):
-        click.echo(f"Resumed after line {job['resumed_from']:,}.")
+    click.echo(f"Wrote {job.lines_done:,} lines to {job.output_path}{note} in {job.seconds:.1f} s.")
+    if job.csv_path:
+        click.echo(f"CSV: {job.csv_path} ({job.csv_rows or 0:,} rows).")
+    if job.resumed_from:
+        click.echo(f"Resumed after line {job.resumed_from:,}.")

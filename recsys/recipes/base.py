@@ -14,6 +14,7 @@ import inspect
 import json
 import logging
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping, Sequence
@@ -24,7 +25,7 @@ import scipy.sparse as sp
 
 from recsys.columns import EVENT_TYPE, EVENT_VALUE, ITEM_ID, TIMESTAMP, USER_ID
 from recsys.exceptions import NotFittedError, UnknownIdError, ValidationError
-from recsys.files import atomic_path
+from recsys.files import atomic_path, damaged_file
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ USER_BASED = (USER_PERSONALIZATION, POPULAR_ITEMS, PERSONALIZED_RANKING, USER_SE
 # The user id of cold-start scores: no history, so every user-based recipe answers with its popularity prior.
 COLD_START_USER = "\x00cold-start"
 FORMAT_VERSION = 1
+_RETRAIN = "Train the solution version again, or restore its files."
 
 Progress = Callable[[str, float], None] | None
 
@@ -543,11 +545,24 @@ class Recipe:
         except FileNotFoundError as exc:
             raise ValidationError(f"{path} is not a saved recipe (no params.json); save one with recipe.save(path)") \
                 from exc
+        except ValueError as exc:  # not JSON: edited or truncated
+            raise damaged_file(path, exc, _RETRAIN) from exc
         from recsys.recipes import get_recipe
-        klass = get_recipe(meta["recipe"])
+        try:
+            klass = get_recipe(meta["recipe"])
+        except (ValidationError, TypeError, KeyError) as exc:
+            raise damaged_file(path, exc, _RETRAIN) from exc
         if cls is not Recipe and not issubclass(klass, cls):
             raise ValidationError(f"{path} holds a {meta['recipe']} recipe, not {cls.name}; use load_recipe(path)")
-        obj = klass(**meta["params"])
+        try:
+            return klass._from_files(path, meta)
+        except (ValidationError, TypeError, ValueError, KeyError, IndexError, AttributeError, OSError, EOFError,
+                zipfile.BadZipFile) as exc:  # edited, truncated or missing files
+            raise damaged_file(path, exc, _RETRAIN) from exc
+
+    @classmethod
+    def _from_files(cls, path: Path, meta: dict) -> "Recipe":
+        obj = cls(**meta["params"])
         obj._cache = {}
         ids = json.loads((path / "ids.json").read_text())
         with np.load(path / "arrays.npz", allow_pickle=False) as npz:

@@ -3,7 +3,7 @@
 Example::
 
     from recsys.serving import get_recommendations, create_batch_inference_job
-    get_recommendations(store, "arn:recsys:campaign/shop/main", user_id="u1", num_results=10)
+    get_recommendations(store, "arn:aws:personalize:us-east-1:000000000000:campaign/main", user_id="u1", num_results=10)
     create_batch_inference_job(store, "shop", "nightly", version_arn, "users.jsonl", "recs.jsonl")
 
 Modules, in the order a request meets them: `request` (input validation and Personalize's limits), `runtime`

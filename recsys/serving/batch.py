@@ -19,6 +19,7 @@ line and the job carries on.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import os
@@ -35,11 +36,12 @@ from recsys import datasets, display
 from recsys.exceptions import ConflictError, NotFoundError, RecsysError, ValidationError
 from recsys.filters import parse_filter
 from recsys.recipes import PERSONALIZED_RANKING, RELATED_ITEMS, USER_SEGMENTATION
+from recsys.resources import BatchJob, Campaign
 from recsys.serving.pipeline import RANKABLE, RECOMMENDABLE, Pipeline, Query, compiled_filter
 from recsys.serving.reader import READER
 from recsys.serving.request import MAX_RESULTS, check_campaign_config, check_id, check_input_list
 from recsys.serving.runtime import RUNTIME, LoadedModel, resolve_campaign
-from recsys.store import ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, Store, make_arn, validate_name
+from recsys.store import ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, Store, validate_name
 
 logger = logging.getLogger(__name__)
 
@@ -180,8 +182,9 @@ class _Job:
     def fail(self, exc: BaseException) -> None:
         self.store.update_resource(self.kind, self.group, self.name, status=CREATE_FAILED, failure_reason=str(exc))
 
-    def finish(self, **body) -> dict:
-        return self.store.update_resource(self.kind, self.group, self.name, status=ACTIVE, body=body)
+    def finish(self, **body) -> BatchJob:
+        return BatchJob.from_record(self.store.update_resource(self.kind, self.group, self.name, status=ACTIVE,
+                                                               body=body))
 
     def stream(self, input_path: Path, output_path: Path, process: Callable[[list[str], int], list[dict]],
                chunk_size: int, resume: bool, progress) -> dict:
@@ -332,11 +335,11 @@ class _InferenceLines:
         return {"input": echo, "output": output, "error": None}
 
 
-def _served_version(store: Store, group: str, solution_version_arn: str) -> tuple[dict, LoadedModel]:
+def _served_version(store: Store, group: str, solution_version_arn: str) -> tuple[Campaign, LoadedModel]:
     """(the version as a campaign, its loaded model), as real time serves a version ARN."""
     campaign, version_arn = resolve_campaign(store, solution_version_arn)
-    if campaign["group"] != group:
-        raise ValidationError(f"{solution_version_arn} belongs to dataset group {campaign['group']!r}, not {group!r}.")
+    if campaign.group != group:
+        raise ValidationError(f"{solution_version_arn} belongs to dataset group {campaign.group!r}, not {group!r}.")
     return campaign, RUNTIME.model(store, version_arn)
 
 
@@ -358,7 +361,7 @@ def create_batch_inference_job(
     exclude_seen: bool = False,
     job_config: dict | None = None,
     with_names: bool = False,
-) -> dict:
+) -> BatchJob:
     """Run a batch inference job (Personalize `CreateBatchInferenceJob`) synchronously; returns the job.
 
     Input lines by recipe type: ``{"userId": "42"}`` (user personalization, popularity),
@@ -389,7 +392,7 @@ def create_batch_inference_job(
     if recipe_type not in (*RECOMMENDABLE, *RANKABLE):
         hint = " use a batch segment job" if recipe_type == USER_SEGMENTATION else ""
         raise ValidationError(f"Batch inference does not support {recipe_type} recipes "
-                              f"({model.version['recipe']});{hint}.")
+                              f"({model.version.recipe});{hint}.")
     item_lookup = _metadata_lookup(_read_table(store, group, C.ITEMS), C.ITEM_ID, list(item_columns or []), "Items") \
         if item_columns else {}
     if filter_arn:
@@ -404,9 +407,9 @@ def create_batch_inference_job(
         config = {**config, "excludeSeenItems": "true"}
     job = _Job(store, BATCH_INFERENCE_JOB, group, job_name, body, resume)
     try:
-        pipeline = Pipeline(store, {**campaign, "campaignConfig": config}, model)
+        pipeline = Pipeline(store, dataclasses.replace(campaign, campaign_config=config), model)
         size = max(1, min(chunk_size, MAX_SCORE_CELLS // max(1, len(model.item_ids))))
-        lines = _InferenceLines(pipeline, int(num_results), filter_arn, make_arn(BATCH_INFERENCE_JOB, group, job_name))
+        lines = _InferenceLines(pipeline, int(num_results), filter_arn, store.arn(BATCH_INFERENCE_JOB, group, job_name))
         stats = job.stream(input_path, output_path, lines, size, resume, progress)
         if csv_path:
             names = display.item_names(store, group) if with_names else None
@@ -547,7 +550,7 @@ def create_batch_segment_job(
     exclude_interacted: bool = False,
     with_names: bool = False,
     with_scores: bool = False,
-) -> dict:
+) -> BatchJob:
     """Run a batch segment job (Personalize `CreateBatchSegmentJob`) for a USER_SEGMENTATION solution version.
 
     Input lines: ``{"itemId": "105"}`` or ``{"itemAttributes": "ITEMS.GENRES = \\"Comedy\\""}`` (optionally with
@@ -576,7 +579,7 @@ def create_batch_segment_job(
     if recipe_type != USER_SEGMENTATION:
         raise ValidationError(
             f"Batch segment jobs need a USER_SEGMENTATION recipe (aws-item-affinity, aws-item-attribute-affinity); "
-            f"{version['recipe']} is {recipe_type}. Use a batch inference job instead."
+            f"{version.recipe} is {recipe_type}. Use a batch inference job instead."
         )
     allowed = _SegmentUsers(store, group, np.asarray(model.recipe.user_ids_, dtype=object), filter_arn,
                             exclude_interacted)
@@ -625,5 +628,5 @@ def _segment_csv(path: Path, output: Path, columns: list[str], lookup: dict, nam
     return _write_csv(path, [*header, *columns], rows())
 
 
-def list_batch_jobs(store: Store, group: str | None = None, kind: str = BATCH_INFERENCE_JOB) -> list[dict]:
-    return store.list_resources(kind, group)
+def list_batch_jobs(store: Store, group: str | None = None, kind: str = BATCH_INFERENCE_JOB) -> list[BatchJob]:
+    return [BatchJob.from_record(r) for r in store.list_resources(kind, group)]

@@ -43,6 +43,7 @@ from recsys import columns as C
 from recsys.exceptions import NotFoundError, RecsysError, ValidationError
 from recsys.filters import FilterContext, parse_filter
 from recsys.recipes import PERSONALIZED_RANKING, POPULAR_ITEMS, RELATED_ITEMS, USER_PERSONALIZATION
+from recsys.resources import Campaign
 from recsys.serving.reader import READER
 from recsys.serving.request import (
     DEFAULT_EXPLORATION_AGE_CUT_OFF, DEFAULT_EXPLORATION_WEIGHT, DEFAULT_RESULTS, check_filter_values,
@@ -83,7 +84,7 @@ class Query:
 class Pipeline:
     """Answers queries on one campaign (or solution version) with one model."""
 
-    def __init__(self, store, campaign: dict, model: LoadedModel, runtime: CampaignRuntime = RUNTIME):
+    def __init__(self, store, campaign: Campaign, model: LoadedModel, runtime: CampaignRuntime = RUNTIME):
         self.store, self.campaign, self.model, self.runtime = store, campaign, model, runtime
 
     def answer(self, queries: list[Query]) -> list[list[dict] | RecsysError]:
@@ -128,7 +129,7 @@ class _Request:
     def __init__(self, pipeline: Pipeline, query: Query):
         self.store = pipeline.store
         self.campaign = pipeline.campaign
-        self.group = pipeline.campaign["group"]
+        self.group = pipeline.campaign.group
         self.model = pipeline.model
         self.runtime = pipeline.runtime
         self.query = query
@@ -243,7 +244,7 @@ class _Request:
         return full, full
 
     def _exclude_seen(self) -> bool:
-        config = self.campaign.get("campaignConfig") or {}
+        config = self.campaign.campaign_config
         return str(config.get("excludeSeenItems", "false")).lower() == "true" and bool(self.user_id)
 
     # selection ------------------------------------------------------------------------------------------
@@ -266,7 +267,7 @@ class _Request:
         """(explorationWeight, explorationItemAgeCutOff days) for USER_PERSONALIZATION campaigns, else (0, 0)."""
         if self.model.recipe_type != USER_PERSONALIZATION or not self.model.recipe.returns_scores:
             return 0.0, 0.0
-        config = (self.campaign.get("campaignConfig") or {}).get("itemExplorationConfig") or {}
+        config = self.campaign.campaign_config.get("itemExplorationConfig") or {}
         weight = float(config.get("explorationWeight", DEFAULT_EXPLORATION_WEIGHT))
         cutoff = float(config.get("explorationItemAgeCutOff", DEFAULT_EXPLORATION_AGE_CUT_OFF))
         return min(max(weight, 0.0), 1.0), max(cutoff, 0.0)
@@ -490,7 +491,7 @@ def compiled_filter(store, group: str, filter_arn: str, runtime: CampaignRuntime
     """The parsed filter behind `filter_arn` (NotFoundError unless it is a filter of `group`), which must filter
     `target`: ItemID for recommendations, UserID for segment jobs."""
     if not isinstance(filter_arn, str) or not filter_arn:
-        raise ValidationError("filterArn must be a filter's ARN, e.g. arn:recsys:filter/<group>/<name>.")
+        raise ValidationError("filterArn must be a filter's ARN, e.g. arn:aws:personalize:us-east-1:000000000000:filter/<name>.")
     resource = READER.resource(store, filter_arn)
     if resource is None:
         raise NotFoundError(f"Filter {filter_arn!r} does not exist; create it first (python -m recsys filter "

@@ -3,7 +3,7 @@
 Example::
 
     from recsys.serving import get_recommendations, get_personalized_ranking
-    get_recommendations(store, "arn:recsys:campaign/shop/main", user_id="u1", num_results=10,
+    get_recommendations(store, "arn:aws:personalize:us-east-1:000000000000:campaign/main", user_id="u1", num_results=10,
                         context={"DEVICE": "mobile"},
                         promotions=[{"name": "new", "percentPromotedItems": 20, "filterArn": new_items_arn}])
     # {"itemList": [{"itemId": "i7", "score": 0.031, "reason": ["Because you viewed i3"]}, ...],
@@ -16,12 +16,14 @@ of the workspace. An ACTIVE solution version ARN may be given instead of a campa
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 from recsys.exceptions import ValidationError
 from recsys.serving.pipeline import RANKABLE, RECOMMENDABLE, Pipeline, Query, new_recommendation_id
 from recsys.serving.reader import READER
 from recsys.recipes import PERSONALIZED_RANKING, RELATED_ITEMS, USER_PERSONALIZATION
+from recsys.resources import Campaign
 from recsys.serving.request import (
     DEFAULT_RESULTS, check_campaign_config, check_context, check_id, check_input_list, check_metadata_columns, check_num_results,
     check_promotions,
@@ -62,18 +64,18 @@ def get_recommendations(store, campaign_arn: str, *, user_id: str | None = None,
         campaign, model = _resolve(store, campaign_arn, campaign_config)
         recipe_type = model.recipe_type
         if recipe_type == PERSONALIZED_RANKING:
-            raise ValidationError(f"Campaign {campaign['arn']} serves a personalized-ranking recipe: call "
+            raise ValidationError(f"Campaign {campaign.arn} serves a personalized-ranking recipe: call "
                                   "get_personalized_ranking (POST /personalize-ranking) with an inputList instead.")
         if recipe_type not in RECOMMENDABLE:
-            raise ValidationError(f"Campaign {campaign['arn']} serves a {recipe_type} recipe, which has no real-time "
+            raise ValidationError(f"Campaign {campaign.arn} serves a {recipe_type} recipe, which has no real-time "
                                   "recommendations; use a batch job instead.")
         user_id = check_id(user_id, "userId")
         item_id = check_id(item_id, "itemId")
         if recipe_type == USER_PERSONALIZATION and not user_id:
-            raise ValidationError(f"userId is required for campaign {campaign['arn']} (a USER_PERSONALIZATION "
+            raise ValidationError(f"userId is required for campaign {campaign.arn} (a USER_PERSONALIZATION "
                                   "recipe); pass the user's id, or the sessionId for an anonymous user.")
         if recipe_type == RELATED_ITEMS and not item_id:
-            raise ValidationError(f"itemId is required for campaign {campaign['arn']} (a RELATED_ITEMS recipe); "
+            raise ValidationError(f"itemId is required for campaign {campaign.arn} (a RELATED_ITEMS recipe); "
                                   "pass the item to find related items for.")
         columns = check_metadata_columns(metadata_columns)
         query = Query(user_id=user_id, item_id=item_id, num_results=check_num_results(num_results, bool(columns)),
@@ -101,7 +103,7 @@ def get_personalized_ranking(store, campaign_arn: str, *, user_id: str, input_li
     with READER.snapshot(store):
         campaign, model = _resolve(store, campaign_arn, campaign_config)
         if model.recipe_type not in RANKABLE:
-            raise ValidationError(f"Campaign {campaign['arn']} serves a {model.recipe_type} recipe; personalized "
+            raise ValidationError(f"Campaign {campaign.arn} serves a {model.recipe_type} recipe; personalized "
                                   "ranking needs a personalized-ranking or user-personalization campaign.")
         user_id = check_id(user_id, "userId")
         if not user_id:
@@ -115,9 +117,9 @@ def get_personalized_ranking(store, campaign_arn: str, *, user_id: str, input_li
     return {"personalizedRanking": items, "recommendationId": query.recommendation_id}
 
 
-def _resolve(store, campaign_arn: str, config: dict | None) -> tuple[dict, LoadedModel]:
+def _resolve(store, campaign_arn: str, config: dict | None) -> tuple[Campaign, LoadedModel]:
     campaign, version_arn = resolve_campaign(store, campaign_arn)
     if config:  # the resolved campaign is shared by other requests: change a copy
-        campaign = {**campaign, "campaignConfig": {**(campaign.get("campaignConfig") or {}),
-                                                   **check_campaign_config(config)}}
+        campaign = dataclasses.replace(campaign, campaign_config={**campaign.campaign_config,
+                                                                  **check_campaign_config(config)})
     return campaign, RUNTIME.model(store, version_arn)

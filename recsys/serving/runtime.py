@@ -22,10 +22,11 @@ import pandas as pd
 
 from recsys import columns as C
 from recsys import datasets
-from recsys.cleaning import exclusions_arn
+from recsys.cleaning import read_excluded_items
 from recsys.exceptions import NotFoundError, ValidationError
 from recsys.filters import FilterIndex
 from recsys.recipes import Recipe
+from recsys.resources import Campaign, SolutionVersion
 from recsys.serving.reader import READER, SEQ, quote
 from recsys.solutions import SOLUTION_VERSION, get_solution_version, read_model
 from recsys.store import ACTIVE
@@ -47,7 +48,7 @@ class LoadedModel:
     """A deployed solution version: the fitted recipe plus what serving needs to know about its data."""
 
     key: tuple[str, str]
-    version: dict
+    version: SolutionVersion
     recipe: Any
     recipe_type: str
     max_seq: int | None           # newest interaction `_seq` the model saw (None: unknown -> read all)
@@ -76,7 +77,7 @@ class Catalogue:
     # Built on first use by the requests that need them, then shared (read-only) until the catalogue is rebuilt.
     filter_index: FilterIndex | None = field(default=None, repr=False)
     bonus: tuple[Any, np.ndarray] | None = field(default=None, repr=False)  # (key, exploration bonus)
-    exclusion: tuple[Any, np.ndarray] | None = field(default=None, repr=False)  # (key, excluded-items mask)
+    exclusion: tuple[Any, np.ndarray] | None = field(default=None, repr=False)  # (excluded ids, their mask)
 
     def index(self) -> FilterIndex:
         """The filter index over the candidates' metadata (built once per catalogue)."""
@@ -195,18 +196,18 @@ class CampaignRuntime:
 
         The list is read through the per-thread reader (cached until something is written), the mask is kept on
         the catalogue until the list changes."""
-        resource = READER.resource(store, exclusions_arn(group))
-        if resource is None or not resource.get("value"):
+        excluded = READER.cached(store, ("item-exclusions", group),
+                                 lambda: tuple(read_excluded_items(READER.conn(store), group)))
+        if not excluded:
             return None
-        key = (resource.get("updated_at"), len(resource["value"]))
         cached = cat.exclusion
-        if cached is not None and cached[0] == key:
+        if cached is not None and cached[0] == excluded:
             return cached[1]
         mask = np.zeros(len(cat.ids), dtype=bool)
-        positions = cat.positions(resource["value"])
+        positions = cat.positions(list(excluded))
         mask[positions[positions >= 0]] = True
         mask.setflags(write=False)
-        cat.exclusion = (key, mask)
+        cat.exclusion = (excluded, mask)
         return mask
 
     # -- filters -------------------------------------------------------------------------------------
@@ -265,7 +266,7 @@ class CampaignRuntime:
         home = str(store.home)
         if (home, version_arn) not in self._models:
             return False
-        group = campaign["group"]
+        group = campaign.group
         key = (home, group, version_arn)
         found = self._catalogues.get(key)
         return (found is not None and found.signature == _items_signature(store, group)
@@ -292,49 +293,60 @@ RUNTIME = CampaignRuntime()
 # -- which version a request is served by --------------------------------------------------------------
 
 
-def resolve_campaign(store, campaign_arn: str) -> tuple[dict, str]:
+def resolve_campaign(store, campaign_arn: str) -> tuple[Campaign, str]:
     """(campaign, version ARN to serve) for a request; NotFoundError for unknown campaigns.
 
     Used on every request: one indexed lookup (two for $LATEST) over the serving path's persistent
     connection. An ACTIVE solution version ARN is served directly, as a campaign with the default config.
     """
     if not isinstance(campaign_arn, str) or not campaign_arn:
-        raise ValidationError("campaignArn is required, e.g. arn:recsys:campaign/<group>/<name>.")
-    campaign = READER.resource(store, campaign_arn)
-    if campaign is not None and campaign["type"] == SOLUTION_VERSION:
+        raise ValidationError("campaignArn is required, e.g. arn:aws:personalize:us-east-1:000000000000:campaign/<name>.")
+    record = READER.resource(store, campaign_arn)
+    if record is not None and record["type"] == SOLUTION_VERSION:
         # Beyond Personalize: an ACTIVE solution version is served directly, with no campaign to deploy.
-        if campaign["status"] != ACTIVE:
-            raise NotFoundError(f"Solution version {campaign_arn} is {campaign['status']}, not ACTIVE; wait for "
+        if record["status"] != ACTIVE:
+            raise NotFoundError(f"Solution version {campaign_arn} is {record['status']}, not ACTIVE; wait for "
                                 "training to finish or pick an ACTIVE version.")
-        return {"arn": campaign_arn, "group": campaign["group"], "name": campaign["name"],
-                "campaignConfig": {}}, campaign_arn
-    if campaign is None and not campaign_arn.startswith("arn:"):
+        return _typed(store, record, Campaign.of_version), campaign_arn
+    if record is None and not campaign_arn.startswith("arn:"):
         raise ValidationError(f"Campaign {campaign_arn!r} is a name, not an ARN: also give its dataset group.")
-    if campaign is None or campaign["type"] != CAMPAIGN:
+    if record is None or record["type"] != CAMPAIGN:
         raise NotFoundError(f"Campaign {campaign_arn!r} does not exist; list campaigns with "
                             "`python -m recsys campaign list` or create one.")
-    if campaign["status"] != ACTIVE:
-        reason = f": {campaign['failure_reason']}" if campaign.get("failure_reason") else ""
-        raise NotFoundError(f"Campaign {campaign_arn} is {campaign['status']}, not ACTIVE{reason}.")
-    requested = campaign.get("solutionVersionArn") or ""
+    campaign = _typed(store, record, Campaign.from_record)
+    if campaign.status != ACTIVE:
+        reason = f": {campaign.failure_reason}" if campaign.failure_reason else ""
+        raise NotFoundError(f"Campaign {campaign_arn} is {campaign.status}, not ACTIVE{reason}.")
+    requested = campaign.solution_version_arn or ""
     if requested.endswith("/" + LATEST):
-        group, solution = split_solution_arn(requested[: -len(LATEST) - 1])
+        group, solution = split_solution_arn(store, requested[: -len(LATEST) - 1])
         latest = READER.latest_active_version(store, group, solution)
         if latest is None:
             raise NotFoundError(f"Campaign {campaign_arn} follows $LATEST of solution {solution!r}, which has no "
                                 "ACTIVE version (was it deleted?); train one or update the campaign.")
         return campaign, latest
-    return campaign, campaign.get("deployedSolutionVersionArn") or requested
+    return campaign, campaign.deployed_solution_version_arn or requested
 
 
-def split_solution_arn(arn: str) -> tuple[str, str]:
-    """(group, solution) of ``arn:recsys:solution/<group>/<solution>``; ValidationError otherwise."""
-    prefix = "arn:recsys:solution/"
-    parts = arn[len(prefix):].split("/") if arn.startswith(prefix) else []
-    if len(parts) != 2 or not all(parts):
-        raise ValidationError(f"{arn!r} is not a solution ARN; use arn:recsys:solution/<group>/<solution>/$LATEST "
-                              "or a solution version ARN.")
-    return parts[0], parts[1]
+def _typed(store, record: dict, make) -> Campaign:
+    """The typed campaign of a stored record, made once per record until the workspace changes (READER's
+    cache): requests share it, so it is frozen."""
+    return READER.cached(store, ("campaign", record["arn"], record["updated_at"]), lambda: make(record))
+
+
+def split_solution_arn(store, arn: str) -> tuple[str, str]:
+    """(group, solution) of an existing solution's ARN (any region/account, or an old `arn:recsys:` one);
+    ValidationError otherwise. Read through the serving path's cache: this runs on every $LATEST request."""
+    solution = READER.resource(store, arn)
+    if solution is None:
+        try:
+            solution = store.find_resource(arn)
+        except NotFoundError:
+            pass
+    if solution is None or solution["type"] != "solution":
+        raise ValidationError(f"{arn!r} is not the ARN of an existing solution (of the dataset group an old "
+                              "arn:recsys: ARN names); use <solution arn>/$LATEST or a solution version ARN.")
+    return solution["group"], solution["name"]
 
 
 # -- helpers -------------------------------------------------------------------------------------------
@@ -349,10 +361,10 @@ def _unchanged(store, key, value) -> bool:
 def _load_model(store, version_arn: str, key) -> LoadedModel:
     version = get_solution_version(store, version_arn)
     recipe = read_model(store, version)
-    recipe_type = version.get("recipe_type") or recipe.recipe_type
-    snapshot = version.get("data") or {}
+    recipe_type = version.recipe_type or recipe.recipe_type
+    snapshot = version.data or {}
     item_ids = np.asarray(recipe.item_ids_, dtype=object).astype(str).astype(object)
-    popularity = _model_popularity(store, version["group"], recipe, item_ids)
+    popularity = _model_popularity(store, version.group, recipe, item_ids)
     return LoadedModel(
         key=key, version=version, recipe=recipe, recipe_type=recipe_type,
         max_seq=snapshot.get("max_seq"), max_timestamp=snapshot.get("max_timestamp"),

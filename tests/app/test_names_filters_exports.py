@@ -26,14 +26,14 @@ def test_preview_names_items_in_history_recommendations_and_reasons(demo_env):
 
 def test_a_built_filter_applies_without_becoming_a_saved_filter(demo_env):
     store = Store(demo_env)
-    before = {f["name"] for f in filters.list_filters(store, "demo")}
+    before = {f.name for f in filters.list_filters(store, "demo")}
     at = run("preview", group="demo", preview_filter="(build a filter)",
              preview_builder_seen=["(any event)"])
     assert not at.exception and not at.error, [e.value for e in at.error]
     history = set(at.dataframe[0].value["ITEM_ID"])
     assert not history & set(recommendations(at)["itemId"])
     assert any("Filter: (build a filter)" in c.value for c in at.caption)
-    assert {f["name"] for f in filters.list_filters(store, "demo")} == before
+    assert {f.name for f in filters.list_filters(store, "demo")} == before
 
 
 def test_promoted_slots_stay_put_across_reruns(demo_env):

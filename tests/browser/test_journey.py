@@ -49,7 +49,7 @@ def test_main_journey(browser, streamlit_app, artifacts_dir, tmp_path):
     expect(page.get_by_text("Valid expression").first).to_be_visible()
     page.get_by_label("Save as filter named").fill("no-purchased")
     page.get_by_role("button", name="Save filter").click()
-    expect(page.get_by_text("Saved arn:recsys:filter/shop/no-purchased").first).to_be_visible()
+    expect(page.get_by_text("Saved arn:aws:personalize:us-east-1:000000000000:filter/no-purchased").first).to_be_visible()
 
     goto(page, f"{streamlit_app}/preview", "Preview")
     expect(page.get_by_text("recommendationId").first).to_be_visible()  # the page has finished its first run

@@ -134,7 +134,7 @@ def test_retail_journey(browser, streamlit_app, artifacts_dir, tmp_path, shared_
     expect(page.get_by_text("Valid expression").first).to_be_visible()
     fill(page, "Save as filter named", "cheap")
     click(page, "Save filter")
-    expect(page.get_by_text("Saved arn:recsys:filter/retail/cheap").first).to_be_visible()
+    expect(page.get_by_text("Saved arn:aws:personalize:us-east-1:000000000000:filter/cheap").first).to_be_visible()
     shot(page, artifacts_dir, "retail-07-filters.png")
 
     # 8. Preview: names beside ids and in the reasons, a built filter, a promotion.
