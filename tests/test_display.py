@@ -69,3 +69,17 @@ def test_items_are_searchable_by_name(shop):
     assert queries.search_items(shop, "shop", "cakestand", name_column="DESCRIPTION") == ["22423"]
     assert queries.search_items(shop, "shop", "84029", name_column="DESCRIPTION") == ["84029E"]
     assert queries.search_items(shop, "shop", "cakestand") == []  # without the name column: ids only
+
+
+def test_a_group_created_again_under_the_same_name_starts_with_its_own_settings(shop):
+    from recsys import cleaning
+
+    display.set_display_column(shop, "shop", "COLOUR")
+    cleaning.exclude_items(shop, "shop", ["POST"])
+    shop.create_dataset_group("other")
+    assert cleaning.excluded_items(shop, "other") == [] and display.display_column(shop, "other") is None
+    shop.delete_dataset_group("shop")
+    shop.create_dataset_group("shop")
+    assert cleaning.excluded_items(shop, "shop") == []
+    datasets.create_dataset(shop, "shop", "Items", parse_schema("Items", ITEMS_SCHEMA))
+    assert display.display_column(shop, "shop") == "DESCRIPTION"
