@@ -124,7 +124,8 @@ def test_retail_journey(browser, streamlit_app, artifacts_dir, tmp_path, shared_
     expect(promote).to_be_visible(timeout=TIMEOUT_MS * 3)
     shot(page, artifacts_dir, "retail-06-tune.png")
     promote.click()
-    expect(page.get_by_text("Promoted").first).to_be_visible()
+    # A toast says the best parameters are training, then the run shows it was promoted.
+    expect(page.get_by_text(re.compile(r"Promoted|with the best parameters")).first).to_be_visible()
 
     # 7. Filters: a promotion needs a saved filter; build "price at most 2" and save it.
     goto(page, f"{url}/filters", "Filters")
@@ -146,6 +147,7 @@ def test_retail_journey(browser, streamlit_app, artifacts_dir, tmp_path, shared_
     tick(page, "Add a promotion")
     choose(page, "Promote the items of filter", "cheap")
     expect(page.get_by_text(re.compile(r"Filter: \(build a filter\) · Promotion")).first).to_be_visible()
+    page.get_by_role("heading", name="History").first.scroll_into_view_if_needed()
     shot(page, artifacts_dir, "retail-08-preview.png")
     with page.expect_download() as download:
         click(page, "Download these recommendations (CSV)")
