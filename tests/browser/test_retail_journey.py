@@ -147,7 +147,7 @@ def test_retail_journey(browser, streamlit_app, artifacts_dir, tmp_path, shared_
     tick(page, "Add a promotion")
     choose(page, "Promote the items of filter", "cheap")
     expect(page.get_by_text(re.compile(r"Filter: \(build a filter\) · Promotion")).first).to_be_visible()
-    page.get_by_role("heading", name="History").first.scroll_into_view_if_needed()
+    page.get_by_role("heading", name="History").first.evaluate("e => e.scrollIntoView({block: 'start'})")
     shot(page, artifacts_dir, "retail-08-preview.png")
     with page.expect_download() as download:
         click(page, "Download these recommendations (CSV)")
