@@ -616,10 +616,58 @@ class BatchJob(_Resource):
         return cls(**_common(record), kind=record["type"], **_stored_fields(cls, record))
 
 
+@dataclass(frozen=True, kw_only=True)
+class ExportJob(_Resource):
+    """A dataset export job: a dataset's rows written as CSV to a location."""
+
+    API_SHAPE: ClassVar[str] = "DatasetExportJob"
+    SUMMARY_SHAPE: ClassVar[str] = "DatasetExportJobSummary"
+    ARN_MEMBER: ClassVar[str] = "datasetExportJobArn"
+
+    dataset_arn: str | None = None
+    ingestion_mode: str = "ALL"
+    role_arn: str | None = None
+    job_output: dict | None = None
+    rows: int | None = None
+    output_location: str | None = None
+
+    @classmethod
+    def from_record(cls, record: dict, store=None) -> "ExportJob":
+        return cls(**_common(record), **_stored_fields(cls, record))
+
+
+# Data deletion jobs have their own statuses in Personalize.
+_DELETION_STATUS = {CREATE_PENDING: "PENDING", CREATE_IN_PROGRESS: "IN_PROGRESS", ACTIVE: "COMPLETED",
+                    CREATE_FAILED: "FAILED"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeletionJob(_Resource):
+    """A data deletion job: the interactions and Users rows of the users listed at a location, deleted."""
+
+    API_SHAPE: ClassVar[str] = "DataDeletionJob"
+    SUMMARY_SHAPE: ClassVar[str] = "DataDeletionJobSummary"
+    ARN_MEMBER: ClassVar[str] = "dataDeletionJobArn"
+
+    dataset_group_arn: str | None = None
+    data_source: dict | None = None
+    role_arn: str | None = None
+    num_deleted: int | None = None
+
+    def _edge_value(self, member: str) -> Any:
+        if member == "status":
+            return _DELETION_STATUS.get(self.status, self.status)
+        return super()._edge_value(member)
+
+    @classmethod
+    def from_record(cls, record: dict, store=None) -> "DeletionJob":
+        return cls(**_common(record), **_stored_fields(cls, record))
+
 TYPES: dict[str, type] = {
     "schema": DatasetSchema, "dataset": Dataset, "dataset-import-job": ImportJob, "event-tracker": EventTracker,
     "solution": Solution, "solution-version": SolutionVersion, "campaign": Campaign, "filter": Filter,
-    "batch-inference-job": BatchJob, "batch-segment-job": BatchJob,
+    "batch-inference-job": BatchJob, "batch-segment-job": BatchJob, "dataset-export-job": ExportJob,
+    "data-deletion-job": DeletionJob,
 }
 
 

@@ -22,6 +22,7 @@ from recsys.store import Store
 
 ACCOUNT = "arn:aws:personalize:us-east-1:000000000000"
 FOREIGN = "arn:aws:personalize:eu-west-1:123456789012"
+ROLE = "arn:aws:iam::000000000000:role/PersonalizeS3"
 INTERACTIONS_SCHEMA = json.dumps({
     "type": "record", "name": "Interactions", "namespace": "com.amazonaws.personalize.schema", "version": "1.0",
     "fields": [{"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"},
@@ -395,3 +396,67 @@ def test_cli_makes_admin_keys_and_s3_settings(tmp_path):
     assert settings["s3.secret_access_key"] == "****" and settings["region"] == "us-east-1"
     assert Store(home).setting("s3.secret_access_key") == "s3cr3t"
     assert runner.invoke(main, ["--home", str(home), "config", "set", "region", "eu-west-1"]).exit_code != 0
+
+
+def deletion_done(personalize, arn: str, timeout: float = 60.0) -> dict:
+    """Poll a data deletion job (its statuses are PENDING, IN_PROGRESS, COMPLETED, FAILED) until it ends."""
+    deadline = time.monotonic() + timeout
+    while (found := personalize.describe_data_deletion_job(dataDeletionJobArn=arn)["dataDeletionJob"])[
+            "status"] not in ("COMPLETED", "FAILED"):
+        assert found["status"] in ("PENDING", "IN_PROGRESS") and time.monotonic() < deadline, found
+        time.sleep(0.1)
+    return found
+
+
+def test_dataset_export_and_data_deletion_jobs_through_s3(live, s3):
+    from recsys.datasets import read_interactions
+    from recsys.events import create_event_tracker, put_events
+
+    personalize = live.client()
+    bucket = unique("bucket")
+    s3.create_bucket(Bucket=bucket)
+    live.store.set_setting("s3.endpoint_url", s3.meta.endpoint_url)
+    name = unique("exp")
+    group = personalize.create_dataset_group(name=name)["datasetGroupArn"]
+    schema = personalize.create_schema(name=unique("inter"), schema=INTERACTIONS_SCHEMA)["schemaArn"]
+    dataset = personalize.create_dataset(name="inter", schemaArn=schema, datasetGroupArn=group,
+                                         datasetType="Interactions")["datasetArn"]
+    rows = "".join(f"u{u},i{i},{1_700_000_000 + u * 10 + i}\n" for u in range(1, 4) for i in range(1, 3))
+    s3.put_object(Bucket=bucket, Key="in/inter.csv", Body=("USER_ID,ITEM_ID,TIMESTAMP\n" + rows).encode())
+    job = personalize.create_dataset_import_job(jobName=unique("imp"), datasetArn=dataset, roleArn=ROLE,
+                                                dataSource={"dataLocation": f"s3://{bucket}/in/inter.csv"})
+    assert wait_for(lambda: personalize.describe_dataset_import_job(
+        datasetImportJobArn=job["datasetImportJobArn"]), "datasetImportJob")["status"] == "ACTIVE"
+    tracker = create_event_tracker(live.store, name, "t")
+    put_events(live.store, tracker["trackingId"], "s-9", "u9", [{"eventType": "view", "itemId": "i7",
+                                                                "sentAt": 1_700_000_500}])
+    # export only the streamed rows (ingestionMode PUT), then everything
+    for mode, expected in (("PUT", {("u9", "i7")}), ("ALL", {("u9", "i7")} | {(f"u{u}", f"i{i}") for u in range(1, 4)
+                                                                              for i in range(1, 3)})):
+        export = personalize.create_dataset_export_job(
+            jobName=unique("export"), datasetArn=dataset, ingestionMode=mode, roleArn=ROLE,
+            jobOutput={"s3DataDestination": {"path": f"s3://{bucket}/out/{mode}/"}})["datasetExportJobArn"]
+        done = wait_for(lambda: personalize.describe_dataset_export_job(datasetExportJobArn=export),
+                        "datasetExportJob")
+        assert done["status"] == "ACTIVE" and done["ingestionMode"] == mode, done
+        key = f"out/{mode}/{done['jobName']}.csv"
+        lines = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
+        assert lines[0].split(",")[:3] == ["USER_ID", "ITEM_ID", "TIMESTAMP"]
+        assert {tuple(line.split(",")[:2]) for line in lines[1:]} == expected
+    assert len(personalize.list_dataset_export_jobs(datasetArn=dataset)["datasetExportJobs"]) == 2
+    # delete two users: their interactions go, the others stay
+    s3.put_object(Bucket=bucket, Key="delete/users.csv", Body=b"USER_ID\nu1\nu9\n")
+    deletion = personalize.create_data_deletion_job(jobName=unique("del"), datasetGroupArn=group, roleArn=ROLE,
+                                                    dataSource={"dataLocation": f"s3://{bucket}/delete/users.csv"}
+                                                    )["dataDeletionJobArn"]
+    found = deletion_done(personalize, deletion)
+    assert found["status"] == "COMPLETED" and found["numDeleted"] == 3, found
+    assert sorted(set(read_interactions(live.store, name)["USER_ID"])) == ["u2", "u3"]
+    assert [j["dataDeletionJobArn"] for j in personalize.list_data_deletion_jobs(
+        datasetGroupArn=group)["dataDeletionJobs"]] == [deletion]
+    again = personalize.create_data_deletion_job(jobName=unique("del"), datasetGroupArn=group, roleArn=ROLE,
+                                                 dataSource={"dataLocation": f"s3://{bucket}/in/inter.csv"}
+                                                 )["dataDeletionJobArn"]
+    found = deletion_done(personalize, again)
+    assert found["status"] == "COMPLETED" and found["numDeleted"] == 4  # u2 and u3 were listed in inter.csv too
+    assert read_interactions(live.store, name).empty

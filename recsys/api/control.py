@@ -28,7 +28,7 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
-from recsys.api import control_data, control_models  # noqa: F401 - importing them registers their operations
+from recsys.api import control_data, control_jobs, control_models  # noqa: F401 - importing registers operations
 from recsys.api.errors import api_error_for
 from recsys.api.jobs import BackgroundJobs
 from recsys.api.models import Operation, service_model, validate_request

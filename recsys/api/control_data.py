@@ -533,11 +533,8 @@ def _nothing(what: str, member: str):
     return handler
 
 
-for _op, _member in (("ListRecommenders", "recommenders"), ("ListMetricAttributions", "metricAttributions"),
-                     ("ListDataDeletionJobs", "dataDeletionJobs"), ("ListDatasetExportJobs", "datasetExportJobs")):
+for _op, _member in (("ListRecommenders", "recommenders"), ("ListMetricAttributions", "metricAttributions")):
     operation(_op)(_empty_list(_member))
 for _op, _what, _member in (("DescribeRecommender", "recommender", "recommenderArn"),
-                            ("DescribeMetricAttribution", "metric attribution", "metricAttributionArn"),
-                            ("DescribeDataDeletionJob", "data deletion job", "dataDeletionJobArn"),
-                            ("DescribeDatasetExportJob", "dataset export job", "datasetExportJobArn")):
+                            ("DescribeMetricAttribution", "metric attribution", "metricAttributionArn")):
     operation(_op)(_nothing(_what, _member))

@@ -40,9 +40,6 @@ NOT_SUPPORTED = {
     "UpdateMetricAttribution": "metric attributions are not implemented (ListMetricAttributions is always empty)",
     "DeleteMetricAttribution": "metric attributions are not implemented (ListMetricAttributions is always empty)",
     "ListMetricAttributionMetrics": "metric attributions are not implemented",
-    "CreateDataDeletionJob": "data deletion jobs are not implemented; delete the dataset or re-import it FULL",
-    "CreateDatasetExportJob": "dataset export jobs are not implemented; read the data with recsys.datasets "
-                              "(read_interactions, read_items, read_users) or the workbench's downloads",
     "UpdateDataset": "changing a dataset's schema is not implemented; delete the dataset and create it with the "
                      "new schema, then import again",
     "UpdateSolution": "automatic training (performAutoTraining, autoTrainingConfig) is not implemented; create "
