@@ -21,7 +21,8 @@ session state). Per page and group:
   changed, as after a click in the event simulator).
 
 Row `data-unprofiled` is the Data page with the group's stored profile deleted too (the first view after an
-import computes it); row `data` finds the profile stored by that view (a restarted workbench).
+import computes it); row `data` finds the profile stored by that view (a restarted workbench). Row
+`preview-built` is Preview with a filter from the builder (exclude what the user interacted with, unsaved).
 """
 
 from __future__ import annotations
@@ -38,7 +39,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 
-PAGES = ["home", "data-unprofiled", "data", "train", "compare", "tune", "preview", "filters", "segments_batch", "campaigns_events"]
+PAGES = ["home", "data-unprofiled", "data", "train", "compare", "tune", "preview", "preview-built", "filters",
+         "segments_batch", "campaigns_events"]
+# Rows that run a page in a given state: (page file, session state on top of the group).
+VARIANTS = {
+    "data-unprofiled": ("data", {}),
+    # Preview with an unsaved filter from the builder (exclude what the user interacted with): the filter is
+    # compiled and evaluated on every rerun, against the user's whole history.
+    "preview-built": ("preview", {"preview_filter": "(build a filter)", "preview_builder_seen": ["(any event)"]}),
+}
 DEMO_TARGET = 1.0
 BIG_TARGET = 2.0
 
@@ -109,9 +118,11 @@ def time_page(page: str, group: str, timeout: float) -> dict:
     clear_streamlit_caches()
     if page == "data-unprofiled":
         (Path(os.environ["RECSYS_HOME"]) / "artifacts" / "profiles" / f"{group}.json").unlink(missing_ok=True)
-        page = "data"
+    page, state = VARIANTS.get(page, (page, {}))
     at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=timeout)
     at.session_state["group"] = group
+    for key, value in state.items():
+        at.session_state[key] = value
     t0 = time.perf_counter()
     at.run()
     first = time.perf_counter() - t0

@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from pages import common
-from recsys import campaigns, event_writer, serving, solutions, workspace
+from pages import common, pickers
+from recsys import campaigns, datasets, display, event_writer, serving, solutions, workspace
 from recsys.exceptions import RecsysError
 
 st.title("Campaigns & Events")
@@ -80,10 +80,13 @@ events.put_events(trackingId="{tracker['trackingId']}", userId="u0001", sessionI
 
 st.subheader("Event simulator")
 st.caption("Pick a user, click items, and watch the recommendations change at once — no retraining.")
-users = common.cached_search_users(group, "", limit=100)
-user_id = st.selectbox("User (or type a new session id below)", users, key="campaigns_sim_user")
-custom = st.text_input("...or an anonymous session id", key="campaigns_sim_session")
-user_id = custom.strip() or user_id
+c1, c2 = st.columns(2)
+with c1:
+    picked = pickers.user_picker(group, "User", "campaigns_sim_user")
+custom = c2.text_input("...or an anonymous session id", key="campaigns_sim_session")
+user_id = custom.strip() or picked
+if not user_id:
+    st.stop()
 event_type = st.selectbox("Event type", common.cached_event_types(group) or ["view"], key="campaigns_sim_type")
 
 try:
@@ -93,12 +96,16 @@ except RecsysError as exc:
     st.stop()
 previous = st.session_state.get("campaigns_sim_previous", {}).get(user_id)
 current = [it["itemId"] for it in answer["itemList"]]
+history = datasets.user_history(store, group, user_id, limit=50)["ITEM_ID"].astype(str).tolist()
+names = pickers.item_names(group, current + history)
 cols = st.columns(5)
 for i, item in enumerate(answer["itemList"]):
     with cols[i % 5]:
         new = previous is not None and item["itemId"] not in previous
         st.markdown(f"**{i + 1}. {item['itemId']}**" + (" :green[new]" if new else ""))
-        st.caption("; ".join(item.get("reason") or []))
+        if names.get(item["itemId"]):
+            st.markdown(names[item["itemId"]])
+        st.caption(display.name_reasons(item.get("reason"), names, history))
         if st.button(f"{event_type} it", key=f"campaigns_sim_click_{item['itemId']}"):
             try:
                 workspace.record_event(store, group, user_id, item["itemId"], event_type)

@@ -10,7 +10,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from recsys import datasets
+from recsys import cleaning, datasets
 from recsys.columns import (
     CREATION_TIMESTAMP, EVENT_TYPE, EVENT_VALUE, IMPRESSION, INTERACTION_RESERVED, ITEM_ID, RECOMMENDATION_ID,
     TIMESTAMP, USER_ID,
@@ -142,7 +142,8 @@ class TrainingData:
 
 
 def load_training_data(store, group: str) -> TrainingData:
-    """Read a dataset group's Interactions (+ Items, Users if they exist) from the store into TrainingData."""
+    """Read a dataset group's Interactions (+ Items, Users if they exist) from the store into TrainingData,
+    without the items of the group's exclusion list (`recsys.cleaning.excluded_items`)."""
     inter = datasets.read_interactions(store, group)
     items = users = None
     item_fields = user_fields = None
@@ -164,6 +165,9 @@ def load_training_data(store, group: str) -> TrainingData:
             items, item_fields = frame, fields
         else:
             users, user_fields = frame, fields
+    # Items on the group's exclusion list (fees, postage, ... see recsys.cleaning) never reach a model.
+    excluded = cleaning.excluded_items(store, group)
+    inter, items = cleaning.drop_excluded(inter, excluded), cleaning.drop_excluded(items, excluded)
     return TrainingData.from_frames(inter, items, users, item_fields=item_fields, user_fields=user_fields,
                                     context_fields=context)
 

@@ -637,4 +637,4 @@ def _first_reasons(job: ImportJob) -> str:
 def _too_many_rejects_message(job: ImportJob, limit: float) -> str:
     return (f"{job.rows_rejected:,} of {job.rows_read - job.rows_excluded:,} rows rejected "
             f"({job.rejected_fraction:.1%} > the {limit:.0%} allowed); nothing imported.{_first_reasons(job)} "
-            "Fix the file or the mapping, or raise max_rejected_fraction (--max-rejected).")
+            "Fix the file or the mapping, or allow a larger share of rejected rows (max_rejected_fraction).")

@@ -100,6 +100,27 @@ def _ranked_ids(store: Store, group: str, column: str, *, query: str = "", limit
         return [str(r[0]) for r in db.execute(sql, params).fetchall()]
 
 
+def search_items(store: Store, group: str, query: str, limit: int = 50, *, name_column: str | None = None) -> list[str]:
+    """Item ids whose id (or `name_column` of the Items table) contains `query`, case-insensitive; popular items
+    first when empty. Items named in the Items table come first, then matching ids seen only in interactions."""
+    query = (query or "").strip().lower()
+    if not query:
+        return popular_items(store, group, limit)
+    found = dataset_table(store, group, ITEMS)
+    ids: list[str] = []
+    if found is not None:
+        table, schema = found
+        key = _q(schema.id_field)
+        text = key if not name_column or not schema.has(name_column) else \
+            f"{key} || ' ' || coalesce(CAST({_q(schema.field(name_column).name)} AS TEXT), '')"
+        with store.reading() as db:
+            ids = [str(r[0]) for r in db.execute(f"SELECT {key} FROM {_q(table)} WHERE instr(lower({text}), ?) > 0 "
+                                                 f"ORDER BY {key} LIMIT ?", [query, int(limit)]).fetchall()]
+    if len(ids) < limit:
+        ids += [i for i in _ranked_ids(store, group, "ITEM_ID", query=query, limit=limit) if i not in set(ids)]
+    return ids[:limit]
+
+
 def active_users(store: Store, group: str, limit: int | None = None) -> list[str]:
     """User ids by activity, most active first (ties by id); counted in SQL on the user index."""
     return _ranked_ids(store, group, "USER_ID", limit=limit)

@@ -13,6 +13,7 @@ Each function composes the library's own calls (`datasets`, `queries`, `solution
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import time
@@ -21,12 +22,14 @@ import pandas as pd
 
 from recsys import (
     campaigns, datasets, demo, event_writer, events, filters, profile, queries, runs, serving, solutions, tuning,
+    uploads,
 )
-from recsys.columns import INTERACTIONS, ITEMS, USERS
+from recsys.columns import INTERACTIONS, ITEMS, USER_ID, USERS
 from recsys.evaluation import EvaluationReport, comparisons
 from recsys.evaluation.compare import DEFAULT_METRIC
 from recsys.exceptions import ConflictError, NotFoundError, ValidationError
 from recsys.files import atomic_write
+from recsys.recipes import USER_SEGMENTATION
 from recsys.store import ACTIVE, Store
 
 log = logging.getLogger(__name__)
@@ -307,7 +310,8 @@ def preview_targets(store: Store, group: str) -> list[dict]:
     baselines = ("aws-popularity-count", "aws-trending-now")
     versions = sorted(solutions.list_solution_versions(store, group), key=lambda v: v.recipe in baselines)
     for v in versions:
-        if v.status == ACTIVE:
+        # Segmentation versions answer batch segment jobs only (Segments & Batch), never a real-time request.
+        if v.status == ACTIVE and v.recipe_type != USER_SEGMENTATION:
             targets.append({"label": f"version {v.solution}/{v.version_id} ({v.recipe})", "arn": v.arn,
                             "recipe": v.recipe, "recipe_type": v.recipe_type})
     return targets
@@ -367,15 +371,6 @@ def item_fields(store: Store, group: str) -> list[str]:
     except NotFoundError:
         return []
     return [f.name for f in schema.fields if f.name != "ITEM_ID"]
-
-
-def adhoc_filter(store: Store, group: str, expression: str):
-    """A named filter for an expression typed in the workbench (one per distinct expression, reused)."""
-    name = filters.adhoc_filter_name(group, expression)
-    try:
-        return filters.get_filter(store, group, name)
-    except NotFoundError:
-        return filters.create_filter(store, group, name, expression)
 
 
 def record_event(store: Store, group: str, user_id: str, item_id: str, event_type: str,
@@ -479,6 +474,37 @@ def try_filter(store: Store, group: str, expression: str, *, user_id: str | None
     if items is not None:
         frame = frame.merge(items, on="ITEM_ID", how="left")
     return compiled, frame
+
+
+def user_ids_from_csv(text: str) -> list[str]:
+    """The user ids of a pasted or uploaded CSV, in order, each once: the column named like a user id (USER_ID,
+    CustomerID, user...) when the first row is a header, else the first column. ValidationError when it has none."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise ValidationError("The user list is empty: paste or upload user ids, one per line (a header such as "
+                              "USER_ID is optional).")
+    try:
+        dialect = csv.Sniffer().sniff(lines[0], delimiters=",;\t|")
+    except csv.Error:  # one column: no delimiter to find
+        dialect = csv.excel
+    rows = list(csv.reader(lines, dialect))
+    column = next((k for k, name in enumerate(rows[0]) if uploads.guess_field(name.strip(), ["USER_ID"])), None)
+    values = [row[column] for row in rows[1:] if len(row) > column] if column is not None else [row[0] for row in rows if row]
+    ids = [v for v in dict.fromkeys(str(v).strip() for v in values) if v]
+    if not ids:
+        raise ValidationError("The user list has a header but no user id below it; put one id per line.")
+    return ids
+
+
+def all_user_ids(store: Store, group: str) -> list[str]:
+    """Every user of a group: those with interactions (most active first), then Users rows without any."""
+    ids = queries.active_users(store, group)
+    try:
+        known = set(ids)
+        ids += [u for u in datasets.read_users(store, group, columns=[USER_ID])[USER_ID].astype(str) if u not in known]
+    except NotFoundError:
+        pass
+    return ids
 
 
 def write_batch_input(store: Store, group: str, kind: str, *, user_ids=None, item_ids=None,

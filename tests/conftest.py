@@ -1,11 +1,13 @@
 """Shared test fixtures: temporary workspaces and the real data sets under ../shared/datasets."""
 
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
+# Beside the repository; a worktree elsewhere points at them with RECSYS_SHARED_DATASETS.
+SHARED_DATASETS = Path(os.environ.get("RECSYS_SHARED_DATASETS") or ROOT.parent / "shared" / "datasets")
 
 
 @pytest.fixture

@@ -210,15 +210,10 @@ def test_the_store_hands_out_typed_resources(store):
 
 
 def test_names_the_product_picks_stay_unique_per_workspace(store):
-    from recsys import workspace
-
+    # (Typed filter expressions are no longer stored: the workbench serves them as unsaved expressions.)
     for group in ("a", "b"):
         store.create_dataset_group(group)
     assert store.name_for("solution", "a", "user-personalization") == "user-personalization"
     store.create_resource("solution", "a", "user-personalization", {})
     assert store.name_for("solution", "a", "user-personalization") == "user-personalization"
     assert store.name_for("solution", "b", "user-personalization") == "user-personalization-b"
-    expression = 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")'
-    first, second = workspace.adhoc_filter(store, "a", expression), workspace.adhoc_filter(store, "b", expression)
-    assert first.group == "a" and second.group == "b" and first.name != second.name
-    assert workspace.adhoc_filter(store, "a", expression).arn == first.arn

@@ -109,7 +109,7 @@ def import_command(ctx, file, group, dataset_type, mode, maps, schema_file, deli
     except ImportFailed as exc:
         if show:
             click.echo("", err=True)
-        message = str(exc)
+        message = str(exc).replace("(max_rejected_fraction)", "(--max-rejected)")
         if exc.job is not None and exc.job.rejects_path:
             message += f" Rejected rows: {exc.job.rejects_path}"
         raise click.ClickException(message) from exc

@@ -133,4 +133,8 @@ def format_profile(p: dict) -> str:
         us = p["users"]
         lines += ["", f"Users  {us['rows']:,} rows, {us['cold_users']:,} cold (no interactions)"]
     lines += ["", ("OK: " if p["minimums"]["ok"] else "NOT READY: ") + p["minimums"]["message"]]
+    for warning in p.get("warnings") or []:
+        lines += ["", "WARNING: " + warning["message"]]
+        for item in (warning.get("items") or [])[:20]:
+            lines.append(f"  {item['itemId']:<14} {item['interactions']:>8,}  " + "; ".join(item["reasons"]))
     return "\n".join(lines)

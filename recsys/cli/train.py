@@ -357,12 +357,13 @@ def _job_name(prefix: str) -> str:
               help="Also write USER_ID,RANK,ITEM_ID,SCORE (+ --item-columns) for marketing tools.")
 @click.option("--item-columns", default="", help="Comma-separated Items columns for the CSV.")
 @click.option("--filter", "filter_name", default=None, help="Name of a filter of the group.")
+@click.option("--names", is_flag=True, help="Add ITEM_NAME (the group's display column) to the CSV.")
 @click.option("--version", "-v", default=None)
 @click.option("--job-name", default=None, help="Job name; reuse it to resume an interrupted job.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def batch_recommend_command(ctx, group, solution, input_path, output_path, num_results, csv_path, item_columns,
-                            filter_name, version, job_name, as_json):
+                            filter_name, names, version, job_name, as_json):
     """Batch inference: JSON lines in, JSON lines out (Personalize's format), optionally a CSV.
 
     \b
@@ -379,6 +380,7 @@ def batch_recommend_command(ctx, group, solution, input_path, output_path, num_r
     job = create_batch_inference_job(
         store, group, job_name or _job_name(solution), v.arn, input_path, output_path, num_results=num_results,
         filter_arn=filter_arn, csv_path=csv_path, item_columns=columns, progress=_job_progress(as_json),
+        with_names=names,
     )
     _report_job(job, as_json)
 
@@ -393,18 +395,22 @@ def batch_recommend_command(ctx, group, solution, input_path, output_path, num_r
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
               help="Also write SEGMENT,RANK,USER_ID + user attributes for marketing tools.")
 @click.option("--user-columns", default=None, help="Comma-separated Users columns for the CSV (default: all).")
+@click.option("--filter", "filter_name", default=None, help="Name of a UserID filter of the group.")
+@click.option("--exclude-interacted", is_flag=True,
+              help="Leave out the users who already interacted with the segment's item(s).")
+@click.option("--names", is_flag=True, help="Add ITEM_NAME and SCORE to the CSV.")
 @click.option("--version", "-v", default=None)
 @click.option("--job-name", default=None, help="Job name; reuse it to resume an interrupted job.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def batch_segment_command(ctx, group, solution, input_path, output_path, num_results, csv_path, user_columns,
-                          version, job_name, as_json):
+                          filter_name, exclude_interacted, names, version, job_name, as_json):
     """Batch segments: users most likely to interact with an item or item attributes (USER_SEGMENTATION).
 
     \b
     Example:
       python -m recsys batch-segment --group demo --solution affinity --input items.jsonl --output seg.jsonl \\
-          --csv seg.csv
+          --csv seg.csv --exclude-interacted --names
     """
     from recsys.serving import create_batch_segment_job
 
@@ -414,6 +420,8 @@ def batch_segment_command(ctx, group, solution, input_path, output_path, num_res
     job = create_batch_segment_job(
         store, group, job_name or _job_name(solution), v.arn, input_path, output_path, num_results=num_results,
         csv_path=csv_path, user_columns=columns, progress=_job_progress(as_json),
+        filter_arn=store.get_resource("filter", group, filter_name)["arn"] if filter_name else None,
+        exclude_interacted=exclude_interacted, with_names=names, with_scores=names,
     )
     _report_job(job, as_json)
 

@@ -36,13 +36,15 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import numpy as np
 import pandas as pd
 
 from recsys import columns as C
-from recsys import datasets
+from recsys import datasets, display
 from recsys.exceptions import ConflictError, NotFoundError, RecsysError, ValidationError
 from recsys.failpoints import failpoint
 from recsys.files import atomic_path
+from recsys.filters import parse_filter
 from recsys.recipes import PERSONALIZED_RANKING, RELATED_ITEMS, USER_SEGMENTATION
 from recsys.resources import BatchJob, Campaign
 from recsys.serving.pipeline import RANKABLE, RECOMMENDABLE, Pipeline, Query, compiled_filter
@@ -339,6 +341,18 @@ def _metadata_lookup(frame: pd.DataFrame | None, id_column: str, wanted: list[st
     return dict(zip(sub[id_column].astype(str), values.values.tolist()))
 
 
+def _read_optional_frame(read: Callable, store: Store, group: str, **options) -> pd.DataFrame | None:
+    try:
+        return read(store, group, **options)
+    except NotFoundError:
+        return None
+
+
+def _quote_value(value: str) -> str:
+    """One filterValues entry: a double-quoted string with its quotes and backslashes escaped."""
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _read_table(store: Store, group: str, dataset_type: str) -> pd.DataFrame | None:
     reader = datasets.read_items if dataset_type == C.ITEMS else datasets.read_users
     try:
@@ -431,6 +445,7 @@ def create_batch_inference_job(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     exclude_seen: bool = False,
     job_config: dict | None = None,
+    with_names: bool = False,
 ) -> BatchJob:
     """Run a batch inference job (Personalize `CreateBatchInferenceJob`) synchronously; returns the job.
 
@@ -442,6 +457,7 @@ def create_batch_inference_job(
     ----------
     csv_path, item_columns : also write ``USER_ID,RANK,ITEM_ID,SCORE,<item columns>`` (``ITEM_ID`` first column
         becomes ``SOURCE_ITEM_ID`` for related items) for marketing tools.
+    with_names : add ``ITEM_NAME`` (the group's display column, `recsys.display`) after ``ITEM_ID`` in the CSV.
     progress : ``progress(lines_done, lines_total)`` after every chunk.
     resume : continue an interrupted job of the same name after its last complete line (same input file,
         version and parameters, else ConflictError says what differs).
@@ -482,15 +498,17 @@ def create_batch_inference_job(
         lines = _InferenceLines(pipeline, int(num_results), filter_arn, store.arn(BATCH_INFERENCE_JOB, group, job_name))
         stats = job.stream(input_path, lines, size, progress)
         if csv_path:
+            names = display.item_names(store, group) if with_names else None
             stats["csv_rows"] = _inference_csv(job.work / WORK_CSV, job.output, recipe_type,
-                                               list(item_columns or []), item_lookup)
+                                               list(item_columns or []), item_lookup, names)
         return job.publish(output_path, Path(csv_path) if csv_path else None, stats)
     except BaseException as exc:
         job.fail(exc)
         raise
 
 
-def _inference_csv(path: Path, output: Path, recipe_type: str, item_columns: list[str], lookup: dict) -> int:
+def _inference_csv(path: Path, output: Path, recipe_type: str, item_columns: list[str], lookup: dict,
+                   names: dict | None = None) -> int:
     key, first = ("itemId", "SOURCE_ITEM_ID") if recipe_type == RELATED_ITEMS else ("userId", C.USER_ID)
     blank = [""] * len(item_columns)
 
@@ -502,19 +520,61 @@ def _inference_csv(path: Path, output: Path, recipe_type: str, item_columns: lis
             items = record["output"]["recommendedItems"]
             scores = record["output"].get("scores") or [""] * len(items)
             for rank, (item, score) in enumerate(zip(items, scores), start=1):
-                yield [query, rank, item, score, *lookup.get(item, blank)]
+                named = [] if names is None else [names.get(item, "")]
+                yield [query, rank, item, *named, score, *lookup.get(item, blank)]
 
-    return _write_csv(path, [first, "RANK", C.ITEM_ID, "SCORE", *item_columns], rows())
+    header = [first, "RANK", C.ITEM_ID, *([display.NAME_COLUMN] if names is not None else []), "SCORE"]
+    return _write_csv(path, [*header, *item_columns], rows())
 
 
 # -- batch segments ----------------------------------------------------------------------------------------
 
+# Personalize's way to leave out users who already interacted with a segment's item: a UserID filter on the job.
+# Its $SEGMENT_ITEMS is filled per line with the segment's items (the item, or the items matching the attributes).
+EXCLUDE_INTERACTED = "EXCLUDE UserID WHERE Interactions.ITEM_ID IN ($SEGMENT_ITEMS)"
+SEGMENT_ITEMS = "SEGMENT_ITEMS"
+
+
+class _SegmentUsers:
+    """The users a segment job may return: those its UserID filter allows (with each line's filterValues) and,
+    with `exclude_interacted`, those who never interacted with the segment's items."""
+
+    def __init__(self, store: Store, group: str, user_ids: np.ndarray, filter_arn: str | None,
+                 exclude_interacted: bool):
+        self.user_ids = user_ids
+        self.filters = []
+        if filter_arn:
+            self.filters.append(compiled_filter(store, group, filter_arn, RUNTIME, target="UserID"))
+        if exclude_interacted:
+            self.filters.append(parse_filter(EXCLUDE_INTERACTED))
+        wanted = {field.upper() for f in self.filters for dataset, field in f.fields if dataset == C.INTERACTIONS}
+        self.interactions = None
+        if wanted:
+            columns = [C.USER_ID, *sorted(wanted - {C.USER_ID})]
+            self.interactions = _read_optional_frame(datasets.read_interactions, store, group, columns=columns)
+        needs_users = any(dataset == C.USERS for f in self.filters for dataset, _ in f.fields)
+        self.users = _read_table(store, group, C.USERS) if needs_users else None
+
+    def __bool__(self) -> bool:
+        return bool(self.filters)
+
+    def mask(self, record: dict, segment_items: list[str]) -> np.ndarray:
+        values = dict(_filter_values(record) or {})
+        values[SEGMENT_ITEMS] = ",".join(_quote_value(i) for i in segment_items)
+        mask = np.ones(len(self.user_ids), dtype=bool)
+        for compiled in self.filters:
+            mask &= compiled.user_mask(self.user_ids, self.users, values, interactions=self.interactions)
+        return mask
+
+
 class _SegmentProcessor:
     """Turns a chunk of segment queries into output records (the recipe does the attribute matching)."""
 
-    def __init__(self, model: LoadedModel, num_results: int):
-        self.recipe, self.n = model.recipe, num_results
+    def __init__(self, model: LoadedModel, num_results: int, allowed: _SegmentUsers | None = None,
+                 with_scores: bool = False):
+        self.recipe, self.n, self.with_scores = model.recipe, num_results, with_scores
         self.known = set(model.item_ids.tolist())
+        self.allowed = allowed if allowed else None
 
     def __call__(self, lines: list[str], first: int) -> list[dict]:
         out = []
@@ -524,12 +584,14 @@ class _SegmentProcessor:
                 out.append({"input": echo, "output": None, "error": error})
                 continue
             try:
-                out.append({"input": echo, "output": {"recommendedUsers": self._users(record)}})
+                users, scores = self._users(record)
+                output = {"recommendedUsers": users, **({"scores": scores} if self.with_scores else {})}
+                out.append({"input": echo, "output": output})
             except (RecsysError, KeyError, ValueError) as exc:
                 out.append({"input": echo, "output": None, "error": str(exc)})
         return out
 
-    def _users(self, record: dict) -> list[str]:
+    def _users(self, record: dict) -> tuple[list[str], list[float]]:
         if "itemAttributes" in record:
             query = record["itemAttributes"]
             if not isinstance(query, str) or not query.strip():
@@ -537,13 +599,23 @@ class _SegmentProcessor:
             if not self.recipe.segments_by_attributes:
                 raise LineError(f"{self.recipe.name} segments users by item (itemId); itemAttributes queries need "
                                 "an aws-item-attribute-affinity solution.")
-            (segment,) = self.recipe.users_for_attributes([query], self.n)
+            ask = lambda n: self.recipe.users_for_attributes([query], n)[0]  # noqa: E731
+            segment_items = (lambda: self.recipe.item_ids_[self.recipe.items_matching(query)].tolist())
         else:
             item = _id_field(record, "itemId")
             if item not in self.known:
                 raise LineError(f"Item {item!r} was not in the training data; segments need items seen at training.")
-            (segment,) = self.recipe.users_for_items([item], self.n)
-        return [str(u) for u in segment.user_ids.tolist()]
+            ask = lambda n: self.recipe.users_for_items([item], n)[0]  # noqa: E731
+            segment_items = (lambda: [item])
+        if self.allowed is None:
+            segment = ask(self.n)
+            return [str(u) for u in segment.user_ids.tolist()], [_number(x) for x in segment.scores.tolist()]
+        allowed = self.allowed.mask(record, segment_items())
+        # Ask for as many more users as the filter leaves out, so the segment still holds n allowed users.
+        segment = ask(self.n + int((~allowed).sum()))
+        keep = allowed[self.recipe.user_positions(segment.user_ids)]
+        users, scores = segment.user_ids[keep][: self.n], segment.scores[keep][: self.n]
+        return [str(u) for u in users.tolist()], [_number(x) for x in scores.tolist()]
 
 
 def create_batch_segment_job(
@@ -560,12 +632,28 @@ def create_batch_segment_job(
     progress: Callable[[int, int], None] | None = None,
     resume: bool = True,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    filter_arn: str | None = None,
+    exclude_interacted: bool = False,
+    with_names: bool = False,
+    with_scores: bool = False,
 ) -> BatchJob:
     """Run a batch segment job (Personalize `CreateBatchSegmentJob`) for a USER_SEGMENTATION solution version.
 
-    Input lines: ``{"itemId": "105"}`` or ``{"itemAttributes": "ITEMS.GENRES = \\"Comedy\\""}``; output lines
-    ``{"input": ..., "output": {"recommendedUsers": [...]}}`` with `num_results` users per segment, most
-    likely first. `csv_path` adds ``SEGMENT,RANK,USER_ID,<user columns>`` (all user columns by default).
+    Input lines: ``{"itemId": "105"}`` or ``{"itemAttributes": "ITEMS.GENRES = \\"Comedy\\""}`` (optionally with
+    ``"filterValues"``); output lines ``{"input": ..., "output": {"recommendedUsers": [...]}}`` with `num_results`
+    users per segment, most likely first.
+
+    Parameters
+    ----------
+    csv_path, user_columns : also write ``SEGMENT,RANK,USER_ID,<user columns>`` (all user columns by default).
+    filter_arn : a UserID filter of the group (as Personalize's segment jobs take), e.g.
+        ``EXCLUDE UserID WHERE Users.COUNTRY IN ($COUNTRY)``; its parameters come from each line's filterValues.
+    exclude_interacted : leave out the users who already interacted with the segment's item (or with an item
+        matching its attributes): the UserID filter `EXCLUDE_INTERACTED`, each segment still gets `num_results`
+        users when there are enough.
+    with_names, with_scores : add ``ITEM_NAME`` (the segment item's name, `recsys.display`) after ``SEGMENT``
+        and ``SCORE`` (the user's affinity) after ``USER_ID`` to the CSV; the scores also go in the output lines
+        (``"scores"``, an extension).
     """
     if not 1 <= int(num_results) <= 5_000_000:
         raise ValidationError(f"num_results must be between 1 and 5,000,000 users per segment, got {num_results}.")
@@ -579,6 +667,8 @@ def create_batch_segment_job(
             f"Batch segment jobs need a USER_SEGMENTATION recipe (aws-item-affinity, aws-item-attribute-affinity); "
             f"{version.recipe} is {recipe_type}. Use a batch inference job instead."
         )
+    allowed = _SegmentUsers(store, group, np.asarray(model.recipe.user_ids_, dtype=object), filter_arn,
+                            exclude_interacted)
     users_lookup, columns = {}, []
     if csv_path:
         users = _read_table(store, group, C.USERS)
@@ -588,19 +678,24 @@ def create_batch_segment_job(
     body = {
         "solution_version_arn": solution_version_arn, "input_path": str(input_path), "output_path": str(output_path),
         "csv_path": str(csv_path) if csv_path else None, "num_results": int(num_results),
+        "filter_arn": filter_arn, "exclude_interacted": bool(exclude_interacted),
     }
     job = _Job(store, BATCH_SEGMENT_JOB, group, job_name, body, resume, input_path)
     try:
-        stats = job.stream(input_path, _SegmentProcessor(model, int(num_results)), chunk_size, progress)
+        stats = job.stream(input_path, _SegmentProcessor(model, int(num_results), allowed, with_scores),
+                           chunk_size, progress)
         if csv_path:
-            stats["csv_rows"] = _segment_csv(job.work / WORK_CSV, job.output, columns, users_lookup)
+            names = display.item_names(store, group) if with_names else None
+            stats["csv_rows"] = _segment_csv(job.work / WORK_CSV, job.output, columns, users_lookup, names,
+                                             with_scores)
         return job.publish(output_path, Path(csv_path) if csv_path else None, stats)
     except BaseException as exc:
         job.fail(exc)
         raise
 
 
-def _segment_csv(path: Path, output: Path, columns: list[str], lookup: dict) -> int:
+def _segment_csv(path: Path, output: Path, columns: list[str], lookup: dict, names: dict | None = None,
+                 with_scores: bool = False) -> int:
     blank = [""] * len(columns)
 
     def rows():
@@ -609,10 +704,15 @@ def _segment_csv(path: Path, output: Path, columns: list[str], lookup: dict) -> 
                 continue
             query = record["input"]
             segment = query.get("itemId") if "itemId" in query else query.get("itemAttributes")
-            for rank, user in enumerate(record["output"]["recommendedUsers"], start=1):
-                yield [segment, rank, user, *lookup.get(user, blank)]
+            named = [] if names is None else [names.get(str(query.get("itemId")), "") if "itemId" in query else ""]
+            users = record["output"]["recommendedUsers"]
+            scores = record["output"].get("scores") or [""] * len(users)
+            for rank, (user, score) in enumerate(zip(users, scores), start=1):
+                yield [segment, *named, rank, user, *([score] if with_scores else []), *lookup.get(user, blank)]
 
-    return _write_csv(path, ["SEGMENT", "RANK", C.USER_ID, *columns], rows())
+    header = ["SEGMENT", *([display.NAME_COLUMN] if names is not None else []), "RANK", C.USER_ID,
+              *(["SCORE"] if with_scores else [])]
+    return _write_csv(path, [*header, *columns], rows())
 
 
 def list_batch_jobs(store: Store, group: str | None = None, kind: str = BATCH_INFERENCE_JOB) -> list[BatchJob]:

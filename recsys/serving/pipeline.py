@@ -16,6 +16,7 @@ Behaviour, chosen to match Amazon Personalize [AP §6-§8, §12]:
 - Scores: softmax over the whole catalogue for USER_PERSONALIZATION, over the input list for ranking; none
   for recipes that declare ``returns_scores = False`` (popularity, trending, related items), nor for
   back-filled "Popular item" entries.
+- Items on the group's exclusion list (`recsys.cleaning`: fees, postage...) are never returned, in any slot.
 - Filters apply to the regular slots, a promotion's filter only to its promoted slots; when a filter leaves
   fewer than numResults items the list is back-filled with popular items that pass it ("Popular item").
 - Promotions: at most one; floor(numResults * percentPromotedItems / 100) slots (at least one), filled with
@@ -72,6 +73,7 @@ class Query:
     context: dict | None = None
     filter_arn: str | None = None
     filter_values: Mapping[str, str] | None = None
+    filter_expression: str | None = None  # an unsaved expression (the workbench), used when filter_arn is None
     promotion: dict | None = None
     metadata_columns: list[str] = field(default_factory=list)
     input_list: list[str] | None = None
@@ -146,9 +148,10 @@ class _Request:
         """GetRecommendations: regular slots, promoted slots, back-fill, merged; then reasons and metadata."""
         query = self.query
         promotion, num_results = query.promotion, query.num_results
-        mask = self.filter_mask(query.filter_arn, query.filter_values, "filterArn")
-        promo_mask = (self.filter_mask(promotion.get("filterArn"), promotion.get("filterValues"),
-                                       "promotion filterArn") if promotion else None)
+        mask = self.allowed(self.filter_mask(query.filter_arn, query.filter_values, "filterArn",
+                                             query.filter_expression))
+        promo_mask = (self.allowed(self.filter_mask(promotion.get("filterArn"), promotion.get("filterValues"),
+                                                    "promotion filterArn")) if promotion else None)
         key, relevance = self.ranking_key()
         n_promoted = S.promoted_count(num_results, int(promotion["percentPromotedItems"])) if promotion else 0
         promoted = self.pick_promoted(key, promo_mask, n_promoted) if promotion else np.empty(0, dtype=np.int64)
@@ -166,7 +169,8 @@ class _Request:
     def rank(self) -> list[dict]:
         """GetPersonalizedRanking: the input list by score (a softmax over it), unknown items last with 0."""
         ids, cat = self.query.input_list, self.catalogue
-        mask = self.filter_mask(self.query.filter_arn, self.query.filter_values, "filterArn")
+        mask = self.allowed(self.filter_mask(self.query.filter_arn, self.query.filter_values, "filterArn",
+                                             self.query.filter_expression))
         positions = cat.positions(ids)
         keep = np.ones(len(ids), dtype=bool) if mask is None else np.array(
             [p < 0 or bool(mask[p]) for p in positions], dtype=bool)
@@ -310,14 +314,15 @@ class _Request:
         return S.top_positions(popularity, n, mask, exclude)
 
     # filters --------------------------------------------------------------------------------------------
-    def filter_mask(self, filter_arn, filter_values, what: str) -> np.ndarray | None:
-        """The boolean mask over candidates of a filter (None when no filter)."""
-        if not filter_arn:
+    def filter_mask(self, filter_arn, filter_values, what: str, expression: str | None = None) -> np.ndarray | None:
+        """The boolean mask over candidates of a filter, or of an unsaved `expression` (None when neither)."""
+        if not filter_arn and not expression:
             if filter_values:
                 raise ValidationError(f"filterValues were given without a {what}; pass the filter's ARN too.")
             return None
         check_filter_values(filter_values)
-        compiled = compiled_filter(self.store, self.group, filter_arn, self.runtime)
+        compiled = (compiled_filter(self.store, self.group, filter_arn, self.runtime) if filter_arn
+                    else expression_filter(expression))
         cat = self.catalogue
         needs_history = C.INTERACTIONS in compiled.datasets
         needs_users = any(d in (C.USERS, "CurrentUser") for d, _ in compiled.fields)
@@ -336,6 +341,13 @@ class _Request:
             index=cat.index(),
         )
         return np.asarray(compiled.item_mask(ctx, dict(filter_values or {})), dtype=bool)
+
+    def allowed(self, mask: np.ndarray | None) -> np.ndarray | None:
+        """`mask` without the group's excluded items (`recsys.cleaning`): they are never recommended."""
+        excluded = self.runtime.excluded(self.store, self.group, self.catalogue)
+        if excluded is None:
+            return mask
+        return ~excluded if mask is None else mask & ~excluded
 
     # output ---------------------------------------------------------------------------------------------
     def rows(self, positions: np.ndarray, explored: np.ndarray, relevance: np.ndarray, kind: str) -> list[dict]:
@@ -475,8 +487,9 @@ def _score(value: float) -> float:
     return float(round(float(value), 7))
 
 
-def compiled_filter(store, group: str, filter_arn: str, runtime: CampaignRuntime):
-    """The parsed ItemID filter behind `filter_arn` (NotFoundError unless it is a filter of `group`)."""
+def compiled_filter(store, group: str, filter_arn: str, runtime: CampaignRuntime, target: str = "ItemID"):
+    """The parsed filter behind `filter_arn` (NotFoundError unless it is a filter of `group`), which must filter
+    `target`: ItemID for recommendations, UserID for segment jobs."""
     if not isinstance(filter_arn, str) or not filter_arn:
         raise ValidationError("filterArn must be a filter's ARN, e.g. arn:aws:personalize:us-east-1:000000000000:filter/<name>.")
     resource = READER.resource(store, filter_arn)
@@ -489,9 +502,25 @@ def compiled_filter(store, group: str, filter_arn: str, runtime: CampaignRuntime
     if resource.get("status") not in (None, "ACTIVE"):
         raise ValidationError(f"Filter {filter_arn} is {resource['status']}, not ACTIVE.")
     compiled = runtime.compiled_filter(resource, parse_filter)
+    if compiled.target != target:
+        raise ValidationError(WRONG_TARGET[target].format(arn=filter_arn))
+    return compiled
+
+
+WRONG_TARGET = {
+    "ItemID": "Filter {arn} filters UserID (for user segments); item recommendations need an INCLUDE/EXCLUDE ItemID "
+              "filter.",
+    "UserID": "Filter {arn} filters ItemID; segment jobs need an INCLUDE/EXCLUDE UserID filter, e.g. EXCLUDE UserID "
+              "WHERE Interactions.EVENT_TYPE IN (\"purchase\").",
+}
+
+
+def expression_filter(expression: str):
+    """The parsed ItemID filter of an unsaved expression (FilterSyntaxError with a caret when it does not parse)."""
+    compiled = parse_filter(expression)
     if compiled.target != "ItemID":
-        raise ValidationError(f"Filter {filter_arn} filters UserID (for user segments); item recommendations "
-                              "need an INCLUDE/EXCLUDE ItemID filter.")
+        raise ValidationError("The filter expression filters UserID (for user segments); item recommendations "
+                              "need an INCLUDE/EXCLUDE ItemID expression.")
     return compiled
 
 

@@ -36,7 +36,8 @@ def get_recommendations(store, campaign_arn: str, *, user_id: str | None = None,
                         filter_arn: str | None = None, filter_values: Mapping[str, str] | None = None,
                         promotions: list[dict] | None = None,
                         metadata_columns: Mapping[str, list[str]] | None = None,
-                        recommendation_id: str | None = None, campaign_config: dict | None = None) -> dict:
+                        recommendation_id: str | None = None, campaign_config: dict | None = None,
+                        filter_expression: str | None = None) -> dict:
     """Personalize's GetRecommendations on a campaign: ``{"itemList": [...], "recommendationId": "RID-..."}``.
 
     Parameters
@@ -52,6 +53,8 @@ def get_recommendations(store, campaign_arn: str, *, user_id: str | None = None,
         extension; a new id is made when None).
     campaign_config : keys of the campaign's config to override for this request, e.g.
         ``{"excludeSeenItems": "true"}`` (an extension, used by the CLI when it answers from a version).
+    filter_expression : an unsaved filter expression, applied as a filter of the group would be (an extension:
+        the workbench tries expressions without storing them); ignored when `filter_arn` is given.
 
     Raises
     ------
@@ -77,6 +80,7 @@ def get_recommendations(store, campaign_arn: str, *, user_id: str | None = None,
         columns = check_metadata_columns(metadata_columns)
         query = Query(user_id=user_id, item_id=item_id, num_results=check_num_results(num_results, bool(columns)),
                       context=check_context(context), filter_arn=filter_arn, filter_values=filter_values,
+                      filter_expression=filter_expression or None,
                       promotion=check_promotions(promotions), metadata_columns=columns,
                       recommendation_id=recommendation_id or new_recommendation_id())
         items = Pipeline(store, campaign, model).answer_one(query)
@@ -87,13 +91,14 @@ def get_personalized_ranking(store, campaign_arn: str, *, user_id: str, input_li
                              context: Mapping[str, str] | None = None, filter_arn: str | None = None,
                              filter_values: Mapping[str, str] | None = None,
                              metadata_columns: Mapping[str, list[str]] | None = None,
-                             recommendation_id: str | None = None, campaign_config: dict | None = None) -> dict:
+                             recommendation_id: str | None = None, campaign_config: dict | None = None,
+                             filter_expression: str | None = None) -> dict:
     """Personalize's GetPersonalizedRanking: `input_list` re-ordered for `user_id`, best first.
 
     Scores are a softmax over the input list [AP §6.4]; items the model never saw are appended at the end
     with score 0, in their input order; items a filter removes are dropped.
     ``{"personalizedRanking": [{"itemId", "score", "reason"}...], "recommendationId": "RID-..."}``.
-    `recommendation_id` and `campaign_config` are as for `get_recommendations`.
+    `recommendation_id`, `campaign_config` and `filter_expression` are as for `get_recommendations`.
     """
     with READER.snapshot(store):
         campaign, model = _resolve(store, campaign_arn, campaign_config)
@@ -106,6 +111,7 @@ def get_personalized_ranking(store, campaign_arn: str, *, user_id: str, input_li
         columns = check_metadata_columns(metadata_columns)
         query = Query(user_id=user_id, input_list=check_input_list(input_list, bool(columns)),
                       context=check_context(context), filter_arn=filter_arn, filter_values=filter_values,
+                      filter_expression=filter_expression or None,
                       metadata_columns=columns, recommendation_id=recommendation_id or new_recommendation_id())
         items = Pipeline(store, campaign, model).answer_one(query)
     return {"personalizedRanking": items, "recommendationId": query.recommendation_id}

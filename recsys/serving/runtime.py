@@ -22,6 +22,7 @@ import pandas as pd
 
 from recsys import columns as C
 from recsys import datasets
+from recsys.cleaning import read_excluded_items
 from recsys.exceptions import NotFoundError, ValidationError
 from recsys.filters import FilterIndex
 from recsys.recipes import Recipe
@@ -76,6 +77,7 @@ class Catalogue:
     # Built on first use by the requests that need them, then shared (read-only) until the catalogue is rebuilt.
     filter_index: FilterIndex | None = field(default=None, repr=False)
     bonus: tuple[Any, np.ndarray] | None = field(default=None, repr=False)  # (key, exploration bonus)
+    exclusion: tuple[Any, np.ndarray] | None = field(default=None, repr=False)  # (excluded ids, their mask)
 
     def index(self) -> FilterIndex:
         """The filter index over the candidates' metadata (built once per catalogue)."""
@@ -188,6 +190,25 @@ class CampaignRuntime:
         frame = _read_optional(datasets.read_users, store, group)
         self._users[key] = (signature, time.monotonic(), frame)
         return frame
+
+    def excluded(self, store, group: str, cat: Catalogue) -> np.ndarray | None:
+        """Mask of the candidates on the group's exclusion list (`recsys.cleaning`), None when it is empty.
+
+        The list is read through the per-thread reader (cached until something is written), the mask is kept on
+        the catalogue until the list changes."""
+        excluded = READER.cached(store, ("item-exclusions", group),
+                                 lambda: tuple(read_excluded_items(READER.conn(store), group)))
+        if not excluded:
+            return None
+        cached = cat.exclusion
+        if cached is not None and cached[0] == excluded:
+            return cached[1]
+        mask = np.zeros(len(cat.ids), dtype=bool)
+        positions = cat.positions(list(excluded))
+        mask[positions[positions >= 0]] = True
+        mask.setflags(write=False)
+        cat.exclusion = (excluded, mask)
+        return mask
 
     # -- filters -------------------------------------------------------------------------------------
 

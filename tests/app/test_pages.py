@@ -59,7 +59,7 @@ def test_filters_page_validates_live_and_points_at_the_error(demo_env):
     at = run("filters", group="demo")
     at.text_area(key="filters_expression").set_value("EXCLUDE ItemID WHERE Items.PRICE INN (1)").run()
     assert at.error and "INN" in at.error[0].value
-    assert "^" in at.code[0].value
+    assert any("^" in c.value and "INN" in c.value for c in at.code)
     at.text_area(key="filters_expression").set_value('INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)').run()
     assert any("$CAT" in s.value for s in at.success)
 
