@@ -43,19 +43,19 @@ def spark():
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory, spark):
     """A demo workspace (300 users, 150 items, 6,000 interactions) with a Spark-trained and a local version."""
-    from recsys import training
+    from recsys import runs, solutions
     from recsys.demo import generate_demo, load_demo, write_demo
 
     home = tmp_path_factory.mktemp("spark") / "workspace"
     store = Store(home)
     write_demo(home / "demo-files", generate_demo(seed=7, n_users=300, n_items=150, n_interactions=6000))
     load_demo(store, "demo", home / "demo-files", write_if_missing=False)
-    training.create_solution(store, "demo", "up", UP, params=SMALL_ALS)
-    spark_version = training.create_solution_version(store, "demo", "up", wait=True,
-                                                     engine={"name": "spark", "master": "local[2]"})
-    assert spark_version["status"] == "ACTIVE", spark_version.get("failure_reason")
-    local_version = training.create_solution_version(store, "demo", "up", wait=True, engine="local")
-    assert local_version["status"] == "ACTIVE", local_version.get("failure_reason")
+    solutions.create_solution(store, "demo", "up", UP, params=SMALL_ALS)
+    spark_version = runs.create_solution_version(store, "demo", "up", wait=True,
+                                                 engine={"name": "spark", "master": "local[2]"})
+    assert spark_version.status == "ACTIVE", spark_version.failure_reason
+    local_version = runs.create_solution_version(store, "demo", "up", wait=True, engine="local")
+    assert local_version.status == "ACTIVE", local_version.failure_reason
     return store, spark_version, local_version
 
 
@@ -64,14 +64,14 @@ def demo_store(tmp_path_factory, spark):
 
 def test_spark_version_records_engine_metrics_and_data_like_a_local_one(demo_store):
     store, spark_version, local_version = demo_store
-    engine = spark_version["engine"]
+    engine = spark_version.engine
     assert engine["name"] == "spark" and engine["master"] == "local[2]" and engine["spark_version"].startswith("4.")
-    assert local_version["engine"] is None
-    assert set(spark_version["metrics"]) == set(local_version["metrics"])  # Personalize's keys, same protocol
-    assert spark_version["metrics_protocol"] == local_version["metrics_protocol"]
+    assert local_version.engine is None
+    assert set(spark_version.metrics) == set(local_version.metrics)  # Personalize's keys, same protocol
+    assert spark_version.metrics_protocol == local_version.metrics_protocol
     for key in ("interactions", "users", "items", "interacted_items", "max_seq", "max_timestamp", "event_types"):
-        assert spark_version["data"][key] == local_version["data"][key], key
-    assert 0 < spark_version["metrics"]["normalized_discounted_cumulative_gain_at_10"] <= 1
+        assert spark_version.data[key] == local_version.data[key], key
+    assert 0 < spark_version.metrics["normalized_discounted_cumulative_gain_at_10"] <= 1
 
 
 def test_spark_artifact_round_trips_with_the_local_recipe_state(demo_store, tmp_path):
@@ -79,12 +79,12 @@ def test_spark_artifact_round_trips_with_the_local_recipe_state(demo_store, tmp_
 
     If the recipe's fitted state changes, this test and `recsys.spark.artifacts.user_personalization` show it.
     """
-    from recsys import training
     from recsys.recipes import load_recipe
+    from recsys.solutions import read_model
 
     store, spark_version, local_version = demo_store
-    spark_dir = store.artifacts_dir / spark_version["artifact"]
-    local_dir = store.artifacts_dir / local_version["artifact"]
+    spark_dir = store.artifacts_dir / spark_version.artifact
+    local_dir = store.artifacts_dir / local_version.artifact
     spark_meta = json.loads((spark_dir / "params.json").read_text())
     local_meta = json.loads((local_dir / "params.json").read_text())
     assert spark_meta["kinds"] == local_meta["kinds"]
@@ -96,7 +96,7 @@ def test_spark_artifact_round_trips_with_the_local_recipe_state(demo_store, tmp_
         assert np.array_equal(s["hist_indptr_"], loc["hist_indptr_"])  # same users, same histories
         assert np.array_equal(s["hist_items_"], loc["hist_items_"])
         assert np.array_equal(s["counts_"], loc["counts_"])
-    model = training.load_model(store, spark_version["arn"])
+    model = read_model(store, spark_version)
     again = load_recipe(model.save(tmp_path / "copy"))
     users = list(model.user_ids_[:20]) + ["never-seen"]
     first, second = model.recommend(users, n=10), again.recommend(users, n=10)
@@ -163,10 +163,10 @@ def test_spark_trained_version_serves_through_the_api(demo_store):
     from recsys.api import create_app, create_key
     from recsys.api.server import serve_in_background
     from recsys.filters import create_filter
-    from recsys.inference import get_recommendations
+    from recsys.serving import get_recommendations
 
     store, spark_version, _ = demo_store
-    campaign = campaigns.create_campaign(store, "demo", "spark-main", spark_version["arn"],
+    campaign = campaigns.create_campaign(store, "demo", "spark-main", spark_version.arn,
                                          campaign_config=NO_EXPLORATION)
     books = create_filter(store, "demo", "books", 'INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ("books")')
     key_id, secret = create_key(store, ["demo"])
@@ -174,12 +174,12 @@ def test_spark_trained_version_serves_through_the_api(demo_store):
         runtime = boto3.client("personalize-runtime", endpoint_url=url, region_name="us-east-1",
                                aws_access_key_id=key_id, aws_secret_access_key=secret,
                                config=Config(retries={"max_attempts": 1, "mode": "standard"}))
-        response = runtime.get_recommendations(campaignArn=campaign["arn"], userId="u0002", numResults=10)
-        filtered = runtime.get_recommendations(campaignArn=campaign["arn"], userId="u0002", numResults=5,
-                                               filterArn=books["arn"], metadataColumns={"ITEMS": ["CATEGORY_L1"]})
+        response = runtime.get_recommendations(campaignArn=campaign.arn, userId="u0002", numResults=10)
+        filtered = runtime.get_recommendations(campaignArn=campaign.arn, userId="u0002", numResults=5,
+                                               filterArn=books.arn, metadataColumns={"ITEMS": ["CATEGORY_L1"]})
     items = response["itemList"]
     assert len(items) == 10 and all(0 < i["score"] <= 1 for i in items)
-    direct = get_recommendations(store, campaign["arn"], user_id="u0002", num_results=10)
+    direct = get_recommendations(store, campaign.arn, user_id="u0002", num_results=10)
     assert [i["itemId"] for i in items] == [i["itemId"] for i in direct["itemList"]]
     assert len(filtered["itemList"]) == 5
     assert all("books" in i["metadata"]["CATEGORY_L1"].split("|") for i in filtered["itemList"])
@@ -189,8 +189,8 @@ def test_spark_trained_version_serves_through_the_api(demo_store):
 
 
 def test_spark_batch_job_equals_the_local_job_with_items_and_interaction_filters(demo_store, tmp_path):
-    from recsys.batch import create_batch_inference_job
     from recsys.filters import create_filter
+    from recsys.serving import create_batch_inference_job
     from recsys.spark import batch_inference
 
     store, spark_version, _ = demo_store
@@ -203,15 +203,15 @@ def test_spark_batch_job_equals_the_local_job_with_items_and_interaction_filters
     source.write_text("\n".join(lines) + "\n")
     jobs = {}
     for engine, run in (("local", create_batch_inference_job), ("spark", batch_inference)):
-        jobs[engine] = run(store, "demo", f"job-{engine}", spark_version["arn"], source, tmp_path / f"{engine}.jsonl",
-                           num_results=10, filter_arn=flt["arn"], csv_path=tmp_path / f"{engine}.csv")
-        assert jobs[engine]["status"] == "ACTIVE"
+        jobs[engine] = run(store, "demo", f"job-{engine}", spark_version.arn, source, tmp_path / f"{engine}.jsonl",
+                           num_results=10, filter_arn=flt.arn, csv_path=tmp_path / f"{engine}.csv")
+        assert jobs[engine].status == "ACTIVE"
     outputs = {e: [json.loads(x) for x in (tmp_path / f"{e}.jsonl").read_text().splitlines()] for e in jobs}
     assert len(outputs["spark"]) == len(outputs["local"]) == len(lines) - 1  # the blank line is skipped
     assert [r["input"] for r in outputs["spark"]] == [r["input"] for r in outputs["local"]]
     assert outputs["spark"] == outputs["local"]
     assert (tmp_path / "spark.csv").read_text() == (tmp_path / "local.csv").read_text()
-    assert jobs["spark"]["lines_failed"] == jobs["local"]["lines_failed"] == 2
+    assert jobs["spark"].lines_failed == jobs["local"].lines_failed == 2
     assert len(pd.read_csv(tmp_path / "spark.csv", dtype=str)) == 151 * 10  # 150 users + one unknown user
     from recsys.datasets import read_interactions, read_items
 
@@ -227,22 +227,22 @@ def test_spark_batch_job_equals_the_local_job_with_items_and_interaction_filters
 
 
 def test_a_bad_source_path_ends_the_version_create_failed_with_the_reason(demo_store, tmp_path):
-    from recsys import training
+    from recsys import runs
 
     store = demo_store[0]
     missing = tmp_path / "nowhere" / "interactions.parquet"
-    version = training.create_solution_version(store, "demo", "up", wait=True,
-                                               engine={"name": "spark", "source": str(missing)})
-    assert version["status"] == "CREATE FAILED"
-    assert "Spark training" in version["failure_reason"] and "nowhere" in version["failure_reason"]
-    assert not (store.artifacts_dir / "models" / "demo" / "up" / version["version_id"]).exists()
+    version = runs.create_solution_version(store, "demo", "up", wait=True,
+                                           engine={"name": "spark", "source": str(missing)})
+    assert version.status == "CREATE FAILED"
+    assert "Spark training" in version.failure_reason and "nowhere" in version.failure_reason
+    assert not (store.artifacts_dir / "models" / "demo" / "up" / version.version_id).exists()
 
 
 def test_a_killed_spark_process_ends_the_version_create_failed_with_the_reason(demo_store, tmp_path):
     """The Spark JVM (driver and executors of local[2]) is killed with SIGKILL in the middle of training."""
     import psutil
 
-    from recsys import training
+    from recsys import solutions
 
     store = demo_store[0]
     env = {**os.environ, "RECSYS_HOME": str(store.home), "PYTHONPATH": str(ROOT)}
@@ -253,14 +253,14 @@ def test_a_killed_spark_process_ends_the_version_create_failed_with_the_reason(d
         deadline = time.monotonic() + 240
         killed = None
         while killed is None and time.monotonic() < deadline and proc.poll() is None:
-            running = [v for v in training.list_solution_versions(store, "demo", "up")
-                       if v["status"] == "CREATE IN_PROGRESS"]
-            stage = (running[0].get("progress") or {}).get("stage") if running else None
+            running = [v for v in solutions.list_solution_versions(store, "demo", "up")
+                       if v.status == "CREATE IN_PROGRESS"]
+            stage = (running[0].progress or {}).get("stage") if running else None
             jvms = [p for p in psutil.Process(proc.pid).children(recursive=True) if "java" in p.name()]
             if stage in ("splitting", "fitting", "evaluating") and jvms:
                 for jvm in jvms:
                     jvm.kill()
-                killed = running[0]["arn"]
+                killed = running[0].arn
             time.sleep(0.2)
         assert killed, "the training never reached a Spark stage"
         _, stderr = proc.communicate(timeout=120)
@@ -268,9 +268,9 @@ def test_a_killed_spark_process_ends_the_version_create_failed_with_the_reason(d
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode != 0
-    version = training.get_solution_version(store, killed)
-    assert version["status"] == "CREATE FAILED"
-    assert version["failure_reason"].startswith("Spark training of")
+    version = solutions.get_solution_version(store, killed)
+    assert version.status == "CREATE FAILED"
+    assert version.failure_reason.startswith("Spark training of")
     assert "CREATE FAILED" in stderr
 
 
@@ -278,7 +278,7 @@ def test_a_killed_spark_process_ends_the_version_create_failed_with_the_reason(d
 
 
 def test_ndcg_on_ml100k_is_within_10_percent_of_the_local_als_path(shared_datasets, spark, tmp_path):
-    from recsys import training
+    from recsys import runs, solutions
     from recsys.ingest import import_file
 
     store = Store(tmp_path / "workspace")
@@ -286,14 +286,14 @@ def test_ndcg_on_ml100k_is_within_10_percent_of_the_local_als_path(shared_datase
     import_file(store, "ml", "Interactions", shared_datasets / "ml-100k" / "u.data", header=False,
                 column_map={"0": "USER_ID", "1": "ITEM_ID", "2": "EVENT_VALUE", "3": "TIMESTAMP"})
     params = {"factors": "32", "iterations": "10", "random_state": "0", "max_items_for_ease": "1"}
-    training.create_solution(store, "ml", "als", UP, params=params)
+    solutions.create_solution(store, "ml", "als", UP, params=params)
     key = "normalized_discounted_cumulative_gain_at_10"
     ndcg = {}
     for engine in ("local", "spark"):
-        version = training.create_solution_version(store, "ml", "als", wait=True, engine=engine)
-        assert version["status"] == "ACTIVE", version.get("failure_reason")
-        ndcg[engine] = version["metrics"][key]
-        protocol = version["metrics_protocol"]
+        version = runs.create_solution_version(store, "ml", "als", wait=True, engine=engine)
+        assert version.status == "ACTIVE", version.failure_reason
+        ndcg[engine] = version.metrics[key]
+        protocol = version.metrics_protocol
         assert "94 users" in protocol
     assert ndcg["spark"] >= 0.9 * ndcg["local"], ndcg
 
@@ -302,7 +302,7 @@ def test_ndcg_on_ml100k_is_within_10_percent_of_the_local_als_path(shared_datase
 def test_train_page_queues_a_spark_version(demo_store, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from recsys import training
+    from recsys import solutions
 
     store = demo_store[0]
     monkeypatch.setenv("RECSYS_HOME", str(store.home))
@@ -314,25 +314,25 @@ def test_train_page_queues_a_spark_version(demo_store, monkeypatch):
     at.text_input(key="train_spark_master").set_value("local[2]")
     at.button[0].click().run()
     assert not at.exception, at.exception
-    queued = training.list_solution_versions(store, "demo", "popularity-count")
-    assert queued and queued[0]["engine"]["name"] == "spark" and queued[0]["engine"]["master"] == "local[2]"
-    assert training.wait_for_version(store, queued[0]["arn"], timeout=300)["status"] == "ACTIVE"
+    queued = solutions.list_solution_versions(store, "demo", "popularity-count")
+    assert queued and queued[0].engine["name"] == "spark" and queued[0].engine["master"] == "local[2]"
+    assert solutions.wait_for_version(store, queued[0].arn, timeout=300).status == "ACTIVE"
 
 
 def test_spark_batch_segment_job_equals_the_local_job(demo_store, tmp_path):
     from click.testing import CliRunner
 
-    from recsys import training
-    from recsys.batch import create_batch_segment_job
+    from recsys import runs, solutions
     from recsys.cli import main
+    from recsys.serving import create_batch_segment_job
 
     store = demo_store[0]
-    training.create_solution(store, "demo", "affinity", "aws-item-affinity")
-    version = training.create_solution_version(store, "demo", "affinity", wait=True, engine="local")
+    solutions.create_solution(store, "demo", "affinity", "aws-item-affinity")
+    version = runs.create_solution_version(store, "demo", "affinity", wait=True, engine="local")
     lines = [json.dumps({"itemId": f"i{i:04d}"}) for i in range(0, 150, 5)] + [json.dumps({"itemId": "unknown"})]
     source = tmp_path / "items.jsonl"
     source.write_text("\n".join(lines) + "\n")
-    local_job = create_batch_segment_job(store, "demo", "seg-local", version["arn"], source, tmp_path / "local.jsonl",
+    local_job = create_batch_segment_job(store, "demo", "seg-local", version.arn, source, tmp_path / "local.jsonl",
                                          num_results=20, csv_path=tmp_path / "local.csv")
     result = CliRunner().invoke(main, ["--home", str(store.home), "batch-segment", "--group", "demo", "--solution",
                                        "affinity", "--input", str(source), "--output", str(tmp_path / "spark.jsonl"),
@@ -341,7 +341,7 @@ def test_spark_batch_segment_job_equals_the_local_job(demo_store, tmp_path):
     assert result.exit_code == 0, result.output
     job = json.loads(result.output)
     assert job["status"] == "ACTIVE" and job["engine"]["name"] == "spark"
-    assert job["lines_done"] == local_job["lines_done"] == len(lines)
-    assert job["lines_failed"] == local_job["lines_failed"] >= 1, (job, local_job)
+    assert job["lines_done"] == local_job.lines_done == len(lines)
+    assert job["lines_failed"] == local_job.lines_failed >= 1, (job, local_job)
     assert (tmp_path / "spark.jsonl").read_text() == (tmp_path / "local.jsonl").read_text()
     assert (tmp_path / "spark.csv").read_text() == (tmp_path / "local.csv").read_text()

@@ -6,13 +6,13 @@ pyspark is optional (``make spark``); this package imports it only inside the fu
 - `train_version(store, version, solution, run)`: a training run whose version says ``engine: spark``.
 - `batch_inference(...)` / `batch_segments(...)`: batch jobs on Spark, same inputs and outputs as the local ones.
 - `resolve_engine(store, group, engine=None, ...)`: the engine a new version uses (the request, else the
-  workspace default in ``<workspace>/engine.json``, e.g. Spark above N interactions).
+  workspace default in the workspace's ``engine`` setting, e.g. Spark above N interactions).
 """
 
 from __future__ import annotations
 
 from recsys.spark.config import (ENGINES, engine_from_params, read_engine_config, resolve_engine,
-                                 write_engine_config)
+                                 spark_installed, write_engine_config)
 from recsys.spark.session import SparkUnavailable
 
 
@@ -49,4 +49,4 @@ def batch_segments(store, group: str, job_name: str, solution_version_arn: str, 
 
 
 __all__ = ["ENGINES", "SparkUnavailable", "batch_inference", "batch_segments", "engine_from_params", "read_engine_config",
-           "resolve_engine", "train_version", "write_engine_config"]
+           "resolve_engine", "spark_installed", "train_version", "write_engine_config"]

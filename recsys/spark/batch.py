@@ -19,6 +19,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -26,27 +27,22 @@ import pandas as pd
 from recsys import columns as C
 from recsys.exceptions import ConflictError, NotFoundError, RecsysError, ValidationError
 from recsys.files import atomic_path
+from recsys.recipes import PERSONALIZED_RANKING, RELATED_ITEMS, USER_SEGMENTATION
+from recsys.resources import BatchJob
+from recsys.serving import batch as local
+from recsys.serving import selection as S
+from recsys.serving.pipeline import RECOMMENDABLE
 from recsys.spark.session import get_session, shares_files, spark_failure, stop_session
 from recsys.spark.source import export_interactions, read_parquet, spark_path
-from recsys.store import ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, validate_name
+from recsys.store import ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, RUNNING_STATUSES, validate_name
 
 log = logging.getLogger(__name__)
 
-BATCH_INFERENCE_JOB = "batch-inference-job"
-BATCH_SEGMENT_JOB = "batch-segment-job"
+BATCH_INFERENCE_JOB, BATCH_SEGMENT_JOB = local.BATCH_INFERENCE_JOB, local.BATCH_SEGMENT_JOB
 MAX_NUM_RESULTS = 500
 LINES_PER_CALL = 1000
 MAX_MASK_CELLS = 50_000_000
 LINE, HISTORY, RECORD = "_line", "_history", "_record"
-
-
-def _local_batch():
-    """The local batch module (its line processor and CSV writer are reused so the two outputs agree)."""
-    try:
-        from recsys.serving import batch as local  # after the serving refactor
-    except ImportError:
-        from recsys import batch as local
-    return local
 
 
 # -- what runs in the Spark tasks -----------------------------------------------------------------------------
@@ -84,7 +80,87 @@ class TaskFilter:
         return np.asarray(self.compiled.item_mask(ctx, values), dtype=bool)
 
 
-def _score_partitions(kind: str, model_name: str, recipe_type: str, num_results: int, exclude_seen: bool,
+class TaskInference:
+    """Turns a chunk of input lines into the local job's output records with the fitted recipe in a Spark task.
+
+    The steps are the serving pipeline's that need no workspace (`recsys.serving.pipeline`, with the job's
+    default config: no exploration, no promotion): the catalogue-wide softmax of the recipe's logits without
+    its exploration bonus (raw scores for recipes without scores), the filter's mask and the group's excluded
+    items, the top `num_results` (ties: lower position), then popular items that pass the mask as back-fill
+    (no score). What a Spark task cannot see is the workspace: events recorded after training are not folded
+    in, and items added after training are not candidates.
+    """
+
+    def __init__(self, recipe, recipe_type: str, num_results: int, flt: TaskFilter | None,
+                 popularity: np.ndarray, excluded: np.ndarray):
+        self.recipe, self.recipe_type, self.n, self.filter = recipe, recipe_type, num_results, flt
+        self.popularity = np.where(np.isfinite(popularity), popularity, -1e300)  # no popularity: fills last
+        self.excluded = excluded
+        self.ids = np.asarray(recipe.item_ids_, dtype=object)
+        self.position = {item: k for k, item in enumerate(self.ids.tolist())}
+
+    def __call__(self, lines: list[str]) -> list[dict]:
+        out: list[dict | None] = [None] * len(lines)
+        slots, keys, masks = [], [], []
+        for k, line in enumerate(lines):
+            echo, record, error = local._parse_line(line)
+            try:
+                if error:
+                    raise local.LineError(error)
+                key = local._id_field(record, "itemId" if self.recipe_type == RELATED_ITEMS else "userId")
+                values = local._filter_values(record)
+                mask = ~self.excluded
+                if self.filter is not None:
+                    by = {"item_id": key} if self.recipe_type == RELATED_ITEMS else {"user_id": key}
+                    mask &= self.filter.mask(values=values, **by)
+            except RecsysError as exc:
+                out[k] = {"input": echo, "output": None, "error": str(exc)}
+                continue
+            slots.append((k, echo))
+            keys.append(key)
+            masks.append(mask)
+        for (k, echo), key, mask, row in zip(slots, keys, masks, self._scores(keys)):
+            out[k] = self._record(echo, key, row, mask)
+        return out  # type: ignore[return-value]
+
+    def _scores(self, keys: list[str]) -> list[np.ndarray]:
+        """Each line's raw scores over the model catalogue, one recipe call for the chunk (as `_score_chunk`)."""
+        if not keys:
+            return []
+        if self.recipe_type == RELATED_ITEMS:  # unknown query items get no similarity: popular back-fill only
+            rows = [np.full(len(self.ids), -np.inf)] * len(keys)
+            known = [k for k, key in enumerate(keys) if key in self.position]
+            if known:
+                scores = np.asarray(self.recipe.score_items([keys[k] for k in known]), dtype=np.float64)
+                for row, k in zip(scores, known):
+                    rows[k] = row.copy()
+                    rows[k][self.position[keys[k]]] = -np.inf
+            return rows
+        logits = self.recipe.logits_without_exploration(keys) if self.recipe.returns_scores else None
+        if logits is not None:
+            return [S.softmax(row) for row in np.asarray(logits, dtype=np.float64)]
+        return list(np.asarray(self.recipe.score_users(keys), dtype=np.float64))
+
+    def _record(self, echo: dict, key: str, raw: np.ndarray, mask: np.ndarray) -> dict:
+        relevant = np.isfinite(raw)
+        if not self.recipe.returns_scores:
+            relevant &= raw > 0  # no similarity / no interactions: only a back-fill
+        relevance = np.where(relevant, raw, -np.inf)
+        regular = S.top_positions(relevance, self.n, mask)
+        popularity = self.popularity
+        if self.recipe_type == RELATED_ITEMS and key in self.position:
+            popularity = popularity.copy()
+            popularity[self.position[key]] = -np.inf
+        backfill = S.top_positions(popularity, self.n - len(regular), mask, regular) if len(regular) < self.n \
+            else np.empty(0, dtype=np.int64)
+        output: dict = {"recommendedItems": [str(i) for i in self.ids[np.concatenate([regular, backfill])]]}
+        if not self.recipe.returns_scores:
+            return {"input": echo, "output": output}
+        output["scores"] = [float(round(float(x), 7)) for x in relevance[regular]] + [None] * len(backfill)
+        return {"input": echo, "output": output, "error": None}
+
+
+def _score_partitions(kind: str, model_name: str, recipe_type: str, num_results: int, served,
                       expression: str | None, table_names: dict, history_columns: list[str]):
     """The mapInPandas function: (line number, text[, history]) batches in, (line number, JSON record) out."""
 
@@ -102,11 +178,15 @@ def _score_partitions(kind: str, model_name: str, recipe_type: str, num_results:
 
             items, users = _cached(f"tables:{sorted(table_names.items())}", tables)
             flt = TaskFilter(expression, model.item_ids_, items, users)
-        local = _local_batch()
         if kind == BATCH_SEGMENT_JOB:
-            processor = local._SegmentProcessor(model, num_results)
+            loaded = SimpleNamespace(recipe=model, item_ids=np.asarray(model.item_ids_, dtype=object))
+            segments = local._SegmentProcessor(loaded, num_results)
+
+            def processor(lines):
+                return segments(lines, 0)
         else:
-            processor = local._InferenceProcessor(model, recipe_type, num_results, flt, exclude_seen)
+            popularity, excluded = served.value
+            processor = TaskInference(model, recipe_type, num_results, flt, popularity, excluded)
         size = LINES_PER_CALL if flt is None else max(1, min(LINES_PER_CALL, MAX_MASK_CELLS // len(model.item_ids_)))
         for batch in batches:
             lines = batch["value"].tolist()
@@ -156,6 +236,17 @@ def _ship_tables(spark, store, group: str, workdir: Path) -> dict:
     return names
 
 
+def _served_arrays(store, group: str, version) -> tuple[np.ndarray, np.ndarray]:
+    """(popularity, excluded) per model item, as real time serves the version: its back-fill order and the
+    group's exclusion list (`recsys.cleaning`)."""
+    from recsys.cleaning import excluded_items
+    from recsys.serving.runtime import RUNTIME
+
+    model = RUNTIME.model(store, version.arn)
+    excluded = np.isin(np.asarray(model.item_ids, dtype=object).astype(str), excluded_items(store, group))
+    return np.asarray(model.popularity, dtype=np.float64), excluded
+
+
 def _needs_interactions(expression: str) -> bool:
     from recsys.filters import parse_filter
 
@@ -191,23 +282,24 @@ def _write_output(records, output: str, workdir: Path) -> None:
 
 def batch_inference(store, group: str, job_name: str, solution_version_arn: str, input_path, output_path, *,
                     num_results: int = 25, filter_arn: str | None = None, csv_path=None,
-                    item_columns: list[str] | None = None, exclude_seen: bool = False, master: str | None = None,
+                    item_columns: list[str] | None = None, master: str | None = None,
                     conf: dict | None = None, interactions_source: str | None = None) -> dict:
     """Run a batch inference job on Spark (Personalize `CreateBatchInferenceJob`); returns the job resource.
 
-    Same inputs, output lines and CSV as `recsys.batch.create_batch_inference_job`. `input_path` and
+    Same inputs, output lines and CSV as `recsys.serving.batch.create_batch_inference_job`. `input_path` and
     `output_path` may be local or s3:// (through Spark's s3a connector; an s3:// output is a directory of
     part files). `interactions_source` (Parquet) replaces the workspace's interactions for `Interactions`
     filter conditions. On failure the job ends CREATE FAILED with Spark's reason, and the error is raised.
     """
     if not 1 <= int(num_results) <= MAX_NUM_RESULTS:
         raise ValidationError(f"num_results must be between 1 and {MAX_NUM_RESULTS}, got {num_results}.")
-    local = _local_batch()
     version = _active_version(store, solution_version_arn)
-    recipe_type = version.get("recipe_type")
-    if recipe_type not in (*local.USER_BASED, local.RANKING, local.RELATED):
-        hint = " use a batch segment job" if recipe_type == local.SEGMENTATION else ""
-        raise ValidationError(f"Batch inference does not support {recipe_type} recipes ({version['recipe']});{hint}.")
+    recipe_type = version.recipe_type
+    if recipe_type not in RECOMMENDABLE:
+        hint = {USER_SEGMENTATION: " use a batch segment job.",
+                PERSONALIZED_RANKING: " run it with the local engine (--engine local)."}.get(recipe_type, "")
+        raise ValidationError(f"Batch inference on Spark does not support {recipe_type} recipes "
+                              f"({version.recipe});{hint}")
     expression = None
     if filter_arn:
         from recsys.filters.resources import FILTER_EXPRESSION
@@ -216,7 +308,7 @@ def batch_inference(store, group: str, job_name: str, solution_version_arn: str,
     body = {"solution_version_arn": solution_version_arn, "input_path": str(input_path),
             "output_path": str(output_path), "csv_path": str(csv_path) if csv_path else None,
             "item_columns": list(item_columns or []), "num_results": int(num_results), "filter_arn": filter_arn,
-            "recipe_type": recipe_type, "exclude_seen": bool(exclude_seen)}
+            "recipe_type": recipe_type}
 
     def csv(output: Path) -> int:
         lookup = {}
@@ -225,9 +317,9 @@ def batch_inference(store, group: str, job_name: str, solution_version_arn: str,
                                             list(item_columns), "Items")
         return local._inference_csv(Path(csv_path), output, recipe_type, list(item_columns or []), lookup)
 
-    needs_history = bool(expression) and _needs_interactions(expression) and recipe_type != local.RELATED
+    needs_history = bool(expression) and _needs_interactions(expression) and recipe_type != RELATED_ITEMS
     return _run_job(store, group, job_name, BATCH_INFERENCE_JOB, version, input_path, output_path, body,
-                    num_results=int(num_results), exclude_seen=bool(exclude_seen), expression=expression,
+                    num_results=int(num_results), expression=expression,
                     needs_history=needs_history, csv=csv if csv_path else None, master=master, conf=conf,
                     interactions_source=interactions_source)
 
@@ -237,16 +329,16 @@ def batch_segments(store, group: str, job_name: str, solution_version_arn: str, 
                    master: str | None = None, conf: dict | None = None) -> dict:
     """Run a batch segment job on Spark (Personalize `CreateBatchSegmentJob`); returns the job resource.
 
-    Same inputs, output lines and CSV as `recsys.batch.create_batch_segment_job`; paths as `batch_inference`.
+    Same inputs, output lines and CSV as `recsys.serving.batch.create_batch_segment_job` (without its UserID
+    filter and exclude-interacted options); paths as `batch_inference`.
     """
     if not 1 <= int(num_results) <= 5_000_000:
         raise ValidationError(f"num_results must be between 1 and 5,000,000 users per segment, got {num_results}.")
-    local = _local_batch()
     version = _active_version(store, solution_version_arn)
-    if version.get("recipe_type") != local.SEGMENTATION:
+    if version.recipe_type != USER_SEGMENTATION:
         raise ValidationError(
             f"Batch segment jobs need a USER_SEGMENTATION recipe (aws-item-affinity, aws-item-attribute-affinity); "
-            f"{version['recipe']} is {version.get('recipe_type')}. Use a batch inference job instead.")
+            f"{version.recipe} is {version.recipe_type}. Use a batch inference job instead.")
     body = {"solution_version_arn": solution_version_arn, "input_path": str(input_path),
             "output_path": str(output_path), "csv_path": str(csv_path) if csv_path else None,
             "num_results": int(num_results)}
@@ -262,34 +354,39 @@ def batch_segments(store, group: str, job_name: str, solution_version_arn: str, 
                     num_results=int(num_results), csv=csv if csv_path else None, master=master, conf=conf)
 
 
-def _active_version(store, solution_version_arn: str) -> dict:
-    from recsys.training import get_solution_version
+def _active_version(store, solution_version_arn: str):
+    from recsys.solutions import get_solution_version
 
     version = get_solution_version(store, solution_version_arn)
-    if version["status"] != ACTIVE:
-        raise ConflictError(f"Solution version {solution_version_arn} is {version['status']}, not ACTIVE; wait "
+    if version.status != ACTIVE:
+        raise ConflictError(f"Solution version {solution_version_arn} is {version.status}, not ACTIVE; wait "
                             "for its training or pick an ACTIVE version.")
     return version
 
 
-def _run_job(store, group: str, job_name: str, kind: str, version: dict, input_path, output_path, body: dict, *,
-             num_results: int, exclude_seen: bool = False, expression: str | None = None,
+def _run_job(store, group: str, job_name: str, kind: str, version, input_path, output_path, body: dict, *,
+             num_results: int, expression: str | None = None,
              needs_history: bool = False, csv=None, master=None, conf=None, interactions_source=None) -> dict:
     """The job resource around one Spark run: IN_PROGRESS, then ACTIVE with counts, or CREATE FAILED."""
     validate_name(job_name, "job name")
     input_path, output_path = str(input_path), str(output_path)
     if not input_path.startswith("s3://") and not Path(input_path).is_file():
         raise NotFoundError(f"Batch input file {input_path} does not exist.")
-    try:
-        store.get_resource(kind, group, job_name)
-    except NotFoundError:
-        pass
-    else:
-        raise ConflictError(f"A {kind} named {job_name!r} already exists in {group!r}; pick another job name.")
     body = {**body, "engine": {"name": "spark", "master": master or "local[2]"}}
-    store.create_resource(kind, group, job_name, body, status=CREATE_IN_PROGRESS)
+    try:
+        existing = store.get_resource(kind, group, job_name)
+    except NotFoundError:
+        store.create_resource(kind, group, job_name, body, status=CREATE_IN_PROGRESS)
+    else:
+        # a failed Spark job runs again from the first line under its name (Spark jobs do not resume)
+        if existing["status"] != CREATE_FAILED and not (existing["status"] in RUNNING_STATUSES
+                                                         and not store.owner_alive(existing)):
+            raise ConflictError(f"A {kind} named {job_name!r} already exists in {group!r} "
+                                f"({existing['status']}); pick another job name.")
+        store.update_resource(kind, group, job_name, status=CREATE_IN_PROGRESS,
+                              body={**body, "owner": store.job_owner()})
     workdir = store.artifact_path("spark", group, "batch", job_name, "x").parent
-    artifact = store.artifacts_dir / version["artifact"]
+    artifact = store.artifacts_dir / version.artifact
     started = time.perf_counter()
     try:
         spark = get_session(master, conf)
@@ -300,7 +397,9 @@ def _run_job(store, group: str, job_name: str, kind: str, version: dict, input_p
         history_columns: list[str] = []
         if needs_history:
             lines, history_columns = _join_histories(spark, store, group, lines, workdir, interactions_source)
-        score = _score_partitions(kind, artifact.name, version.get("recipe_type"), num_results, exclude_seen,
+        served = spark.sparkContext.broadcast(_served_arrays(store, group, version)) \
+            if kind == BATCH_INFERENCE_JOB else None
+        score = _score_partitions(kind, artifact.name, version.recipe_type, num_results, served,
                                   expression, tables, history_columns)
         records = lines.mapInPandas(score, schema=f"{LINE} long, {RECORD} string").persist()
         failed = records.filter(records[RECORD].contains('"error": "')).count()
@@ -312,8 +411,8 @@ def _run_job(store, group: str, job_name: str, kind: str, version: dict, input_p
             stats["csv_rows"] = csv(Path(output_path))
         seconds = time.perf_counter() - started
         stats.update(seconds=round(seconds, 3), lines_per_second=round(total / seconds, 1) if seconds > 0 else None)
-        return store.update_resource(kind, group, job_name, status=ACTIVE,
-                                     body={**stats, "progress": {"percent": 100.0}})
+        return BatchJob.from_record(store.update_resource(kind, group, job_name, status=ACTIVE,
+                                                          body={**stats, "progress": {"percent": 100.0}}))
     except BaseException as exc:
         error = exc if isinstance(exc, RecsysError) else spark_failure(exc, f"batch job {job_name!r}")
         if not isinstance(exc, RecsysError) and "Py4J" in type(exc).__name__:

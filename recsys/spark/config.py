@@ -1,23 +1,21 @@
-"""Which engine a solution version trains on: the request, else the workspace default in ``engine.json``.
+"""Which engine a solution version trains on: the request, else the workspace default in its settings table.
 
-The workspace file (``<workspace>/engine.json``) holds, e.g.::
+The workspace setting ``engine`` (`Store.setting`) holds JSON, e.g.::
 
-    {"default": "auto", "spark_above_interactions": 5000000, "spark_master": "local[2]", "spark_conf": {}}
+    {"default": "auto", "spark_above_interactions": 20000000, "spark_master": "local[2]", "spark_conf": {}}
 
 ``default`` is ``local``, ``spark`` or ``auto`` (Spark when the group has more than ``spark_above_interactions``
-interactions and pyspark is installed). Without the file every version trains locally, as before.
+interactions and pyspark is installed). Without the setting every version trains locally, as before.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from recsys.exceptions import ValidationError
-from recsys.files import atomic_write
 
 ENGINES = ("local", "spark")
-CONFIG_FILE = "engine.json"
+SETTING = "engine"
 # Measured in bench/RESULTS.md ("Spark"): below this the local engine is faster on one machine.
 DEFAULT_SPARK_ABOVE = 20_000_000
 DEFAULTS = {"default": "local", "spark_above_interactions": DEFAULT_SPARK_ABOVE, "spark_master": "local[2]",
@@ -30,15 +28,10 @@ ENGINE_PARAMS = {"engine": "name", "spark_master": "master", "spark_source": "so
                  "spark_items_source": "items_source"}
 
 
-def _path(store) -> Path:
-    return Path(store.home) / CONFIG_FILE
-
-
 def read_engine_config(store) -> dict:
     """The workspace's engine settings (`DEFAULTS` for anything not set)."""
-    path = _path(store)
-    found = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    return {**DEFAULTS, **found}
+    found = store.setting(SETTING)
+    return {**DEFAULTS, **(json.loads(found) if found else {})}
 
 
 def write_engine_config(store, **settings) -> dict:
@@ -50,7 +43,7 @@ def write_engine_config(store, **settings) -> dict:
     if config["default"] not in (*ENGINES, "auto"):
         raise ValidationError(f"engine default {config['default']!r}: use local, spark or auto.")
     config["spark_above_interactions"] = int(config["spark_above_interactions"])
-    atomic_write(_path(store), json.dumps(config, indent=1))
+    store.set_setting(SETTING, json.dumps(config))
     return config
 
 
@@ -77,12 +70,12 @@ def resolve_engine(store, group: str, engine: str | dict | None = None, *, maste
     name = request.get("name") or settings["default"]
     if name == "auto":
         name = "spark" if _interactions(store, group) > int(settings["spark_above_interactions"]) \
-            and _spark_installed() else "local"
+            and spark_installed() else "local"
     if name not in ENGINES:
         raise ValidationError(f"Unknown engine {name!r}: use local, spark or auto.")
     if name == "local":
         return None
-    if not _spark_installed():
+    if not spark_installed():
         from recsys.spark.session import SparkUnavailable, INSTALL_HINT
 
         raise SparkUnavailable(f"The Spark engine needs pyspark, which is not installed: {INSTALL_HINT}.")
@@ -108,7 +101,8 @@ def _interactions(store, group: str) -> int:
         return 0
 
 
-def _spark_installed() -> bool:
+def spark_installed() -> bool:
+    """Whether pyspark can be imported here (the Spark engine's optional extra)."""
     import importlib.util
 
     return importlib.util.find_spec("pyspark") is not None

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from recsys import cleaning
 from recsys import columns as C
 from recsys.exceptions import NotFoundError, ValidationError
 from recsys.files import atomic_path
@@ -108,7 +109,7 @@ def _workspace_tables(store, group: str) -> tuple:
             frames[dataset_type], kinds[dataset_type] = None, {}
             continue
         frames[dataset_type] = frame
-        kinds[dataset_type] = _schema_fields(datasets, store, group, dataset_type, frame) or {}
+        kinds[dataset_type] = _schema_fields(store, group, dataset_type, frame) or {}
     try:
         context = tuple(datasets.get_dataset(store, group, C.INTERACTIONS)["schema"].context_fields)
     except NotFoundError:
@@ -135,6 +136,13 @@ def load(spark, store, group: str, workdir: Path, *, location: str | None = None
         items = read_parquet(spark, items_location, required=(C.ITEM_ID,)).toPandas()
         items[C.ITEM_ID] = items[C.ITEM_ID].astype("str")
     context = tuple(c for c in context if c in frame.columns)
+    # Items on the group's exclusion list never reach a model, as in local training (`recsys.data`).
+    excluded = cleaning.excluded_items(store, group)
+    if excluded:
+        from pyspark.sql import functions as F
+
+        frame = frame.filter(~F.col(C.ITEM_ID).isin(excluded))
+        items = cleaning.drop_excluded(items, excluded)
     return SparkData(frame, items, users, dict(item_fields), dict(user_fields), context, seq, source)
 
 

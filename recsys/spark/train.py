@@ -1,6 +1,6 @@
 """Training a solution version on Spark: the same stages, split, metrics and artifact as local training.
 
-Stages, as `recsys.training` runs them locally: load (a chunked Parquet export of the workspace, or a Parquet /
+Stages, as `recsys.runs` runs them locally: load (a chunked Parquet export of the workspace, or a Parquet /
 s3:// location), event filters and Personalize's minimums, Personalize's user holdout split, a fit on the
 training part, the offline evaluation of the held-out users with `recsys.evaluation.evaluate`, then the refit
 on all data. Everything that grows with the interactions (weights, ALS, counts, co-occurrences, the split)
@@ -42,7 +42,7 @@ _EPS = 1e-9
 
 
 def apply_event_filters(frame, *, event_type=None, event_value_threshold=None, events_config=None):
-    """Spark twin of `recsys.training.apply_event_filters`: (filtered frame, eventsConfig weights)."""
+    """Spark twin of `recsys.runs.apply_event_filters`: (filtered frame, eventsConfig weights)."""
     from pyspark.sql import functions as F
 
     def need(column: str, why: str) -> None:
@@ -516,17 +516,18 @@ def _snapshot(frame, stats: dict, catalogue: np.ndarray, seq) -> dict:
     return snap
 
 
-def train_version(store, version: dict, solution: dict, run) -> dict:
-    """Train `version` of `solution` on Spark; the result dict `recsys.training` records, with the model in it.
+def train_version(store, version, solution, run) -> dict:
+    """Train `version` (a SolutionVersion) of `solution` (a Solution) on Spark; the result dict `recsys.runs`
+    records, with the model in it.
 
-    `version["engine"]`: ``{"name": "spark", "master": "local[2]" | "spark://..." | "yarn", "conf": {spark.*},
+    `version.engine`: ``{"name": "spark", "master": "local[2]" | "spark://..." | "yarn", "conf": {spark.*},
     "source": optional Parquet / s3:// interactions, "items_source": optional Parquet Items,
     "recency_half_life_days": optional confidence decay, "max_eval_users": ...}``.
     `run` reports stages and raises CancelledError between them when the user stops the training.
     """
-    engine = dict(version.get("engine") or {})
-    group = version["group"]
-    workdir = store.artifact_path("spark", group, version["solution"], version["version_id"], "x").parent
+    engine = dict(version.engine or {})
+    group = version.group
+    workdir = store.artifact_path("spark", group, version.solution, version.version_id, "x").parent
     timings: dict[str, float] = {}
     started = time.perf_counter()
     try:
@@ -535,8 +536,8 @@ def train_version(store, version: dict, solution: dict, run) -> dict:
         data = load(spark, store, group, workdir, location=engine.get("source"),
                     items_location=engine.get("items_source"))
         frame, weights = apply_event_filters(
-            data.interactions, event_type=solution.get("event_type"),
-            event_value_threshold=solution.get("event_value_threshold"), events_config=solution.get("events_config"))
+            data.interactions, event_type=solution.event_type,
+            event_value_threshold=solution.event_value_threshold, events_config=solution.events_config)
         frame = frame.persist()
         stats = check_minimums(frame)
         catalogue = _distinct_sorted(frame, C.ITEM_ID, None if data.items is None else data.items[C.ITEM_ID])
@@ -544,13 +545,13 @@ def train_version(store, version: dict, solution: dict, run) -> dict:
         run.stage("loading data", 1.0)
         from recsys.recipes import get_recipe
 
-        recipe_name = solution["recipe"]
+        recipe_name = solution.recipe
         cls = get_recipe(recipe_name)
         if recipe_name not in FITTERS:
             raise TrainingError(f"Recipe {recipe_name!r} has no Spark engine yet (Spark trains "
                                 f"{', '.join(SPARK_RECIPES)}); train it with --engine local.")
-        params = dict(solution.get("params") or {})
-        if solution.get("perform_hpo"):
+        params = dict(solution.params or {})
+        if solution.perform_hpo:
             raise TrainingError("HPO runs on the local engine only; train with --engine local, or without --hpo.")
         result: dict = {}
         run.stage("splitting", 0.0)
@@ -612,7 +613,7 @@ def train_version(store, version: dict, solution: dict, run) -> dict:
     except Exception as exc:  # Py4J / Spark failures: one readable line, and a fresh session next time
         if _jvm_gone(exc):
             stop_session()
-        raise spark_failure(exc, f"training of {version['arn']}") from exc
+        raise spark_failure(exc, f"training of {version.arn}") from exc
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
