@@ -155,34 +155,74 @@ def test_event_weights_on_spark_equal_the_recipes_and_recency_halves_confidence(
 # -- serving ------------------------------------------------------------------------------------------------------
 
 
-def test_spark_trained_version_serves_through_the_api(demo_store):
+def _wait(describe, key: str, timeout: float = 240) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = describe()[key]
+        if found["status"] in ("ACTIVE", "CREATE FAILED") or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
+
+
+def test_control_plane_trains_on_spark_from_algorithm_hyperparameters_and_serves_it(demo_store):
+    """boto3 end to end: CreateSolution with "engine": "spark", CreateSolutionVersion, a campaign, GetRecommendations
+    (with a filter and metadata); a Spark failure is the version's CREATE FAILED with Spark's reason."""
     import boto3
     from botocore.config import Config
+    from botocore.exceptions import ClientError
 
-    from recsys import campaigns
     from recsys.api import create_app, create_key
     from recsys.api.server import serve_in_background
     from recsys.filters import create_filter
     from recsys.serving import get_recommendations
+    from recsys.solutions import get_solution_version
 
-    store, spark_version, _ = demo_store
-    campaign = campaigns.create_campaign(store, "demo", "spark-main", spark_version.arn,
-                                         campaign_config=NO_EXPLORATION)
+    store = demo_store[0]
     books = create_filter(store, "demo", "books", 'INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ("books")')
-    key_id, secret = create_key(store, ["demo"])
-    with serve_in_background(create_app(store)) as url:
-        runtime = boto3.client("personalize-runtime", endpoint_url=url, region_name="us-east-1",
-                               aws_access_key_id=key_id, aws_secret_access_key=secret,
-                               config=Config(retries={"max_attempts": 1, "mode": "standard"}))
-        response = runtime.get_recommendations(campaignArn=campaign.arn, userId="u0002", numResults=10)
-        filtered = runtime.get_recommendations(campaignArn=campaign.arn, userId="u0002", numResults=5,
+    key_id, secret = create_key(store, admin=True)
+    group_arn = store.get_dataset_group("demo")["arn"]
+    recipe_arn = f"arn:aws:personalize:::recipe/{UP}"
+    with serve_in_background(create_app(store, warm=False)) as url:
+        def client(service):
+            return boto3.client(service, endpoint_url=url, region_name="us-east-1", aws_access_key_id=key_id,
+                                aws_secret_access_key=secret,
+                                config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+
+        personalize, runtime = client("personalize"), client("personalize-runtime")
+        hyper = {"engine": "spark", "spark_master": "local[2]", **SMALL_ALS}
+        solution_arn = personalize.create_solution(name="up-api", datasetGroupArn=group_arn, recipeArn=recipe_arn,
+                                                   solutionConfig={"algorithmHyperParameters": hyper})["solutionArn"]
+        version_arn = personalize.create_solution_version(solutionArn=solution_arn)["solutionVersionArn"]
+        version = _wait(lambda: personalize.describe_solution_version(solutionVersionArn=version_arn),
+                        "solutionVersion")
+        assert version["status"] == "ACTIVE", version.get("failureReason")
+        assert get_solution_version(store, version_arn).engine["name"] == "spark"
+        metrics = personalize.get_solution_metrics(solutionVersionArn=version_arn)["metrics"]
+        assert 0 < metrics["normalized_discounted_cumulative_gain_at_10"] <= 1
+        campaign_arn = personalize.create_campaign(name="spark-main", solutionVersionArn=version_arn,
+                                                   campaignConfig=NO_EXPLORATION)["campaignArn"]
+        _wait(lambda: personalize.describe_campaign(campaignArn=campaign_arn), "campaign")
+        response = runtime.get_recommendations(campaignArn=campaign_arn, userId="u0002", numResults=10)
+        filtered = runtime.get_recommendations(campaignArn=campaign_arn, userId="u0002", numResults=5,
                                                filterArn=books.arn, metadataColumns={"ITEMS": ["CATEGORY_L1"]})
+
+        with pytest.raises(ClientError, match="Unknown engine 'gpu'"):
+            personalize.create_solution(name="up-gpu", datasetGroupArn=group_arn, recipeArn=recipe_arn,
+                                        solutionConfig={"algorithmHyperParameters": {"engine": "gpu"}})
+        bad = {"engine": "spark", "spark_source": "/nowhere/interactions.parquet"}
+        bad_arn = personalize.create_solution(name="up-bad", datasetGroupArn=group_arn, recipeArn=recipe_arn,
+                                              solutionConfig={"algorithmHyperParameters": bad})["solutionArn"]
+        failed_arn = personalize.create_solution_version(solutionArn=bad_arn)["solutionVersionArn"]
+        failed = _wait(lambda: personalize.describe_solution_version(solutionVersionArn=failed_arn),
+                       "solutionVersion")
     items = response["itemList"]
     assert len(items) == 10 and all(0 < i["score"] <= 1 for i in items)
-    direct = get_recommendations(store, campaign.arn, user_id="u0002", num_results=10)
+    direct = get_recommendations(store, campaign_arn, user_id="u0002", num_results=10)
     assert [i["itemId"] for i in items] == [i["itemId"] for i in direct["itemList"]]
     assert len(filtered["itemList"]) == 5
     assert all("books" in i["metadata"]["CATEGORY_L1"].split("|") for i in filtered["itemList"])
+    assert failed["status"] == "CREATE FAILED"
+    assert "Spark training" in failed["failureReason"] and "/nowhere/interactions.parquet" in failed["failureReason"]
 
 
 # -- batch --------------------------------------------------------------------------------------------------------

@@ -39,8 +39,11 @@ BATCH_SEGMENT = "batch-segment-job"
 
 
 def _solution_params(config: dict) -> dict:
-    """solutions.create_solution's keyword arguments from Personalize's solutionConfig."""
-    kwargs: dict = {"params": dict(config.get("algorithmHyperParameters") or {})}
+    """solutions.create_solution's keyword arguments from Personalize's solutionConfig (the engine keys of
+    algorithmHyperParameters, e.g. ``"engine": "spark"``, are not recipe parameters: see `_engine`)."""
+    from recsys.spark import engine_from_params
+
+    kwargs: dict = {"params": engine_from_params(config.get("algorithmHyperParameters"))[1]}
     if config.get("eventValueThreshold") not in (None, ""):
         try:
             kwargs["event_value_threshold"] = float(config["eventValueThreshold"])
@@ -78,12 +81,25 @@ def create_solution(call: Call, params: dict) -> dict:
     recipe = Arn.parse(params["recipeArn"])
     if recipe.resource_type != "recipe":
         raise ValidationError(f"{params['recipeArn']} is not a recipe ARN (arn:aws:personalize:::recipe/<name>).")
+    engine = _engine(call, group, config)
     record = solutions.create_solution(call.store, group, name, recipe.name, event_type=params.get("eventType"),
                                       perform_hpo=bool(params.get("performHPO")), **_solution_params(config))
     if config:
-        call.store.update_resource(SOLUTION, group, name, body={"solution_config": config})
+        call.store.update_resource(SOLUTION, group, name, body={"solution_config": config, "engine": engine})
     call.tag(record.arn, params.get("tags"))
     return {"solutionArn": record.arn}
+
+
+def _engine(call: Call, group: str, config: dict) -> dict | None:
+    """The engine request in algorithmHyperParameters (``"engine": "spark", "spark_master": "yarn"``), checked
+    now so a bad one fails CreateSolution; every version of the solution trains on it (None: the workspace
+    default, `recsys.spark.resolve_engine`)."""
+    from recsys.spark import engine_from_params, resolve_engine
+
+    engine = engine_from_params(config.get("algorithmHyperParameters"))[0]
+    if engine is not None:
+        resolve_engine(call.store, group, engine)
+    return engine
 
 
 def _start_automl(call: Call, group: str, name: str, config: dict, tags: list | None) -> str:
@@ -163,7 +179,8 @@ def create_solution_version(call: Call, params: dict) -> dict:
     mode = params.get("trainingMode") or "FULL"
     if mode == "AUTOTRAIN":
         raise ValidationError("trainingMode AUTOTRAIN is not supported; use FULL or UPDATE.")
-    version = runs.create_solution_version(call.store, solution["group"], solution["name"], mode)
+    version = runs.create_solution_version(call.store, solution["group"], solution["name"], mode,
+                                           engine=solution.get("engine"))
     call.tag(version.arn, params.get("tags"))
     return {"solutionVersionArn": version.arn}
 
