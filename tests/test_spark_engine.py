@@ -60,3 +60,23 @@ def test_without_pyspark_spark_fails_in_one_line_naming_make_spark_and_local_sti
                            text=True, timeout=120)
     assert local.returncode == 0, local.stderr
     assert ":solution/pop-local/" in local.stdout.strip().splitlines()[-1]
+
+
+def test_engine_command_sets_the_workspace_default_in_the_settings_table(small_store):
+    from click.testing import CliRunner
+
+    from recsys.cli import main
+
+    home = ["--home", str(small_store.home)]
+    shown = CliRunner().invoke(main, [*home, "engine"])
+    assert shown.exit_code == 0 and "Default engine: local" in shown.output, shown.output
+    changed = CliRunner().invoke(main, [*home, "engine", "--default", "auto", "--spark-above", "5000",
+                                        "--spark-conf", "spark.executor.memory=4g", "--json"])
+    assert changed.exit_code == 0, changed.output
+    assert read_engine_config(small_store) == {"default": "auto", "spark_above_interactions": 5000,
+                                               "spark_master": "local[2]",
+                                               "spark_conf": {"spark.executor.memory": "4g"}}
+    assert small_store.setting("engine") is not None  # the workspace's settings table
+    assert resolve_engine(small_store, "demo") is None  # 2,500 interactions: below 5,000, local
+    bad = CliRunner().invoke(main, [*home, "engine", "--default", "gpu"])
+    assert bad.exit_code != 0 and "gpu" in bad.output

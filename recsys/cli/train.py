@@ -145,6 +145,39 @@ def _fmt(value) -> str:
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
+@main.command("engine")
+@click.option("--default", "default", type=click.Choice(["local", "spark", "auto"]), default=None,
+              help="Engine of new versions that do not ask for one (auto: Spark above --spark-above interactions).")
+@click.option("--spark-above", type=click.IntRange(0), default=None,
+              help="With auto: train on Spark when the group has more interactions than this.")
+@click.option("--spark-master", default=None, help="Default Spark master: local[2], spark://host:7077, yarn.")
+@click.option("--spark-conf", multiple=True, help="Default Spark setting key=value (repeatable).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def engine_command(ctx, default, spark_above, spark_master, spark_conf, as_json):
+    """Show or change the workspace's default training engine (its settings table, key "engine").
+
+    \b
+    Example:
+      python -m recsys engine
+      python -m recsys engine --default auto --spark-above 20000000 --spark-master yarn
+    """
+    from recsys.spark import read_engine_config, write_engine_config
+
+    store = get_store(ctx)
+    changes = {"default": default, "spark_above_interactions": spark_above, "spark_master": spark_master,
+               "spark_conf": _parse_params(spark_conf) if spark_conf else None}
+    config = (write_engine_config(store, **changes) if any(v is not None for v in changes.values())
+              else read_engine_config(store))
+    if as_json:
+        echo_json(config)
+        return
+    rule = {"local": "every version trains on this machine", "spark": "every version trains on Spark",
+            "auto": f"Spark above {config['spark_above_interactions']:,} interactions, else this machine"}
+    click.echo(f"Default engine: {config['default']} ({rule[config['default']]}); Spark master "
+               f"{config['spark_master']}" + (f", conf {config['spark_conf']}" if config["spark_conf"] else "") + ".")
+
+
 @main.command("metrics")
 @group_option()
 @click.option("--solution", "-s", required=True)
