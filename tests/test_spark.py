@@ -21,8 +21,8 @@ UP = "aws-user-personalization"
 SMALL_ALS = {"factors": "16", "iterations": "5", "random_state": "3", "max_items_for_ease": "1"}
 NO_EXPLORATION = {"itemExplorationConfig": {"explorationWeight": "0", "explorationItemAgeCutOff": "30"}}
 
-# one xdist worker runs them all, so Spark starts once (pytest.ini: --dist loadgroup)
-pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("spark")]
+# one xdist worker runs this module, so Spark starts once (pytest.ini: --dist loadscope)
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 
 @pytest.fixture(scope="session")
@@ -34,36 +34,76 @@ def spark():
         pytest.skip("pyspark is not installed: run `make spark` (pip install -r requirements-spark.txt)")
     from recsys.spark.session import SparkUnavailable, get_session
 
+    # the tests' data sets are tiny: 2 shuffle partitions (one per core) instead of 8 spare Spark its task overhead
+    os.environ.setdefault("RECSYS_SPARK_SHUFFLE_PARTITIONS", "2")
     try:
         return get_session("local[2]")
     except SparkUnavailable as exc:
         pytest.skip(f"Spark cannot start: {exc}")
 
 
+class Api:
+    """boto3 clients of a real API server on loopback over the module's workspace."""
+
+    def __init__(self, url: str, key: tuple[str, str]):
+        import boto3
+        from botocore.config import Config
+
+        def client(service):
+            return boto3.client(service, endpoint_url=url, region_name="us-east-1", aws_access_key_id=key[0],
+                                aws_secret_access_key=key[1],
+                                config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+
+        self.personalize, self.runtime = client("personalize"), client("personalize-runtime")
+
+    def wait(self, describe: str, key: str, timeout: float = 240, **arn) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = getattr(self.personalize, describe)(**arn)[key]
+            if found["status"] in ("ACTIVE", "CREATE FAILED") or time.monotonic() > deadline:
+                return found
+            time.sleep(0.5)
+
+    def train(self, group_arn: str, name: str, hyper: dict) -> dict:
+        """CreateSolution (aws-user-personalization with these algorithmHyperParameters), CreateSolutionVersion,
+        then DescribeSolutionVersion until it ends."""
+        solution_arn = self.personalize.create_solution(
+            name=name, datasetGroupArn=group_arn, recipeArn=f"arn:aws:personalize:::recipe/{UP}",
+            solutionConfig={"algorithmHyperParameters": hyper})["solutionArn"]
+        arn = self.personalize.create_solution_version(solutionArn=solution_arn)["solutionVersionArn"]
+        return self.wait("describe_solution_version", "solutionVersion", solutionVersionArn=arn)
+
+
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory, spark):
-    """A demo workspace (300 users, 150 items, 6,000 interactions) with a Spark-trained and a local version."""
+    """A demo workspace (300 users, 150 items, 6,000 interactions) served on loopback, with a version trained on
+    Spark through the control plane ("engine": "spark" in algorithmHyperParameters) and a local one of the same
+    solution; yields (store, Spark version, local version, Api)."""
     from recsys import runs, solutions
+    from recsys.api import create_app, create_key
+    from recsys.api.server import serve_in_background
     from recsys.demo import generate_demo, load_demo, write_demo
 
     home = tmp_path_factory.mktemp("spark") / "workspace"
     store = Store(home)
     write_demo(home / "demo-files", generate_demo(seed=7, n_users=300, n_items=150, n_interactions=6000))
     load_demo(store, "demo", home / "demo-files", write_if_missing=False)
-    solutions.create_solution(store, "demo", "up", UP, params=SMALL_ALS)
-    spark_version = runs.create_solution_version(store, "demo", "up", wait=True,
-                                                 engine={"name": "spark", "master": "local[2]"})
-    assert spark_version.status == "ACTIVE", spark_version.failure_reason
-    local_version = runs.create_solution_version(store, "demo", "up", wait=True, engine="local")
-    assert local_version.status == "ACTIVE", local_version.failure_reason
-    return store, spark_version, local_version
+    with serve_in_background(create_app(store, warm=False)) as url:
+        api = Api(url, create_key(store, admin=True))
+        trained = api.train(store.get_dataset_group("demo")["arn"], "up",
+                            {"engine": "spark", "spark_master": "local[2]", **SMALL_ALS})
+        assert trained["status"] == "ACTIVE", trained.get("failureReason")
+        spark_version = solutions.get_solution_version(store, trained["solutionVersionArn"])
+        local_version = runs.create_solution_version(store, "demo", "up", wait=True, engine="local")
+        assert local_version.status == "ACTIVE", local_version.failure_reason
+        yield store, spark_version, local_version, api
 
 
 # -- training ---------------------------------------------------------------------------------------------------
 
 
 def test_spark_version_records_engine_metrics_and_data_like_a_local_one(demo_store):
-    store, spark_version, local_version = demo_store
+    store, spark_version, local_version, _ = demo_store
     engine = spark_version.engine
     assert engine["name"] == "spark" and engine["master"] == "local[2]" and engine["spark_version"].startswith("4.")
     assert local_version.engine is None
@@ -82,7 +122,7 @@ def test_spark_artifact_round_trips_with_the_local_recipe_state(demo_store, tmp_
     from recsys.recipes import load_recipe
     from recsys.solutions import read_model
 
-    store, spark_version, local_version = demo_store
+    store, spark_version, local_version, _ = demo_store
     spark_dir = store.artifacts_dir / spark_version.artifact
     local_dir = store.artifacts_dir / local_version.artifact
     spark_meta = json.loads((spark_dir / "params.json").read_text())
@@ -155,72 +195,37 @@ def test_event_weights_on_spark_equal_the_recipes_and_recency_halves_confidence(
 # -- serving ------------------------------------------------------------------------------------------------------
 
 
-def _wait(describe, key: str, timeout: float = 240) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = describe()[key]
-        if found["status"] in ("ACTIVE", "CREATE FAILED") or time.monotonic() > deadline:
-            return found
-        time.sleep(0.5)
-
-
 def test_control_plane_trains_on_spark_from_algorithm_hyperparameters_and_serves_it(demo_store):
-    """boto3 end to end: CreateSolution with "engine": "spark", CreateSolutionVersion, a campaign, GetRecommendations
-    (with a filter and metadata); a Spark failure is the version's CREATE FAILED with Spark's reason."""
-    import boto3
-    from botocore.config import Config
+    """boto3 end to end: the fixture's version was trained on Spark through CreateSolution's "engine": "spark"; a
+    campaign on it answers GetRecommendations (with a filter and metadata); an unknown engine is refused at
+    CreateSolution, and a Spark failure is the version's CREATE FAILED with Spark's reason."""
     from botocore.exceptions import ClientError
 
-    from recsys.api import create_app, create_key
-    from recsys.api.server import serve_in_background
     from recsys.filters import create_filter
     from recsys.serving import get_recommendations
-    from recsys.solutions import get_solution_version
 
-    store = demo_store[0]
+    store, spark_version, _, api = demo_store
+    assert spark_version.engine["name"] == "spark" and spark_version.engine["master"] == "local[2]"
+    metrics = api.personalize.get_solution_metrics(solutionVersionArn=spark_version.arn)["metrics"]
+    assert 0 < metrics["normalized_discounted_cumulative_gain_at_10"] <= 1
     books = create_filter(store, "demo", "books", 'INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ("books")')
-    key_id, secret = create_key(store, admin=True)
-    group_arn = store.get_dataset_group("demo")["arn"]
-    recipe_arn = f"arn:aws:personalize:::recipe/{UP}"
-    with serve_in_background(create_app(store, warm=False)) as url:
-        def client(service):
-            return boto3.client(service, endpoint_url=url, region_name="us-east-1", aws_access_key_id=key_id,
-                                aws_secret_access_key=secret,
-                                config=Config(retries={"max_attempts": 1, "mode": "standard"}))
-
-        personalize, runtime = client("personalize"), client("personalize-runtime")
-        hyper = {"engine": "spark", "spark_master": "local[2]", **SMALL_ALS}
-        solution_arn = personalize.create_solution(name="up-api", datasetGroupArn=group_arn, recipeArn=recipe_arn,
-                                                   solutionConfig={"algorithmHyperParameters": hyper})["solutionArn"]
-        version_arn = personalize.create_solution_version(solutionArn=solution_arn)["solutionVersionArn"]
-        version = _wait(lambda: personalize.describe_solution_version(solutionVersionArn=version_arn),
-                        "solutionVersion")
-        assert version["status"] == "ACTIVE", version.get("failureReason")
-        assert get_solution_version(store, version_arn).engine["name"] == "spark"
-        metrics = personalize.get_solution_metrics(solutionVersionArn=version_arn)["metrics"]
-        assert 0 < metrics["normalized_discounted_cumulative_gain_at_10"] <= 1
-        campaign_arn = personalize.create_campaign(name="spark-main", solutionVersionArn=version_arn,
+    campaign_arn = api.personalize.create_campaign(name="spark-main", solutionVersionArn=spark_version.arn,
                                                    campaignConfig=NO_EXPLORATION)["campaignArn"]
-        _wait(lambda: personalize.describe_campaign(campaignArn=campaign_arn), "campaign")
-        response = runtime.get_recommendations(campaignArn=campaign_arn, userId="u0002", numResults=10)
-        filtered = runtime.get_recommendations(campaignArn=campaign_arn, userId="u0002", numResults=5,
+    assert api.wait("describe_campaign", "campaign", campaignArn=campaign_arn)["status"] == "ACTIVE"
+    response = api.runtime.get_recommendations(campaignArn=campaign_arn, userId="u0002", numResults=10)
+    filtered = api.runtime.get_recommendations(campaignArn=campaign_arn, userId="u0002", numResults=5,
                                                filterArn=books.arn, metadataColumns={"ITEMS": ["CATEGORY_L1"]})
-
-        with pytest.raises(ClientError, match="Unknown engine 'gpu'"):
-            personalize.create_solution(name="up-gpu", datasetGroupArn=group_arn, recipeArn=recipe_arn,
-                                        solutionConfig={"algorithmHyperParameters": {"engine": "gpu"}})
-        bad = {"engine": "spark", "spark_source": "/nowhere/interactions.parquet"}
-        bad_arn = personalize.create_solution(name="up-bad", datasetGroupArn=group_arn, recipeArn=recipe_arn,
-                                              solutionConfig={"algorithmHyperParameters": bad})["solutionArn"]
-        failed_arn = personalize.create_solution_version(solutionArn=bad_arn)["solutionVersionArn"]
-        failed = _wait(lambda: personalize.describe_solution_version(solutionVersionArn=failed_arn),
-                       "solutionVersion")
     items = response["itemList"]
     assert len(items) == 10 and all(0 < i["score"] <= 1 for i in items)
     direct = get_recommendations(store, campaign_arn, user_id="u0002", num_results=10)
     assert [i["itemId"] for i in items] == [i["itemId"] for i in direct["itemList"]]
     assert len(filtered["itemList"]) == 5
     assert all("books" in i["metadata"]["CATEGORY_L1"].split("|") for i in filtered["itemList"])
+
+    group_arn = store.get_dataset_group("demo")["arn"]
+    with pytest.raises(ClientError, match="Unknown engine 'gpu'"):
+        api.train(group_arn, "up-gpu", {"engine": "gpu"})
+    failed = api.train(group_arn, "up-bad", {"engine": "spark", "spark_source": "/nowhere/interactions.parquet"})
     assert failed["status"] == "CREATE FAILED"
     assert "Spark training" in failed["failureReason"] and "/nowhere/interactions.parquet" in failed["failureReason"]
 
@@ -233,7 +238,7 @@ def test_spark_batch_job_equals_the_local_job_with_items_and_interaction_filters
     from recsys.serving import create_batch_inference_job
     from recsys.spark import batch_inference
 
-    store, spark_version, _ = demo_store
+    store, spark_version, _, _ = demo_store
     flt = create_filter(store, "demo", "no-books-no-seen",
                         'EXCLUDE ItemID WHERE Items.CATEGORY_L1 IN ("books") | '
                         'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("*")')

@@ -23,17 +23,21 @@ EXISTING = "existing"
 JAVA_CANDIDATES = ("/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/jvm/java-17-openjdk-arm64",
                    "/usr/lib/jvm/java-17-openjdk", "/usr/lib/jvm/openjdk-17")
 INSTALL_HINT = "run `make spark` (pip install -r requirements-spark.txt, plus Java 17: apt-get install openjdk-17-jre-headless)"
-# Settings for a driver on one machine; a cluster's own spark-defaults (or --engine-conf) take precedence.
-LOCAL_DEFAULTS = {
-    "spark.ui.enabled": "false",
-    "spark.ui.showConsoleProgress": "false",
-    "spark.sql.execution.arrow.pyspark.enabled": "true",
-    "spark.sql.session.timeZone": "UTC",
-    "spark.driver.memory": os.environ.get("RECSYS_SPARK_DRIVER_MEMORY", "4g"),
-    "spark.sql.shuffle.partitions": os.environ.get("RECSYS_SPARK_SHUFFLE_PARTITIONS", "8"),
-    # s3:// locations are read through the s3a connector (hadoop-aws must be on the cluster's classpath)
-    "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
-}
+
+
+def local_defaults() -> dict:
+    """Settings for a driver on one machine (read when a session starts, so RECSYS_SPARK_* set by then count);
+    a cluster's own spark-defaults (or --spark-conf) take precedence."""
+    return {
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.driver.memory": os.environ.get("RECSYS_SPARK_DRIVER_MEMORY", "4g"),
+        "spark.sql.shuffle.partitions": os.environ.get("RECSYS_SPARK_SHUFFLE_PARTITIONS", "8"),
+        # s3:// locations are read through the s3a connector (hadoop-aws must be on the cluster's classpath)
+        "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+    }
 
 _LOCK = threading.RLock()
 _SESSION = None
@@ -85,7 +89,7 @@ def get_session(master: str | None = None, conf: dict | None = None, app_name: s
     """The process's SparkSession for `master` (default local[2]); a different master or conf restarts it.
 
     `conf` holds Spark settings (``spark.executor.memory``...); on a local master the driver gets
-    `LOCAL_DEFAULTS` (no UI, Arrow transfers, 8 shuffle partitions) unless `conf` overrides them.
+    `local_defaults()` (no UI, Arrow transfers, 8 shuffle partitions) unless `conf` overrides them.
     """
     global _SESSION, _SESSION_KEY
     require_pyspark()
@@ -112,8 +116,9 @@ def get_session(master: str | None = None, conf: dict | None = None, app_name: s
         builder = SparkSession.builder.appName(app_name)
         if master != EXISTING:  # "existing": the session spark-submit / Databricks already configured
             builder = builder.master(master)
-        merged = dict(LOCAL_DEFAULTS) if is_local(master) else {
-            k: v for k, v in LOCAL_DEFAULTS.items() if k.startswith(("spark.sql.execution.arrow", "spark.sql.session",
+        defaults = local_defaults()
+        merged = defaults if is_local(master) else {
+            k: v for k, v in defaults.items() if k.startswith(("spark.sql.execution.arrow", "spark.sql.session",
                                                                       "spark.hadoop."))}
         merged.update(settings)
         for k, v in merged.items():
