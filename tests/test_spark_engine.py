@@ -80,3 +80,16 @@ def test_engine_command_sets_the_workspace_default_in_the_settings_table(small_s
     assert resolve_engine(small_store, "demo") is None  # 2,500 interactions: below 5,000, local
     bad = CliRunner().invoke(main, [*home, "engine", "--default", "gpu"])
     assert bad.exit_code != 0 and "gpu" in bad.output
+
+
+def test_train_page_offers_the_engine_only_where_pyspark_is_installed(small_store, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("RECSYS_HOME", str(small_store.home))
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # as where the extra is not installed
+    at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=60)
+    at.session_state["group"] = "demo"
+    at.run()
+    assert not at.exception, at.exception
+    assert "train_engine" not in [s.key for s in at.selectbox]
+    assert "train_spark_master" not in [t.key for t in at.text_input]
