@@ -153,9 +153,10 @@ with tab_import:
         targets = ["(ignore)"] + list(schema.names)
         st.markdown("**Map columns to schema fields**")
         mapping, date_columns = {}, []
+        guesses = uploads.guess_mapping(preview, schema.names)
         cols = st.columns(3)
         for i, column in enumerate(preview.columns):
-            guess = uploads.guess_field(column, schema.names)
+            guess = guesses.get(column)
             with cols[i % 3]:
                 target = st.selectbox(f"`{column}`", targets, index=targets.index(guess) if guess else 0,
                                       key=f"data_map_{dataset_type}_{column}")
