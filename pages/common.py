@@ -11,6 +11,7 @@ import os
 import traceback
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from recsys import datasets, queries, workspace
@@ -148,6 +149,14 @@ def number(value, spec: str = ",") -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "—"
     return format(value, spec)
+
+
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table as a person reads it: columns the data has no value in are left out (EVENT_TYPE of data without
+    event types), and the other missing cells are blank, where Streamlit would print "None"."""
+    kept = frame.loc[:, frame.notna().any(axis=0) | (frame.shape[0] == 0)]
+    gaps = [c for c in kept.columns if kept[c].isna().any()]
+    return kept.assign(**{c: kept[c].astype(object).where(kept[c].notna(), "") for c in gaps}) if gaps else kept
 
 
 def empty_state(message: str, next_step: str) -> None:
