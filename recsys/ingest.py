@@ -56,7 +56,7 @@ from recsys.csv_reader import (
 )
 from recsys.datasets import BULK, FULL, MODES, TableWriter, frame_to_blocks, get_or_create_dataset
 from recsys.event_writer import drain_spool_if_free
-from recsys.exceptions import ImportFailed, RecsysError, ValidationError
+from recsys.exceptions import ConflictError, ImportFailed, RecsysError, ValidationError
 from recsys.failpoints import failpoint
 from recsys.files import environment_problem, temp_name
 from recsys.schema import Schema, normalize_dataset_type
@@ -488,7 +488,19 @@ def import_file(
         raise ValidationError(f"chunk_size {chunk_size!r} must be at least 1.")
     store.get_dataset_group(group)
     name = validate_name(job_name, "import job name") if job_name else _job_name(dtype)
-    dataset = get_or_create_dataset(store, group, dtype, schema)
+    try:
+        dataset = get_or_create_dataset(store, group, dtype, schema)
+    except ConflictError as conflict:
+        if schema is None:
+            raise
+        # A dataset that holds no rows yet (a failed first import made it with the default schema) takes the
+        # schema given now; one with rows keeps its own.
+        from recsys.workspace import save_schema
+
+        try:
+            dataset = save_schema(store, group, dtype, schema)
+        except ValidationError:
+            raise conflict from None
     ds_schema: Schema = dataset["schema"]
     info = {"table": dataset["table"], "schema": ds_schema}
     job = ImportJob(name=name, group=group, dataset_type=dtype, mode=mode, path=str(path),

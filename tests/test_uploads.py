@@ -8,7 +8,8 @@ import json
 import pytest
 
 from recsys import uploads
-from recsys.exceptions import ValidationError
+from recsys.datasets import count_rows
+from recsys.exceptions import ConflictError, ValidationError
 from recsys.ingest import import_file
 from recsys.schema import default_schema
 
@@ -46,3 +47,34 @@ def test_a_time_named_column_of_words_is_a_context_not_the_timestamp(store, tmp_
     store.create_dataset_group("movies")
     with pytest.raises(ValidationError, match="no column for required field"):
         import_file(store, "movies", "Interactions", path, column_map=guessed)
+
+
+def test_after_a_failed_first_import_the_import_with_the_right_schema_works(store, tmp_path):
+    """movies.csv mapped onto fields the default Items schema lacks: the job fails (its dataset, made with the
+    default schema, stays empty), and the import that brings its own schema must then work; it was refused with
+    "already has a different schema"."""
+    path = tmp_path / "movies.csv"
+    path.write_text("movieId,title,genres\n1,Toy Story (1995),Adventure|Animation\n2,Jumanji (1995),Adventure\n")
+    store.create_dataset_group("movies")
+    mapping = {"movieId": "ITEM_ID", "title": "TITLE", "genres": "GENRES"}
+    with pytest.raises(ValidationError, match="not a field of the Items schema"):
+        import_file(store, "movies", "Items", path, column_map=mapping)
+    schema = {"type": "record", "name": "Items", "namespace": "com.amazonaws.personalize.schema", "version": "1.0",
+              "fields": [{"name": "ITEM_ID", "type": "string"},
+                         {"name": "TITLE", "type": "string", "textual": True},
+                         {"name": "GENRES", "type": "string", "categorical": True}]}
+    job = import_file(store, "movies", "Items", path, column_map=mapping, schema=schema)
+    assert job.rows_accepted == 2
+
+
+def test_a_dataset_with_rows_keeps_its_schema_and_its_rows(store, tmp_path):
+    good = tmp_path / "good.csv"
+    good.write_text("USER_ID,ITEM_ID,TIMESTAMP\nu1,i1,1\nu2,i2,2\n")
+    store.create_dataset_group("shop")
+    import_file(store, "shop", "Interactions", good)
+    other = {"type": "record", "name": "Interactions", "namespace": "com.amazonaws.personalize.schema",
+             "version": "1.0", "fields": [{"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"},
+                                          {"name": "TIMESTAMP", "type": "long"}]}
+    with pytest.raises(ConflictError, match="already has a different schema"):
+        import_file(store, "shop", "Interactions", good, schema=other)
+    assert count_rows(store, "shop", "Interactions")["total"] == 2
