@@ -214,6 +214,30 @@ def suspect_items(interactions: pd.DataFrame, items: pd.DataFrame | None = None,
     return [{"itemId": i, "interactions": int(counts.get(i, 0)), "reasons": found[i]} for i in ranked]
 
 
+PLACEHOLDER_USER_SHARE = 0.05   # a user holding at least 5% of all interactions...
+PLACEHOLDER_USER_RATIO = 50     # ...and 50 times the median user's count is not one person
+
+
+def placeholder_users(interactions: pd.DataFrame, *, codes: tuple | None = None) -> list[dict]:
+    """Users that stand for many people: the value an export writes where the user is unknown ("NA", "0",
+    "guest"), found by their share of the interactions, never by a list of such values.
+
+    Each: {"userId", "interactions", "share"}, most interactions first. `codes` as for `basket_fixtures`.
+    """
+    if len(interactions) == 0:
+        return []
+    users, user_ids = codes[:2] if codes else pd.factorize(interactions[USER_ID])
+    counts = np.bincount(users, minlength=len(user_ids))
+    if len(counts) < 3:
+        return []
+    median = float(np.median(counts))
+    hits = np.flatnonzero((counts >= PLACEHOLDER_USER_SHARE * len(interactions))
+                          & (counts >= PLACEHOLDER_USER_RATIO * median))
+    hits = hits[np.argsort(-counts[hits], kind="stable")]
+    return [{"userId": str(user_ids[u]), "interactions": int(counts[u]), "share": float(counts[u] / len(interactions))}
+            for u in hits]
+
+
 def negative_event_values(interactions: pd.DataFrame) -> int:
     """Interactions with EVENT_VALUE < 0 (returns, corrections), 0 without the field."""
     if EVENT_VALUE not in interactions.columns:

@@ -1,0 +1,39 @@
+"""The data warnings on raw files of other domains than retail: what they flag must be there, and what they
+leave alone must be a product or a person."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from recsys import cleaning, uploads
+from recsys.ingest import import_file
+from recsys.profile import data_warnings, profile_group
+
+
+def test_a_user_id_that_stands_for_every_anonymous_visitor_is_flagged():
+    # 200 ordinary users with 3 to 8 events, and "NA" with as many events as all of them together.
+    rows = [(f"u{u}", f"i{(u * 7 + k) % 50}") for u in range(200) for k in range(3 + u % 6)]
+    rows += [("NA", f"i{k % 50}") for k in range(len(rows))]
+    frame = pd.DataFrame(rows, columns=["USER_ID", "ITEM_ID"]).assign(TIMESTAMP=range(len(rows)))
+    found = cleaning.placeholder_users(frame)
+    assert [u["userId"] for u in found] == ["NA"] and abs(found[0]["share"] - 0.5) < 1e-9
+    warning = next(w for w in data_warnings(frame) if w["kind"] == "placeholder_user")
+    assert "'NA'" in warning["message"] and "exclusion rule" in warning["message"]
+
+
+def test_a_heavy_but_real_user_is_not_a_placeholder():
+    # One very active user (3% of the events) among many: a power user, not a placeholder.
+    rows = [(f"u{u}", f"i{(u + k) % 30}") for u in range(300) for k in range(10)]
+    rows += [("power", f"i{k % 30}") for k in range(90)]
+    frame = pd.DataFrame(rows, columns=["USER_ID", "ITEM_ID"]).assign(TIMESTAMP=range(len(rows)))
+    assert cleaning.placeholder_users(frame) == []
+
+
+def test_diginetica_user_ids_warn_of_the_anonymous_na(store, shared_datasets):
+    """Imported as a user would guess it (user_id, item_id, eventdate), 7,681 of 12,391 views belong to "NA"."""
+    path = shared_datasets / "diginetica-sample" / "sample_train-item-views.csv"
+    mapping = uploads.guess_mapping(uploads.preview(path), ["USER_ID", "ITEM_ID", "TIMESTAMP"])
+    store.create_dataset_group("views")
+    import_file(store, "views", "Interactions", path, column_map=mapping, date_columns=["eventdate"])
+    warnings = profile_group(store, "views")["warnings"]
+    assert [(w["userId"], w["count"]) for w in warnings if w["kind"] == "placeholder_user"] == [("NA", 7_681)]
