@@ -100,7 +100,8 @@ def id_shape(item_id: str) -> str:
 
 
 def rare_id_shapes(item_ids: Iterable[str]) -> dict[str, str]:
-    """{item id: reason} for ids shaped unlike almost all others (e.g. letters only among numeric codes)."""
+    """{item id: reason} for ids shaped unlike almost all others (e.g. letters only among numeric codes) and of
+    a length few ids have."""
     ids = pd.Series(list(dict.fromkeys(map(str, item_ids))), dtype="str")
     if len(ids) < 100:
         return {}
@@ -112,9 +113,15 @@ def rare_id_shapes(item_ids: Iterable[str]) -> dict[str, str]:
     rare = [s for s, n in counts.items() if s not in usual and n / len(ids) < RARE_SHAPE_SHARE]
     if not rare:
         return {}
+    # An id of the usual length is a code of another numbering (an ISBN among ASINs), not a fee's word: kept.
+    lengths = ids.str.len()
+    by_length = lengths.value_counts()
+    usual_lengths = set(by_length.index[: int(np.searchsorted((by_length.cumsum() / len(ids)).to_numpy(),
+                                                               COMMON_SHAPES_SHARE)) + 1])
+    odd = shapes.isin(rare) & ~lengths.isin(usual_lengths)
     usual_text = " or ".join(f'"{s}"' for s in list(usual)[:3])
     return {i: f"id shaped {id_shape(i)!r}, unlike the {counts[list(usual)].sum():,} ids shaped {usual_text}"
-            for i in ids[shapes.isin(rare)].tolist()}
+            for i in ids[odd].tolist()}
 
 
 def price_outliers(items: pd.DataFrame | None, field: str | None = None) -> dict[str, str]:

@@ -37,3 +37,18 @@ def test_diginetica_user_ids_warn_of_the_anonymous_na(store, shared_datasets):
     import_file(store, "views", "Interactions", path, column_map=mapping, date_columns=["eventdate"])
     warnings = profile_group(store, "views")["warnings"]
     assert [(w["userId"], w["count"]) for w in warnings if w["kind"] == "placeholder_user"] == [("NA", 7_681)]
+
+
+def test_a_product_code_of_another_numbering_is_not_a_fee():
+    """Amazon ids are ASINs ("B0002E1G5C") except books' ISBNs ("1384719342", a pop filter): same length, so a
+    product; a short word among them ("POST") is still flagged."""
+    ids = [f"B{k:04d}E{k % 7}G5C" for k in range(400)] + ["1384719342", "POST"]
+    assert set(cleaning.rare_id_shapes(ids)) == {"POST"}
+
+
+def test_amazon_reviews_have_no_suspect_items(store, shared_datasets):
+    path = shared_datasets / "amazon-musical-instruments-5core" / "Musical_Instruments.json"
+    store.create_dataset_group("music")
+    import_file(store, "music", "Interactions", path, column_map={
+        "reviewerID": "USER_ID", "asin": "ITEM_ID", "overall": "EVENT_VALUE", "unixReviewTime": "TIMESTAMP"})
+    assert profile_group(store, "music")["warnings"] == []
