@@ -181,9 +181,14 @@ def param_label(name: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def param_value(value) -> str:
+    """A hyperparameter's value as shown: an unset one (None: the recipe decides) reads "not set"."""
+    return "not set" if value is None else str(value)
+
+
 def param_help(name: str, info) -> str:
     """The recipe's own explanation of a hyperparameter, with its API name and default."""
-    return f"{info.help[:1].upper()}{info.help[1:]}. API name `{name}`, default `{info.default}`."
+    return f"{info.help[:1].upper()}{info.help[1:]}. API name `{name}`, default `{param_value(info.default)}`."
 
 
 def recipe_label(recipe_cls) -> str:

@@ -3,6 +3,7 @@ version beside ranking ones. Nothing the pages show may read "None" or "nan"."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -20,10 +21,11 @@ def plays_home(tmp_path_factory):
     store = Store(home)
     store.create_dataset_group("plays")
     n = 1_500
-    frame = pd.DataFrame({"reviewer": [f"r{(k * 7) % 90}" for k in range(n)],
-                          "product": [f"p{(k * 13) % 60 if k % 3 else k % 9}" for k in range(n)],
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({"reviewer": [f"r{u}" for u in rng.integers(0, 90, n)],
+                          "product": [f"p{int(i)}" for i in rng.zipf(1.3, n) % 200],
                           "when": [1_300_000_000 + 3_600 * k for k in range(n)],
-                          "stars": [1 + k % 5 for k in range(n)]})
+                          "stars": rng.integers(1, 6, n)})
     path = home / "reviews.csv"
     frame.to_csv(path, index=False)
     ingest.import_file(store, "plays", "Interactions", path, column_map={
@@ -39,7 +41,7 @@ def shown_cells(at) -> list[str]:
     return [str(v) for frame in (d.value for d in at.dataframe) for v in frame.to_numpy().ravel()]
 
 
-@pytest.mark.parametrize("page,state", [("train", {}), ("preview", {"preview_user": "r0"})])
+@pytest.mark.parametrize("page,state", [("train", {}), ("preview", {"preview_user": "r1"})])
 def test_tables_show_no_none_on_data_without_event_types(page, state, plays_home, monkeypatch):
     monkeypatch.setenv("RECSYS_HOME", str(plays_home))
     at = run(page, group="plays", **state)
@@ -47,3 +49,23 @@ def test_tables_show_no_none_on_data_without_event_types(page, state, plays_home
     assert at.dataframe, "the page shows no table"
     cells = shown_cells(at)
     assert not [c for c in cells if c in ("None", "nan", "NaN", "<NA>", "NaT")], cells
+
+
+def test_a_finished_tuning_run_shows_no_none(plays_home, monkeypatch):
+    """The page's default ranges for aws-user-personalization, 2 trials: the best parameters, the ones not
+    searched (l2, random_state... unset) and the trials table read without "None"."""
+    from recsys import tuning
+    from recsys.recipes import REGISTRY
+
+    store = Store(plays_home)
+    ranges = tuning.default_ranges(REGISTRY["aws-user-personalization"])
+    solutions.create_solution(store, "plays", "up-hpo-1", "aws-user-personalization", perform_hpo=True, hpo_config={
+        "hpoResourceConfig": {"maxNumberOfTrainingJobs": "2"}, "algorithmHyperParameterRanges": ranges})
+    version = runs.create_solution_version(store, "plays", "up-hpo-1", wait=True)
+    assert version.status == "ACTIVE", version.failure_reason
+    monkeypatch.setenv("RECSYS_HOME", str(plays_home))
+    at = run("tune", group="plays")
+    assert not at.exception, at.exception
+    texts = [c.value for c in at.caption] + shown_cells(at)
+    assert any("not searched" in t for t in texts), texts
+    assert not [t for t in texts if "None" in t or t in ("nan", "<NA>")], texts
