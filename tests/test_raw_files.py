@@ -3,6 +3,8 @@ leave alone must be a product or a person."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from recsys import cleaning, uploads
@@ -52,3 +54,23 @@ def test_amazon_reviews_have_no_suspect_items(store, shared_datasets):
     import_file(store, "music", "Interactions", path, column_map={
         "reviewerID": "USER_ID", "asin": "ITEM_ID", "overall": "EVENT_VALUE", "unixReviewTime": "TIMESTAMP"})
     assert profile_group(store, "music")["warnings"] == []
+
+
+def test_the_cli_says_once_what_it_recovered(store, tmp_path):
+    """A training whose process was killed: the next CLI command ends it and says so on one line, not twice."""
+    import os
+    import subprocess
+    import sys
+
+    from recsys import solutions
+    from recsys.store import CREATE_IN_PROGRESS
+
+    store.create_dataset_group("g")
+    solutions.create_solution(store, "g", "pop", "aws-popularity-count")
+    version = solutions.new_solution_version(store, "g", "pop")
+    store.update_resource(solutions.SOLUTION_VERSION, "g", version.name, status=CREATE_IN_PROGRESS,
+                          body={"owner": {"token": "deadbeef0001", "pid": 0, "host": "x"}})
+    done = subprocess.run([sys.executable, "-m", "recsys", "--home", str(store.home), "datasets", "-g", "g"],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert done.stderr.count("Recovered the workspace: 1 interrupted training(s) ended") == 1, done.stderr
+    assert solutions.get_solution_version(store, version.arn).status == "CREATE FAILED"
