@@ -74,3 +74,20 @@ def test_the_cli_says_once_what_it_recovered(store, tmp_path):
                           capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert done.stderr.count("Recovered the workspace: 1 interrupted training(s) ended") == 1, done.stderr
     assert solutions.get_solution_version(store, version.arn).status == "CREATE FAILED"
+
+
+def test_a_training_queued_when_its_process_died_says_so_in_words(store):
+    """Two trainings queued in the workbench, the server killed with kill -9: "stopped while it was queued",
+    not "stopped during queued"."""
+    from recsys import solutions
+    from recsys.recovery import recover
+    from recsys.store import CREATE_PENDING
+
+    store.create_dataset_group("g")
+    solutions.create_solution(store, "g", "pop", "aws-popularity-count")
+    version = solutions.new_solution_version(store, "g", "pop")
+    store.update_resource(solutions.SOLUTION_VERSION, "g", version.name, status=CREATE_PENDING,
+                          body={"owner": {"token": "deadbeef0002", "pid": 0, "host": "x"}})
+    assert recover(store).versions == [version.arn]
+    reason = solutions.get_solution_version(store, version.arn).failure_reason
+    assert "stopped (killed or crashed) while it was queued; nothing was kept" in reason, reason
