@@ -3,6 +3,8 @@ version beside ranking ones. Nothing the pages show may read "None" or "nan"."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -49,6 +51,8 @@ def test_tables_show_no_none_on_data_without_event_types(page, state, plays_home
     assert at.dataframe, "the page shows no table"
     cells = shown_cells(at)
     assert not [c for c in cells if c in ("None", "nan", "NaN", "<NA>", "NaT")], cells
+    long_numbers = [c for c in cells if re.fullmatch(r"-?\d+\.\d{5,}", c)]  # 0.10584491746864022
+    assert not long_numbers, long_numbers
 
 
 def test_a_finished_tuning_run_shows_no_none(plays_home, monkeypatch):
