@@ -156,15 +156,16 @@ def readable(frame: pd.DataFrame) -> pd.DataFrame:
     event types), and the other missing cells are blank, where Streamlit would print "None"."""
     kept = frame.loc[:, frame.notna().any(axis=0) | (frame.shape[0] == 0)]
     gaps = [c for c in kept.columns if kept[c].isna().any()]
-    return kept.assign(**{c: kept[c].map(_cell, na_action="ignore").astype(object).where(kept[c].notna(), "")
+    return kept.assign(**{c: kept[c].map(_cell, na_action="ignore").where(kept[c].notna(), "").astype(str)
                           for c in gaps}) if gaps else kept
 
 
-def _cell(value):
-    """A number of a column turned to text (it has blanks) as Streamlit would have shown it: 0.1058, 7.441, 12."""
+def _cell(value) -> str:
+    """A value of a column turned to text (it has blanks; one type per column, as Arrow needs), numbers as
+    Streamlit would have shown them: 0.1058, 7.441, 12."""
     if isinstance(value, (float, np.floating)):
         return str(int(value)) if float(value).is_integer() else str(round(float(value), 4))
-    return value
+    return str(value)
 
 
 def empty_state(message: str, next_step: str) -> None:

@@ -73,3 +73,18 @@ def test_a_finished_tuning_run_shows_no_none(plays_home, monkeypatch):
     texts = [c.value for c in at.caption] + shown_cells(at)
     assert any("not searched" in t for t in texts), texts
     assert not [t for t in texts if "None" in t or t in ("nan", "<NA>")], texts
+
+
+def test_a_table_with_blanks_serialises_to_arrow_as_is():
+    """Streamlit sends tables as Arrow: a column of numbers and blanks must be one type, else every rerun logs
+    an ArrowTypeError and Streamlit guesses the types again."""
+    import pyarrow as pa
+
+    from pages import common
+
+    frame = pd.DataFrame({"NDCG@10": [0.10584491746864022, None], "users": pd.array([3, None], dtype="Int64"),
+                          "count": pd.Series([4, None], dtype=object), "empty": [None, None]})
+    shown = common.readable(frame)
+    assert list(shown.columns) == ["NDCG@10", "users", "count"]
+    assert shown.to_numpy().tolist() == [["0.1058", "3", "4"], ["", "", ""]]
+    pa.Table.from_pandas(shown)  # raises ArrowTypeError on a mixed column
