@@ -157,7 +157,11 @@ with right:
                  "why": display.name_reasons(it.get("reason"), names, cited), **(it.get("metadata") or {})}
                 for i, it in enumerate(answer["itemList"])]
         frame = pd.DataFrame(rows)
-        st.dataframe(common.readable(frame), hide_index=True, width="stretch", height=420)
+        if frame.empty:
+            st.info("No item passes the filter for this user: loosen the filter or pick another user."
+                    if filter_arn or expression else "No item to recommend to this user with these settings.")
+        else:
+            st.dataframe(common.readable(frame), hide_index=True, width="stretch", height=420)
         applied = f" · Filter: {choice}" if filter_arn or expression else ""
         promoted = f" · Promotion: {promotions[0]['percentPromotedItems']}%" if promotions else ""
         st.caption(f"recommendationId `{answer['recommendationId']}`{applied}{promoted}")

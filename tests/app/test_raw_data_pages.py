@@ -88,3 +88,19 @@ def test_a_table_with_blanks_serialises_to_arrow_as_is():
     assert list(shown.columns) == ["NDCG@10", "users", "count"]
     assert shown.to_numpy().tolist() == [["0.1058", "3", "4"], ["", "", ""]]
     pa.Table.from_pandas(shown)  # raises ArrowTypeError on a mixed column
+
+
+def test_a_filter_nothing_passes_says_so(plays_home, monkeypatch):
+    monkeypatch.setenv("RECSYS_HOME", str(plays_home))
+    at = run("preview", group="plays", preview_user="r1", preview_filter="(type an expression)",
+             preview_expression="INCLUDE ItemID WHERE Interactions.EVENT_VALUE > 100")
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    said = " ".join(str(e.value) for e in [*at.info, *at.warning, *at.caption])
+    assert "No item passes" in said, said
+
+
+def test_an_anonymous_session_gets_recommendations(plays_home, monkeypatch):
+    monkeypatch.setenv("RECSYS_HOME", str(plays_home))
+    at = run("preview", group="plays", preview_mode="Anonymous session")
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert len(at.dataframe[-1].value) == 10
