@@ -91,3 +91,25 @@ def test_a_training_queued_when_its_process_died_says_so_in_words(store):
     assert recover(store).versions == [version.arn]
     reason = solutions.get_solution_version(store, version.arn).failure_reason
     assert "stopped (killed or crashed) while it was queued; nothing was kept" in reason, reason
+
+
+def test_the_cli_says_when_a_filter_leaves_nothing(store, tmp_path):
+    """get-recommendations through a filter nothing passes printed only a recommendationId."""
+    from click.testing import CliRunner
+
+    from recsys import campaigns, filters, runs, solutions
+    from recsys.cli import main
+
+    path = tmp_path / "plays.csv"
+    path.write_text("USER_ID,ITEM_ID,TIMESTAMP\n" + "".join(f"u{k % 40},i{k % 37},{k}\n" for k in range(1_200)))
+    store.create_dataset_group("g")
+    import_file(store, "g", "Interactions", path)
+    solutions.create_solution(store, "g", "pop", "aws-popularity-count")
+    version = runs.create_solution_version(store, "g", "pop", wait=True)
+    assert version.status == "ACTIVE", version.failure_reason
+    campaigns.create_campaign(store, "g", "main", version.arn)
+    filters.create_filter(store, "g", "none", "INCLUDE ItemID WHERE Interactions.EVENT_VALUE > 100")
+    result = CliRunner().invoke(main, ["--home", str(store.home), "get-recommendations", "-g", "g", "-c", "main",
+                                       "-u", "u1", "--filter", "none"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "No item passes" in result.output and "recommendationId: RID-" in result.output
