@@ -113,3 +113,23 @@ def test_the_cli_says_when_a_filter_leaves_nothing(store, tmp_path):
                                        "-u", "u1", "--filter", "none"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "No item passes" in result.output and "recommendationId: RID-" in result.output
+
+
+def test_a_missing_version_error_names_a_command_that_exists(store):
+    """Deploying a solution's name instead of a version ARN pointed at `python -m recsys versions`, which does
+    not exist."""
+    import re
+
+    import pytest
+    from click.testing import CliRunner
+
+    from recsys import campaigns
+    from recsys.cli import main
+    from recsys.exceptions import NotFoundError
+
+    store.create_dataset_group("g")
+    with pytest.raises(NotFoundError) as missing:
+        campaigns.create_campaign(store, "g", "main", "pop")
+    command = re.search(r"`python -m recsys (.+?)`", str(missing.value)).group(1).split()
+    result = CliRunner().invoke(main, ["--home", str(store.home), *command])
+    assert result.exit_code == 0, result.output
