@@ -124,7 +124,8 @@ def require_group() -> str | None:
     if group is None:
         empty_state(
             "The workspace has no dataset group yet.",
-            "Load the demo data with `python -m recsys demo`, or create a group and import a file on the Data page.",
+            "Load the demo data with the button on **Home**, or create a group and import a file on the **Data** "
+            "page.",
         )
     return group
 

@@ -104,3 +104,11 @@ def test_an_anonymous_session_gets_recommendations(plays_home, monkeypatch):
     at = run("preview", group="plays", preview_mode="Anonymous session")
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert len(at.dataframe[-1].value) == 10
+
+
+@pytest.mark.parametrize("page", ["data", "train", "preview", "filters"])
+def test_an_empty_workspace_speaks_of_the_pages_controls_not_cli_commands(page, empty_env):
+    at = run(page)
+    assert not at.exception, at.exception
+    said = " ".join(str(i.value) for i in at.info)
+    assert "Next step" in said and "python -m" not in said, said
