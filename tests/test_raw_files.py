@@ -1,5 +1,5 @@
-"""The data warnings on raw files of other domains than retail: what they flag must be there, and what they
-leave alone must be a product or a person."""
+"""What a new user meets on raw files of other domains than retail: the data warnings (what they flag must be
+there, what they leave alone a product or a person) and the CLI's words around recovery, filters and campaigns."""
 
 from __future__ import annotations
 
