@@ -54,9 +54,12 @@ from recsys.columns import INTERACTIONS
 from recsys.csv_reader import (
     BAD_RECORD, MAX_COLUMNS, check_width, is_gzip, open_binary, read_csv_tables, read_header,
 )
-from recsys.datasets import BULK, FULL, MODES, TableWriter, frame_to_blocks, get_or_create_dataset
-from recsys.event_writer import drain_spool_if_free
-from recsys.exceptions import ConflictError, ImportFailed, RecsysError, ValidationError
+from recsys.datasets import (
+    BULK, FULL, MODES, TableWriter, count_rows, create_dataset, delete_dataset, frame_to_blocks, get_dataset,
+    get_or_create_dataset,
+)
+from recsys.event_writer import SPOOL_AFTER_SECONDS, drain_spool_if_free, spooled_count
+from recsys.exceptions import ConflictError, ImportFailed, NotFoundError, RecsysError, ValidationError
 from recsys.failpoints import failpoint
 from recsys.files import environment_problem, temp_name
 from recsys.schema import Schema, normalize_dataset_type
@@ -496,8 +499,6 @@ def import_file(
             raise
         # A dataset that holds no rows yet (a failed first import made it with the default schema) takes the
         # schema given now; one with rows keeps its own.
-        from recsys.workspace import save_schema
-
         try:
             dataset = save_schema(store, group, dtype, schema)
         except ValidationError:
@@ -626,6 +627,30 @@ def import_file(
         if problem is not None and problem is not exc:
             raise problem from exc
         raise
+
+
+def save_schema(store, group: str, dataset_type: str, schema) -> dict:
+    """Create a dataset with `schema`, or replace the schema of one that holds no rows yet.
+
+    Events waiting in the spool count as rows: they are moved in first, and while they cannot be (a long import
+    holds the lock) the schema stays, so a spooled batch never meets a schema it was not checked against."""
+    try:
+        existing = get_dataset(store, group, dataset_type)
+    except NotFoundError:
+        return create_dataset(store, group, dataset_type, schema)
+    waiting = 0
+    if existing["schema"].dataset_type == INTERACTIONS:
+        drain_spool_if_free(store, wait=SPOOL_AFTER_SECONDS)  # else refused below
+        waiting = spooled_count(store, group)
+    if waiting:
+        raise ConflictError(f"{waiting:,} batches of events for {group!r} wait in the spool while a long import "
+                            "holds the workspace; change the schema once the import has finished.")
+    rows = count_rows(store, group, dataset_type)["total"]
+    if rows:
+        raise ValidationError(f"The {dataset_type} dataset of {group!r} holds {rows:,} rows; its schema can only "
+                              "be replaced while it is empty. Create a new dataset group for the new schema.")
+    delete_dataset(store, group, dataset_type)
+    return create_dataset(store, group, dataset_type, schema)
 
 
 def recover_import_jobs(store) -> list[str]:
