@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from recsys import resources, validation
-from recsys.columns import INTERACTIONS
+from recsys.columns import INTERACTIONS, TIMESTAMP
 from recsys.csv_reader import (
     BAD_RECORD, MAX_COLUMNS, check_width, is_gzip, open_binary, read_csv_tables, read_header,
 )
@@ -99,6 +99,7 @@ class ImportJob:
     first_rejects: list = field(default_factory=list)
     ignored_columns: list = field(default_factory=list)
     column_map: dict = field(default_factory=dict)
+    fixed_timestamp: int | None = None
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -445,6 +446,26 @@ def _save_job(store, job: ImportJob, status: str | None = None, db=None) -> None
                           failure_reason=job.failure_reason, db=db)
 
 
+def _check_fixed_timestamp(columns, schema: Schema, column_map: Mapping | None, value) -> int:
+    """The one TIMESTAMP given to every row, checked: the schema has the field and no column of the file gives it."""
+    if not schema.has(TIMESTAMP):
+        raise ValidationError(f"The {schema.dataset_type} schema has no TIMESTAMP field; a fixed timestamp is only "
+                              "for Interactions.")
+    mapped = [str(src) for src, dst in (column_map or {}).items() if str(dst).upper() == TIMESTAMP]
+    named = [str(c) for c in columns if str(c).upper() == TIMESTAMP and str(c) not in (column_map or {})]
+    if mapped or named:
+        raise ValidationError(f"The file's column {(mapped or named)[0]!r} gives TIMESTAMP; drop the fixed timestamp "
+                              "(--fixed-timestamp), or the mapping of that column.")
+    try:
+        stamp = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"Fixed timestamp {value!r} is not a whole number of epoch seconds (e.g. "
+                              f"{int(time.time())}, or 'now' on the command line).") from None
+    if stamp < 0:
+        raise ValidationError(f"Fixed timestamp {stamp} is before 1970; give epoch seconds such as {int(time.time())}.")
+    return stamp
+
+
 def get_import_job(store, group: str, name: str) -> resources.ImportJob:
     """The stored import job (the typed resource the API describes), after it ran."""
     return resources.ImportJob.from_record(store.get_resource(RESOURCE_TYPE, group, name), store)
@@ -473,8 +494,13 @@ def import_file(
     chunk_size: int = 200_000,
     progress: Progress | None = None,
     job_name: str | None = None,
+    fixed_timestamp: int | None = None,
 ) -> ImportJob:
     """Import a file into a dataset as one atomic job; returns the finished ImportJob (status ACTIVE).
+
+    `fixed_timestamp` (epoch seconds, e.g. ``int(time.time())``) is the TIMESTAMP of every row of a file that has
+    no time at all (play counts, ratings exports): the rows keep their file order, which the recipes and the
+    evaluation split use to order events of equal time. Refused when a column of the file gives TIMESTAMP.
 
     Raises ImportFailed (a ValidationError, `.job` attached, status CREATE FAILED) when the file cannot be
     read, required columns are missing, or more than `max_rejected_fraction` of the rows are rejected; any
@@ -522,6 +548,10 @@ def import_file(
         first = next(chunks, None)
         if first is None:
             raise ValidationError(f"{Path(path).name} has no data rows.")
+        if fixed_timestamp is not None:
+            job.fixed_timestamp = _check_fixed_timestamp(first[1].columns, ds_schema, column_map, fixed_timestamp)
+            first = (first[0], first[1].assign(**{TIMESTAMP: str(job.fixed_timestamp)}))
+            chunks = ((row, raw.assign(**{TIMESTAMP: str(job.fixed_timestamp)})) for row, raw in chunks)
         plan = plan_columns(first[1].columns, ds_schema, column_map, date_columns, exclude)
         job.ignored_columns = plan.ignored
         columns = [f.name for f in ds_schema.fields if f.name in plan.sources]

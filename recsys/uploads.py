@@ -118,6 +118,9 @@ FORM_WORDING = (
     (re.compile(r"pass date_format/--date-format"), "tick 'parse dates' under the column, or fix the dates"),
     (re.compile(r"pass date_columns/--date-column (\w+)"), r"tick 'parse dates' under the column mapped to \1"),
     (re.compile(r"check the delimiter \(--delimiter\)"), "check the delimiter"),
+    (re.compile(r"--fixed-timestamp now \(fixed_timestamp=epoch seconds\)"),
+     "tick 'The file has no time column' under the mapping"),
+    (re.compile(r" \(--fixed-timestamp\)"), " (untick 'The file has no time column')"),
     (re.compile(r"\(recsys import --group \S+ --type \w+ FILE\)"), "(the Import tab)"),
 )
 

@@ -9,7 +9,7 @@ import pytest
 
 from recsys import uploads
 from recsys.datasets import count_rows
-from recsys.exceptions import ConflictError, ValidationError
+from recsys.exceptions import ConflictError, ImportFailed, ValidationError
 from recsys.ingest import import_file
 from recsys.schema import default_schema
 
@@ -78,3 +78,13 @@ def test_a_dataset_with_rows_keeps_its_schema_and_its_rows(store, tmp_path):
     with pytest.raises(ConflictError, match="already has a different schema"):
         import_file(store, "shop", "Interactions", good, schema=other)
     assert count_rows(store, "shop", "Interactions")["total"] == 2
+
+
+def test_the_missing_time_hint_points_at_the_forms_checkbox(store, tmp_path):
+    store.create_dataset_group("g")
+    path = tmp_path / "plays.csv"
+    path.write_text("user,artist\nu1,a\n")
+    with pytest.raises(ImportFailed) as failed:
+        import_file(store, "g", "interactions", path, column_map={"user": "USER_ID", "artist": "ITEM_ID"})
+    worded = uploads.form_wording(failed.value)
+    assert "tick 'The file has no time column'" in worded and "--" not in worded
