@@ -2,7 +2,7 @@
 
 The workspace setting ``engine`` (`Store.setting`) holds JSON, e.g.::
 
-    {"default": "auto", "spark_above_interactions": 16000000, "spark_master": "local[2]", "spark_conf": {}}
+    {"default": "auto", "spark_above_interactions": 20000000, "spark_master": "local[2]", "spark_conf": {}}
 
 ``default`` is ``local``, ``spark`` or ``auto`` (Spark when the group has more than ``spark_above_interactions``
 interactions and pyspark is installed). Without the setting every version trains locally, as before.
@@ -16,9 +16,9 @@ from recsys.exceptions import ValidationError
 
 ENGINES = ("local", "spark")
 SETTING = "engine"
-# bench/RESULTS.md ("Spark"): where the local and Spark local[2] CPU costs measured at 1M and 5M interactions
-# cross when extrapolated (local was the cheaper engine at both); used only when the default is "auto".
-DEFAULT_SPARK_ABOVE = 16_000_000
+# bench/RESULTS.md ("Spark"): the largest size measured end to end on Spark local[2] (the local engine was the
+# cheaper one at every size measured, so this is no speed crossover); used only when the default is "auto".
+DEFAULT_SPARK_ABOVE = 20_000_000
 DEFAULTS = {"default": "local", "spark_above_interactions": DEFAULT_SPARK_ABOVE, "spark_master": "local[2]",
             "spark_conf": {}}
 # Spark engine options besides master / conf / source (see recsys.spark.train.train_version).
