@@ -380,7 +380,7 @@ def test_every_recipe_is_user_or_item_based():
 
 
 def test_large_catalogues_use_implicit_als(data, tmp_path):
-    r = get_recipe("aws-user-personalization")(max_items_for_ease=10, factors=8, iterations=5, random_state=0).fit(data)
+    r = get_recipe("aws-user-personalization")(model="als", factors=8, iterations=5, random_state=0).fit(data)
     assert r.model_kind_ == "als"
     assert _cluster_share(r.recommend(["u00"], n=5)[0].item_ids, "a") >= 0.8
     events = pd.DataFrame({"USER_ID": "s1", "ITEM_ID": ["b01", "b02", "b03"], "TIMESTAMP": [1, 2, 3]})
