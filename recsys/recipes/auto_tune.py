@@ -27,10 +27,10 @@ K = 10
 VALIDATION_HOLDOUT = 0.1
 MIN_VALIDATION_USERS = 20
 #: validation users x catalogue items scored per candidate (bounds the search's memory and time)
-VALIDATION_CELLS = 4_000_000
+VALIDATION_CELLS = 3_000_000
 MAX_VALIDATION_USERS = 3_000
 #: trial inversions of the l2 search use at most this many (most popular) items
-L2_SEARCH_ITEMS = 1_500
+L2_SEARCH_ITEMS = 1_000
 #: search grids: l2 as a multiple of the mean item weight; half-lives; blend weights in units of the spreads
 L2_GRID = tuple(10.0 ** (j / 2) for j in range(-2, 8))          # 0.1 .. 3162
 HALF_LIVES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
@@ -59,7 +59,7 @@ def validation_split(indptr: np.ndarray, items: np.ndarray, times: np.ndarray, w
     lens = np.diff(indptr)
     eligible = np.flatnonzero(lens >= 2)
     if max_users is None:
-        max_users = int(np.clip(VALIDATION_CELLS // max(n_items, 1), 500, MAX_VALIDATION_USERS))
+        max_users = int(np.clip(VALIDATION_CELLS // max(n_items, 1), 300, MAX_VALIDATION_USERS))
     if len(eligible) < MIN_VALIDATION_USERS:
         return None
     rng = np.random.default_rng(seed)
@@ -113,7 +113,7 @@ def _subset(val: Validation, rows: np.ndarray) -> Validation:
 
 def ndcg_at_k(scores: np.ndarray, val: Validation, k: int = K) -> float:
     """Mean NDCG@k of per-user score rows (V, n_items) against the validation truth, seen items excluded."""
-    s = np.array(scores, dtype=np.float64, copy=True)
+    s = np.array(scores, dtype=np.float32, copy=True)
     s[val.seen.nonzero()] = -np.inf
     kk = min(k, s.shape[1] - 1)
     part = np.argpartition(-s, kk, axis=1)[:, :kk]
@@ -153,10 +153,12 @@ class SearchResult:
     """The chosen settings (recipe units) and every trial, as JSON-safe values."""
 
     settings: dict
-    trials: list = field(default_factory=list)   # [stage, label, score, chosen]
+    trials: list = field(default_factory=list)   # {model, stage, setting, ndcg_at_10, chosen}
     validation_users: int = 0
     popularity_score: float = 0.0
     chosen_score: float = 0.0
+    held_out_share: float = 0.0       # share of the training events the validation model did not see
+    model: tuple | None = None        # (item columns, weights) of the validation model
 
 
 class SettingsSearch:
@@ -175,6 +177,7 @@ class SettingsSearch:
         self.val = validation_split(indptr, items, times, weights, n_items, seed)
         self.indptr, self.items, self.weights = indptr, items, weights
         self.trials: list = []
+        self.models: dict = {}   # kind -> (item columns, weights) of the validation model at the chosen l2
         self.allow_popularity_alone = True
 
     def run(self) -> SearchResult | None:
@@ -186,32 +189,36 @@ class SettingsSearch:
         self.log_pop = np.log((counts + 1.0) / (counts.sum() + self.n_items))
         active = np.flatnonzero(counts > 0)
         self.active = active[np.argsort(-counts[active], kind="stable")]
+        # items of one user add no co-occurrence worth an n^3 inversion: dense EASE covers items of 2+ users
+        self.shared = self.active[counts[self.active] >= 2]
         self.base_l2 = float(X.power(2).sum() / max(len(active), 1))   # mean diagonal of the Gram matrix
         pop = ndcg_at_k(np.tile(self.log_pop, (val.n_users, 1)), val)
         self._trial("popularity", "popularity", "popularity alone", pop)
-        kinds = [self.fixed["model"]] if "model" in self.fixed else (
-            ["ease"] if len(active) <= self.dense_max_items else ["ease", "lowrank"])
+        # low-rank EASE only on request: on large catalogues its SVD cost more than EASE over the most popular
+        # items, which scored at least as well on validation wherever both were run
+        kinds = [self.fixed.get("model", "ease")]
         T = im.transitions(self.indptr, self.items, self.n_items, keep=val.keep)
         best = None
-        for kind in kinds:
-            found = self._search_kind(kind, X, T)
+        for kind in kinds:  # the second kind reuses the first one's recency and blend (a cheap comparison)
+            found = self._search_kind(kind, X, T, like=best[0] if best else None)
             if best is None or found[1] > best[1]:
                 best = found
         settings, score = best
-        if pop > score and self.allow_popularity_alone:  # popularity wins on validation: the blend follows it
+        if pop >= score and self.allow_popularity_alone:  # popularity wins on validation: the blend follows it
             settings, score = {**settings, "relevance": False}, pop
         for t in self.trials:
             t["chosen"] = t["chosen"] and t["model"] == settings["model"] and settings["relevance"]
         self.trials[0]["chosen"] = not settings["relevance"]
-        return SearchResult(settings, self.trials, val.n_users, pop, score)
+        return SearchResult(settings, self.trials, val.n_users, pop, score,
+                            held_out_share=float(1.0 - val.keep.mean()), model=self.models.get(settings["model"]))
 
     # ------------------------------------------------------------------ one model kind
-    def _search_kind(self, kind: str, X: sp.csr_matrix, T: sp.csr_matrix) -> tuple[dict, float]:
+    def _search_kind(self, kind: str, X: sp.csr_matrix, T: sp.csr_matrix, like: dict | None = None
+                     ) -> tuple[dict, float]:
         val = self.val
         recency0 = self.fixed.get("recency", im.RECENCY_OFF)
-        cols = self.active[:self.dense_max_items] if kind == "ease" else np.sort(self.active)
-        if kind == "ease":
-            cols = np.sort(cols)
+        min_users = 2 if kind == "ease" and len(self.shared) >= 2 else 1
+        cols = np.sort(self.shared[:self.dense_max_items] if min_users == 2 else self.active)
         basis = im.lowrank_basis(X, cols, im.LOWRANK_RANK, self.seed) if kind == "lowrank" else None
         profiles: dict = {}
 
@@ -236,7 +243,7 @@ class SettingsSearch:
 
         # 1. l2, on the most popular items when a trial inversion of the whole set would be costly
         search_cols = cols if kind == "lowrank" or len(cols) <= 2 * L2_SEARCH_ITEMS else \
-            np.sort(self.active[:L2_SEARCH_ITEMS])
+            np.sort(self.shared[:L2_SEARCH_ITEMS])
         models: dict = {}
         if "l2" in self.fixed:
             l2 = float(self.fixed["l2"])
@@ -257,16 +264,18 @@ class SettingsSearch:
             for j, sc in sorted(tried.items()):
                 self._trial(kind, "l2", f"l2 {grid[j]:.4g} ({L2_GRID[j]:.3g} x mean item weight)", sc, j == i)
         model = models[l2] if l2 in models else fit(l2, cols)
+        self.models[kind] = model
         # 2. recency, re-scoring the validation users only
-        if "recency" in self.fixed:
-            recency = self.fixed["recency"]
+        if "recency" in self.fixed or like:
+            recency = self.fixed.get("recency") or like["recency"]
             R = relevance(model, recency)
         else:
             recency, R = self._search_recency(lambda r: relevance(model, r), kind)
         # 3. blends with the popularity prior and the next-item transitions
-        pop_blend, seq_blend, score = self._search_blends(R, T, kind)
+        pop_blend, seq_blend, score, units = self._search_blends(R, T, kind, like["blend_units"] if like else None)
         settings = {"model": kind, "l2": l2, "recency": recency, "popularity_blend": pop_blend,
-                    "sequence_blend": seq_blend, "n_model_items": int(len(cols)), "relevance": True}
+                    "sequence_blend": seq_blend, "n_model_items": int(len(cols)), "relevance": True,
+                    "model_min_users": min_users, "blend_units": units}
         return settings, score
 
     def _search_recency(self, relevance, kind: str) -> tuple[dict, np.ndarray]:
@@ -283,27 +292,32 @@ class SettingsSearch:
         last = h.times[np.searchsorted(h.rows, np.arange(val.n_users), side="right")[lens > 0] - 1]
         if len(first) and np.median(last - first) > im.DAY:
             options.append(("days", list(HALF_LIVES_DAYS)))
-        best = (None, -1.0, None)
-        for unit, grid in options:
-            cache = {}
+        cache: dict = {}
 
-            def score(hl, unit=unit, cache=cache):
-                R = relevance({"unit": unit, "half_life": float(hl)})
-                cache[hl] = R
-                return ndcg_at_k(R, val)
+        def score(unit, hl):
+            recency = {"unit": unit, "half_life": float(hl)}
+            R = relevance(recency)
+            cache[(unit, hl)] = (ndcg_at_k(R, val), R)
+            self._trial(kind, "recency", recency_label(recency), cache[(unit, hl)][0])
+            return cache[(unit, hl)][0]
 
-            i, tried = _hill_climb(grid, score, start=min(len(grid) // 2, len(grid) - 1))
-            for j, sc in sorted(tried.items()):
-                self._trial(kind, "recency", recency_label({"unit": unit, "half_life": grid[j]}), sc)
-            if tried[i] > best[1]:
-                best = ({"unit": unit, "half_life": float(grid[i])}, tried[i], cache[grid[i]])
-        recency, _, R = best
+        # each unit at the middle of its grid, then a hill-climb in the best unit only
+        starts = {unit: min(len(grid) // 2, len(grid) - 1) for unit, grid in options}
+        firsts = {unit: score(unit, grid[starts[unit]]) for unit, grid in options}
+        unit = max(firsts, key=firsts.get)
+        grid = dict(options)[unit]
+        i, _ = _hill_climb(grid, lambda hl: cache[(unit, hl)][0] if (unit, hl) in cache else score(unit, hl),
+                           starts[unit])
+        recency = {"unit": unit, "half_life": float(grid[i])}
+        R = cache[(unit, grid[i])][1]
+        cache.clear()
         for t in self.trials:
             if t["model"] == kind and t["stage"] == "recency" and t["setting"] == recency_label(recency):
                 t["chosen"] = True
         return recency, R
 
-    def _search_blends(self, R: np.ndarray, T: sp.csr_matrix, kind: str) -> tuple[float, float, float]:
+    def _search_blends(self, R: np.ndarray, T: sp.csr_matrix, kind: str, units: list | None = None
+                       ) -> tuple[float, float, float, list]:
         """Weights a, g of R + a·log_pop + g·seq (in units of the spreads), by alternating hill-climbs."""
         val = self.val
         spread_r = float(np.mean(R.std(axis=1))) or 1.0
@@ -327,8 +341,10 @@ class SettingsSearch:
         a = grid[grid.index(0.1)] if a is None else a / unit_a
         g = self.fixed.get("sequence_blend")
         g = 0.0 if g is None else (g / unit_g if unit_g else 0.0)
-        search_a = "popularity_blend" not in self.fixed
-        search_g = "sequence_blend" not in self.fixed and S is not None
+        search_a = "popularity_blend" not in self.fixed and units is None
+        search_g = "sequence_blend" not in self.fixed and S is not None and units is None
+        if units is not None:
+            a, g = units
         for stage in ("a", "g", "a"):
             if stage == "a" and search_a:
                 i, _ = _hill_climb(grid, lambda x: score(x, g), grid.index(a) if a in grid else 2)
@@ -340,7 +356,7 @@ class SettingsSearch:
         for (av, gv), v in sorted(tried.items()):
             self._trial(kind, "blend", f"popularity prior {av:g}, next-item transitions {gv:g} "
                         "(x relevance spread)", v, (av, gv) == (a, g))
-        return a * unit_a, g * unit_g, final
+        return a * unit_a, g * unit_g, final, [a, g]
 
     def _trial(self, kind: str, stage: str, label: str, score: float, chosen: bool = False) -> None:
         self.trials.append({"model": kind, "stage": stage, "setting": label, "ndcg_at_10": round(float(score), 6),

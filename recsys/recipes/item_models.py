@@ -18,12 +18,13 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-#: Largest catalogue for dense EASE in auto mode. Measured (bench/quality.py --measure-dense, recorded in
-#: bench/RESULTS.md): one float32 inversion of the item Gram matrix on this 2-core machine costs ~1.5 s at
-#: 3,000 items and ~5 s at 5,000; the auto-tuned fit makes two of them, which keeps a 20k-item fit within 30 s.
-DENSE_EASE_MAX_ITEMS = 5_000
+#: Largest catalogue for dense EASE in auto mode (beyond it: EASE over the most popular items, or low-rank EASE).
+#: Measured with `bench/quality.py --measure-dense` (bench/RESULTS.md): one float32 inversion took 2.5 s at
+#: 3,000 items, 4.6 s at 4,000 and 9.1 s at 5,000 on this 2-core machine (load average ~9); an auto-tuned fit
+#: makes two at this size, which keeps a 20k-item, 100k-event fit within its 30 s.
+DENSE_EASE_MAX_ITEMS = 4_000
 #: Rank of low-rank EASE (capped by the data's own rank).
-LOWRANK_RANK = 256
+LOWRANK_RANK = 128
 #: How many of the user's newest events feed the sequence score, and the decay per step back.
 SEQUENCE_WINDOW = 5
 SEQUENCE_DECAY = 0.5
@@ -88,7 +89,7 @@ def lowrank_basis(X: sp.csr_matrix, cols: np.ndarray, rank: int, seed: int) -> t
     from sklearn.utils.extmath import randomized_svd
     Xa = X[:, cols].astype(np.float32)
     k = int(max(1, min(rank, min(Xa.shape) - 1)))
-    _, s, vt = randomized_svd(Xa, n_components=k, n_iter=4, random_state=seed)
+    _, s, vt = randomized_svd(Xa, n_components=k, n_iter=3, random_state=seed)
     return np.ascontiguousarray(vt.T, dtype=np.float32), (s.astype(np.float64) ** 2)
 
 

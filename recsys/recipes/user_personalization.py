@@ -49,6 +49,8 @@ MAX_CONTEXT_VALUES = 200
 #: what a parameter left at None means without auto-tuning (the behaviour before auto-tuning existed)
 UNTUNED = {"l2_scale": 3.0, "max_items_for_ease": 30_000, "recency_half_life": 5.0, "popularity_weight": 0.2,
            "sequence_weight": 0.0}
+#: when the validation split held out less than this share of the events, its model is the final one
+REUSE_VALIDATION_MODEL_BELOW = 0.01
 EASE_DTYPE = np.float64  # the untuned dense EASE; auto-tuned fits use float32 (l2 >= 0.1 x mean item weight)
 
 
@@ -152,8 +154,10 @@ class UserPersonalization(Recipe):
         self.settings_, self.tuning_ = self._choose_settings()
         _report(progress, "model", 0.5)
         X = im.training_matrix(self.hist_indptr_, self.hist_items_, self.hist_weights_, n_items)
-        kind = self.settings_["model"]
-        getattr(self, f"_fit_{kind}")(X)
+        if self.settings_["relevance"]:
+            getattr(self, f"_fit_{self.settings_['model']}")(X)
+        else:  # popularity won on validation: no relevance model to fit
+            self.model_kind_ = "popularity"
         if self.settings_["sequence_blend"] > 0 or self.settings_["sequence_weight"] > 0:
             self.transitions_ = im.transitions(self.hist_indptr_, self.hist_items_.astype(np.int64), n_items)
         _report(progress, "exploration", 0.8)
@@ -204,6 +208,8 @@ class UserPersonalization(Recipe):
         if result is None:
             return untuned, {"auto_tune": True, "reason": f"too little data for a validation split (needs "
                              f"{at.MIN_VALIDATION_USERS} users with 2+ events and a new item to find)"}
+        if result.model is not None and result.held_out_share < REUSE_VALIDATION_MODEL_BELOW:
+            self._validation_model = result.model
         settings = {**result.settings, "dtype": "float32",
                     "popularity_weight": weights.get("popularity_weight", 0.0),
                     "sequence_weight": weights.get("sequence_weight", 0.0)}
@@ -223,18 +229,25 @@ class UserPersonalization(Recipe):
 
     def _model_items(self) -> np.ndarray:
         """Item positions the relevance model covers: the active items, or the most popular n_model_items."""
-        active = np.flatnonzero(self.counts_ > 0)
+        active = np.flatnonzero(self.counts_ >= self.settings_.get("model_min_users", 1))
+        if len(active) < 2:
+            active = np.flatnonzero(self.counts_ > 0)
         n = int(self.settings_.get("n_model_items", len(active)))
         if n < len(active):
             active = np.sort(active[np.argsort(-self.counts_[active], kind="stable")[:n]])
         return active
 
     def _fit_ease(self, X: sp.csr_matrix) -> None:
-        active = self._model_items()
-        dtype = np.float32 if self.settings_.get("dtype") == "float32" else EASE_DTYPE
         self.model_kind_ = "ease"
-        self.active_items_ = active.astype(np.int64)
-        self.ease_B_ = im.ease_weights(im.gram(X, active, dtype), self.settings_["l2"], overwrite=True)
+        reuse = self.__dict__.pop("_validation_model", None)
+        if reuse is not None:  # the validation model saw all but a sliver of the events: no second inversion
+            self.active_items_, self.ease_B_ = reuse[0].astype(np.int64), reuse[1]
+            self.settings_["reused_validation_model"] = True
+        else:
+            active = self._model_items()
+            dtype = np.float32 if self.settings_.get("dtype") == "float32" else EASE_DTYPE
+            self.active_items_ = active.astype(np.int64)
+            self.ease_B_ = im.ease_weights(im.gram(X, active, dtype), self.settings_["l2"], overwrite=True)
         self.l2_used_ = float(self.settings_["l2"])
 
     def _fit_lowrank(self, X: sp.csr_matrix) -> None:
@@ -334,7 +347,9 @@ class UserPersonalization(Recipe):
         if len(users) == 0:
             return
         rng = np.random.default_rng(0 if self.random_state is None else self.random_state)
-        users = np.sort(rng.choice(users, size=min(len(users), 500), replace=False))
+        # about a million logits per trial temperature: 500 users, fewer on large catalogues
+        size = int(np.clip(1_000_000 // max(len(self.item_ids_), 1), 100, 500)) if self.tuning_.get("trials") else 500
+        users = np.sort(rng.choice(users, size=min(len(users), size), replace=False))
         last = self.hist_indptr_[users + 1] - 1
         target = self.hist_items_[last].astype(np.int64)
         starts, l = self.hist_indptr_[users], lens[users] - 1
@@ -455,6 +470,8 @@ class UserPersonalization(Recipe):
                 Xa = X
             if Xa is not None and Xa.nnz:
                 out[:, act] = np.asarray(Xa @ self.ease_B_, dtype=np.float64)
+        elif self.model_kind_ == "popularity":
+            pass
         elif self.model_kind_ == "lowrank":
             act = self.active_items_
             out[:, act] = im.lowrank_scores(X[:, act], self.lowrank_Q_, self.lowrank_w_, self.lowrank_d_)
