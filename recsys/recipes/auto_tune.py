@@ -47,6 +47,7 @@ class Validation:
     history: History          # their kept events, rows 0..V-1
     truth: np.ndarray         # bool (V, n_items): held-out items not already in the kept history
     seen: sp.csr_matrix       # (V, n_items) kept-history items (excluded from every ranking)
+    kept: np.ndarray          # stored positions of the events in `history`
 
     @property
     def n_users(self) -> int:
@@ -82,8 +83,8 @@ def validation_split(indptr: np.ndarray, items: np.ndarray, times: np.ndarray, w
         return None
     if not ok.all():  # users whose held-out items are all repeats: nothing to find, drop them
         keep[_ranges(indptr[users[~ok] + 1] - n_truth[~ok], n_truth[~ok])] = True
-        return _subset(Validation(keep, users, hist, truth, seen), np.flatnonzero(ok))
-    return Validation(keep, users, hist, truth, seen)
+        return _subset(Validation(keep, users, hist, truth, seen, kept), np.flatnonzero(ok))
+    return Validation(keep, users, hist, truth, seen, kept)
 
 
 def _times_dense(P: sp.csr_matrix, B: np.ndarray) -> np.ndarray:
@@ -108,11 +109,12 @@ def _subset(val: Validation, rows: np.ndarray) -> Validation:
     new_row[rows] = np.arange(len(rows))
     h = val.history
     hist = History(new_row[h.rows[pick]], h.items[pick], h.times[pick], h.weights[pick], len(rows))
-    return Validation(val.keep, val.users[rows], hist, val.truth[rows], val.seen[rows])
+    return Validation(val.keep, val.users[rows], hist, val.truth[rows], val.seen[rows], val.kept[pick])
 
 
-def ndcg_at_k(scores: np.ndarray, val: Validation, k: int = K) -> float:
-    """Mean NDCG@k of per-user score rows (V, n_items) against the validation truth, seen items excluded."""
+def ndcg_at_k(scores: np.ndarray, val: Validation, k: int = K, per_user: bool = False):
+    """Mean NDCG@k of per-user score rows (V, n_items) against the validation truth, seen items excluded
+    (`per_user`: the array of each user's NDCG@k instead of the mean)."""
     s = np.array(scores, dtype=np.float32, copy=True)
     s[val.seen.nonzero()] = -np.inf
     kk = min(k, s.shape[1] - 1)
@@ -124,7 +126,7 @@ def ndcg_at_k(scores: np.ndarray, val: Validation, k: int = K) -> float:
     dcg = hits @ disc
     n_rel = np.minimum(val.truth.sum(axis=1), kk)
     idcg = np.cumsum(disc)[np.maximum(n_rel, 1) - 1]
-    return float(np.mean(dcg / idcg))
+    return dcg / idcg if per_user else float(np.mean(dcg / idcg))
 
 
 def _hill_climb(grid, score, start: int) -> tuple[int, dict]:
@@ -169,13 +171,14 @@ class SettingsSearch:
     """
 
     def __init__(self, indptr, items, times, weights, n_items: int, *, seed: int, fixed: dict,
-                 dense_max_items: int):
+                 dense_max_items: int, weight_options: dict | None = None):
         self.n_items = n_items
         self.fixed = fixed
         self.seed = seed
         self.dense_max_items = dense_max_items
         self.val = validation_split(indptr, items, times, weights, n_items, seed)
         self.indptr, self.items, self.weights = indptr, items, weights
+        self.weight_options = weight_options or {}   # name -> per-event weights (stored order) to try
         self.trials: list = []
         self.models: dict = {}   # kind -> (item columns, weights) of the validation model at the chosen l2
         self.allow_popularity_alone = True
@@ -189,7 +192,8 @@ class SettingsSearch:
         self.log_pop = np.log((counts + 1.0) / (counts.sum() + self.n_items))
         active = np.flatnonzero(counts > 0)
         self.active = active[np.argsort(-counts[active], kind="stable")]
-        # items of one user add no co-occurrence worth an n^3 inversion: dense EASE covers items of 2+ users
+        # on large catalogues, items of one user add no co-occurrence worth an n^3 inversion: dense EASE then
+        # covers the most popular items of 2+ users
         self.shared = self.active[counts[self.active] >= 2]
         self.base_l2 = float(X.power(2).sum() / max(len(active), 1))   # mean diagonal of the Gram matrix
         pop = ndcg_at_k(np.tile(self.log_pop, (val.n_users, 1)), val)
@@ -217,16 +221,18 @@ class SettingsSearch:
                      ) -> tuple[dict, float]:
         val = self.val
         recency0 = self.fixed.get("recency", im.RECENCY_OFF)
-        min_users = 2 if kind == "ease" and len(self.shared) >= 2 else 1
+        min_users = 2 if kind == "ease" and len(self.active) > self.dense_max_items and len(self.shared) >= 2 else 1
         cols = np.sort(self.shared[:self.dense_max_items] if min_users == 2 else self.active)
         basis = im.lowrank_basis(X, cols, im.LOWRANK_RANK, self.seed) if kind == "lowrank" else None
         profiles: dict = {}
+        state = {"X": X, "hist": val.history, "weighting": "uniform"}
 
         def relevance(model, recency) -> np.ndarray:
-            key = (recency["unit"], recency["half_life"])
+            key = (state["weighting"], recency["unit"], recency["half_life"])
             if key not in profiles:
-                w = val.history.weights * im.recency_multiplier(val.history, recency)
-                profiles[key] = im.profile_matrix(val.history, w, self.n_items)
+                h = state["hist"]
+                w = h.weights * im.recency_multiplier(h, recency)
+                profiles[key] = im.profile_matrix(h, w, self.n_items)
             P = profiles[key]
             out = np.zeros((val.n_users, self.n_items))
             mcols, B = model
@@ -238,32 +244,53 @@ class SettingsSearch:
 
         def fit(l2, cols_):
             if kind == "ease":
-                return cols_, im.ease_weights(im.gram(X, cols_, np.float32), l2, overwrite=True)
+                return cols_, im.ease_weights(im.gram(state["X"], cols_, np.float32), l2, overwrite=True)
             return cols_, (basis[0], *im.lowrank_shrink(basis[0], basis[1], l2))
 
         # 1. l2, on the most popular items when a trial inversion of the whole set would be costly
         search_cols = cols if kind == "lowrank" or len(cols) <= 2 * L2_SEARCH_ITEMS else \
             np.sort(self.shared[:L2_SEARCH_ITEMS])
         models: dict = {}
+
+        def score_l2(l2_):
+            m = fit(l2_, search_cols)
+            if search_cols is cols:
+                models[(state["weighting"], l2_)] = m
+            s = relevance(m, recency0)
+            if search_cols is not cols:
+                s[:, np.setdiff1d(cols, search_cols)] = -np.inf
+            return ndcg_at_k(s, val)
+
         if "l2" in self.fixed:
             l2 = float(self.fixed["l2"])
         else:
             grid = [c * self.base_l2 for c in L2_GRID]
 
-            def score_l2(l2_):
-                m = fit(l2_, search_cols)
-                if search_cols is cols:
-                    models[l2_] = m
-                s = relevance(m, recency0)
-                if search_cols is not cols:
-                    s[:, np.setdiff1d(cols, search_cols)] = -np.inf
-                return ndcg_at_k(s, val)
-
             i, tried = _hill_climb(grid, score_l2, start=L2_GRID.index(10.0))
             l2 = grid[i]
             for j, sc in sorted(tried.items()):
                 self._trial(kind, "l2", f"l2 {grid[j]:.4g} ({L2_GRID[j]:.3g} x mean item weight)", sc, j == i)
-        model = models[l2] if l2 in models else fit(l2, cols)
+        # 2. event weighting (by event type, by event value), at that l2 on the same items
+        def use(name):
+            w = self.weight_options.get(name, self.weights)
+            state.update(X=im.training_matrix(self.indptr, self.items, w, self.n_items, keep=val.keep),
+                         hist=History(val.history.rows, val.history.items, val.history.times,
+                                      w[val.kept].astype(np.float64), val.n_users), weighting=name)
+
+        weighting = "uniform"
+        if self.weight_options and like is None:
+            scores = {"uniform": score_l2(l2)}
+            for name in self.weight_options:
+                use(name)
+                scores[name] = score_l2(l2)
+            weighting = max(scores, key=scores.get)
+            for name, sc in scores.items():
+                self._trial(kind, "event weights", f"event weights: {name}", sc, name == weighting)
+            use(weighting)
+        elif like is not None and like.get("event_weighting", "uniform") != "uniform":
+            weighting = like["event_weighting"]
+            use(weighting)
+        model = models.get((weighting, l2)) or fit(l2, cols)
         self.models[kind] = model
         # 2. recency, re-scoring the validation users only
         if "recency" in self.fixed or like:
@@ -275,7 +302,7 @@ class SettingsSearch:
         pop_blend, seq_blend, score, units = self._search_blends(R, T, kind, like["blend_units"] if like else None)
         settings = {"model": kind, "l2": l2, "recency": recency, "popularity_blend": pop_blend,
                     "sequence_blend": seq_blend, "n_model_items": int(len(cols)), "relevance": True,
-                    "model_min_users": min_users, "blend_units": units}
+                    "model_min_users": min_users, "blend_units": units, "event_weighting": weighting}
         return settings, score
 
     def _search_recency(self, relevance, kind: str) -> tuple[dict, np.ndarray]:
@@ -296,9 +323,11 @@ class SettingsSearch:
 
         def score(unit, hl):
             recency = {"unit": unit, "half_life": float(hl)}
-            R = relevance(recency)
-            cache[(unit, hl)] = (ndcg_at_k(R, val), R)
-            self._trial(kind, "recency", recency_label(recency), cache[(unit, hl)][0])
+            if (unit, hl) not in cache:
+                R = relevance(recency)
+                per_user = ndcg_at_k(R, val, per_user=True)
+                cache[(unit, hl)] = (float(per_user.mean()), R, per_user)
+                self._trial(kind, "recency", recency_label(recency), cache[(unit, hl)][0])
             return cache[(unit, hl)][0]
 
         # each unit at the middle of its grid, then a hill-climb in the best unit only
@@ -306,8 +335,20 @@ class SettingsSearch:
         firsts = {unit: score(unit, grid[starts[unit]]) for unit, grid in options}
         unit = max(firsts, key=firsts.get)
         grid = dict(options)[unit]
-        i, _ = _hill_climb(grid, lambda hl: cache[(unit, hl)][0] if (unit, hl) in cache else score(unit, hl),
-                           starts[unit])
+        i, _ = _hill_climb(grid, lambda hl: score(unit, hl), starts[unit])
+        # Among settings within one standard error of the best (paired over users), prefer the one that reacts
+        # most to a user's latest events (a campaign must follow PutEvents): walk to shorter half-lives.
+        best = cache[(unit, grid[i])][2]
+        if unit == "off":
+            unit, grid = "events", dict(options)["events"]
+            i = len(grid)
+        while i > 0:
+            diff = cache[(unit, grid[i - 1])][2] - best if score(unit, grid[i - 1]) is not None else None
+            if len(diff) < 2 or diff.mean() < -diff.std(ddof=1) / np.sqrt(len(diff)):
+                break
+            i -= 1
+        if i == len(grid):
+            unit, grid, i = "off", [0.0], 0
         recency = {"unit": unit, "half_life": float(grid[i])}
         R = cache[(unit, grid[i])][1]
         cache.clear()
@@ -369,7 +410,7 @@ def recency_label(recency: dict) -> str:
     return f"recency half-life {float(recency['half_life']):g} {recency['unit']}"
 
 
-STAGES = (("l2", "l2"), ("recency", "recency"), ("blend", "blend weights"))
+STAGES = (("l2", "l2"), ("event weights", "event weights"), ("recency", "recency"), ("blend", "blend weights"))
 MODEL_NAMES = {"ease": "EASE", "lowrank": "low-rank EASE", "als": "implicit ALS"}
 
 

@@ -26,20 +26,19 @@ get popularity, shifted by context when given.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.columns import CREATION_TIMESTAMP, IMPRESSION, ITEM_ID, TIMESTAMP, USER_ID
-from recsys.exceptions import UnknownIdError, ValidationError
+from recsys.columns import CREATION_TIMESTAMP, EVENT_TYPE, EVENT_VALUE, IMPRESSION, ITEM_ID, TIMESTAMP, USER_ID
+from recsys.exceptions import ValidationError
 from recsys.recipes import auto_tune as at
 from recsys.recipes import item_models as im
-from recsys.recipes.base import (USER_PERSONALIZATION, History, ParamInfo, Recipe, _as_list, _report,
-                                 softmax_rows)
+from recsys.recipes.base import USER_PERSONALIZATION, History, ParamInfo, Recipe, _report, softmax_rows
 from recsys.recipes.item_models import spd_inverse as _spd_inverse  # noqa: F401  (kept importable)
+from recsys.recipes.one_user import OneUserPath
 from recsys.recipes.popularity import unique_user_counts
 
 log = logging.getLogger(__name__)
@@ -54,7 +53,7 @@ REUSE_VALIDATION_MODEL_BELOW = 0.01
 EASE_DTYPE = np.float64  # the untuned dense EASE; auto-tuned fits use float32 (l2 >= 0.1 x mean item weight)
 
 
-class UserPersonalization(Recipe):
+class UserPersonalization(OneUserPath, Recipe):
     """Personalized recommendations for a user, updated in real time by new events (Personalize's flagship).
 
     Example: ``UserPersonalization(random_state=0).fit(data).recommend(["u1"], n=10, context={"DEVICE": "mobile"})``
@@ -151,7 +150,7 @@ class UserPersonalization(Recipe):
         self.log_pop_ = np.log((self.counts_ + 1.0) / (self.counts_.sum() + n_items))
         self.t_max_ = int(inter[TIMESTAMP].max())
         _report(progress, "validation search", 0.05)
-        self.settings_, self.tuning_ = self._choose_settings()
+        self.settings_, self.tuning_ = self._choose_settings(inter)
         _report(progress, "model", 0.5)
         X = im.training_matrix(self.hist_indptr_, self.hist_items_, self.hist_weights_, n_items)
         if self.settings_["relevance"]:
@@ -165,7 +164,7 @@ class UserPersonalization(Recipe):
         _report(progress, "calibrate", 0.9)
         self._fit_temperature()
 
-    def _choose_settings(self) -> tuple[dict, dict]:
+    def _choose_settings(self, inter: pd.DataFrame) -> tuple[dict, dict]:
         """The settings to fit with (model, l2, recency, weights) and the record of how they were chosen."""
         n_active = int(np.count_nonzero(self.counts_))
         fixed, weights = {}, {}
@@ -199,9 +198,11 @@ class UserPersonalization(Recipe):
         if fixed.get("model") == "als":
             return untuned, {"auto_tune": True, "reason": "model='als' is not searched; the given or untuned "
                              "defaults"}
+        options = self._weight_options(inter)
         search = at.SettingsSearch(self.hist_indptr_, self.hist_items_.astype(np.int64), self.hist_times_,
                                    self.hist_weights_, len(self.item_ids_), seed=self._seed(), fixed=fixed,
-                                   dense_max_items=dense_max or im.DENSE_EASE_MAX_ITEMS)
+                                   dense_max_items=dense_max or im.DENSE_EASE_MAX_ITEMS,
+                                   weight_options={k: v[0] for k, v in options.items()})
         if "popularity_weight" in weights:
             search.allow_popularity_alone = False
         result = search.run()
@@ -210,7 +211,10 @@ class UserPersonalization(Recipe):
                              f"{at.MIN_VALIDATION_USERS} users with 2+ events and a new item to find)"}
         if result.model is not None and result.held_out_share < REUSE_VALIDATION_MODEL_BELOW:
             self._validation_model = result.model
-        settings = {**result.settings, "dtype": "float32",
+        chosen = options.get(result.settings.get("event_weighting"))
+        if chosen is not None:  # profiles and the model weigh events as validation preferred
+            self.hist_weights_ = chosen[0].astype(np.float32)
+        settings = {**result.settings, "dtype": "float32", **(chosen[1] if chosen else {}),
                     "popularity_weight": weights.get("popularity_weight", 0.0),
                     "sequence_weight": weights.get("sequence_weight", 0.0)}
         return settings, {"auto_tune": True, "metric": "NDCG@10", "validation_users": result.validation_users,
@@ -218,6 +222,32 @@ class UserPersonalization(Recipe):
                                         "rest of the training data fitted",
                           "popularity_ndcg_at_10": round(result.popularity_score, 6),
                           "chosen_ndcg_at_10": round(result.chosen_score, 6), "trials": result.trials}
+
+    def _weight_options(self, inter: pd.DataFrame) -> dict:
+        """Event weightings to try (name -> (weights in stored history order, settings)), when not given."""
+        options = {}
+        order = np.lexsort((inter[TIMESTAMP].to_numpy(dtype=np.int64),
+                            self._user_index().get_indexer(inter[USER_ID].to_numpy(dtype=object))))
+        if self.event_weights is None and EVENT_TYPE in inter.columns and inter[EVENT_TYPE].nunique() >= 2:
+            # rarer event types (purchases among views) as stronger signals: weight sqrt(most common / count)
+            counts = inter[EVENT_TYPE].value_counts()
+            by_type = {str(t): float(np.sqrt(counts.max() / c)) for t, c in counts.items()}
+            factor = inter[EVENT_TYPE].map(by_type).to_numpy(dtype=np.float64, na_value=1.0)[order]
+            options["by event type"] = (self.hist_weights_ * factor, {"event_type_weights": by_type})
+        if not self.use_event_value and EVENT_VALUE in inter.columns and inter[EVENT_VALUE].nunique() > 1:
+            options["by event value"] = (self.hist_weights_ * _value_factor(inter)[order],
+                                         {"event_value_weights": True})
+        return options
+
+    def _event_weights(self, frame: pd.DataFrame) -> np.ndarray:
+        """The base weights (event_weights, use_event_value) times the weighting auto-tuning chose, if any."""
+        w = super()._event_weights(frame)
+        s = getattr(self, "settings_", None) or {}
+        if s.get("event_type_weights") and EVENT_TYPE in frame.columns:
+            w = w * frame[EVENT_TYPE].map(s["event_type_weights"]).to_numpy(dtype=np.float64, na_value=1.0)
+        if s.get("event_value_weights") and EVENT_VALUE in frame.columns:
+            w = w * _value_factor(frame)
+        return w
 
     def _seed(self) -> int:
         return 0 if self.random_state is None else int(self.random_state)
@@ -622,132 +652,6 @@ class UserPersonalization(Recipe):
         self._cache = {}
         return self
 
-    # ------------------------------------------------------------------ one-user serving path
-    def _serving(self) -> dict:
-        """Lookup tables for real-time requests (id -> position dicts, item -> EASE row), built once per model."""
-        c = self._c()
-        found = c.get("serving")
-        if found is not None and found["n_items"] == len(self.item_ids_):
-            return found
-        n_items = len(self.item_ids_)
-        active_pos = np.full(n_items, -1, dtype=np.int64)
-        if getattr(self, "model_kind_", None) == "ease":
-            active_pos[self.active_items_] = np.arange(len(self.active_items_))
-        found = c["serving"] = {
-            "n_items": n_items,
-            "item_pos": {str(i): k for k, i in enumerate(self.item_ids_.tolist())},
-            "user_pos": {str(u): k for k, u in enumerate(np.asarray(self.user_ids_).tolist())},
-            "active_pos": active_pos,
-        }
-        if getattr(self, "model_kind_", None) == "als":
-            # V'V costs n_items x factors^2 flops (0.8 GFlop at 50k items): once per model, not per request
-            V = self.item_factors_.astype(np.float64)
-            found["als_factors"] = V
-            found["als_gram"] = V.T @ V + self.regularization * np.eye(V.shape[1])
-        return found
-
-    def item_positions(self, item_ids, *, strict: bool = True) -> np.ndarray:
-        """Column positions of `item_ids` in `item_ids_` (-1 for unknown unless strict, then UnknownIdError)."""
-        self._check_fitted()
-        ids = _as_list(item_ids)
-        index = self._serving()["item_pos"]
-        pos = np.fromiter((index.get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
-        if strict and (pos < 0).any():
-            bad = [i for i, p in zip(ids, pos) if p < 0][:5]
-            raise UnknownIdError(f"{self.name}: unknown item id(s) {bad}; the model was trained on "
-                                 f"{len(self.item_ids_):,} items (retrain or add the items)")
-        return pos
-
-    def user_positions(self, user_ids) -> np.ndarray:
-        """Row positions of `user_ids` among training users, -1 for users unseen in training."""
-        self._check_fitted()
-        ids = _as_list(user_ids)
-        index = self._serving()["user_pos"]
-        return np.fromiter((index.get(u, -1) for u in ids), dtype=np.int64, count=len(ids))
-
-    def _history(self, user_ids, new_events: pd.DataFrame | None) -> History:
-        """As `Recipe._history`; one user (every real-time request) without pandas: same arrays, same order."""
-        if isinstance(user_ids, str) or len(user_ids) != 1:
-            return super()._history(user_ids, new_events)
-        user = str(list(user_ids)[0])
-        # A request scores the user, then explains the chosen items: the second call reuses the first's history
-        # (same user, same new-events frame object, which is kept alive by the memo so its id cannot be reused).
-        c = self._c()
-        memo = c.get("last_history")
-        if memo is None:
-            memo = c.setdefault("last_history", threading.local())
-        last = getattr(memo, "value", None)
-        if last is not None and last[0] == user and last[1] is new_events:
-            return last[2]
-        hist = self._one_history(user, new_events)
-        memo.value = (user, new_events, hist)
-        return hist
-
-    def _one_history(self, user: str, new_events: pd.DataFrame | None) -> History:
-        has_ctx = hasattr(self, "hist_ctx_")
-        parts_items, parts_times, parts_w, parts_ctx = [], [], [], []
-        upos = self._serving()["user_pos"].get(user, -1)
-        if upos >= 0 and hasattr(self, "hist_indptr_"):
-            start, end = int(self.hist_indptr_[upos]), int(self.hist_indptr_[upos + 1])
-            if end > start:
-                parts_items.append(self.hist_items_[start:end].astype(np.int64))
-                parts_times.append(np.asarray(self.hist_times_[start:end], dtype=np.int64))
-                parts_w.append(self.hist_weights_[start:end].astype(np.float64))
-                if has_ctx:
-                    parts_ctx.append(self.hist_ctx_[start:end])
-        n_train = len(parts_items[0]) if parts_items else 0
-        if new_events is not None and len(new_events):
-            found = self._user_new_events(user, new_events, has_ctx)
-            if found is not None:
-                parts_items.append(found[0])
-                parts_times.append(found[1])
-                parts_w.append(found[2])
-                if has_ctx:
-                    parts_ctx.append(found[3])
-        if not parts_items:
-            z = np.zeros(0, dtype=np.int64)
-            ctx0 = np.zeros((0, self.hist_ctx_.shape[1]), np.int32) if has_ctx else None
-            return History(z, z, z, np.zeros(0), 1, ctx0)
-        items, times, w = (np.concatenate(x) for x in (parts_items, parts_times, parts_w))
-        ctx = np.concatenate(parts_ctx).astype(np.int32) if has_ctx else None
-        if len(items) > n_train:  # stored history is already in time order; new events are merged in, stably
-            order = np.argsort(times, kind="stable")
-            items, times, w = items[order], times[order], w[order]
-            ctx = ctx[order] if ctx is not None else None
-        return History(np.zeros(len(items), dtype=np.int64), items, times, w, 1, ctx)
-
-    def _user_new_events(self, user: str, frame: pd.DataFrame, has_ctx: bool):
-        """(items, times, weights, context codes) of `user`'s rows of `frame` whose items the model knows."""
-        missing = [c for c in (USER_ID, ITEM_ID, TIMESTAMP) if c not in frame.columns]
-        if missing:
-            raise ValidationError(f"new_events lack column(s) {missing}; give USER_ID, ITEM_ID, TIMESTAMP")
-        users = frame[USER_ID].astype("str").to_numpy(dtype=object, na_value=None)
-        times_all = frame[TIMESTAMP]
-        if times_all.dtype != np.int64:
-            times_all = pd.to_numeric(times_all).astype("int64")
-        times_all = times_all.to_numpy(dtype=np.int64)
-        item_index = self._serving()["item_pos"]
-        item_col = frame[ITEM_ID].astype("str").to_numpy(dtype=object, na_value=None)
-        rows, items = [], []
-        for k, (u, i) in enumerate(zip(users.tolist(), item_col.tolist())):
-            if u == user:
-                p = item_index.get(i, -1) if i is not None else -1
-                if p >= 0:
-                    rows.append(k)
-                    items.append(p)
-        if not rows:
-            return None
-        sel = np.asarray(rows, dtype=np.int64)
-        picked = frame.iloc[sel] if len(sel) < len(frame) else frame
-        weights = np.asarray(self._event_weights(picked), dtype=np.float64)
-        codes = None
-        if has_ctx:
-            codes = self._event_context_codes(picked)
-            if codes is None:
-                codes = np.full((len(sel), self.hist_ctx_.shape[1]), -1, dtype=np.int32)
-            codes = codes.astype(np.int32)
-        return np.asarray(items, dtype=np.int64), times_all[sel], weights, codes
-
     # ------------------------------------------------------------------ explanations
     def _reasons(self, user_id, pos, hist: History, ctx) -> list[list[str]]:
         reasons: list[list[str]] = [[] for _ in pos]
@@ -795,3 +699,8 @@ class UserPersonalization(Recipe):
                 reasons[r].append(f"Popular item: {int(pos_counts[r]):,} users interacted with it")
         return reasons
 
+
+def _value_factor(frame: pd.DataFrame) -> np.ndarray:
+    """log(1 + EVENT_VALUE) per row, 1 where the value is missing or not positive (as `use_event_value`)."""
+    v = frame[EVENT_VALUE].to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.where(np.isfinite(v) & (v > 0), np.log1p(np.clip(v, 0, None)), 1.0)
