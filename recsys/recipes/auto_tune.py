@@ -242,9 +242,15 @@ class SettingsSearch:
                 out[:, mcols] = im.lowrank_scores(P[:, mcols], *B)
             return out
 
+        grams: dict = {}
+
         def fit(l2, cols_):
-            if kind == "ease":
-                return cols_, im.ease_weights(im.gram(state["X"], cols_, np.float32), l2, overwrite=True)
+            if kind == "ease":  # one Gram matrix per item set and weighting, reused for every l2
+                key = (state["weighting"], len(cols_))
+                if key not in grams:
+                    grams.clear()
+                    grams[key] = im.gram(state["X"], cols_, np.float32)
+                return cols_, im.ease_weights(grams[key], l2)
             return cols_, (basis[0], *im.lowrank_shrink(basis[0], basis[1], l2))
 
         # 1. l2, on the most popular items when a trial inversion of the whole set would be costly
