@@ -5,11 +5,13 @@ events, each one's newest 10% of events (at least one) held out and scored with 
 items excluded from the ranking and from the truth. Models are fitted on everything except the held-out
 events.
 
-The search is coordinate-wise and bounded (about 4x a single fit): the regularisation by hill-climbing a
-log grid relative to the mean item weight (on the most popular items only when the catalogue is large, so each
-trial inversion is cheap), then one validation model at the chosen value, on which the cheap settings are
-searched by re-scoring the validation users only: recency (off, or a half-life in events, baskets or days), the
-weight of the popularity prior (up to popularity alone, so the result never scores below popularity on this
+The search is coordinate-wise and bounded (about 4x a single fit): the EASE regularisation by hill-climbing a
+log grid relative to the mean item weight (one Gram matrix reused for every value; on the most popular items
+only when the catalogue is large, so each trial inversion is cheap); then the event weighting (uniform, by event
+type, by event value, when the data have them); then one validation model at the chosen values, on which the
+cheap settings are searched by re-scoring the validation users only: recency (off, or a half-life in events,
+baskets or days; among settings within one standard error of the best, the one reacting most to new events),
+the weight of the popularity prior (up to popularity alone, so the result never scores below popularity on this
 split) and the weight of the next-item transitions. Every candidate's score is kept for the report.
 """
 
@@ -198,16 +200,10 @@ class SettingsSearch:
         self.base_l2 = float(X.power(2).sum() / max(len(active), 1))   # mean diagonal of the Gram matrix
         pop = ndcg_at_k(np.tile(self.log_pop, (val.n_users, 1)), val)
         self._trial("popularity", "popularity", "popularity alone", pop)
-        # low-rank EASE only on request: on large catalogues its SVD cost more than EASE over the most popular
-        # items, which scored at least as well on validation wherever both were run
-        kinds = [self.fixed.get("model", "ease")]
+        # Low-rank EASE only on request: on the 20k-item sample its randomized SVD alone took a third of the
+        # search's time; dense EASE over the most popular items stands in for it on large catalogues.
         T = im.transitions(self.indptr, self.items, self.n_items, keep=val.keep)
-        best = None
-        for kind in kinds:  # the second kind reuses the first one's recency and blend (a cheap comparison)
-            found = self._search_kind(kind, X, T, like=best[0] if best else None)
-            if best is None or found[1] > best[1]:
-                best = found
-        settings, score = best
+        settings, score = self._search_kind(self.fixed.get("model", "ease"), X, T)
         if pop >= score and self.allow_popularity_alone:  # popularity wins on validation: the blend follows it
             settings, score = {**settings, "relevance": False}, pop
         for t in self.trials:
@@ -217,8 +213,7 @@ class SettingsSearch:
                             held_out_share=float(1.0 - val.keep.mean()), model=self.models.get(settings["model"]))
 
     # ------------------------------------------------------------------ one model kind
-    def _search_kind(self, kind: str, X: sp.csr_matrix, T: sp.csr_matrix, like: dict | None = None
-                     ) -> tuple[dict, float]:
+    def _search_kind(self, kind: str, X: sp.csr_matrix, T: sp.csr_matrix) -> tuple[dict, float]:
         val = self.val
         recency0 = self.fixed.get("recency", im.RECENCY_OFF)
         min_users = 2 if kind == "ease" and len(self.active) > self.dense_max_items and len(self.shared) >= 2 else 1
@@ -284,7 +279,7 @@ class SettingsSearch:
                                       w[val.kept].astype(np.float64), val.n_users), weighting=name)
 
         weighting = "uniform"
-        if self.weight_options and like is None:
+        if self.weight_options:
             scores = {"uniform": score_l2(l2)}
             for name in self.weight_options:
                 use(name)
@@ -293,22 +288,19 @@ class SettingsSearch:
             for name, sc in scores.items():
                 self._trial(kind, "event weights", f"event weights: {name}", sc, name == weighting)
             use(weighting)
-        elif like is not None and like.get("event_weighting", "uniform") != "uniform":
-            weighting = like["event_weighting"]
-            use(weighting)
         model = models.get((weighting, l2)) or fit(l2, cols)
         self.models[kind] = model
         # 2. recency, re-scoring the validation users only
-        if "recency" in self.fixed or like:
-            recency = self.fixed.get("recency") or like["recency"]
+        if "recency" in self.fixed:
+            recency = self.fixed["recency"]
             R = relevance(model, recency)
         else:
             recency, R = self._search_recency(lambda r: relevance(model, r), kind)
         # 3. blends with the popularity prior and the next-item transitions
-        pop_blend, seq_blend, score, units = self._search_blends(R, T, kind, like["blend_units"] if like else None)
+        pop_blend, seq_blend, score = self._search_blends(R, T, kind)
         settings = {"model": kind, "l2": l2, "recency": recency, "popularity_blend": pop_blend,
                     "sequence_blend": seq_blend, "n_model_items": int(len(cols)), "relevance": True,
-                    "model_min_users": min_users, "blend_units": units, "event_weighting": weighting}
+                    "model_min_users": min_users, "event_weighting": weighting}
         return settings, score
 
     def _search_recency(self, relevance, kind: str) -> tuple[dict, np.ndarray]:
@@ -363,8 +355,7 @@ class SettingsSearch:
                 t["chosen"] = True
         return recency, R
 
-    def _search_blends(self, R: np.ndarray, T: sp.csr_matrix, kind: str, units: list | None = None
-                       ) -> tuple[float, float, float, list]:
+    def _search_blends(self, R: np.ndarray, T: sp.csr_matrix, kind: str) -> tuple[float, float, float]:
         """Weights a, g of R + a·log_pop + g·seq (in units of the spreads), by alternating hill-climbs."""
         val = self.val
         spread_r = float(np.mean(R.std(axis=1))) or 1.0
@@ -388,10 +379,8 @@ class SettingsSearch:
         a = grid[grid.index(0.1)] if a is None else a / unit_a
         g = self.fixed.get("sequence_blend")
         g = 0.0 if g is None else (g / unit_g if unit_g else 0.0)
-        search_a = "popularity_blend" not in self.fixed and units is None
-        search_g = "sequence_blend" not in self.fixed and S is not None and units is None
-        if units is not None:
-            a, g = units
+        search_a = "popularity_blend" not in self.fixed
+        search_g = "sequence_blend" not in self.fixed and S is not None
         for stage in ("a", "g", "a"):
             if stage == "a" and search_a:
                 i, _ = _hill_climb(grid, lambda x: score(x, g), grid.index(a) if a in grid else 2)
@@ -403,7 +392,7 @@ class SettingsSearch:
         for (av, gv), v in sorted(tried.items()):
             self._trial(kind, "blend", f"popularity prior {av:g}, next-item transitions {gv:g} "
                         "(x relevance spread)", v, (av, gv) == (a, g))
-        return a * unit_a, g * unit_g, final, [a, g]
+        return a * unit_a, g * unit_g, final
 
     def _trial(self, kind: str, stage: str, label: str, score: float, chosen: bool = False) -> None:
         self.trials.append({"model": kind, "stage": stage, "setting": label, "ndcg_at_10": round(float(score), 6),
@@ -443,14 +432,7 @@ def sentence(tuning: dict, settings: dict) -> str:
             f"{tuning['chosen_ndcg_at_10']:.4f} (popularity alone {tuning['popularity_ndcg_at_10']:.4f})")
     if not settings.get("relevance", True):
         return head + "; popularity alone scored best, so the recommendations follow popularity."
-    parts = []
-    kinds = {t["model"] for t in trials} - {"popularity"}
-    if len(kinds) > 1:
-        best = {k: max(t["ndcg_at_10"] for t in trials if t["model"] == k) for k in kinds}
-        other = max((k for k in kinds if k != settings["model"]), key=best.get)
-        parts.append(f"{model}: {best[settings['model']]:.4f} vs {best[other]:.4f} with {MODEL_NAMES[other]}")
-    else:
-        parts.append(model)
+    parts = [f"{model} over {settings.get('n_model_items', 0):,} items"]
     for stage, _ in STAGES:
         rows = [t for t in trials if t["model"] == settings["model"] and t["stage"] == stage]
         chosen = [t for t in rows if t["chosen"]]
