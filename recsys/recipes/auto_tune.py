@@ -38,6 +38,8 @@ L2_GRID = tuple(10.0 ** (j / 2) for j in range(-2, 8))          # 0.1 .. 3162
 HALF_LIVES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
 HALF_LIVES_DAYS = (1.0, 7.0, 30.0, 180.0)
 BLEND_GRID = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+#: a more responsive recency may cost at most this share of the best validation NDCG (and one standard error)
+RESPONSIVE_TOLERANCE = 0.01
 
 
 @dataclass
@@ -334,15 +336,17 @@ class SettingsSearch:
         unit = max(firsts, key=firsts.get)
         grid = dict(options)[unit]
         i, _ = _hill_climb(grid, lambda hl: score(unit, hl), starts[unit])
-        # Among settings within one standard error of the best (paired over users), prefer the one that reacts
-        # most to a user's latest events (a campaign must follow PutEvents): walk to shorter half-lives.
+        # Among settings within one standard error (paired over users) and 1% of the best, prefer the one that
+        # reacts most to a user's latest events (a campaign follows PutEvents): walk to shorter half-lives. The
+        # 1% cap keeps noisy, sparse validation sets (where everything is within one standard error) accurate.
         best = cache[(unit, grid[i])][2]
         if unit == "off":
             unit, grid = "events", dict(options)["events"]
             i = len(grid)
         while i > 0:
             diff = cache[(unit, grid[i - 1])][2] - best if score(unit, grid[i - 1]) is not None else None
-            if len(diff) < 2 or diff.mean() < -diff.std(ddof=1) / np.sqrt(len(diff)):
+            if len(diff) < 2 or diff.mean() < -min(diff.std(ddof=1) / np.sqrt(len(diff)),
+                                                   RESPONSIVE_TOLERANCE * best.mean()):
                 break
             i -= 1
         if i == len(grid):
