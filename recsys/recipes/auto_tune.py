@@ -264,15 +264,19 @@ class SettingsSearch:
                 s[:, np.setdiff1d(cols, search_cols)] = -np.inf
             return ndcg_at_k(s, val)
 
-        if "l2" in self.fixed:
-            l2 = float(self.fixed["l2"])
-        else:
-            grid = [c * self.base_l2 for c in L2_GRID]
+        grid = [c * self.base_l2 for c in L2_GRID]
 
-            i, tried = _hill_climb(grid, score_l2, start=L2_GRID.index(10.0))
-            l2 = grid[i]
+        def search_l2(start: int) -> float:
+            i, tried = _hill_climb(grid, score_l2, start=start)
+            for t in self.trials:   # a second pass replaces the first one's choice
+                t["chosen"] = t["chosen"] and not (t["model"] == kind and t["stage"] == "l2")
             for j, sc in sorted(tried.items()):
-                self._trial(kind, "l2", f"l2 {grid[j]:.4g} ({L2_GRID[j]:.3g} x mean item weight)", sc, j == i)
+                self._trial(kind, "l2", f"l2 {grid[j]:.4g} ({L2_GRID[j]:.3g} x mean item weight)"
+                            + ("" if state["weighting"] == "uniform" else f", events weighted {state['weighting']}"),
+                            sc, j == i)
+            return grid[i]
+
+        l2 = float(self.fixed["l2"]) if "l2" in self.fixed else search_l2(L2_GRID.index(10.0))
         # 2. event weighting (by event type, by event value), at that l2 on the same items
         def use(name):
             w = self.weight_options.get(name, self.weights)
@@ -290,6 +294,8 @@ class SettingsSearch:
             for name, sc in scores.items():
                 self._trial(kind, "event weights", f"event weights: {name}", sc, name == weighting)
             use(weighting)
+            if weighting != "uniform" and "l2" not in self.fixed:  # l2 again, for the new weights
+                l2 = search_l2(int(np.argmin(np.abs(np.asarray(grid) - l2))))
         model = models.get((weighting, l2)) or fit(l2, cols)
         self.models[kind] = model
         # 2. recency, re-scoring the validation users only
