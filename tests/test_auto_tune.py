@@ -89,10 +89,13 @@ def test_the_choice_is_shown_as_a_sentence_and_a_table(tuned):
     assert table.ndcg_at_10.between(0, 1).all()
     chosen = table[table.chosen]
     assert chosen.stage.value_counts().max() == 1 and {"l2", "recency", "blend"} <= set(chosen.stage)
-    # the chosen candidate of each stage scored best in that stage
-    for stage in ("l2", "recency"):
-        rows = table[table.stage == stage]
-        assert rows[rows.chosen].ndcg_at_10.iloc[0] == rows.ndcg_at_10.max()
+    # l2: the most regularised value within one standard error of the best, so never below the best one
+    rows = table[table.stage == "l2"]
+    value = rows.setting.str.extract(r"^l2 ([0-9.e+]+)")[0].astype(float)
+    assert value[rows.chosen].iloc[0] >= value[rows.ndcg_at_10.idxmax()]
+    # recency: within 1% of the best (the most responsive such setting)
+    rows = table[table.stage == "recency"]
+    assert rows[rows.chosen].ndcg_at_10.iloc[0] >= 0.99 * rows.ndcg_at_10.max()
 
 
 def test_explicit_parameters_are_respected(data):
