@@ -197,9 +197,6 @@ class SettingsSearch:
         self.log_pop = np.log((counts + 1.0) / (counts.sum() + self.n_items))
         active = np.flatnonzero(counts > 0)
         self.active = active[np.argsort(-counts[active], kind="stable")]
-        # on large catalogues, items of one user add no co-occurrence worth an n^3 inversion: dense EASE then
-        # covers the most popular items of 2+ users
-        self.shared = self.active[counts[self.active] >= 2]
         self.base_l2 = float(X.power(2).sum() / max(len(active), 1))   # mean diagonal of the Gram matrix
         pop = ndcg_at_k(np.tile(self.log_pop, (val.n_users, 1)), val)
         self._trial("popularity", "popularity", "popularity alone", pop)
@@ -219,8 +216,8 @@ class SettingsSearch:
     def _search_kind(self, kind: str, X: sp.csr_matrix, T: sp.csr_matrix) -> tuple[dict, float]:
         val = self.val
         recency0 = self.fixed.get("recency", im.RECENCY_OFF)
-        min_users = 2 if kind == "ease" and len(self.active) > self.dense_max_items and len(self.shared) >= 2 else 1
-        cols = np.sort(self.shared[:self.dense_max_items] if min_users == 2 else self.active)
+        # dense EASE covers the most popular items up to the size whose inversion the time budget allows
+        cols = np.sort(self.active[:self.dense_max_items] if kind == "ease" else self.active)
         basis = im.lowrank_basis(X, cols, im.LOWRANK_RANK, self.seed) if kind == "lowrank" else None
         profiles: dict = {}
         state = {"X": X, "hist": val.history, "weighting": "uniform"}
@@ -253,7 +250,7 @@ class SettingsSearch:
 
         # 1. l2, on the most popular items when a trial inversion of the whole set would be costly
         search_cols = cols if kind == "lowrank" or len(cols) <= 2 * L2_SEARCH_ITEMS else \
-            np.sort(self.shared[:L2_SEARCH_ITEMS])
+            np.sort(self.active[:L2_SEARCH_ITEMS])
         models: dict = {}
 
         per_user: dict = {}
@@ -323,7 +320,7 @@ class SettingsSearch:
         pop_blend, seq_blend, score = self._search_blends(R, T, kind)
         settings = {"model": kind, "l2": l2, "recency": recency, "popularity_blend": pop_blend,
                     "sequence_blend": seq_blend, "n_model_items": int(len(cols)), "relevance": True,
-                    "model_min_users": min_users, "event_weighting": weighting}
+                    "event_weighting": weighting}
         return settings, score
 
     def _search_recency(self, relevance, kind: str) -> tuple[dict, np.ndarray]:

@@ -259,9 +259,7 @@ class UserPersonalization(OneUserPath, Recipe):
 
     def _model_items(self) -> np.ndarray:
         """Item positions the relevance model covers: the active items, or the most popular n_model_items."""
-        active = np.flatnonzero(self.counts_ >= self.settings_.get("model_min_users", 1))
-        if len(active) < 2:
-            active = np.flatnonzero(self.counts_ > 0)
+        active = np.flatnonzero(self.counts_ > 0)
         n = int(self.settings_.get("n_model_items", len(active)))
         if n < len(active):
             active = np.sort(active[np.argsort(-self.counts_[active], kind="stable")[:n]])
