@@ -12,8 +12,9 @@ so each trial inversion is cheap); then the event weighting (uniform, by event
 type, by event value, when the data have them); then one validation model at the chosen values, on which the
 cheap settings are searched by re-scoring the validation users only: recency (off, or a half-life in events,
 baskets or days; among settings within one standard error of the best, the one reacting most to new events),
-the weight of the popularity prior (up to popularity alone, so the result never scores below popularity on this
-split) and the weight of the next-item transitions. Every candidate's score is kept for the report.
+the weight of the popularity prior (up to popularity alone, which is chosen unless the model beats it by more
+than one standard error, so the result never scores below popularity on this split) and the weight of the
+next-item transitions. Every candidate's score is kept for the report.
 """
 
 from __future__ import annotations
@@ -198,13 +199,18 @@ class SettingsSearch:
         active = np.flatnonzero(counts > 0)
         self.active = active[np.argsort(-counts[active], kind="stable")]
         self.base_l2 = float(X.power(2).sum() / max(len(active), 1))   # mean diagonal of the Gram matrix
-        pop = ndcg_at_k(np.tile(self.log_pop, (val.n_users, 1)), val)
+        pop_per_user = ndcg_at_k(np.tile(self.log_pop, (val.n_users, 1)), val, per_user=True)
+        pop = float(pop_per_user.mean())
         self._trial("popularity", "popularity", "popularity alone", pop)
         # Low-rank EASE only on request: on the 20k-item sample its randomized SVD alone took a third of the
         # search's time; dense EASE over the most popular items stands in for it on large catalogues.
         T = im.transitions(self.indptr, self.items, self.n_items, keep=val.keep)
         settings, score = self._search_kind(self.fixed.get("model", "ease"), X, T)
-        if pop >= score and self.allow_popularity_alone:  # popularity wins on validation: the blend follows it
+        # Popularity alone unless the model beats it by more than one standard error (paired over users): with
+        # few validation users on a large catalogue a small lead is noise, and popularity is the safer bet.
+        diff = self.chosen_per_user - pop_per_user
+        significant = len(diff) > 1 and diff.mean() > diff.std(ddof=1) / np.sqrt(len(diff))
+        if not significant and self.allow_popularity_alone:  # the blend follows popularity
             settings, score = {**settings, "relevance": False}, pop
         for t in self.trials:
             t["chosen"] = t["chosen"] and t["model"] == settings["model"] and settings["relevance"]
@@ -411,6 +417,8 @@ class SettingsSearch:
                 i, _ = _hill_climb(grid, lambda x: score(a, x), grid.index(g) if g in grid else 0)
                 g = grid[i]
         final = score(a, g)
+        s = R + a * unit_a * self.log_pop[None, :] + (g * unit_g * S if g and S is not None else 0.0)
+        self.chosen_per_user = ndcg_at_k(s, val, per_user=True)
         for (av, gv), v in sorted(tried.items()):
             self._trial(kind, "blend", f"popularity prior {av:g}, next-item transitions {gv:g} "
                         "(x relevance spread)", v, (av, gv) == (a, g))
@@ -453,7 +461,8 @@ def sentence(tuning: dict, settings: dict) -> str:
     head = (f"Auto-tuned on {tuning['validation_users']:,} validation users' newest events: validation NDCG@10 "
             f"{tuning['chosen_ndcg_at_10']:.4f} (popularity alone {tuning['popularity_ndcg_at_10']:.4f})")
     if not settings.get("relevance", True):
-        return head + "; popularity alone scored best, so the recommendations follow popularity."
+        return head + ("; the model did not beat popularity alone by more than one standard error, so the "
+                       "recommendations follow popularity.")
     parts = [f"{model} over {settings.get('n_model_items', 0):,} items"]
     for stage, _ in STAGES:
         rows = [t for t in trials if t["model"] == settings["model"] and t["stage"] == stage]
