@@ -6,10 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test demo bench clean
 
-$(STAMP): requirements.txt
+# recsys itself is installed editable (its `recsys` command included), with the pinned runtime and test
+# dependencies that pyproject.toml reads from requirements.txt and requirements-dev.txt.
+$(STAMP): pyproject.toml requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -27,4 +29,4 @@ bench: install
 	$(PY) bench/quality.py && $(PY) bench/speed.py
 
 clean:
-	rm -rf $(VENV) data/workspace test-artifacts .pytest_cache
+	rm -rf $(VENV) data/workspace test-artifacts .pytest_cache recsys.egg-info

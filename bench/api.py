@@ -49,7 +49,7 @@ FILTER_EXPRESSION = "INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)"
 
 def build_workspace(home: Path, recipe: str, sizes: dict) -> dict:
     """Demo data, a trained version, campaign, filter, event tracker and key; returns what the client needs."""
-    from recsys import campaigns, training
+    from recsys import campaigns, runs, solutions
     from recsys.api import create_key
     from recsys.demo import generate_demo, load_demo, write_demo
     from recsys.filters import create_filter
@@ -60,13 +60,13 @@ def build_workspace(home: Path, recipe: str, sizes: dict) -> dict:
     write_demo(home / "demo-files", generate_demo(seed=7, **sizes))
     load_demo(store, GROUP, home / "demo-files", write_if_missing=False)
     t1 = time.perf_counter()
-    training.create_solution(store, GROUP, "bench", recipe)
-    version = training.create_solution_version(store, GROUP, "bench", wait=True)
-    if version["status"] != "ACTIVE":
+    solutions.create_solution(store, GROUP, "bench", recipe)
+    version = runs.create_solution_version(store, GROUP, "bench", wait=True)
+    if version.status != "ACTIVE":
         raise SystemExit(f"training failed: {version.get('failure_reason')}")
     t2 = time.perf_counter()
     # no exploration, so that a changed list after PutEvents is caused by the events, not by chance
-    campaign = campaigns.create_campaign(store, GROUP, CAMPAIGN_NAME, version["arn"], campaign_config={
+    campaign = campaigns.create_campaign(store, GROUP, CAMPAIGN_NAME, version.arn, campaign_config={
         "itemExplorationConfig": {"explorationWeight": "0", "explorationItemAgeCutOff": "30"}})
     flt = create_filter(store, GROUP, FILTER_NAME, FILTER_EXPRESSION)
     tracking_id = None
@@ -82,7 +82,7 @@ def build_workspace(home: Path, recipe: str, sizes: dict) -> dict:
 
     users = sorted(read_interactions(store, GROUP, columns=["USER_ID"])["USER_ID"].unique().tolist())
     print(f"workspace: demo {sizes} loaded in {t1 - t0:.1f}s, {recipe} trained in {t2 - t1:.1f}s")
-    return {"campaign_arn": campaign["arn"], "filter_arn": flt["arn"], "tracking_id": tracking_id,
+    return {"campaign_arn": campaign.arn, "filter_arn": flt.arn, "tracking_id": tracking_id,
             "key": key, "users": users, "recipe": recipe}
 
 
@@ -242,7 +242,7 @@ def put_events_to_change(port: int, setup: dict, n_users: int = 20) -> dict:
 
 def library_latency(home: Path, setup: dict, users: list[str], n: int = 300) -> dict:
     """get_recommendations called directly (no HTTP), sequentially: the floor under the API's latency."""
-    from recsys.inference import get_recommendations
+    from recsys.serving import get_recommendations
     from recsys.store import Store
 
     store = Store(home)

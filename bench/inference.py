@@ -29,9 +29,10 @@ from recsys.columns import INTERACTIONS, ITEMS, USERS  # noqa: E402
 from recsys.demo import demo_schema, generate_demo  # noqa: E402
 from recsys.events import create_event_tracker, put_events  # noqa: E402
 from recsys.filters import create_filter  # noqa: E402
-from recsys.inference import get_personalized_ranking, get_recommendations  # noqa: E402
+from recsys.serving import get_personalized_ranking, get_recommendations  # noqa: E402
 from recsys.store import Store  # noqa: E402
-from recsys.training import create_solution, create_solution_version  # noqa: E402
+from recsys.runs import create_solution_version  # noqa: E402
+from recsys.solutions import create_solution  # noqa: E402
 
 GROUP = "bench"
 
@@ -48,9 +49,9 @@ def deploy(store: Store, recipe: str = "aws-user-personalization", params: dict 
     create_solution(store, GROUP, "up", recipe, params=params)
     started = time.perf_counter()
     version = create_solution_version(store, GROUP, "up", wait=True)
-    if version["status"] != "ACTIVE":
+    if version.status != "ACTIVE":
         raise SystemExit(f"training failed: {version.get('failure_reason')}")
-    return create_campaign(store, GROUP, "main", version["arn"])["arn"], time.perf_counter() - started
+    return create_campaign(store, GROUP, "main", version.arn).arn, time.perf_counter() - started
 
 
 def timed(call, users, repeat: int = 1) -> dict:
@@ -142,9 +143,9 @@ def bench_demo(requests: int) -> dict:
         log("training on the demo data ...")
         campaign, train_s = deploy(store)
         users = list(demo.interactions["USER_ID"].drop_duplicates().sample(requests, random_state=0))
-        cat = create_filter(store, GROUP, "cat", "INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)")["arn"]
+        cat = create_filter(store, GROUP, "cat", "INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)").arn
         seen = create_filter(store, GROUP, "seen",
-                             'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")')["arn"]
+                             'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")').arn
         promo = [{"name": "new", "percentPromotedItems": 20, "filterArn": cat, "filterValues": {"CAT": '"books"'}}]
         top50 = list(demo.items["ITEM_ID"].iloc[:50])
         runs = {
@@ -176,10 +177,10 @@ def bench_catalogue(n_items: int, requests: int) -> dict:
         campaign, train_s = deploy(store, params={"factors": 64, "iterations": 10})
         log(f"trained in {train_s:.0f} s")
         users = list(frames[INTERACTIONS]["USER_ID"].drop_duplicates().sample(requests, random_state=0))
-        cat = create_filter(store, GROUP, "cat", "INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)")["arn"]
-        price = create_filter(store, GROUP, "price", "INCLUDE ItemID WHERE Items.PRICE <= $P")["arn"]
+        cat = create_filter(store, GROUP, "cat", "INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)").arn
+        price = create_filter(store, GROUP, "price", "INCLUDE ItemID WHERE Items.PRICE <= $P").arn
         seen = create_filter(store, GROUP, "seen",
-                             'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")')["arn"]
+                             'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")').arn
         rng = np.random.default_rng(0)
         runs = {
             "no filter": lambda u: get_recommendations(store, campaign, user_id=u),

@@ -4,13 +4,16 @@ Usage::
 
     .venv/bin/python bench/ingest.py            # 1M rows (CSV), then user_history timing
     .venv/bin/python bench/ingest.py --rows 10000000 --format csv --no-reimport
+    .venv/bin/python bench/ingest.py --hostile 100 --no-reimport   # 100 malformed records spread over the CSV
 
 Generates interactions (the demo generator, recsys/demo.py, up to 2M rows; a vectorised random generator
 beyond) in a child process, so the peak RSS printed is the import's own, writes them to a temporary file,
 imports them with FULL mode into a fresh workspace and prints rows/s (wall), CPU seconds per million rows
 (the writer thread, i.e. SQLite, and the whole process, i.e. plus parsing and validation on the reader
 thread), the load average (other processes share the cores), peak RSS, and the latency of one user's
-history at that size.
+history at that size. With ``--hostile N``, N malformed records (a ragged row, a NUL line, a quote left
+open, in turn) are spread evenly through the CSV: each is one rejected row, and the import pays for reading
+the stretches around them record by record (recsys/csv_reader.py).
 """
 
 from __future__ import annotations
@@ -87,6 +90,23 @@ def write_file(n_rows: int, path: Path, fmt: str) -> int:
     return len(frame)
 
 
+HOSTILE_LINES = (b"u-bad,i-bad,1,view,,extra,fields\n", b"\x00\x00\x00\x00\n", b'u-bad,"i-bad,1\n')
+
+
+def add_hostile_records(source: Path, target: Path, n_bad: int) -> None:
+    """Copy a CSV, inserting `n_bad` malformed records at evenly spaced lines (never before the header)."""
+    with open(source, "rb") as fh:
+        n_lines = sum(1 for _ in fh)
+    every = max(1, (n_lines - 1) // (n_bad + 1))
+    inserted = 0
+    with open(source, "rb") as src, open(target, "wb") as out:
+        for k, line in enumerate(src):
+            out.write(line)
+            if k and k % every == 0 and inserted < n_bad:
+                out.write(HOSTILE_LINES[inserted % len(HOSTILE_LINES)])
+                inserted += 1
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -94,6 +114,8 @@ def main(argv=None) -> None:
     parser.add_argument("--chunk-size", type=int, default=200_000)
     parser.add_argument("--no-reimport", action="store_true", help="skip the second FULL import over the data")
     parser.add_argument("--file", help="import this file instead of generating one")
+    parser.add_argument("--hostile", type=int, default=0, metavar="N",
+                        help="insert N malformed records, evenly spaced, into the CSV before importing it")
     parser.add_argument("--generate", metavar="PATH", help=argparse.SUPPRESS)  # child process: write and exit
     args = parser.parse_args(argv)
     if args.generate:
@@ -112,6 +134,11 @@ def main(argv=None) -> None:
             n = int(out.stdout.split()[-1])
             print(f"generated {n:,} rows in {time.perf_counter() - t0:.1f} s "
                   f"({path.stat().st_size / 1e6:.0f} MB {args.format}, in a child process)")
+        if args.hostile:
+            hostile = Path(tmp) / f"hostile-{path.name}"
+            add_hostile_records(path, hostile, args.hostile)
+            path = hostile
+            print(f"inserted {args.hostile} malformed records (ragged row, NUL line, open quote, in turn)")
 
         store = Store(Path(tmp) / "ws")
         store.create_dataset_group("bench")

@@ -21,7 +21,8 @@ session state). Per page and group:
   changed, as after a click in the event simulator).
 
 Row `data-unprofiled` is the Data page with the group's stored profile deleted too (the first view after an
-import computes it); row `data` finds the profile stored by that view (a restarted workbench).
+import computes it); row `data` finds the profile stored by that view (a restarted workbench). Row
+`preview-built` is Preview with a filter from the builder (exclude what the user interacted with, unsaved).
 """
 
 from __future__ import annotations
@@ -38,7 +39,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 
-PAGES = ["home", "data-unprofiled", "data", "train", "compare", "tune", "preview", "filters", "segments_batch", "campaigns_events"]
+PAGES = ["home", "data-unprofiled", "data", "train", "compare", "tune", "preview", "preview-built", "filters",
+         "segments_batch", "campaigns_events"]
+# Rows that run a page in a given state: (page file, session state on top of the group).
+VARIANTS = {
+    "data-unprofiled": ("data", {}),
+    # Preview with an unsaved filter from the builder (exclude what the user interacted with): the filter is
+    # compiled and evaluated on every rerun, against the user's whole history.
+    "preview-built": ("preview", {"preview_filter": "(build a filter)", "preview_builder_seen": ["(any event)"]}),
+}
 DEMO_TARGET = 1.0
 BIG_TARGET = 2.0
 
@@ -51,7 +60,7 @@ def build_demo(home: Path) -> None:
 
 def build_big(home: Path, group: str, n_interactions: int, seed: int = 8) -> None:
     """A group of ~`n_interactions` demo-shaped events, imported with recsys.ingest, two recipes trained, a campaign."""
-    from recsys import campaigns, training
+    from recsys import campaigns, runs, solutions
     from recsys.demo import generate_demo, load_demo, write_demo
     from recsys.store import Store
 
@@ -66,11 +75,11 @@ def build_big(home: Path, group: str, n_interactions: int, seed: int = 8) -> Non
           f"{time.perf_counter() - t0:.1f} s", flush=True)
     for solution, recipe in (("popularity", "aws-popularity-count"), ("personalization", "aws-user-personalization")):
         t0 = time.perf_counter()
-        training.create_solution(store, group, solution, recipe)
-        version = training.create_solution_version(store, group, solution, wait=True)
-        print(f"  {group}: trained {recipe} ({version['status']}) in {time.perf_counter() - t0:.1f} s", flush=True)
-    version = training.latest_active_version(store, group, "personalization")
-    campaigns.create_campaign(store, group, "personalization", version["arn"])
+        solutions.create_solution(store, group, solution, recipe)
+        version = runs.create_solution_version(store, group, solution, wait=True)
+        print(f"  {group}: trained {recipe} ({version.status}) in {time.perf_counter() - t0:.1f} s", flush=True)
+    version = solutions.latest_active_version(store, group, "personalization")
+    campaigns.create_campaign(store, group, "personalization", version.arn)
 
 
 def ensure_workspace(home: Path, big_group: str, n_interactions: int) -> None:
@@ -109,9 +118,11 @@ def time_page(page: str, group: str, timeout: float) -> dict:
     clear_streamlit_caches()
     if page == "data-unprofiled":
         (Path(os.environ["RECSYS_HOME"]) / "artifacts" / "profiles" / f"{group}.json").unlink(missing_ok=True)
-        page = "data"
+    page, state = VARIANTS.get(page, (page, {}))
     at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=timeout)
     at.session_state["group"] = group
+    for key, value in state.items():
+        at.session_state[key] = value
     t0 = time.perf_counter()
     at.run()
     first = time.perf_counter() - t0
@@ -128,13 +139,13 @@ def time_page(page: str, group: str, timeout: float) -> dict:
 
 def record_event(group: str) -> None:
     """One new event (as the Preview or Campaigns event simulator records it): the data version changes."""
-    from recsys import workspace
+    from recsys import queries, workspace
     from recsys.store import Store
 
     store = Store(os.environ["RECSYS_HOME"])
-    context = {field: values[0] for field, values in workspace.context_options(store, group).items() if values}
-    user = workspace.active_users(store, group, 1)[0]
-    workspace.record_event(store, group, user, workspace.popular_items(store, group, 1)[0], "view", context)
+    context = {field: values[0] for field, values in queries.context_options(store, group).items() if values}
+    user = queries.active_users(store, group, 1)[0]
+    workspace.record_event(store, group, user, queries.popular_items(store, group, 1)[0], "view", context)
 
 
 def main(argv=None) -> int:

@@ -6,9 +6,9 @@ Usage::
     .venv/bin/python bench/scale.py --rows 1000000       # a quicker look
 
 Every step goes through the product's own functions, as the CLI and the API do: a CSV written to a
-temporary directory, `recsys.ingest.import_file` (FULL) into a fresh workspace, `recsys.training`
+temporary directory, `recsys.ingest.import_file` (FULL) into a fresh workspace, `recsys.runs`
 (aws-user-personalization, default parameters, Personalize's offline evaluation included), a campaign,
-`recsys.inference.get_recommendations` for random users (first request, then p50/p99 warm), and
+`recsys.serving.get_recommendations` for random users (first request, then p50/p99 warm), and
 PutEvents -> changed recommendation. Peak RSS is sampled for the whole process every 20 ms.
 """
 
@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from speed import PeakRSS, synthetic_interactions  # noqa: E402
 
-from recsys import campaigns, events, inference, ingest, training, workspace  # noqa: E402
+from recsys import campaigns, events, ingest, runs, serving, solutions, workspace  # noqa: E402
 from recsys.store import Store  # noqa: E402
 
 
@@ -61,29 +61,29 @@ def run(rows: int, users: int, items: int, requests: int, keep: Path | None = No
         print(f"import: {out['import']}", flush=True)
         csv.unlink()
 
-        training.create_solution(store, "scale", "up", "aws-user-personalization")
+        solutions.create_solution(store, "scale", "up", "aws-user-personalization")
         with PeakRSS() as peak:
             started = time.perf_counter()
-            version = training.create_solution_version(store, "scale", "up", wait=True)
+            version = runs.create_solution_version(store, "scale", "up", wait=True)
             seconds = time.perf_counter() - started
-        if version["status"] != "ACTIVE":
+        if version.status != "ACTIVE":
             raise SystemExit(f"training failed: {version.get('failure_reason')}")
-        metrics = version.get("metrics") or {}
+        metrics = version.metrics or {}
         out["train"] = {"seconds": round(seconds, 1), "peak_rss_mb": mb(peak.peak),
                         "ndcg_at_10": metrics.get("normalized_discounted_cumulative_gain_at_10"),
                         "coverage": metrics.get("coverage")}
         print(f"train: {out['train']}", flush=True)
 
-        campaign = campaigns.create_campaign(store, "scale", "main", version["arn"])
+        campaign = campaigns.create_campaign(store, "scale", "main", version.arn)
         rng = np.random.default_rng(0)
         user_ids = [str(u) for u in rng.choice(users, requests)]
         started = time.perf_counter()
-        inference.get_recommendations(store, campaign["arn"], user_id=user_ids[0], num_results=25)
+        serving.get_recommendations(store, campaign.arn, user_id=user_ids[0], num_results=25)
         first_ms = (time.perf_counter() - started) * 1000
         latencies = []
         for user in user_ids:
             started = time.perf_counter()
-            inference.get_recommendations(store, campaign["arn"], user_id=user, num_results=25)
+            serving.get_recommendations(store, campaign.arn, user_id=user, num_results=25)
             latencies.append((time.perf_counter() - started) * 1000)
         out["serve"] = {"first_request_ms": round(first_ms, 1), "requests": requests,
                         "p50_ms": round(float(np.percentile(latencies, 50)), 2),
@@ -91,12 +91,12 @@ def run(rows: int, users: int, items: int, requests: int, keep: Path | None = No
 
         tracker = workspace.ensure_event_tracker(store, "scale")
         user = user_ids[1]
-        before = [i["itemId"] for i in inference.get_recommendations(store, campaign["arn"], user_id=user,
+        before = [i["itemId"] for i in serving.get_recommendations(store, campaign.arn, user_id=user,
                                                                      num_results=25)["itemList"]]
         started = time.perf_counter()
         events.put_events(store, tracker["trackingId"], f"s-{user}", user,
                           [{"eventType": "click", "itemId": before[0], "sentAt": time.time(), "eventId": "e1"}])
-        after = [i["itemId"] for i in inference.get_recommendations(store, campaign["arn"], user_id=user,
+        after = [i["itemId"] for i in serving.get_recommendations(store, campaign.arn, user_id=user,
                                                                     num_results=25)["itemList"]]
         out["serve"]["put_events_to_changed_answer_ms"] = round((time.perf_counter() - started) * 1000, 1)
         out["serve"]["answer_changed"] = after != before

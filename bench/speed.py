@@ -187,9 +187,10 @@ def measure(dataset: str, recipe: str, timeout: float) -> dict:
 def batch_throughput(dataset: str, recipe: str = "aws-user-personalization", n_results: int = 25) -> dict:
     """Train through the real pipeline (store, solution version) and time a batch job over every user."""
     from recsys import datasets as ds
-    from recsys.batch import create_batch_inference_job
+    from recsys.serving import create_batch_inference_job
     from recsys.store import Store
-    from recsys.training import create_solution, create_solution_version
+    from recsys.runs import create_solution_version
+    from recsys.solutions import create_solution
 
     inter, _ = load_frames(dataset)
     with tempfile.TemporaryDirectory() as home:
@@ -201,17 +202,17 @@ def batch_throughput(dataset: str, recipe: str = "aws-user-personalization", n_r
                            mode="FULL", source="bulk")
         create_solution(store, "bench", "s", recipe)
         version = create_solution_version(store, "bench", "s", wait=True)
-        if version["status"] != "ACTIVE":
-            return {"error": version.get("failure_reason")}
+        if version.status != "ACTIVE":
+            return {"error": version.failure_reason}
         users = sorted(inter["USER_ID"].unique())
         src = Path(home) / "in.jsonl"
         src.write_text("".join(json.dumps({"userId": u}) + "\n" for u in users))
         started = time.perf_counter()
-        job = create_batch_inference_job(store, "bench", "job", version["arn"], src, Path(home) / "out.jsonl",
+        job = create_batch_inference_job(store, "bench", "job", version.arn, src, Path(home) / "out.jsonl",
                                          num_results=n_results, csv_path=Path(home) / "out.csv")
         seconds = time.perf_counter() - started
     return {"users": len(users), "seconds": seconds, "users_per_second": len(users) / seconds,
-            "pipeline_seconds": version["training_seconds"], "pipeline_peak_mb": version["peak_memory_mb"],
+            "pipeline_seconds": version.training_seconds, "pipeline_peak_mb": version.peak_memory_mb,
             "lines_failed": job["lines_failed"]}
 
 

@@ -5,32 +5,82 @@ Pages import this module; it holds the only Streamlit caching in the app, so pag
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import traceback
 
+import numpy as np
 import streamlit as st
 
+from recsys import datasets, queries, workspace
+from recsys.evaluation import comparisons
+from recsys.exceptions import NotFoundError, RecsysError
+from recsys.recovery import recover
 from recsys.store import Store
 
+log = logging.getLogger("recsys.workbench")
+
 GROUP_KEY = "group"
+# A group chosen by a page (e.g. just created): applied before the sidebar picker exists in the next run, since a
+# widget's value cannot be set once the widget has been drawn (StreamlitWidgetAlreadyInstantiatedError).
+PENDING_GROUP_KEY = "group_pending"
+# Choices worth keeping when the user switches page and comes back (versions, recipes, users...) are widgets
+# with a key and `persist_state=KEEP` (Streamlit otherwise forgets a widget's value when its page is left).
+KEEP = "session"
+UNEXPECTED = "Something unexpected went wrong here; it was logged, and the details below help to report it."
 
 
 @st.cache_resource
 def _store(home: str | None) -> Store:
-    return Store(home)
+    store = Store(home)
+    recover(store)  # jobs a killed process left running end as they truly ended
+    return store
 
 
 def get_store() -> Store:
-    """The workspace of this app ($RECSYS_HOME or data/workspace), opened once per process."""
-    return _store(os.environ.get("RECSYS_HOME"))
+    """The workspace of this app ($RECSYS_HOME or data/workspace), opened once per process; a workspace that
+    cannot be opened (a full disk, read-only) stops the page with its one-line reason."""
+    try:
+        return _store(os.environ.get("RECSYS_HOME"))
+    except RecsysError as exc:
+        st.error(str(exc))
+        st.stop()
 
 
 def group_names() -> list[str]:
     return [g["name"] for g in get_store().list_dataset_groups()]
 
 
+def leave_legacy_pages_mode() -> None:
+    """Rerun through app.py when Streamlit ran a page file on its own.
+
+    A fresh server opened on a deep link (/data) runs pages/data.py by itself, in Streamlit's old
+    pages-folder mode (every file of pages/ listed, no sidebar picker, no guard), until app.py has called
+    st.navigation once. The flag is Streamlit's own; when it is set, clearing it and rerunning runs app.py.
+    """
+    try:
+        from streamlit import runtime
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without the old mode
+        return
+    if getattr(PagesManager, "uses_pages_directory", False) and runtime.exists():
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def select_group(name: str) -> None:
+    """Make `name` the current group from the next run on (call it before `st.rerun()`)."""
+    st.session_state[PENDING_GROUP_KEY] = name
+
+
 def current_group() -> str | None:
     """The dataset group picked in the sidebar (the first group when none is picked yet)."""
+    leave_legacy_pages_mode()
     names = group_names()
+    pending = st.session_state.pop(PENDING_GROUP_KEY, None)
+    if pending in names:
+        st.session_state[GROUP_KEY] = pending
     chosen = st.session_state.get(GROUP_KEY)
     if chosen in names:
         return chosen
@@ -42,13 +92,29 @@ def current_group() -> str | None:
 
 def group_picker() -> str | None:
     """The shared sidebar selector of the dataset group."""
+    current = current_group()
     names = group_names()
     if not names:
         st.sidebar.caption("No dataset group yet.")
         return None
-    current = current_group()
     st.sidebar.selectbox("Dataset group", names, index=names.index(current), key=GROUP_KEY)
     return st.session_state[GROUP_KEY]
+
+
+@contextlib.contextmanager
+def guard(where: str = "page"):
+    """Show an unexpected error as one plain sentence with the traceback in a collapsed expander, and log it.
+
+    Wraps every page (app.py) and every auto-refreshing fragment; st.stop() and st.rerun() pass through (they
+    are not `Exception`s). Also usable as a decorator. Bugs it catches are still bugs: the app tests fail on them.
+    """
+    try:
+        yield
+    except Exception:  # noqa: BLE001 - the last line of defence between a bug and the user's screen
+        log.exception("unexpected error in the workbench (%s)", where)
+        st.error(UNEXPECTED, icon=":material/error:")
+        with st.expander("Details of the error", expanded=False):
+            st.code(traceback.format_exc(), language="text")
 
 
 def require_group() -> str | None:
@@ -77,6 +143,13 @@ def show_flash() -> None:
         st.success(message)
 
 
+def number(value, spec: str = ",") -> str:
+    """A number formatted for a metric, or "—" when there is none yet (e.g. the sparsity of an empty dataset)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "—"
+    return format(value, spec)
+
+
 def empty_state(message: str, next_step: str) -> None:
     st.info(f"{message}\n\n**Next step:** {next_step}")
 
@@ -87,30 +160,60 @@ def download_button(frame, label: str, file_name: str, key: str | None = None) -
                        mime="text/csv", key=key or f"dl-{file_name}")
 
 
+# Words that keep their capitals when a parameter name is turned into a label.
+_LABEL_WORDS = {"l2": "L2", "als": "ALS", "ease": "EASE", "lsa": "LSA", "knn": "kNN", "lr": "learning rate",
+                "svd": "SVD", "all": "(all)", "k": "k", "min": "minimum", "max": "maximum", "reg": "regularisation"}
+
+
+def param_label(name: str) -> str:
+    """A hyperparameter's name in words: `popularity_discount_factor` -> "Popularity discount factor"."""
+    words = [_LABEL_WORDS.get(w, w) for w in name.split("_")]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
+def param_help(name: str, info) -> str:
+    """The recipe's own explanation of a hyperparameter, with its API name and default."""
+    return f"{info.help[:1].upper()}{info.help[1:]}. API name `{name}`, default `{info.default}`."
+
+
+def recipe_label(recipe_cls) -> str:
+    """A recipe as a person picks it: its id and the first use case it serves ("aws-sims · Frequently bought...")."""
+    cases = getattr(recipe_cls, "use_cases", ()) or ()
+    return f"{recipe_cls.name} · {cases[0]}" if cases else recipe_cls.name
+
+
+def recipe_help(recipe_cls) -> str:
+    """What a recipe does and Personalize's use cases it serves, for a tooltip or caption."""
+    cases = getattr(recipe_cls, "use_cases", ()) or ()
+    text = (getattr(recipe_cls, "description", "") or "") + f" Type {recipe_cls.recipe_type}."
+    return text + (" Use cases: " + "; ".join(cases) + "." if cases else "")
+
+
 def param_widgets(recipe_cls, key_prefix: str) -> dict:
-    """One widget per hyperparameter of a recipe, each with its one-line explanation; returns changed values."""
+    """One widget per hyperparameter of a recipe, labelled in words with its explanation; returns changed values."""
     chosen = {}
     for name, info in recipe_cls.param_info.items():
         key = f"{key_prefix}_{recipe_cls.name}_{name}"
-        label = f"`{name}`"
+        label, helptext = param_label(name), param_help(name, info)
         if info.kind == "bool":
-            value = st.checkbox(label, value=bool(info.default), help=info.help, key=key)
+            value = st.checkbox(label, value=bool(info.default), help=helptext, key=key, persist_state=KEEP)
         elif info.kind == "str" and info.choices:
             value = st.selectbox(label, list(info.choices), index=list(info.choices).index(info.default)
-                                 if info.default in info.choices else 0, help=info.help, key=key)
+                                 if info.default in info.choices else 0, help=helptext, key=key, persist_state=KEEP)
         elif info.kind == "int" and info.default is not None:
             low, high = (info.range or (None, None))
             value = st.number_input(label, value=int(info.default), min_value=low, max_value=high, step=1,
-                                    help=info.help, key=key)
+                                    help=helptext, key=key, persist_state=KEEP)
         elif info.kind == "float" and info.default is not None:
             low, high = (info.range or (None, None))
             value = st.number_input(label, value=float(info.default),
                                     min_value=None if low is None else float(low),
                                     max_value=None if high is None else float(high),
-                                    help=info.help, key=key, format="%g")
+                                    help=helptext, key=key, format="%g", persist_state=KEEP)
         else:
-            text = st.text_input(label, value="" if info.default is None else str(info.default), help=info.help,
-                                 key=key)
+            text = st.text_input(label, value="" if info.default is None else str(info.default), help=helptext,
+                                 key=key, persist_state=KEEP)
             value = None if text.strip() in ("", "None") else text
         if value != info.default:
             chosen[name] = value
@@ -119,7 +222,7 @@ def param_widgets(recipe_cls, key_prefix: str) -> dict:
 
 # -- cached reads ------------------------------------------------------------------------------------------
 # Every page reruns top to bottom on each click, so reads that scan a dataset are cached here, keyed on the
-# group's data version (`recsys.workspace.data_version`: a few indexed lookups, changes with every import or
+# group's data version (`recsys.queries.data_version`: a few indexed lookups, changes with every import or
 # event). Frames are kept with st.cache_resource (no copy per rerun; callers must not modify them in place);
 # small answers with st.cache_data. Entries also expire after ENTITY_TTL seconds, to bound memory and as a
 # safety net for writes made outside the product. Answers over the interactions that new
@@ -131,9 +234,7 @@ ENTITY_TTL = 600
 
 def data_version(group: str) -> tuple:
     """The cheap fingerprint of a group's data that keys every cached read below."""
-    from recsys import workspace
-
-    return workspace.data_version(get_store(), group)
+    return queries.data_version(get_store(), group)
 
 
 # Profiling reads every interaction (seconds at a million rows): on large groups a profile is reused for up to
@@ -144,8 +245,6 @@ PROFILE_MAX_AGE = 300
 
 @st.cache_data(ttl=PROFILE_MAX_AGE, max_entries=32, show_spinner="Profiling the data...")
 def _profile(group: str, version: tuple, home: str, max_age: float) -> dict:
-    from recsys import workspace
-
     return workspace.group_profile(get_store(), group, version, max_age=max_age)
 
 
@@ -164,17 +263,20 @@ def cached_profile(group: str) -> dict:
 
 @st.cache_data(ttl=ENTITY_TTL, max_entries=64, show_spinner=False)
 def _row_counts(group: str, version: tuple, home: str) -> dict:
-    from recsys import workspace
+    return queries.row_counts(get_store(), group)
 
-    return workspace.row_counts(get_store(), group)
+
+@st.cache_data(ttl=ENTITY_TTL, max_entries=64, show_spinner=False)
+def _distinct_ids(group: str, version: tuple, home: str) -> dict:
+    return queries.distinct_ids(get_store(), group)
 
 
 def cached_group_status(group: str) -> dict:
-    """`workspace.group_status` with the row counts cached per data version (resources are read live)."""
-    from recsys import workspace
-
+    """`workspace.group_status` with the counts cached per data version (resources are read live)."""
     store = get_store()
-    return workspace.group_status(store, group, counts=_row_counts(group, data_version(group), str(store.home)))
+    version, home = data_version(group), str(store.home)
+    return workspace.group_status(store, group, counts=_row_counts(group, version, home),
+                                  distinct=_distinct_ids(group, version, home))
 
 
 @st.cache_resource(show_spinner=False)
@@ -189,11 +291,9 @@ def _incremental(kind: str, group: str, full, since, merge):
     `full()` computes it, `since(seq)` computes it over the interactions after `_seq` `seq`, `merge(old, new)`
     combines two answers. Anything but new events (imports, deletions, item/user changes) recomputes it.
     """
-    from recsys import workspace
-
     version = data_version(group)
-    base = workspace.version_without_newest_event(version)
-    seq = workspace.newest_event(version)
+    base = queries.version_without_newest_event(version)
+    seq = queries.newest_event(version)
     memo = _incremental_memo()
     key = (kind, str(get_store().home), group)
     entry = memo.get(key)
@@ -209,42 +309,34 @@ def _incremental(kind: str, group: str, full, since, merge):
 
 def cached_context_options(group: str) -> dict[str, list[str]]:
     """The contextual fields of a group and the values seen in its interactions (do not modify the lists)."""
-    from recsys import workspace
-
     store = get_store()
-    return _incremental("context_options", group, lambda: workspace.context_options(store, group),
-                        lambda seq: workspace.context_options(store, group, since_seq=seq),
-                        workspace.merge_context_options)
+    return _incremental("context_options", group, lambda: queries.context_options(store, group),
+                        lambda seq: queries.context_options(store, group, since_seq=seq),
+                        queries.merge_context_options)
 
 
 def cached_event_types(group: str) -> list[str]:
     """The event types of a group's interactions, most frequent first."""
-    from recsys import workspace
-
     store = get_store()
-    counts = _incremental("event_type_counts", group, lambda: workspace.event_type_counts(store, group),
-                          lambda seq: workspace.event_type_counts(store, group, since_seq=seq),
+    counts = _incremental("event_type_counts", group, lambda: queries.event_type_counts(store, group),
+                          lambda seq: queries.event_type_counts(store, group, since_seq=seq),
                           lambda old, new: {k: old.get(k, 0) + new.get(k, 0) for k in dict.fromkeys([*old, *new])})
-    return workspace.ranked_event_types(counts)
+    return queries.ranked_event_types(counts)
 
 
 @st.cache_data(ttl=ENTITY_TTL, max_entries=256, show_spinner=False)
 def _search_users(group: str, query: str, limit: int, version: tuple, home: str) -> list[str]:
-    from recsys import workspace
-
-    return workspace.search_users(get_store(), group, query, limit=limit)
+    return queries.search_users(get_store(), group, query, limit=limit)
 
 
 def cached_search_users(group: str, query: str, limit: int = 50) -> list[str]:
-    """`workspace.search_users`, cached per query and data version."""
+    """`queries.search_users`, cached per query and data version."""
     return _search_users(group, query or "", int(limit), data_version(group), str(get_store().home))
 
 
 @st.cache_data(ttl=ENTITY_TTL, max_entries=64, show_spinner=False)
 def _popular_items(group: str, limit: int, version: tuple, home: str) -> list[str]:
-    from recsys import workspace
-
-    return workspace.popular_items(get_store(), group, limit)
+    return queries.popular_items(get_store(), group, limit)
 
 
 def cached_popular_items(group: str, limit: int = 10) -> list[str]:
@@ -254,8 +346,6 @@ def cached_popular_items(group: str, limit: int = 10) -> list[str]:
 
 @st.cache_resource(ttl=ENTITY_TTL, max_entries=8, show_spinner=False)
 def _items(group: str, version: tuple, home: str):
-    from recsys import workspace
-
     return workspace.items_frame(get_store(), group)
 
 
@@ -266,9 +356,6 @@ def cached_items(group: str):
 
 @st.cache_resource(ttl=ENTITY_TTL, max_entries=8, show_spinner=False)
 def _users(group: str, version: tuple, home: str):
-    from recsys import datasets
-    from recsys.exceptions import NotFoundError
-
     try:
         return datasets.read_users(get_store(), group)
     except NotFoundError:
@@ -282,28 +369,32 @@ def cached_users(group: str):
 
 def _entity_version(group: str) -> tuple:
     """The data version without the newest event: Items and Users frames stay cached while events arrive."""
-    from recsys import workspace
-
-    return tuple(map(str, workspace.version_without_newest_event(data_version(group))))
+    return tuple(map(str, queries.version_without_newest_event(data_version(group))))
 
 
 def cached_catalogue(group: str):
     """Sorted ids of every item of the group (interactions and Items table): do not modify the array."""
-    import numpy as np
-
-    from recsys import workspace
-
     store = get_store()
-    return _incremental("catalogue", group, lambda: workspace.catalogue_ids(store, group),
-                        lambda seq: workspace.catalogue_ids(store, group, since_seq=seq),
+    return _incremental("catalogue", group, lambda: queries.catalogue_ids(store, group),
+                        lambda seq: queries.catalogue_ids(store, group, since_seq=seq),
                         lambda old, new: np.union1d(old, new).astype(object) if len(new) else old)
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
 def _evaluation_report(arn: str, updated_at: float, home: str):
-    from recsys import workspace
-
     return workspace.evaluation_reports(get_store(), [arn]).get(arn)
+
+
+@st.cache_resource(max_entries=32, show_spinner="Comparing the versions...")
+def _comparisons(key: tuple, metric: str, home: str) -> list:
+    reports = {label: _evaluation_report(arn, updated_at, home) for label, arn, updated_at in key}
+    return comparisons({label: r for label, r in reports.items() if r is not None}, metric)
+
+
+def cached_comparisons(named_versions: dict[str, dict], metric: str) -> list:
+    """`recsys.evaluation.comparisons` of versions ({label: version}), bootstrapped once per versions and metric."""
+    key = tuple((label, v.arn, v.updated_at) for label, v in named_versions.items())
+    return _comparisons(key, metric, str(get_store().home))
 
 
 def cached_evaluation_reports(versions: list[dict]) -> dict:
@@ -311,7 +402,7 @@ def cached_evaluation_reports(versions: list[dict]) -> dict:
     home = str(get_store().home)
     reports = {}
     for v in versions:
-        report = _evaluation_report(v["arn"], v.get("updated_at"), home)
+        report = _evaluation_report(v.arn, v.updated_at, home)
         if report is not None:
-            reports[v["arn"]] = report
+            reports[v.arn] = report
     return reports

@@ -1,16 +1,110 @@
 """Data: create a dataset group, upload a file, map its columns, validate and import it, and profile the data."""
 
 import json
+from pathlib import Path
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from pages import common
-from recsys import datasets, ingest, uploads, workspace
+from recsys import cleaning, datasets, display, ingest, uploads, workspace
 from recsys.columns import DATASET_TYPES
-from recsys.exceptions import RecsysError
+from recsys.exceptions import ImportFailed, RecsysError
 from recsys.schema import default_schema, parse_schema
+
+REJECT_SLIDER = "Fail when more than this share of rows is rejected"
+NO_RULE = "(no rule)"
+
+
+def exclusion_rules_form(columns: list[str], dataset_type: str) -> list:
+    """Rows of the file to leave out (cancelled orders, returns...): a column, a condition and a value per rule."""
+    count_key = f"data_rules_{dataset_type}"
+    with st.expander("Exclusion rules: leave out rows", expanded=st.session_state.get(count_key, 0) > 0):
+        st.caption("Rows whose column meets a rule are not imported (e.g. invoice numbers starting with C are "
+                   "cancellations; negative quantities are returns). They are counted as excluded, not rejected.")
+        rules = []
+        for k in range(st.session_state.get(count_key, 0) + 1):
+            c1, c2, c3 = st.columns([2, 2, 2])
+            column = c1.selectbox("Column", [NO_RULE] + columns, key=f"data_rule_col_{dataset_type}_{k}")
+            condition = c2.selectbox("Condition", list(cleaning.CONDITIONS), key=f"data_rule_cond_{dataset_type}_{k}")
+            value = c3.text_input("Value", key=f"data_rule_value_{dataset_type}_{k}",
+                                  disabled=condition not in cleaning.NEEDS_VALUE)
+            if column != NO_RULE:
+                rules.append(cleaning.ExclusionRule(column, condition, value.strip()))
+        if rules and st.button("Add another rule", key=f"data_rule_add_{dataset_type}"):
+            st.session_state[count_key] = st.session_state.get(count_key, 0) + 1
+            st.rerun()
+        try:
+            described = [r.describe() for r in rules if r.pattern()]
+        except RecsysError as exc:
+            st.error(str(exc))
+            described = []
+        if described:
+            st.caption("Leaving out rows where " + " or ".join(described) + ".")
+    return rules
+
+
+def data_warnings(prof: dict) -> None:
+    """The profile's warnings; suspect items get a one-click exclusion from training and recommendations."""
+    excluded = set(cleaning.excluded_items(store, group))
+    for warning in prof.get("warnings") or []:
+        if warning["kind"] != "non_product_items":
+            st.warning(warning["message"])
+            continue
+        suspects = [s for s in warning["items"] if s["itemId"] not in excluded]
+        if not suspects:
+            continue
+        st.warning(warning["message"])
+        names = display.item_names(store, group, [s["itemId"] for s in suspects])
+        table = pd.DataFrame([{"exclude": True, "ITEM_ID": s["itemId"], display.NAME_COLUMN: names.get(s["itemId"], ""),
+                               "interactions": s["interactions"], "why": "; ".join(s["reasons"])} for s in suspects])
+        chosen = st.data_editor(table, hide_index=True, width="stretch", key="data_suspects",
+                                disabled=["ITEM_ID", display.NAME_COLUMN, "interactions", "why"])
+        picked = chosen.loc[chosen["exclude"], "ITEM_ID"].tolist()
+        if st.button(f"Exclude these {len(picked):,} items", key="data_exclude_suspects", disabled=not picked):
+            cleaning.exclude_items(store, group, picked)
+            common.flash(f"Excluded {len(picked):,} items: they are no longer recommended, and models trained from "
+                         "now on leave them out (retrain on the Train page).")
+            st.rerun()
+
+
+def names_and_exclusions() -> None:
+    """The group's display column (item names everywhere) and its exclusion list."""
+    st.markdown("**Item names**")
+    candidates = display.name_candidates(store, group)
+    if not candidates:
+        common.empty_state("Items are shown by id only.",
+                           "Import an Items file with a name or description column (Import tab, dataset Items).")
+    else:
+        current = display.display_column(store, group)
+        column = st.selectbox("Show items by this field beside their id", candidates,
+                              index=candidates.index(current) if current in candidates else 0,
+                              key="data_display_column",
+                              help="Used in Preview, the reasons, the event simulator, the pickers and the CSV "
+                                   "exports (column ITEM_NAME).")
+        if column != current:
+            display.set_display_column(store, group, column)
+            st.rerun()
+        sample = common.cached_popular_items(group, 5)
+        names = display.item_names(store, group, sample)
+        if sample:
+            st.caption("For example: " + "; ".join(display.label(i, names) for i in sample))
+    st.markdown("**Excluded items**")
+    excluded = cleaning.excluded_items(store, group)
+    st.caption("Never recommended, and left out of every model trained after they were excluded.")
+    with st.form("data_exclusions"):
+        text = st.text_area("Item ids, one per line", "\n".join(excluded), height=150,
+                            key=f"data_excluded_text_{hash(tuple(excluded))}")  # a new list: a fresh text
+        if st.form_submit_button("Save the exclusion list"):
+            saved = cleaning.set_excluded_items(store, group, text.replace(",", "\n").splitlines())
+            common.flash(f"{len(saved):,} items excluded. Retrain to leave them out of the models too.")
+            st.rerun()
+    if excluded:
+        names = display.item_names(store, group, excluded)
+        st.dataframe(pd.DataFrame({"ITEM_ID": excluded, display.NAME_COLUMN: [names.get(i, "") for i in excluded]}),
+                     hide_index=True, width="stretch")
+
 
 st.title("Data")
 store = common.get_store()
@@ -23,7 +117,7 @@ with st.expander("Create a dataset group", expanded=common.current_group() is No
         if st.form_submit_button("Create group"):
             try:
                 store.create_dataset_group(name, None if domain == "(custom)" else domain)
-                st.session_state[common.GROUP_KEY] = name
+                common.select_group(name)
                 common.flash(f"Created dataset group {name!r}. Next: upload its interactions below.")
                 st.rerun()
             except RecsysError as exc:
@@ -34,7 +128,8 @@ if group is None:
     st.stop()
 domain = store.get_dataset_group(group)["domain"]
 
-tab_import, tab_schema, tab_profile, tab_jobs = st.tabs(["Import", "Schemas", "Profile", "Import jobs"])
+tab_import, tab_schema, tab_profile, tab_names, tab_jobs = st.tabs(
+    ["Import", "Schemas", "Profile", "Names & exclusions", "Import jobs"])
 
 with tab_import:
     dataset_type = st.radio("Dataset", DATASET_TYPES, horizontal=True, key="data_import_type")
@@ -69,10 +164,10 @@ with tab_import:
                     if target in ("TIMESTAMP", "CREATION_TIMESTAMP") and uploads.looks_like_dates(preview[column]):
                         if st.checkbox("parse dates", value=True, key=f"data_date_{dataset_type}_{column}"):
                             date_columns.append(column)
+        rules = exclusion_rules_form(list(preview.columns), dataset_type)
         mode = st.radio("Import mode", ["FULL", "INCREMENTAL"], horizontal=True, key="data_mode",
                         help="FULL replaces all bulk data of the dataset; INCREMENTAL adds rows and updates ids.")
-        max_rejected = st.slider("Fail when more than this share of rows is rejected", 0.0, 1.0, 0.1, 0.05,
-                                 key="data_max_rejected")
+        max_rejected = st.slider(REJECT_SLIDER, 0.0, 1.0, 0.1, 0.05, key="data_max_rejected")
         if st.button("Validate and import", type="primary", key="data_import"):
             bar = st.progress(0.0, text="Importing...")
 
@@ -81,24 +176,28 @@ with tab_import:
 
             try:
                 job = ingest.import_file(store, group, dataset_type, path, mode=mode, column_map=mapping,
-                                         date_columns=date_columns, max_rejected_fraction=max_rejected,
-                                         progress=report)
+                                         date_columns=date_columns, exclude=cleaning.exclusion_patterns(rules),
+                                         max_rejected_fraction=max_rejected, progress=report)
                 bar.progress(1.0, text="Done")
                 st.session_state["data_last_job"] = job.to_dict()
-            except ingest.ImportFailed as exc:
+            except ImportFailed as exc:
                 bar.empty()
-                st.error(str(exc))
+                st.error(uploads.form_wording(exc))
                 st.session_state["data_last_job"] = exc.job.to_dict() if exc.job else None
             except RecsysError as exc:
                 bar.empty()
-                st.error(str(exc))
+                st.error(uploads.form_wording(exc))
     last = st.session_state.get("data_last_job")
     if last:
-        st.success(f"Import job `{last.get('name')}`: {last.get('status')} — "
-                   f"{last.get('rows_accepted', 0):,} rows accepted, {last.get('rows_rejected', 0):,} rejected.")
+        excluded = f", {last['rows_excluded']:,} excluded by the rules" if last.get("rows_excluded") else ""
+        (st.success if last.get("status") == "ACTIVE" else st.warning)(
+            f"Import job `{last.get('name')}` of `{Path(str(last.get('path', ''))).name}`: {last.get('status')} — "
+            f"{last.get('rows_accepted', 0):,} rows accepted, {last.get('rows_rejected', 0):,} rejected{excluded}.")
         rejects = last.get("rejects_path")
-        if last.get("rows_rejected") and rejects:
-            rejected = pd.read_csv(rejects)
+        if (last.get("rows_rejected") or last.get("rows_excluded")) and rejects and Path(rejects).exists():
+            rejected = pd.read_csv(rejects, dtype=str)
+            if "reason" in rejected.columns:
+                rejected["reason"] = rejected["reason"].map(uploads.form_wording)
             st.dataframe(rejected.head(200), hide_index=True, width="stretch")
             common.download_button(rejected, "Download rejected rows", "rejected-rows.csv", key="data_dl_rejects")
 
@@ -130,10 +229,11 @@ with tab_profile:
     if prof:
         inter = prof.get("interactions", prof)
         c = st.columns(4)
-        c[0].metric("Interactions", f"{inter.get('rows', 0):,}")
-        c[1].metric("Users", f"{inter.get('users', 0):,}")
-        c[2].metric("Items", f"{inter.get('items', 0):,}")
-        c[3].metric("Sparsity", f"{inter.get('sparsity', 0):.4f}")
+        c[0].metric("Interactions", common.number(inter.get("rows"), ","))
+        c[1].metric("Users", common.number(inter.get("users"), ","))
+        c[2].metric("Items", common.number(inter.get("items"), ","))
+        c[3].metric("Sparsity", common.number(inter.get("sparsity"), ".4f"),
+                    help="Share of the user x item cells with no interaction (none until interactions are imported).")
         if prof.get("newer_events"):
             st.caption(f"Profile computed at {pd.Timestamp(prof['computed_at'], unit='s'):%H:%M:%S} UTC; "
                        f"{prof['newer_events']:,} newer events are not in it yet (large groups are profiled "
@@ -141,6 +241,7 @@ with tab_profile:
         minimums = prof.get("minimums") or inter.get("minimums") or {}
         if minimums:
             (st.success if minimums.get("ok") else st.warning)(minimums.get("message", ""))
+        data_warnings(prof)
         charts = workspace.profile_chart_frames(prof)
         left, right = st.columns(2)
         if not charts["per_day"].empty:
@@ -167,6 +268,9 @@ with tab_profile:
             ).properties(title="Category mix"), width="stretch")
         with st.expander("Full profile (JSON)"):
             st.json(prof, expanded=False)
+
+with tab_names:
+    names_and_exclusions()
 
 with tab_jobs:
     jobs = pd.DataFrame(store.list_resources("dataset-import-job", group))

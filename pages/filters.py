@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from pages import common
-from recsys import filters, workspace
+from pages import common, pickers
+from recsys import display, filters, workspace
+from recsys.filters import builder
 from recsys.exceptions import FilterSyntaxError, RecsysError
 
 st.title("Filters")
@@ -14,11 +15,31 @@ if group is None:
     st.stop()
 
 st.caption("Personalize's filter language, with no limit on the number of filters, fields or history length. "
-           'Example: `EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase") | '
-           'INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CATEGORY)`')
+           "Start from a preset or the builder, or type an expression.")
 
-expression = st.text_area("Filter expression", 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")',
-                          height=100, key="filters_expression")
+EXPRESSION_KEY = "filters_expression"
+if EXPRESSION_KEY not in st.session_state:
+    st.session_state[EXPRESSION_KEY] = builder.INTERACTED_EXPRESSION
+
+left, right = st.columns(2)
+with left.container(border=True):
+    st.markdown("**Presets** (from this group's event types)")
+    ready = builder.presets(common.cached_event_types(group))
+    preset = st.selectbox("Preset", list(ready), key="filters_preset")
+    st.code(ready[preset], language=None)
+    if st.button("Use this preset", key="filters_use_preset"):
+        st.session_state[EXPRESSION_KEY] = ready[preset]
+        st.rerun()
+with right.container(border=True):
+    st.markdown("**Build a filter**")
+    built = pickers.filter_builder(group, "filters_builder")
+    if built:
+        st.code(built, language=None)
+    if st.button("Use the built expression", key="filters_use_built", disabled=not built):
+        st.session_state[EXPRESSION_KEY] = built
+        st.rerun()
+
+expression = st.text_area("Filter expression", height=100, key=EXPRESSION_KEY)
 compiled = None
 try:
     compiled = filters.parse_filter(expression)
@@ -32,25 +53,25 @@ except RecsysError as exc:
 
 if compiled is not None:
     with st.expander("Try it", expanded=True):
-        users = common.cached_search_users(group, "", limit=200)
-        user_id = st.selectbox("As user", ["(none)"] + users, key="filters_try_user")
+        user_id = pickers.user_picker(group, "As user", "filters_try_user")
         item_id = st.text_input("Current item (for CurrentItem.X)", key="filters_try_item")
         values = {p: st.text_input(f"${p}", key=f"filters_value_{p}", help='e.g. "a","b" or 100')
                   for p in sorted(compiled.parameters)}
         try:
             _, frame = workspace.try_filter(store, group, expression,
-                                            user_id=None if user_id == "(none)" else user_id,
+                                            user_id=user_id,
                                             item_id=item_id or None,
                                             filter_values={k: v for k, v in values.items() if v},
                                             items=common.cached_items(group), users=common.cached_users(group),
                                             catalogue=common.cached_catalogue(group))
             passing = int(frame["passes"].sum())
             st.metric("Items that pass", f"{passing:,} of {len(frame):,}")
-            left, right = st.columns(2)
-            left.caption("Pass")
-            left.dataframe(frame[frame["passes"]].drop(columns="passes").head(100), hide_index=True, width="stretch")
-            right.caption("Removed")
-            right.dataframe(frame[~frame["passes"]].drop(columns="passes").head(100), hide_index=True, width="stretch")
+            shown = {"Pass": frame[frame["passes"]].head(100), "Removed": frame[~frame["passes"]].head(100)}
+            names = pickers.item_names(group, [i for part in shown.values() for i in part["ITEM_ID"]])
+            for column, (caption, part) in zip(st.columns(2), shown.items()):
+                column.caption(caption)
+                column.dataframe(display.with_names(part.drop(columns="passes"), names), hide_index=True,
+                                 width="stretch")
         except RecsysError as exc:
             st.error(str(exc))
     with st.form("filters_save"):
@@ -58,19 +79,19 @@ if compiled is not None:
         if st.form_submit_button("Save filter"):
             try:
                 created = filters.create_filter(store, group, name, expression)
-                st.success(f"Saved {created['arn']}")
+                st.success(f"Saved {created.arn}")
             except RecsysError as exc:
                 st.error(str(exc))
 
 st.subheader("Saved filters")
-saved = [f for f in filters.list_filters(store, group) if not f["name"].startswith("adhoc-")]
+saved = [f for f in filters.list_filters(store, group) if not filters.is_adhoc_filter(f.name)]
 if not saved:
     common.empty_state("No saved filter yet.", "Write an expression above and save it.")
 for f in saved:
     c1, c2, c3 = st.columns([2, 6, 1])
-    c1.markdown(f"**{f['name']}**")
-    c2.code(f["filterExpression"], language=None)
-    if c3.button("Delete", key=f"filters_delete_{f['name']}"):
-        filters.delete_filter(store, group, f["name"])
-        common.flash(f"Deleted filter {f['name']!r}.")
+    c1.markdown(f"**{f.name}**")
+    c2.code(f.filter_expression, language=None)
+    if c3.button("Delete", key=f"filters_delete_{f.name}"):
+        filters.delete_filter(store, group, f.name)
+        common.flash(f"Deleted filter {f.name!r}.")
         st.rerun()

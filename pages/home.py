@@ -29,8 +29,10 @@ status = common.cached_group_status(group)
 st.subheader(f"Dataset group `{group}`")
 cols = st.columns(5)
 cols[0].metric("Interactions", f"{status['interactions']:,}")
-cols[1].metric("Items", f"{status['items']:,}")
-cols[2].metric("Users", f"{status['users']:,}")
+cols[1].metric("Items", f"{status['items']:,}", help=f"Distinct items with interactions; the Items dataset has "
+               f"{status['items_rows']:,} rows.")
+cols[2].metric("Users", f"{status['users']:,}", help=f"Distinct users with interactions; the Users dataset has "
+               f"{status['users_rows']:,} rows.")
 cols[3].metric("Trained versions", status["active_versions"])
 cols[4].metric("Campaigns", status["campaigns"])
 

@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from pages import common
-from recsys import training
-from recsys.exceptions import ConflictError, RecsysError
+from recsys import runs, solutions, workspace
+from recsys.exceptions import RecsysError
 from recsys.recipes import REGISTRY
 
 st.title("Train")
@@ -17,62 +17,67 @@ if group is None:
 st.caption("Each training runs in the background: it evaluates the recipe with Personalize's protocol "
            "(10% of users held out, their newest 10% of events scored), then refits on all the data.")
 
-with st.form("train_form"):
-    recipes = st.multiselect(
-        "Recipes", sorted(REGISTRY), default=["aws-user-personalization", "aws-popularity-count"], key="train_recipes",
-        help="Several recipes queue one training each, run one after the other.",
-    )
-    event_type = st.text_input("Train only on this event type (optional)", key="train_event_type",
-                               help="Personalize's eventType: leave empty to use every event type.")
-    threshold = st.text_input("eventValueThreshold (optional)", key="train_threshold",
-                              help="Keep only events whose EVENT_VALUE is at least this.")
+# Recipes are outside the form: their parameter sections below must appear as soon as a recipe is picked.
+recipes = st.multiselect(
+    "Recipes", sorted(REGISTRY), default=["aws-user-personalization", "aws-popularity-count"], key="train_recipes",
+    format_func=lambda name: common.recipe_label(REGISTRY[name]), persist_state=common.KEEP,
+    help="Several recipes queue one training each, run one after the other.",
+)
+for name in recipes:
+    st.caption(f"**{name}**: {common.recipe_help(REGISTRY[name])}")
+ALL_EVENTS = "(every event type)"
+
+with st.form("train_form", enter_to_submit=False):
+    event_types = [ALL_EVENTS] + common.cached_event_types(group)
+    event_type = st.selectbox("Train on", event_types, key="train_event_type", persist_state=common.KEEP,
+                              help="Personalize's eventType: train on one event type only, or on all of them.")
+    threshold = st.text_input("Keep events whose value is at least (optional)", key="train_threshold",
+                              persist_state=common.KEEP,
+                              help="Personalize's eventValueThreshold: drops events with a lower EVENT_VALUE.")
     params = {}
     for name in recipes:
         cls = REGISTRY[name]
-        with st.expander(f"{name} — {cls.recipe_type}: parameters"):
-            st.caption((cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "")
-            params[name] = common.param_widgets(cls, "train")
+        if cls.param_info:
+            with st.expander(f"{name}: parameters"):
+                params[name] = common.param_widgets(cls, "train")
     submitted = st.form_submit_button("Start training", type="primary")
 
 if submitted:
     for name in recipes:
-        solution = name.removeprefix("aws-").replace("_", "-")
         try:
-            training.create_solution(store, group, solution, name, params=params.get(name) or None,
-                                     event_type=event_type or None, event_value_threshold=threshold or None)
-        except ConflictError:
-            pass  # the solution exists: train a new version of it
-        except RecsysError as exc:
-            st.error(f"{name}: {exc}")
-            continue
-        try:
-            version = training.create_solution_version(store, group, solution)
-            st.toast(f"Queued {name}: {version['arn']}")
+            version = workspace.train_recipe(store, group, name, params.get(name) or None,
+                                             event_type=None if event_type == ALL_EVENTS else event_type,
+                                             event_value_threshold=threshold.strip() or None)
+            st.toast(f"Queued {common.recipe_label(REGISTRY[name])} as solution {version.solution}")
         except RecsysError as exc:
             st.error(f"{name}: {exc}")
 
 
 @st.fragment(run_every=2)
+@common.guard("Train: solution versions")
 def versions_table():
-    versions = training.list_solution_versions(store, group)
+    versions = solutions.list_solution_versions(store, group)
     if not versions:
         common.empty_state("No solution version yet.", "Pick recipes above and start a training.")
         return
-    running = [v for v in versions if v["status"] in ("CREATE PENDING", "CREATE IN_PROGRESS", "CREATE STOPPING")]
+    running = [v for v in versions if v.status in ("CREATE PENDING", "CREATE IN_PROGRESS", "CREATE STOPPING")]
     for v in running:
-        progress = v.get("progress") or {}
+        progress = v.progress or {}
         eta = progress.get("eta_seconds")
-        text = f"{v['name']}: {progress.get('stage', 'queued')}" + (f", about {eta:.0f} s left" if eta else "")
+        text = f"{v.name}: {progress.get('stage', 'queued')}" + (f", about {eta:.0f} s left" if eta else "")
         left, right = st.columns([5, 1])
         left.progress(min(1.0, (progress.get("percent") or 0) / 100), text=text)
-        if right.button("Cancel", key=f"train_cancel_{v['name']}"):
-            training.cancel_solution_version(store, v["arn"])
+        if v.status != "CREATE STOPPING" and right.button("Cancel", key=f"train_cancel_{v.name}"):
+            try:
+                runs.cancel_solution_version(store, v.arn)
+            except RecsysError as exc:  # it ended meanwhile
+                st.info(str(exc))
     rows = [{
-        "solution": v.get("solution"), "version": v.get("version_id"), "recipe": v.get("recipe"),
-        "status": v["status"], "mode": v.get("training_mode"),
-        "NDCG@10": (v.get("metrics") or {}).get("normalized_discounted_cumulative_gain_at_10"),
-        "training seconds": v.get("training_seconds"), "peak memory MB": v.get("peak_memory_mb"),
-        "failure reason": v.get("failure_reason") or "", "arn": v["arn"],
+        "solution": v.solution, "version": v.version_id, "recipe": v.recipe,
+        "status": v.status, "mode": v.training_mode,
+        "NDCG@10": (v.metrics or {}).get("normalized_discounted_cumulative_gain_at_10"),
+        "training seconds": v.training_seconds, "peak memory MB": v.peak_memory_mb,
+        "failure reason": v.failure_reason or "", "arn": v.arn,
     } for v in versions]
     frame = pd.DataFrame(rows)
     st.dataframe(frame, hide_index=True, width="stretch")

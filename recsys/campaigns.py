@@ -2,48 +2,45 @@
 
 Example::
 
-    create_campaign(store, "shop", "main", "arn:recsys:solution/shop/up/$LATEST")
+    create_campaign(store, "shop", "main", "arn:aws:personalize:us-east-1:000000000000:solution/up/$LATEST")
     update_campaign(store, "shop", "main", solution_version_arn=new_version_arn)   # no request fails
     describe_campaign(store, "shop", "main")["deployedSolutionVersionArn"]
 
-A campaign is a stored resource (type ``campaign``, ARN ``arn:recsys:campaign/<group>/<name>``) whose body
+A campaign is a stored resource (type ``campaign``, ARN ``arn:aws:personalize:<region>:<account>:campaign/<name>``) whose body
 mirrors Personalize's CreateCampaign: ``solutionVersionArn`` (a version ARN, or ``<solution arn>/$LATEST``
 to follow the newest ACTIVE version), ``minProvisionedTPS`` and ``campaignConfig``. Creating or updating a
-campaign loads its model into the process-wide serving cache before the change is recorded, so requests
-never wait for a load or fail during a switch: each request resolves the campaign once and keeps that model
-until it answers.
+campaign loads its model into the process-wide serving cache (`recsys.serving.runtime`) before the change is
+recorded, so requests never wait for a load or fail during a switch: each request resolves the campaign once
+(`recsys.serving.runtime.resolve_campaign`) and keeps that model until it answers.
 """
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import logging
 import time
 
+from recsys import solutions
 from recsys.exceptions import ConflictError, NotFoundError, ValidationError
-from recsys.store import ACTIVE, CREATE_FAILED, make_arn, validate_name
+from recsys.recipes import USER_PERSONALIZATION
+from recsys.resources import Campaign
+from recsys.serving.request import DEFAULT_CAMPAIGN_CONFIG, check_campaign_config
+from recsys.serving.runtime import CAMPAIGN, LATEST, RUNTIME, split_solution_arn
+from recsys.store import ACTIVE, CREATE_FAILED, validate_name
 
 log = logging.getLogger(__name__)
-
-CAMPAIGN = "campaign"
-SOLUTION = "solution"
-SOLUTION_VERSION = "solution-version"
-LATEST = "$LATEST"
-DEFAULT_CAMPAIGN_CONFIG = {"itemExplorationConfig": {"explorationWeight": "0.3", "explorationItemAgeCutOff": "30"}}
-CONFIG_KEYS = ("itemExplorationConfig", "enableMetadataWithRecommendations", "syncWithLatestSolutionVersion",
-               "rankingInfluence", "excludeSeenItems")
 
 
 # -- create / update / delete ----------------------------------------------------------------------------
 
 
 def create_campaign(store, group: str, name: str, solution_version_arn: str, *, min_provisioned_tps: int = 1,
-                    campaign_config: dict | None = None) -> dict:
+                    campaign_config: dict | None = None) -> Campaign:
     """Deploy a solution version as campaign `name` (Personalize CreateCampaign); returns the ACTIVE campaign.
 
     Parameters
     ----------
-    solution_version_arn : a version ARN (``arn:recsys:solution/<group>/<solution>/<id>``), or
+    solution_version_arn : a version ARN (``arn:aws:personalize:<region>:<account>:solution/<solution>/<id>``), or
         ``<solution arn>/$LATEST`` to always serve the solution's newest ACTIVE version.
     min_provisioned_tps : kept for compatibility (>= 1); a self-hosted campaign has no billing floor.
     campaign_config : ``{"itemExplorationConfig": {"explorationWeight": "0.3", "explorationItemAgeCutOff": "30"}}``
@@ -58,21 +55,21 @@ def create_campaign(store, group: str, name: str, solution_version_arn: str, *, 
     validate_name(name, "campaign name")
     store.get_dataset_group(group)
     tps = _check_tps(min_provisioned_tps)
-    config = _check_config(campaign_config if campaign_config is not None else DEFAULT_CAMPAIGN_CONFIG)
+    config = check_campaign_config(campaign_config if campaign_config is not None else DEFAULT_CAMPAIGN_CONFIG)
     requested, solution_arn, version = _check_version(store, group, solution_version_arn)
     body = {
-        "campaignArn": make_arn(CAMPAIGN, group, name),
+        "campaignArn": store.arn(CAMPAIGN, group, name),
         "solutionVersionArn": requested,
         "solutionArn": solution_arn,
         "minProvisionedTPS": tps,
         "campaignConfig": config,
-        "deployedSolutionVersionArn": version["arn"],
-        "recipe": version.get("recipe"),
-        "recipe_type": version.get("recipe_type"),
+        "deployedSolutionVersionArn": version.arn,
+        "recipe": version.recipe,
+        "recipe_type": version.recipe_type,
     }
     store.create_resource(CAMPAIGN, group, name, body, status=ACTIVE)
     try:
-        _warm(store, version["arn"])
+        _warm(store, version.arn)
     except Exception as exc:
         store.update_resource(CAMPAIGN, group, name, status=CREATE_FAILED, failure_reason=str(exc))
         raise
@@ -80,35 +77,35 @@ def create_campaign(store, group: str, name: str, solution_version_arn: str, *, 
 
 
 def update_campaign(store, group: str, name: str, *, solution_version_arn: str | None = None,
-                    min_provisioned_tps: int | None = None, campaign_config: dict | None = None) -> dict:
+                    min_provisioned_tps: int | None = None, campaign_config: dict | None = None) -> Campaign:
     """Switch a campaign to another version and/or config (Personalize UpdateCampaign).
 
     The new model is loaded before the campaign record changes; requests already running finish on the old
     model and later ones use the new one, so no request fails during the switch.
     """
     campaign = get_campaign(store, name, group=group)
-    if campaign["status"] not in (ACTIVE, CREATE_FAILED):
-        raise ConflictError(f"Campaign {name!r} is {campaign['status']}; it can be updated when ACTIVE or "
+    if campaign.status not in (ACTIVE, CREATE_FAILED):
+        raise ConflictError(f"Campaign {name!r} is {campaign.status}; it can be updated when ACTIVE or "
                             "CREATE FAILED.")
     body: dict = {}
     version = None
     if solution_version_arn is not None:
         requested, solution_arn, version = _check_version(store, group, solution_version_arn)
         body.update({"solutionVersionArn": requested, "solutionArn": solution_arn,
-                     "deployedSolutionVersionArn": version["arn"], "recipe": version.get("recipe"),
-                     "recipe_type": version.get("recipe_type")})
-        _warm(store, version["arn"])
+                     "deployedSolutionVersionArn": version.arn, "recipe": version.recipe,
+                     "recipe_type": version.recipe_type})
+        _warm(store, version.arn)
     if min_provisioned_tps is not None:
         body["minProvisionedTPS"] = _check_tps(min_provisioned_tps)
     if campaign_config is not None:
-        body["campaignConfig"] = _check_config(campaign_config)
+        body["campaignConfig"] = check_campaign_config(campaign_config)
     if not body:
         raise ValidationError(f"Nothing to update for campaign {name!r}: give a solution version, "
                               "minProvisionedTPS or a campaign config.")
     body["latestCampaignUpdate"] = {
-        "solutionVersionArn": body.get("solutionVersionArn", campaign.get("solutionVersionArn")),
-        "minProvisionedTPS": body.get("minProvisionedTPS", campaign.get("minProvisionedTPS")),
-        "campaignConfig": body.get("campaignConfig", campaign.get("campaignConfig")),
+        "solutionVersionArn": body.get("solutionVersionArn", campaign.solution_version_arn),
+        "minProvisionedTPS": body.get("minProvisionedTPS", campaign.min_provisioned_tps),
+        "campaignConfig": body.get("campaignConfig", campaign.campaign_config),
         "status": ACTIVE,
         "lastUpdatedDateTime": time.time(),
     }
@@ -120,17 +117,15 @@ def delete_campaign(store, group: str, name: str) -> None:
     """Delete a campaign; its model leaves the serving cache unless another campaign still serves it."""
     campaign = get_campaign(store, name, group=group)
     store.delete_resource(CAMPAIGN, group, name)
-    deployed = campaign.get("deployedSolutionVersionArn")
-    if deployed and not any(c.get("deployedSolutionVersionArn") == deployed for c in list_campaigns(store)):
-        from recsys.inference.runtime import RUNTIME
-
+    deployed = campaign.deployed_solution_version_arn
+    if deployed and not any(c.deployed_solution_version_arn == deployed for c in list_campaigns(store)):
         RUNTIME.evict(store, deployed)
 
 
 # -- read ------------------------------------------------------------------------------------------------
 
 
-def get_campaign(store, campaign: str, *, group: str | None = None) -> dict:
+def get_campaign(store, campaign: str, *, group: str | None = None) -> Campaign:
     """A campaign by ARN, or by name within `group`; NotFoundError lists the group's campaigns."""
     if isinstance(campaign, str) and campaign.startswith("arn:"):
         try:
@@ -140,110 +135,62 @@ def get_campaign(store, campaign: str, *, group: str | None = None) -> dict:
         if found is None or found["type"] != CAMPAIGN:
             raise NotFoundError(f"Campaign {campaign!r} does not exist; list campaigns with "
                                 "`python -m recsys campaign list` or create one.")
-        return found
+        return Campaign.from_record(found)
     if not group:
         raise ValidationError(f"Campaign {campaign!r} is a name, not an ARN: also give its dataset group.")
     try:
-        return store.get_resource(CAMPAIGN, group, campaign)
+        return Campaign.from_record(store.get_resource(CAMPAIGN, group, campaign))
     except NotFoundError:
-        known = ", ".join(c["name"] for c in list_campaigns(store, group)) or "none yet"
+        known = ", ".join(c.name for c in list_campaigns(store, group)) or "none yet"
         raise NotFoundError(f"Campaign {campaign!r} does not exist in dataset group {group!r} "
                             f"(existing: {known}).") from None
 
 
-def describe_campaign(store, group: str, name: str) -> dict:
-    """The campaign with the version it serves now (``deployedSolutionVersionArn``, resolved for $LATEST)."""
+def describe_campaign(store, group: str, name: str) -> Campaign:
+    """The campaign with the version it serves now (`deployed_solution_version_arn`, resolved for $LATEST;
+    None with the reason in `problem` when there is none)."""
     campaign = get_campaign(store, name, group=group)
     try:
-        campaign["deployedSolutionVersionArn"] = _deployed_version(store, campaign)
+        return dataclasses.replace(campaign, deployed_solution_version_arn=_deployed_version(store, campaign))
     except NotFoundError as exc:
-        campaign["deployedSolutionVersionArn"] = None
-        campaign["problem"] = str(exc)
-    return campaign
+        return dataclasses.replace(campaign, deployed_solution_version_arn=None, problem=str(exc))
 
 
-def list_campaigns(store, group: str | None = None) -> list[dict]:
+def list_campaigns(store, group: str | None = None) -> list[Campaign]:
     """Campaigns of one group (or of all groups), newest first."""
-    return store.list_resources(CAMPAIGN, group)
-
-
-def resolve_campaign(store, campaign_arn: str) -> tuple[dict, str]:
-    """(campaign, version ARN to serve) for a request; NotFoundError for unknown campaigns.
-
-    Used by `recsys.inference` on every request: one indexed lookup (two for $LATEST) over the serving
-    path's persistent connection.
-    """
-    from recsys.inference.runtime import READER
-
-    if not isinstance(campaign_arn, str) or not campaign_arn:
-        raise ValidationError("campaignArn is required, e.g. arn:recsys:campaign/<group>/<name>.")
-    campaign = READER.resource(store, campaign_arn)
-    if campaign is not None and campaign["type"] == SOLUTION_VERSION:
-        # Beyond Personalize: an ACTIVE solution version is served directly, with no campaign to deploy.
-        if campaign["status"] != ACTIVE:
-            raise NotFoundError(f"Solution version {campaign_arn} is {campaign['status']}, not ACTIVE; wait for "
-                                "training to finish or pick an ACTIVE version.")
-        return {"arn": campaign_arn, "group": campaign["group"], "name": campaign["name"],
-                "campaignConfig": {}}, campaign_arn
-    if campaign is None or campaign["type"] != CAMPAIGN:
-        campaign = get_campaign(store, campaign_arn)  # raises the helpful NotFoundError
-    if campaign["status"] != ACTIVE:
-        reason = f": {campaign['failure_reason']}" if campaign.get("failure_reason") else ""
-        raise NotFoundError(f"Campaign {campaign_arn} is {campaign['status']}, not ACTIVE{reason}.")
-    requested = campaign.get("solutionVersionArn") or ""
-    if requested.endswith("/" + LATEST):
-        group, solution = _split_solution_arn(requested[: -len(LATEST) - 1])
-        latest = READER.latest_active_version(store, group, solution)
-        if latest is None:
-            raise NotFoundError(f"Campaign {campaign_arn} follows $LATEST of solution {solution!r}, which has no "
-                                "ACTIVE version (was it deleted?); train one or update the campaign.")
-        return campaign, latest
-    return campaign, campaign.get("deployedSolutionVersionArn") or requested
+    return [Campaign.from_record(r) for r in store.list_resources(CAMPAIGN, group)]
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
 
 
-def _deployed_version(store, campaign: dict) -> str:
-    requested = campaign.get("solutionVersionArn") or ""
+def _deployed_version(store, campaign: Campaign) -> str:
+    requested = campaign.solution_version_arn or ""
     if requested.endswith("/" + LATEST):
-        from recsys.training import latest_active_version
-
-        group, solution = _split_solution_arn(requested[: -len(LATEST) - 1])
-        return latest_active_version(store, group, solution)["arn"]
-    return campaign.get("deployedSolutionVersionArn") or requested
-
-
-def _split_solution_arn(arn: str) -> tuple[str, str]:
-    prefix = "arn:recsys:solution/"
-    parts = arn[len(prefix):].split("/") if arn.startswith(prefix) else []
-    if len(parts) != 2 or not all(parts):
-        raise ValidationError(f"{arn!r} is not a solution ARN; use arn:recsys:solution/<group>/<solution>/$LATEST "
-                              "or a solution version ARN.")
-    return parts[0], parts[1]
+        group, solution = split_solution_arn(store, requested[: -len(LATEST) - 1])
+        return solutions.latest_active_version(store, group, solution).arn
+    return campaign.deployed_solution_version_arn or requested
 
 
 def _check_version(store, group: str, solution_version_arn: str) -> tuple[str, str, dict]:
     """(requested ARN, solution ARN, the version resource to deploy now) after checking it is servable."""
-    from recsys.training import get_solution, get_solution_version, latest_active_version
-
     if not isinstance(solution_version_arn, str) or not solution_version_arn:
         raise ValidationError("solutionVersionArn is required: a version ARN or <solution arn>/$LATEST.")
     if solution_version_arn.endswith("/" + LATEST):
-        sol_group, solution = _split_solution_arn(solution_version_arn[: -len(LATEST) - 1])
+        sol_group, solution = split_solution_arn(store, solution_version_arn[: -len(LATEST) - 1])
         _same_group(sol_group, group, solution_version_arn)
-        sol = get_solution(store, sol_group, solution)
-        return solution_version_arn, sol["arn"], latest_active_version(store, sol_group, solution)
+        sol = solutions.get_solution(store, sol_group, solution)
+        return solution_version_arn, sol.arn, solutions.latest_active_version(store, sol_group, solution)
     try:
-        version = get_solution_version(store, solution_version_arn)
+        version = solutions.get_solution_version(store, solution_version_arn)
     except NotFoundError:
         raise NotFoundError(f"Solution version {solution_version_arn!r} does not exist; list versions with "
                             "`python -m recsys versions` or use <solution arn>/$LATEST.") from None
-    _same_group(version["group"], group, solution_version_arn)
-    if version["status"] != ACTIVE:
-        raise ConflictError(f"Solution version {solution_version_arn} is {version['status']}; a campaign needs "
+    _same_group(version.group, group, solution_version_arn)
+    if version.status != ACTIVE:
+        raise ConflictError(f"Solution version {solution_version_arn} is {version.status}; a campaign needs "
                             "an ACTIVE version (wait for training to finish).")
-    return solution_version_arn, version.get("solution_arn") or make_arn(SOLUTION, group, version["solution"]), version
+    return solution_version_arn, version.solution_arn or store.arn(solutions.SOLUTION, group, version.solution), version
 
 
 def _same_group(found: str, group: str, arn: str) -> None:
@@ -262,47 +209,11 @@ def _check_tps(value) -> int:
     return tps
 
 
-def _check_config(config: dict) -> dict:
-    if not isinstance(config, dict):
-        raise ValidationError("campaignConfig must be a map, e.g. {\"itemExplorationConfig\": {...}}.")
-    unknown = set(config) - set(CONFIG_KEYS)
-    if unknown:
-        raise ValidationError(f"Unknown campaignConfig keys {sorted(unknown)}; use {', '.join(CONFIG_KEYS)}.")
-    config = copy.deepcopy(config)
-    exploration = config.get("itemExplorationConfig")
-    if exploration is not None:
-        if not isinstance(exploration, dict):
-            raise ValidationError("itemExplorationConfig must be a map of explorationWeight and "
-                                  "explorationItemAgeCutOff.")
-        merged = dict(DEFAULT_CAMPAIGN_CONFIG["itemExplorationConfig"])
-        merged.update({k: str(v) for k, v in exploration.items()})
-        extra = set(merged) - {"explorationWeight", "explorationItemAgeCutOff"}
-        if extra:
-            raise ValidationError(f"Unknown itemExplorationConfig keys {sorted(extra)}.")
-        weight = _number(merged["explorationWeight"], "explorationWeight")
-        cutoff = _number(merged["explorationItemAgeCutOff"], "explorationItemAgeCutOff")
-        if not 0.0 <= weight <= 1.0:
-            raise ValidationError(f"explorationWeight {weight} is out of range: use 0 to 1 (default 0.3).")
-        if cutoff <= 0:
-            raise ValidationError(f"explorationItemAgeCutOff {cutoff} must be a positive number of days (default 30).")
-        config["itemExplorationConfig"] = merged
-    return config
-
-
-def _number(value, what: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f"{what} must be a number (as a string, e.g. \"0.3\"), got {value!r}.") from None
-
-
 def _warm(store, version_arn: str) -> None:
-    """Load the model, its candidate catalogue and the group's exploration counts into this process's serving
-    cache, so the first request after a create/update costs what every other one does."""
-    from recsys.inference.runtime import RUNTIME
-
+    """The warm-up hook: load the model, its candidate catalogue and the group's exploration counts into this
+    process's serving cache, so the first request after a create/update costs what every other one does."""
     model = RUNTIME.model(store, version_arn)
-    group = model.version["group"]
+    group = model.version.group
     RUNTIME.catalogue(store, group, model)
-    if model.recipe_type == "USER_PERSONALIZATION":
+    if model.recipe_type == USER_PERSONALIZATION:
         RUNTIME.activity(store, group)

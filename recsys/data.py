@@ -10,11 +10,12 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from recsys import cleaning, datasets
 from recsys.columns import (
     CREATION_TIMESTAMP, EVENT_TYPE, EVENT_VALUE, IMPRESSION, INTERACTION_RESERVED, ITEM_ID, RECOMMENDATION_ID,
     TIMESTAMP, USER_ID,
 )
-from recsys.exceptions import ValidationError
+from recsys.exceptions import NotFoundError, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +142,8 @@ class TrainingData:
 
 
 def load_training_data(store, group: str) -> TrainingData:
-    """Read a dataset group's Interactions (+ Items, Users if they exist) from the store into TrainingData."""
-    from recsys import datasets  # lazy: datasets imports the store layer
-
+    """Read a dataset group's Interactions (+ Items, Users if they exist) from the store into TrainingData,
+    without the items of the group's exclusion list (`recsys.cleaning.excluded_items`)."""
     inter = datasets.read_interactions(store, group)
     items = users = None
     item_fields = user_fields = None
@@ -158,21 +158,21 @@ def load_training_data(store, group: str) -> TrainingData:
     for dataset_type, reader in (("Items", datasets.read_items), ("Users", datasets.read_users)):
         try:
             frame = reader(store, group)
-        except Exception as exc:  # the dataset does not exist in this group
-            from recsys.exceptions import NotFoundError
-            if isinstance(exc, NotFoundError):
-                continue
-            raise
-        fields = _schema_fields(datasets, store, group, dataset_type, frame)
+        except NotFoundError:  # the dataset does not exist in this group
+            continue
+        fields = _schema_fields(store, group, dataset_type, frame)
         if dataset_type == "Items":
             items, item_fields = frame, fields
         else:
             users, user_fields = frame, fields
+    # Items on the group's exclusion list (fees, postage, ... see recsys.cleaning) never reach a model.
+    excluded = cleaning.excluded_items(store, group)
+    inter, items = cleaning.drop_excluded(inter, excluded), cleaning.drop_excluded(items, excluded)
     return TrainingData.from_frames(inter, items, users, item_fields=item_fields, user_fields=user_fields,
                                     context_fields=context)
 
 
-def _schema_fields(datasets, store, group, dataset_type, frame) -> dict[str, str] | None:
+def _schema_fields(store, group, dataset_type, frame) -> dict[str, str] | None:
     """Field kinds from the dataset's schema (categorical/textual flags); None lets from_frames infer."""
     try:
         schema = datasets.get_dataset(store, group, dataset_type).get("schema")

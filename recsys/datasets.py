@@ -27,7 +27,9 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import sqlite_utils
+from sqlite_utils.db import quote_identifier as _q
 
 from recsys.columns import INTERACTIONS, ITEM_ID, ITEMS, TIMESTAMP, USER_ID, USERS
 from recsys.exceptions import ConflictError, NotFoundError, ValidationError
@@ -47,10 +49,6 @@ BOOKKEEPING = {INTERACTIONS: (SEQ, SOURCE, EVENT_ID, SESSION_ID), ITEMS: (SOURCE
 def table_name(group_id: int, dataset_type: str) -> str:
     """The SQLite table of a dataset: ``ds_<group_id>_<type>``."""
     return f"ds_{int(group_id)}_{normalize_dataset_type(dataset_type).lower()}"
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _create_table_sql(table: str, schema: Schema) -> str:
@@ -370,8 +368,6 @@ def _object_column(s: pd.Series) -> np.ndarray:
     dtype = s.dtype
     if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
         try:
-            import pyarrow as pa
-
             arr = pa.array(s.array)
             if isinstance(arr, pa.ChunkedArray):
                 arr = arr.combine_chunks()
@@ -379,7 +375,7 @@ def _object_column(s: pd.Series) -> np.ndarray:
             uniques = enc.dictionary.to_pylist()
             idx = enc.indices.fill_null(len(uniques)).to_numpy(zero_copy_only=False)
             return np.asarray(uniques + [None], dtype=object)[idx]
-        except (ImportError, TypeError, ValueError):
+        except (TypeError, ValueError):
             pass
     mask = s.isna().to_numpy()
     has_na = bool(mask.any())
@@ -439,6 +435,14 @@ def write_frame(db: sqlite_utils.Database, group: str, dataset_type: str, frame:
 
 
 # -- reading ------------------------------------------------------------------------------------------------
+
+
+def stitch_session(db: sqlite_utils.Database, table: str, session_id: str, user_id: str) -> int:
+    """Re-attribute a session's streamed anonymous events (USER_ID = the session id) to `user_id`; how many."""
+    cur = db.execute(
+        f"UPDATE {_q(table)} SET {USER_ID} = ? WHERE {SESSION_ID} = ? AND {USER_ID} = ? AND {SOURCE} = ?",
+        [user_id, session_id, session_id, STREAM])
+    return int(cur.rowcount)
 
 
 def _frame_from_cursor(cursor, names: list[str], schema: Schema, chunk: int = 250_000) -> pd.DataFrame:
@@ -622,3 +626,23 @@ def dataset_counts(store, group: str) -> dict[str, int]:
     """Row count of each existing dataset of a group, e.g. {'Interactions': 100000, 'Items': 1682}."""
     return {ds["schema"].dataset_type: count_rows(store, group, ds["schema"].dataset_type)["total"]
             for ds in list_datasets(store, group)}
+
+
+def delete_users(store, group: str, user_ids) -> int:
+    """Delete every interaction and the Users row of each of `user_ids` (Personalize's data deletion job), in one
+    transaction; returns how many rows went. A dataset the group does not have is skipped. Models trained
+    before keep what they learnt until the next training."""
+    wanted = sorted({str(u) for u in user_ids})
+    deleted = 0
+    with store.transaction() as db:
+        for dataset_type in (INTERACTIONS, USERS):
+            try:
+                table = dataset_info(db, group, dataset_type)["table"]
+            except NotFoundError:
+                continue
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                cursor = db.execute(f"DELETE FROM {_q(table)} WHERE {USER_ID} IN ({', '.join('?' * len(chunk))})",
+                                    chunk)
+                deleted += cursor.rowcount
+    return deleted

@@ -24,10 +24,10 @@ contextual metadata; its schemas also satisfy the ECOMMERCE field rules.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,9 +35,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys import datasets, ingest
 from recsys.columns import (
     CREATION_TIMESTAMP, EVENT_TYPE, EVENT_VALUE, INTERACTIONS, ITEM_ID, ITEMS, TIMESTAMP, USER_ID, USERS,
 )
+from recsys.exceptions import NotFoundError
+from recsys.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -521,21 +524,10 @@ Known structure (details per user and item in `ground_truth.json`):
 
 
 def _write_atomic(files: dict[Path, callable]) -> None:
-    """Write every file to a temporary name in its directory, then rename them all into place."""
-    temps: list[tuple[str, Path]] = []
-    try:
+    """Write every file to a temporary beside it, then rename them all into place (none when a write fails)."""
+    with contextlib.ExitStack() as stack:
         for path, writer in files.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            os.close(fd)
-            os.chmod(tmp, 0o644)     # mkstemp creates 0600; these are ordinary data files
-            temps.append((tmp, path))
-            writer(tmp)
-        for tmp, path in temps:
-            os.replace(tmp, path)
-    finally:
-        for tmp, _ in temps:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            writer(stack.enter_context(atomic_path(path)))
 
 
 def _text_writer(text: str):
@@ -621,12 +613,9 @@ def load_demo(store, group: str = "demo", directory: str | os.PathLike = "data/d
 
     Raises
     ------
-    recsys.ingest.ImportFailed if a file does not import; ConflictError if the group already has a dataset
+    recsys.exceptions.ImportFailed if a file does not import; ConflictError if the group already has a dataset
     with another schema (delete the group or pick another `group`).
     """
-    from recsys import datasets, ingest
-    from recsys.exceptions import NotFoundError
-
     out = Path(directory)
     if write_if_missing and not all((out / f"{stem}.csv").exists() for stem in FILE_STEMS.values()):
         write_demo(out, seed=seed)

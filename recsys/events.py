@@ -21,7 +21,6 @@ import json
 import logging
 import math
 import re
-import sqlite3
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
@@ -33,13 +32,14 @@ from recsys.columns import (
     RECOMMENDATION_ID, TIMESTAMP, USER_ID, USERS,
 )
 from recsys.datasets import (
-    EVENT_ID, INCREMENTAL, SESSION_ID, SOURCE, STREAM, TableWriter, dataset_info, frame_to_rows, get_dataset,
+    EVENT_ID, INCREMENTAL, SESSION_ID, STREAM, TableWriter, dataset_info, frame_to_rows, get_dataset,
     get_or_create_dataset,
 )
+from recsys.event_writer import spool_first, write_events
 from recsys.exceptions import ConflictError, NotFoundError, ValidationError
-from recsys.ingest import ColumnPlan, validate_frame
 from recsys.schema import Schema
 from recsys.store import validate_name
+from recsys.validation import ColumnPlan, validate_frame
 
 log = logging.getLogger(__name__)
 
@@ -295,125 +295,9 @@ def put_events(store, tracking_id: str, session_id: str, user_id: str | None = N
     typed = typed.loc[keep]
     columns = [c for c in typed.columns]
     rows = [list(r) for r in frame_to_rows(typed, columns)]
-    try:
-        with store.transaction(wait=SPOOL_AFTER_SECONDS) as db:
-            moved = _replay_spool(store, db)  # events spooled earlier go first, in their order
-            recorded, stitched = _write_events(db, group, columns, rows, session_id, user_id)
-        _delete_spooled(store, moved)
-    except sqlite3.OperationalError as exc:
-        if "locked" not in str(exc) and "busy" not in str(exc):
-            raise
-        # A long import holds the write lock: keep the events durably in the spool rather than fail the call.
-        _spool(store, group, columns, rows, session_id, user_id)
-        return {"recorded": len(rows), "duplicates": len(events) - len(rows), "stitched": 0, "spooled": True}
-    return {"recorded": recorded, "duplicates": len(events) - recorded, "stitched": int(stitched)}
-
-
-def _write_events(db, group: str, columns: list[str], rows: list[list], session_id: str,
-                  user_id: str | None) -> tuple[int, int]:
-    """Insert one PutEvents batch (duplicate eventIds ignored) and stitch the session; (recorded, stitched)."""
-    info = dataset_info(db, group, INTERACTIONS)
-    table = info["table"]
-    before = db.conn.total_changes
-    writer = TableWriter(db, info, mode=INCREMENTAL, source=STREAM, or_ignore=True)
-    writer.write(columns, rows)
-    recorded = db.conn.total_changes - before
-    stitched = 0
-    if user_id is not None and user_id != session_id:
-        cur = db.execute(
-            f'UPDATE "{table}" SET {USER_ID} = ? WHERE {SESSION_ID} = ? AND {USER_ID} = ? AND {SOURCE} = ?',
-            [user_id, session_id, session_id, STREAM])
-        stitched = cur.rowcount
-    return recorded, int(stitched)
-
-
-# -- the spool: events accepted while a long import holds the write lock ------------------------------------
-# SQLite has one writer at a time, and a 10-million-row import holds the lock for longer than a PutEvents
-# caller should wait. Such events go to a small SQLite file of their own (its own lock, durable on return)
-# and are moved into the dataset, in order, by the next write that gets the lock: the next PutEvents, or
-# the end of the import. Every spooled event carries an event id, so a move interrupted between the two
-# commits cannot record it twice.
-
-SPOOL_AFTER_SECONDS = 2.0
-SPOOL_NAME = "events-spool.db"
-
-
-def _spool_connect(store) -> sqlite3.Connection:
-    conn = sqlite3.connect(store.home / SPOOL_NAME, timeout=30, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY, group_name TEXT NOT NULL, "
-                 "batch TEXT NOT NULL)")
-    return conn
-
-
-def _spool(store, group: str, columns: list[str], rows: list[list], session_id: str, user_id: str | None) -> None:
-    if EVENT_ID in columns:
-        k = columns.index(EVENT_ID)
-        for row in rows:
-            row[k] = row[k] if row[k] is not None else f"spooled-{uuid.uuid4()}"
-    batch = json.dumps({"columns": columns, "rows": rows, "session_id": session_id, "user_id": user_id},
-                       default=str)
-    conn = _spool_connect(store)
-    try:
-        conn.execute("INSERT INTO spool (group_name, batch) VALUES (?, ?)", [group, batch])
-    finally:
-        conn.close()
-    log.warning("PutEvents for group %s spooled (%d events): the dataset is locked by a long write", group,
-                len(rows))
-
-
-def spooled_count(store) -> int:
-    """Events batches waiting in the spool (0 when there is none)."""
-    if not (store.home / SPOOL_NAME).exists():
-        return 0
-    conn = _spool_connect(store)
-    try:
-        return conn.execute("SELECT count(*) FROM spool").fetchone()[0]
-    finally:
-        conn.close()
-
-
-def drain_spool(store) -> int:
-    """Move spooled event batches into their datasets, oldest first, in one transaction; returns how many."""
-    if not (store.home / SPOOL_NAME).exists():
-        return 0
-    with store.transaction() as db:
-        moved = _replay_spool(store, db)
-    _delete_spooled(store, moved)
-    return len(moved)
-
-
-def _replay_spool(store, db) -> list[int]:
-    """Write the spooled batches inside the caller's transaction; the caller deletes the returned spool ids
-    once it has committed (see the note above on why that order is safe)."""
-    if not (store.home / SPOOL_NAME).exists():
-        return []
-    conn = _spool_connect(store)
-    try:
-        pending = conn.execute("SELECT id, group_name, batch FROM spool ORDER BY id").fetchall()
-    finally:
-        conn.close()
-    _replay(db, pending)
-    return [p[0] for p in pending]
-
-
-def _replay(db, pending) -> None:
-    for _, group, raw in pending:
-        batch = json.loads(raw)
-        try:
-            _write_events(db, group, batch["columns"], batch["rows"], batch["session_id"], batch["user_id"])
-        except NotFoundError:  # the group or its dataset was deleted since: nothing to keep
-            log.warning("dropping spooled events of deleted dataset group %s", group)
-
-
-def _delete_spooled(store, ids: list[int]) -> None:
-    if not ids:
-        return
-    conn = _spool_connect(store)
-    try:
-        conn.executemany("DELETE FROM spool WHERE id = ?", [[i] for i in ids])
-    finally:
-        conn.close()
+    written = write_events(store, group, columns, rows, session_id, user_id)
+    return {"recorded": written["recorded"], "duplicates": len(events) - written["recorded"],
+            **{k: v for k, v in written.items() if k != "recorded"}}
 
 
 # -- PutItems / PutUsers ------------------------------------------------------------------------------------
@@ -444,7 +328,7 @@ def _put_entities(store, group: str, dataset_type: str, entries: Sequence[Mappin
     for c in columns:
         if c not in typed.columns:
             typed[c] = None
-    with store.transaction() as db:
+    with spool_first(store) as db:
         writer = TableWriter(db, dataset_info(db, group, dataset_type), mode=INCREMENTAL, source=STREAM)
         writer.write(columns, frame_to_rows(typed, columns))
     return len(typed)

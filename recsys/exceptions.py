@@ -1,4 +1,5 @@
-"""Every error the library raises; each message names the object at fault and how to fix it."""
+"""Every error class of recsys: the library's (`RecsysError` and its kinds), each message naming the object at
+fault and how to fix it, then the HTTP API's wire-protocol errors."""
 
 
 class RecsysError(Exception):
@@ -11,6 +12,14 @@ class ValidationError(RecsysError, ValueError):
 
 class SchemaError(ValidationError):
     """An Avro schema, or a record, that does not follow Personalize's schema rules."""
+
+
+class ImportFailed(ValidationError):
+    """An import job that failed; `.job` is its `recsys.ingest.ImportJob` (status CREATE FAILED)."""
+
+    def __init__(self, message: str, job=None):
+        super().__init__(message)
+        self.job = job
 
 
 class NotFoundError(RecsysError, LookupError):
@@ -50,3 +59,42 @@ class FilterSyntaxError(ValidationError):
         if not self.expression:
             return self.message
         return f"{self.message} at position {self.position}:\n  {self.expression}\n  {' ' * self.position}^"
+
+
+class EnvironmentProblem(RecsysError):
+    """The machine, not the input, stopped the work: a full disk, a read-only or unwritable workspace, or damaged
+    files (HTTP 503, or 500 for damaged files). One line that names `.path` and the fix; what was stored before
+    is intact. `.kind` is one of the constants in `recsys.files` (DISK_FULL, READ_ONLY, NO_PERMISSION, ...)."""
+
+    def __init__(self, message: str, *, path: str | None = None, kind: str = ""):
+        super().__init__(message)
+        self.path = path
+        self.kind = kind
+
+
+# -- errors of the HTTP API's wire protocol: answered with AWS's status and code, not raised by the library --
+
+
+class ApiError(Exception):
+    """An error answered in AWS's rest-json shape: HTTP `status`, AWS error `code` and `message`."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class AuthError(Exception):
+    """A request that is unsigned, wrongly signed, expired or signed by an unknown key (HTTP 403)."""
+
+    status_code = 403
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class InvalidInput(Exception):
+    """A request that breaks the wire contract; the API answers 400 InvalidInputException with this message."""

@@ -32,14 +32,12 @@ see `TableWriter`) and the commit. At most three chunks are in memory at once, p
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import itertools
 import json
 import logging
 import os
 import queue
-import re
 import secrets
 import threading
 import time
@@ -51,27 +49,25 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from recsys.columns import (
-    CREATION_TIMESTAMP, EVENT_TYPE, IMPRESSION, INTERACTIONS, ITEM_ID, RECOMMENDATION_ID, TIMESTAMP, USER_ID,
+from recsys import validation
+from recsys.columns import INTERACTIONS
+from recsys.csv_reader import (
+    BAD_RECORD, MAX_COLUMNS, check_width, is_gzip, open_binary, read_csv_tables, read_header,
 )
 from recsys.datasets import BULK, FULL, MODES, TableWriter, frame_to_blocks, get_or_create_dataset
-from recsys.exceptions import RecsysError, ValidationError
-from recsys.schema import Field, Schema, normalize_dataset_type
+from recsys.event_writer import drain_spool_if_free
+from recsys.exceptions import ImportFailed, RecsysError, ValidationError
+from recsys.failpoints import failpoint
+from recsys.files import environment_problem, temp_name
+from recsys.schema import Schema, normalize_dataset_type
 from recsys.store import ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, validate_name
+from recsys.validation import json_cell, plan_columns, validate_frame
 
 log = logging.getLogger(__name__)
 
 RESOURCE_TYPE = "dataset-import-job"
-MAX_ID_CHARS = 256
-MAX_CATEGORICAL_CHARS = 1_000
-MAX_TEXTUAL_CHARS = 20_000
-MAX_STRING_CHARS = 1_024
-MAX_EPOCH_SECONDS = 10**11          # beyond year 5000: a millisecond timestamp
-INT32 = 2**31 - 1
-INT64_SAFE = 9.2e18
 FORMATS = ("csv", "parquet", "jsonl", "avro")
 REJECT_COLUMNS = ("row", "field", "reason")   # then the source columns, as read
-MAX_RAW_VALUE_CHARS = 500
 CSV_BLOCK_BYTES = 1 << 20           # pyarrow CSV block (its reader reads dozens ahead: small bounds memory)
 FIRST_CHUNK_ROWS = 20_000           # CSV: the first chunk is at most this long
 SQLITE_CACHE_KIB = 65_536           # page cache of the import connection (bounded memory at any file size)
@@ -111,14 +107,6 @@ class ImportJob:
         return self.rows_rejected / base if base > 0 else 0.0
 
 
-class ImportFailed(ValidationError):
-    """An import job that failed; `.job` is its ImportJob (status CREATE FAILED)."""
-
-    def __init__(self, message: str, job: ImportJob | None = None):
-        super().__init__(message)
-        self.job = job
-
-
 # -- reading files ------------------------------------------------------------------------------------------
 
 
@@ -143,14 +131,8 @@ def detect_format(path: Path) -> str:
     return "csv"
 
 
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
-
-
 def _open_text(path: Path):
-    raw = gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+    return io.TextIOWrapper(open_binary(path), encoding="utf-8-sig", errors="replace", newline="")
 
 
 def sniff_delimiter(path: Path) -> str:
@@ -181,18 +163,6 @@ def sniff_delimiter(path: Path) -> str:
     return best
 
 
-def _csv_header(path: Path, delimiter: str) -> list[str]:
-    """The fields of the file's first record (BOM stripped), read with the csv module."""
-    with _open_text(path) as fh:
-        sample = fh.read(1 << 20)
-    if not sample.strip():
-        raise pd.errors.EmptyDataError("empty")
-    first = next(csv.reader(io.StringIO(sample), delimiter=delimiter), None)
-    if not first:
-        raise pd.errors.EmptyDataError("empty")
-    return first
-
-
 def _unique_names(names: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     out = []
@@ -208,46 +178,44 @@ def _unique_names(names: list[str]) -> list[str]:
 
 
 def _read_csv_chunks(path: Path, delimiter: str, header: bool, chunk_size: int) -> Iterator[tuple[int, pd.DataFrame]]:
-    """CSV with pyarrow's streaming reader (multi-threaded, UTF-8 checked); every column read as text."""
+    """CSV as text frames: pyarrow's streaming reader, with a tolerant reader where it fails (`csv_reader`);
+    a malformed record is a row whose BAD_RECORD column says why."""
+    # Each format's reader is imported when a file of that format is read: pyarrow.csv, pyarrow.parquet
+    # and fastavro cost import time that the other formats (and every caller of this module) need not pay.
     import pyarrow as pa
-    import pyarrow.csv as pacsv
 
-    first = _csv_header(path, delimiter)
+    first, start, line = read_header(path, delimiter, header)
     names = _unique_names(first) if header else [str(k) for k in range(len(first))]
-    stream = pa.input_stream(str(path), compression="gzip" if _is_gzip(path) else None)
-    reader = pacsv.open_csv(
-        stream,
-        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0, block_size=CSV_BLOCK_BYTES),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
-                                             strings_can_be_null=False, quoted_strings_can_be_null=False),
-    )
     string_dtype = pd.StringDtype("pyarrow", na_value=np.nan)
     row = 2 if header else 1
     size = min(chunk_size, FIRST_CHUNK_ROWS)  # a small first chunk: the writer starts at once
-    pending: list = []   # record batches (one per block) not yet handed out
+    pending: list = []   # tables (one per block) not yet handed out, all from pyarrow or all tolerant
     n_pending = 0
+    pending_tolerant = False
 
     def frame_of(table) -> pd.DataFrame:
         frame = table.to_pandas(types_mapper=lambda t: string_dtype if t == pa.string() else None)
-        frame.columns = names
+        frame.columns = table.column_names
         return frame
 
-    try:
-        for batch in reader:
-            pending.append(batch)
-            n_pending += batch.num_rows
-            while n_pending >= size:
-                table = pa.Table.from_batches(pending)
-                yield row, frame_of(table.slice(0, size))
-                row += size
-                rest = table.slice(size)
-                pending, n_pending = rest.to_batches(), rest.num_rows
-                size = chunk_size
-        if n_pending:
-            yield row, frame_of(pa.Table.from_batches(pending))
-    finally:
-        stream.close()
+    for batch in read_csv_tables(path, delimiter, names, start, line, block_size=CSV_BLOCK_BYTES):
+        tolerant = BAD_RECORD in batch.schema.names
+        if pending and tolerant != pending_tolerant:  # a chunk holds one kind of table (one set of columns)
+            yield row, frame_of(pa.concat_tables(pending))
+            row += n_pending
+            pending, n_pending = [], 0
+        pending_tolerant = tolerant
+        pending.append(batch if tolerant else pa.Table.from_batches([batch]))
+        n_pending += batch.num_rows
+        while n_pending >= size:
+            table = pa.concat_tables(pending)
+            yield row, frame_of(table.slice(0, size))
+            row += size
+            rest = table.slice(size)
+            pending, n_pending = [rest], rest.num_rows
+            size = chunk_size
+    if n_pending:
+        yield row, frame_of(pa.concat_tables(pending))
 
 
 def _read_parquet_chunks(path: Path, chunk_size: int) -> Iterator[tuple[int, pd.DataFrame]]:
@@ -262,38 +230,33 @@ def _read_parquet_chunks(path: Path, chunk_size: int) -> Iterator[tuple[int, pd.
         row += len(frame)
 
 
-def _json_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float, str)):
-        return value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)
-    return json.dumps(value)
-
-
 def _read_jsonl_chunks(path: Path, chunk_size: int) -> Iterator[tuple[int, pd.DataFrame]]:
-    """JSON lines as string frames; a line that is not a JSON object becomes a row with `__bad_json__`."""
-    opener = gzip.open if _is_gzip(path) else open
-    with opener(path, "rt", encoding="utf-8-sig", errors="strict", newline="") as fh:
+    """JSON lines as string frames; a line that is not a UTF-8 JSON object becomes a row with BAD_RECORD."""
+    with open_binary(path) as fh:
         records: list[dict] = []
         first = 1
         lineno = 0
-        for line in fh:
+        for raw in fh:
             lineno += 1
             if not records:
                 first = lineno
-            text = line.strip()
-            if not text:
+            try:
+                text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8").strip()
+            except UnicodeDecodeError as exc:
+                text = None
+                reason = f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); re-save the file as UTF-8"
+            if text == "":
                 records.append({"__blank__": "1", "__line__": lineno})
             else:
                 try:
-                    obj = json.loads(text)
+                    obj = json.loads(text) if text is not None else {BAD_RECORD: reason}
                 except (json.JSONDecodeError, RecursionError) as exc:
-                    obj = {"__bad_json__": f"not valid JSON ({getattr(exc, 'msg', exc)})"}
+                    obj = {BAD_RECORD: f"not valid JSON ({getattr(exc, 'msg', exc)})"}
                 if not isinstance(obj, dict):
-                    obj = {"__bad_json__": f"a JSON {type(obj).__name__}, not an object"}
-                obj = {str(k): _json_cell(v) for k, v in obj.items()}
+                    obj = {BAD_RECORD: f"a JSON {type(obj).__name__}, not an object"}
+                elif len(obj) > MAX_COLUMNS:
+                    obj = {BAD_RECORD: f"an object with {len(obj):,} keys; the limit is {MAX_COLUMNS:,} columns"}
+                obj = {str(k): json_cell(v) for k, v in obj.items()}
                 obj["__line__"] = lineno
                 records.append(obj)
             if len(records) >= chunk_size:
@@ -307,7 +270,8 @@ def _records_frame(records: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(records)
     for col in frame.columns:
         if col != "__line__":
-            frame[col] = frame[col].fillna("").astype("str")
+            values = frame[col].fillna("")
+            frame[col] = values.astype("str") if pd.api.types.infer_dtype(values) == "string" else values
     return frame
 
 
@@ -316,11 +280,13 @@ def _read_avro_chunks(path: Path, chunk_size: int) -> Iterator[tuple[int, pd.Dat
 
     with open(path, "rb") as fh:
         reader = fastavro.reader(fh)
+        schema = reader.writer_schema
+        check_width(path, len(schema.get("fields", ())) if isinstance(schema, dict) else 1, "in its schema")
         records: list[dict] = []
         row = 1
         for rec in reader:
             if not isinstance(rec, dict):
-                rec = {"__bad_json__": "an Avro record that is not a flat record"}
+                rec = {BAD_RECORD: "an Avro record that is not a flat record"}
             records.append(rec)
             if len(records) >= chunk_size:
                 yield row, pd.DataFrame.from_records(records)
@@ -386,9 +352,11 @@ def read_chunks(path: str | os.PathLike, *, file_format: str | None = None, deli
         try:
             import pyarrow.parquet as pq
 
-            total = pq.ParquetFile(path).metadata.num_rows
+            metadata = pq.ParquetFile(path).metadata
+            total = metadata.num_rows
         except Exception as exc:
             raise ValidationError(_describe_read_error(exc, path, fmt)) from exc
+        check_width(path, metadata.num_columns, "in its schema")
         chunks = _read_parquet_chunks(path, chunk_size)
     elif fmt == "jsonl":
         chunks = _read_jsonl_chunks(path, chunk_size)
@@ -400,7 +368,7 @@ def read_chunks(path: str | os.PathLike, *, file_format: str | None = None, deli
 def estimate_rows(path: str | os.PathLike, fmt: str) -> int | None:
     """About how many records an uncompressed CSV or JSON lines file holds (from its first MiB), else None."""
     path = Path(path)
-    if fmt not in ("csv", "jsonl") or _is_gzip(path):
+    if fmt not in ("csv", "jsonl") or is_gzip(path):
         return None
     try:
         size = path.stat().st_size
@@ -412,353 +380,6 @@ def estimate_rows(path: str | os.PathLike, fmt: str) -> int | None:
     if not sample:
         return 0
     return int(size * max(lines, 1) / len(sample))
-
-
-# -- column plan --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ColumnPlan:
-    """How source columns become schema fields."""
-
-    sources: dict[str, str]            # schema field -> source column
-    dates: set[str]                    # schema fields parsed as dates
-    exclude: list[tuple[str, re.Pattern, str]]   # (source column, compiled regex, original pattern)
-    ignored: list[str]
-    missing_nullable: list[str]
-
-
-def plan_columns(columns: Sequence[str], schema: Schema, column_map: Mapping | None = None,
-                 date_columns: Sequence[str] = (), exclude: Mapping[str, str] | None = None) -> ColumnPlan:
-    """Resolve the mapping of source columns onto schema fields; ValidationError names what is missing."""
-    columns = [str(c) for c in columns if not str(c).startswith("__")]
-    by_upper = {c.upper(): c for c in columns}
-    cmap: dict[str, str] = {}
-    for src, dst in (column_map or {}).items():
-        src = str(src)
-        actual = src if src in columns else by_upper.get(src.upper())
-        if actual is None:
-            raise ValidationError(f"Mapped column {src!r} is not in the file (columns: {', '.join(columns[:30])}); "
-                                  "fix the --map SRC=DST pair" + (" (without a header, columns are named 0, 1, 2, ...)"
-                                                                   if all(c.isdigit() for c in columns) else "") + ".")
-        if not schema.has(str(dst)):
-            raise ValidationError(f"Mapping {src}={dst}: {dst!r} is not a field of the {schema.dataset_type} schema "
-                                  f"(fields: {', '.join(schema.names)}).")
-        cmap[actual] = schema.field(str(dst)).name
-    sources: dict[str, str] = {}
-    ignored = []
-    for col in columns:
-        dst = cmap.get(col)
-        if dst is None:
-            if col in cmap.values() or col.upper() in {v.upper() for v in cmap.values()}:
-                ignored.append(col)  # a same-named column shadowed by an explicit mapping
-                continue
-            dst = schema.field(col).name if schema.has(col) else None
-        if dst is None:
-            ignored.append(col)
-            continue
-        if dst in sources:
-            raise ValidationError(f"Two columns map to {dst}: {sources[dst]!r} and {col!r}; map only one of them.")
-        sources[dst] = col
-    missing = [f.name for f in schema.fields if f.name not in sources and not f.nullable]
-    if missing:
-        raise ValidationError(
-            f"The file has no column for required field(s) {', '.join(missing)} of the {schema.dataset_type} "
-            f"schema (file columns: {', '.join(columns[:30]) or 'none'}); map them with --map SRC={missing[0]} "
-            "(column_map={'SRC': '" + missing[0] + "'}).")
-    dates = set()
-    inverse = {v: k for k, v in sources.items()}
-    for name in date_columns or ():
-        name = str(name)
-        if schema.has(name) and schema.field(name).name in sources:
-            dst = schema.field(name).name
-        elif name in inverse or name.upper() in {k.upper() for k in inverse}:
-            src = name if name in inverse else next(k for k in inverse if k.upper() == name.upper())
-            dst = inverse[src]
-        else:
-            raise ValidationError(f"Date column {name!r} is neither a mapped source column nor a field in the file "
-                                  f"(mapped: {', '.join(f'{s}->{d}' for d, s in sources.items())}).")
-        if schema.field(dst).type not in ("long", "int"):
-            raise ValidationError(f"Date column {name!r} maps to {dst}, a {schema.field(dst).type} field; dates "
-                                  "become epoch seconds, so map them to a long field such as TIMESTAMP.")
-        dates.add(dst)
-    excl = []
-    for col, pattern in (exclude or {}).items():
-        col = str(col)
-        src = col if col in columns else by_upper.get(col.upper())
-        if src is None and schema.has(col) and schema.field(col).name in sources:
-            src = sources[schema.field(col).name]
-        if src is None:
-            raise ValidationError(f"Exclude rule column {col!r} is not in the file (columns: {', '.join(columns[:30])}).")
-        try:
-            excl.append((src, re.compile(str(pattern)), str(pattern)))
-        except re.error as exc:
-            raise ValidationError(f"Exclude rule {col}={pattern!r} is not a valid regular expression ({exc}).") from None
-    missing_nullable = [f.name for f in schema.fields if f.name not in sources]
-    return ColumnPlan(sources, dates, excl, ignored, missing_nullable)
-
-
-# -- validation ---------------------------------------------------------------------------------------------
-
-
-class _Verdicts:
-    """First failing field and reason per row of a chunk."""
-
-    def __init__(self, n: int):
-        self.field = np.full(n, None, dtype=object)
-        self.reason = np.full(n, None, dtype=object)
-        self.excluded = np.zeros(n, dtype=bool)
-        self._bad = np.zeros(n, dtype=bool)
-        self.any = False
-
-    def mark(self, mask: np.ndarray, field_name: str, reason: str | np.ndarray) -> None:
-        mask = np.asarray(mask, dtype=bool)
-        if not mask.any():
-            return
-        mask = mask & ~self._bad
-        if mask.any():
-            self.field[mask] = field_name
-            self.reason[mask] = reason if isinstance(reason, str) else np.asarray(reason, dtype=object)[mask]
-            self._bad |= mask
-            self.any = True
-
-    @property
-    def bad(self) -> np.ndarray:
-        return self._bad
-
-
-def _as_text(s: pd.Series) -> pd.Series:
-    """Source values as strings (NA for missing or empty); integral floats print without '.0'."""
-    kind = s.dtype.kind
-    if kind == "f":
-        finite = s.notna() & np.isfinite(s.to_numpy(dtype="float64", na_value=np.nan))
-        vals = s.to_numpy(dtype="float64", na_value=np.nan)
-        integral = finite.to_numpy() & (np.floor(np.where(np.isfinite(vals), vals, 0)) == vals) & (np.abs(
-            np.where(np.isfinite(vals), vals, 0)) < 2**53)
-        out = s.astype("str")
-        if integral.any():
-            ints = pd.Series(np.where(integral, vals, 0).astype("int64"), index=s.index).astype("str")
-            out = out.where(~integral, ints)
-        return out.where(s.notna(), None).astype("str")
-    if kind in "iu":
-        return s.astype("str")
-    if kind == "b" or s.dtype == "boolean":
-        return s.map({True: "true", False: "false"}).astype("str")
-    if kind == "M":
-        return s.dt.strftime("%Y-%m-%dT%H:%M:%S").astype("str")
-    if s.dtype == object:
-        s = s.map(lambda v: v if isinstance(v, str) or v is None else _json_cell(v), na_action="ignore")
-    out = s.astype("str")
-    return out.mask(out == "")
-
-
-def _numeric(text: pd.Series) -> np.ndarray:
-    return pd.to_numeric(text.to_numpy(dtype=object, na_value=None), errors="coerce").astype("float64") \
-        if len(text) else np.zeros(0)
-
-
-def _convert_int(s: pd.Series, f: Field, verdicts: _Verdicts, is_date: bool, date_format: str | None) -> pd.Series:
-    n = len(s)
-    if is_date and s.dtype.kind not in "iuf":
-        if s.dtype.kind == "M":
-            dt = s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
-            missing = s.isna().to_numpy()
-        else:
-            text = _as_text(s)
-            missing = text.isna().to_numpy()
-            dt = pd.to_datetime(text, format=date_format or "ISO8601", errors="coerce", utc=True)
-            bad = ~missing & dt.isna().to_numpy()
-            verdicts.mark(bad, f.name, f"not a date{' in format ' + repr(date_format) if date_format else ' (ISO 8601 expected, e.g. 2024-05-01 13:45:00)'}; pass date_format/--date-format")
-        secs = ((dt - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(dtype="float64", na_value=np.nan)
-        vals = secs
-    elif s.dtype.kind in "iu":
-        vals = s.to_numpy(dtype="float64")
-        missing = np.zeros(n, dtype=bool)
-        exact = s.to_numpy()
-        out = pd.Series(exact.astype("int64", copy=False), index=s.index)
-        _check_int_range(exact.astype("float64"), f, verdicts, np.zeros(n, dtype=bool))
-        return out
-    elif s.dtype.kind == "f":
-        vals = s.to_numpy(dtype="float64", na_value=np.nan)
-        missing = np.isnan(vals)
-    elif s.dtype.kind == "b" or s.dtype == "boolean":
-        verdicts.mark(s.notna().to_numpy(), f.name, f"a boolean where the schema says {f.type}")
-        return pd.Series(np.zeros(n, dtype="int64"), index=s.index)
-    else:
-        text = _as_text(s)
-        missing = text.isna().to_numpy()
-        plain = text.str.fullmatch(r"[+-]?\d{1,18}").to_numpy(dtype=bool, na_value=False)
-        if plain.all():
-            ints = _plain_ints(text) if n else np.zeros(0, dtype="int64")
-            _check_int_range(ints.astype("float64"), f, verdicts, np.zeros(n, dtype=bool))
-            return pd.Series(ints, index=s.index)
-        vals = _numeric(text)
-        exact_ints = np.zeros(n, dtype="int64")
-        if plain.any():
-            exact_ints[plain] = text[plain].to_numpy(dtype=object).astype("int64")
-        notnum = ~missing & np.isnan(vals)
-        if is_date:
-            verdicts.mark(notnum, f.name, "not a date or number")
-        else:
-            looks_date = notnum & text.str.contains(r"^\d{4}-\d{2}-\d{2}", regex=True).to_numpy(dtype=bool, na_value=False)
-            hint = (" (it looks like a date: pass date_columns/--date-column " + f.name + ")") if looks_date.any() else ""
-            verdicts.mark(notnum, f.name, f"not an integer ({f.type}){hint}")
-        _check_missing(missing, f, verdicts)
-        vals_chk = np.where(plain, exact_ints.astype("float64"), vals)
-        _check_int_range(vals_chk, f, verdicts, missing | notnum)
-        safe = np.where(np.isfinite(vals) & (np.abs(vals) < INT64_SAFE), vals, 0)
-        out = np.where(plain, exact_ints, np.floor(safe).astype("int64"))
-        return pd.Series(out, index=s.index).astype("Int64").mask(missing)
-    _check_missing(missing, f, verdicts)
-    _check_int_range(vals, f, verdicts, missing)
-    safe = np.where(np.isfinite(vals) & (np.abs(vals) < INT64_SAFE), vals, 0)
-    return pd.Series(np.floor(safe).astype("int64"), index=s.index).astype("Int64").mask(missing)
-
-
-def _plain_ints(text: pd.Series) -> np.ndarray:
-    """int64 values of strings that all match [+-]?\\d{1,18} (pyarrow's cast, else Python's int())."""
-    if isinstance(text.dtype, pd.StringDtype) and text.dtype.storage == "pyarrow":
-        try:
-            import pyarrow as pa
-            import pyarrow.compute as pc
-
-            return np.asarray(pc.cast(pa.array(text.array), pa.int64()), dtype="int64")
-        except (ImportError, ValueError, TypeError):  # pa.ArrowInvalid is a ValueError ('+5' is not parsed)
-            pass
-    return text.to_numpy(dtype=object).astype("int64")
-
-
-def _check_missing(missing: np.ndarray, f: Field, verdicts: _Verdicts) -> None:
-    if not f.nullable:
-        verdicts.mark(missing, f.name, f"required {f.name} is empty")
-
-
-def _check_int_range(vals: np.ndarray, f: Field, verdicts: _Verdicts, skip: np.ndarray) -> None:
-    ok = ~skip
-    with np.errstate(invalid="ignore"):
-        finite = np.isfinite(vals)
-        verdicts.mark(ok & ~finite, f.name, f"not a finite number ({f.type})")
-        fin = ok & finite
-        verdicts.mark(fin & (np.floor(np.where(finite, vals, 0)) != np.where(finite, vals, 0)), f.name,
-                      f"not an integer ({f.type}); round it")
-        limit = INT32 if f.type == "int" else INT64_SAFE
-        verdicts.mark(fin & (np.abs(np.where(finite, vals, 0)) > limit), f.name, f"out of range for {f.type}")
-        if f.name in (TIMESTAMP, CREATION_TIMESTAMP):
-            v = np.where(finite, vals, 0)
-            verdicts.mark(fin & (v >= MAX_EPOCH_SECONDS), f.name,
-                          "looks like epoch milliseconds (or later than year 5000); timestamps are epoch seconds: "
-                          "divide by 1000")
-            verdicts.mark(fin & (v < 0), f.name, "negative epoch seconds")
-
-
-def _convert_float(s: pd.Series, f: Field, verdicts: _Verdicts) -> pd.Series:
-    if s.dtype.kind in "iuf":
-        vals = s.to_numpy(dtype="float64", na_value=np.nan)
-        missing = np.isnan(vals)
-    elif s.dtype.kind == "b" or s.dtype == "boolean":
-        verdicts.mark(s.notna().to_numpy(), f.name, f"a boolean where the schema says {f.type}")
-        return pd.Series(np.zeros(len(s)), index=s.index)
-    else:
-        text = _as_text(s)
-        missing = text.isna().to_numpy()
-        vals = _numeric(text)
-        verdicts.mark(~missing & np.isnan(vals), f.name, f"not a number ({f.type})")
-    _check_missing(missing, f, verdicts)
-    with np.errstate(invalid="ignore"):
-        verdicts.mark(~missing & np.isinf(vals), f.name, f"not a finite number ({f.type})")
-    return pd.Series(vals, index=s.index)
-
-
-def _convert_bool(s: pd.Series, f: Field, verdicts: _Verdicts) -> pd.Series:
-    if s.dtype.kind == "b" or s.dtype == "boolean":
-        missing = s.isna().to_numpy()
-        _check_missing(missing, f, verdicts)
-        return s.astype("boolean")
-    text = _as_text(s)
-    missing = text.isna().to_numpy()
-    is_true = (text == "true").to_numpy(dtype=bool, na_value=False)
-    is_false = (text == "false").to_numpy(dtype=bool, na_value=False)
-    verdicts.mark(~missing & ~is_true & ~is_false, f.name, "booleans must be lower-case true or false")
-    _check_missing(missing, f, verdicts)
-    return pd.Series(pd.array(np.where(is_true, True, False), dtype="boolean"), index=s.index).mask(missing)
-
-
-def _parts_too_long(text: pd.Series, lengths: np.ndarray, limit: int) -> np.ndarray:
-    """Rows with a '|'-separated value longer than `limit` (only rows longer than `limit` are split)."""
-    long_rows = lengths > limit
-    out = np.zeros(len(text), dtype=bool)
-    if long_rows.any():
-        idx = np.flatnonzero(long_rows)
-        out[idx] = [max(len(p) for p in v.split("|")) > limit for v in text.iloc[idx].tolist()]
-    return out
-
-
-def _convert_string(s: pd.Series, f: Field, verdicts: _Verdicts) -> pd.Series:
-    text = _as_text(s)
-    missing = text.isna().to_numpy()
-    _check_missing(missing, f, verdicts)
-    if f.textual:
-        return text.str.slice(0, MAX_TEXTUAL_CHARS)
-    lengths = text.str.len().to_numpy(dtype="float64", na_value=0)
-    if f.name in (USER_ID, ITEM_ID, EVENT_TYPE, RECOMMENDATION_ID):
-        verdicts.mark(lengths > MAX_ID_CHARS, f.name, f"longer than {MAX_ID_CHARS} characters")
-    elif f.categorical or f.name == IMPRESSION:
-        verdicts.mark(_parts_too_long(text, lengths, MAX_CATEGORICAL_CHARS), f.name,
-                      f"a value longer than {MAX_CATEGORICAL_CHARS} characters (categorical values, '|'-separated)")
-    else:
-        verdicts.mark(lengths > MAX_STRING_CHARS, f.name, f"longer than {MAX_STRING_CHARS} characters")
-    return text
-
-
-def validate_frame(raw: pd.DataFrame, schema: Schema, plan: ColumnPlan, *,
-                   date_format: str | None = None) -> tuple[pd.DataFrame, _Verdicts]:
-    """Convert and check a raw chunk. Returns (typed frame of all rows in schema columns, verdicts)."""
-    n = len(raw)
-    verdicts = _Verdicts(n)
-    if "__bad_json__" in raw.columns:
-        bad = raw["__bad_json__"].fillna("").astype(str)
-        verdicts.mark((bad != "").to_numpy(), "(line)", bad.to_numpy(dtype=object))
-    if "__blank__" in raw.columns:
-        verdicts.mark((raw["__blank__"].fillna("") == "1").to_numpy(), "(line)", "blank line")
-    for src, regex, pattern in plan.exclude:
-        if src not in raw.columns:
-            continue
-        col = raw[src]
-        text = _as_text(col)
-        hit = text.str.contains(regex, regex=True).to_numpy(dtype=bool, na_value=False)
-        before = verdicts.bad.copy()
-        verdicts.mark(hit, src, f"excluded: {src} matches {pattern!r}")
-        verdicts.excluded |= hit & ~before
-    out: dict[str, pd.Series] = {}
-    for f in schema.fields:
-        src = plan.sources.get(f.name)
-        if src is None:
-            continue
-        s = raw[src] if src in raw.columns else pd.Series([None] * n, index=raw.index, dtype=object)
-        if f.type in ("int", "long"):
-            out[f.name] = _convert_int(s, f, verdicts, f.name in plan.dates, date_format)
-        elif f.type in ("float", "double"):
-            out[f.name] = _convert_float(s, f, verdicts)
-        elif f.type == "boolean":
-            out[f.name] = _convert_bool(s, f, verdicts)
-        else:
-            out[f.name] = _convert_string(s, f, verdicts)
-    return pd.DataFrame(out, index=raw.index), verdicts
-
-
-def _raw_columns(raw: pd.DataFrame, positions: np.ndarray, columns: Sequence[str]) -> list[list]:
-    """The source values of some rows, column by column (long values cut to MAX_RAW_VALUE_CHARS)."""
-    out = []
-    for col in columns:
-        if col not in raw.columns:
-            out.append([""] * len(positions))
-            continue
-        s = raw[col].iloc[positions]
-        if s.dtype.kind == "M":
-            s = s.dt.strftime("%Y-%m-%d %H:%M:%S")
-        s = s.astype("str").str.slice(0, MAX_RAW_VALUE_CHARS)
-        out.append(s.astype(object).where(s.notna(), "").tolist())
-    return out
 
 
 # -- the job ------------------------------------------------------------------------------------------------
@@ -812,13 +433,13 @@ def _job_name(dataset_type: str) -> str:
     return f"import-{dataset_type.lower()}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
 
 
-def _save_job(store, job: ImportJob, status: str | None = None) -> None:
+def _save_job(store, job: ImportJob, status: str | None = None, db=None) -> None:
     body = job.to_dict()
     if status is not None:
         job.status = status
         body["status"] = status
     store.update_resource(RESOURCE_TYPE, job.group, job.name, status=job.status, body=body,
-                          failure_reason=job.failure_reason)
+                          failure_reason=job.failure_reason, db=db)
 
 
 def get_import_job(store, group: str, name: str) -> dict:
@@ -872,10 +493,14 @@ def import_file(
     info = {"table": dataset["table"], "schema": ds_schema}
     job = ImportJob(name=name, group=group, dataset_type=dtype, mode=mode, path=str(path),
                     column_map={str(k): v for k, v in (column_map or {}).items()})
+    # Events PutEvents spooled earlier go in first: a killed import or a quiet tracker must not keep them unseen.
+    drain_spool_if_free(store)
     resource = store.create_resource(RESOURCE_TYPE, group, name, job.to_dict(), status=CREATE_IN_PROGRESS)
     job.arn = resource["arn"]
     rejects_final = store.artifact_path("imports", f"{name}.rejected.csv")
-    rejects_tmp = rejects_final.with_name(rejects_final.name + ".tmp")
+    # Streamed to a temporary beside it, published even when the job fails (the rejects say why), so not
+    # atomic_path; the temporary's name is one `remove_leftovers` recognises after a crash.
+    rejects_tmp = temp_name(rejects_final)
     rej_fh = None
     try:
         chunks, job.format, total = read_chunks(path, file_format=file_format, delimiter=delimiter, header=header,
@@ -907,7 +532,7 @@ def import_file(
                     else:
                         rows = first_row + pos
                     rejects = list(zip(rows.tolist(), verdicts.field[pos].tolist(), verdicts.reason[pos].tolist(),
-                                       *_raw_columns(raw, pos, raw_columns)))
+                                       *validation.raw_columns(raw, pos, raw_columns)))
                     excluded = verdicts.excluded[pos].tolist()
                 yield len(raw), rejects, excluded, frame_to_blocks(typed, columns)
 
@@ -932,6 +557,7 @@ def import_file(
                                 job.first_rejects.append({"row": int(rec[0]), "field": rec[1], "reason": rec[2]})
                     if rows_ok.n:
                         job.rows_accepted += writer.write_blocks(rows_ok)
+                        failpoint("import:writing")
                     if progress is not None:
                         progress(job.rows_read, total)
             finally:
@@ -942,20 +568,25 @@ def import_file(
                 raise ValidationError(_too_many_rejects_message(job, max_rejected_fraction))
             if job.rows_accepted == 0:
                 raise ValidationError(f"No row of {Path(path).name} was accepted ({job.rows_rejected:,} rejected, "
-                                      f"{job.rows_excluded:,} excluded); nothing imported.")
+                                      f"{job.rows_excluded:,} excluded); nothing imported.{_first_reasons(job)}")
             writer.finish()
-        rej_fh.close()
-        rej_fh = None
-        if job.rows_rejected or job.rows_excluded:
-            os.replace(rejects_tmp, rejects_final)
-            job.rejects_path = str(rejects_final)
-        else:
-            rejects_tmp.unlink(missing_ok=True)
-        job.seconds = round(time.monotonic() - started, 3)
-        _save_job(store, job, ACTIVE)
-        store.update_resource("dataset", group, dtype, body={"lastImportJob": name, "lastImportAt": time.time()})
-        if dtype == INTERACTIONS:
-            _drain_event_spool(store)
+            rej_fh.close()
+            rej_fh = None
+            if job.rows_rejected or job.rows_excluded:
+                os.replace(rejects_tmp, rejects_final)
+                job.rejects_path = str(rejects_final)
+            else:
+                rejects_tmp.unlink(missing_ok=True)
+            job.seconds = round(time.monotonic() - started, 3)
+            # The job's ACTIVE row commits with the rows: a kill after COMMIT cannot leave imported data behind a
+            # job that says IN_PROGRESS (a user would import it again, twice the rows).
+            _save_job(store, job, ACTIVE, db=db)
+            store.update_resource("dataset", group, dtype, body={"lastImportJob": name, "lastImportAt": time.time()},
+                                  db=db)
+            failpoint("import:before-commit")
+        failpoint("import:after-commit")
+        if dtype == INTERACTIONS:  # the events PutEvents spooled while this import held the lock
+            drain_spool_if_free(store)
         log.info("import %s: %d rows accepted, %d rejected, %d excluded in %.1f s", name, job.rows_accepted,
                  job.rows_rejected, job.rows_excluded, job.seconds)
         return job
@@ -968,8 +599,9 @@ def import_file(
         rejects_tmp.unlink(missing_ok=True)
         job.seconds = round(time.monotonic() - started, 3)
         job.rows_accepted = 0
-        if isinstance(exc, ValidationError):
-            job.failure_reason = str(exc)
+        problem = environment_problem(exc)   # a full disk, a read-only workspace: one line naming the fix
+        if isinstance(exc, ValidationError) or problem is not None:
+            job.failure_reason = str(problem or exc)
         else:
             job.failure_reason = f"interrupted after {job.rows_read:,} rows: {type(exc).__name__}: {exc}"[:2000]
         try:
@@ -978,21 +610,31 @@ def import_file(
             log.exception("could not record the failure of import job %s", name)
         if isinstance(exc, ValidationError):
             raise ImportFailed(f"Import job {name} failed: {exc}", job) from exc
+        if problem is not None and problem is not exc:
+            raise problem from exc
         raise
 
 
-def _drain_event_spool(store) -> None:
-    """Move the events PutEvents spooled while this import held the write lock (`recsys.events`)."""
-    from recsys.events import drain_spool  # events builds on this module
+def recover_import_jobs(store) -> list[str]:
+    """End the import jobs whose process is gone (killed or crashed); returns their ARNs. Such a job never
+    committed (its ACTIVE status commits with its rows), so the dataset holds its previous rows."""
+    ended = []
+    for job in store.interrupted_jobs(RESOURCE_TYPE):
+        reason = ("interrupted: the process that ran it stopped (killed or crashed) during the import, before it "
+                  "committed; nothing was imported and the dataset keeps its previous rows. Run the import again.")
+        if store.end_interrupted(job, CREATE_FAILED, reason, {"status": CREATE_FAILED, "rows_accepted": 0,
+                                                              "failure_reason": reason}):
+            ended.append(job["arn"])
+    return ended
 
-    try:
-        drain_spool(store)
-    except Exception:  # the import itself succeeded; the next PutEvents drains the spool again
-        log.exception("could not move spooled events after an import")
+
+def _first_reasons(job: ImportJob) -> str:
+    if not job.first_rejects:
+        return ""
+    return " First reasons: " + "; ".join(f"row {r['row']} {r['field']}: {r['reason']}" for r in job.first_rejects[:3]) + "."
 
 
 def _too_many_rejects_message(job: ImportJob, limit: float) -> str:
-    firsts = "; ".join(f"row {r['row']} {r['field']}: {r['reason']}" for r in job.first_rejects[:3])
     return (f"{job.rows_rejected:,} of {job.rows_read - job.rows_excluded:,} rows rejected "
-            f"({job.rejected_fraction:.1%} > the {limit:.0%} allowed); nothing imported. First reasons: {firsts}. "
-            "Fix the file or the mapping, or raise max_rejected_fraction (--max-rejected).")
+            f"({job.rejected_fraction:.1%} > the {limit:.0%} allowed); nothing imported.{_first_reasons(job)} "
+            "Fix the file or the mapping, or allow a larger share of rejected rows (max_rejected_fraction).")

@@ -13,7 +13,9 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
-from recsys.columns import EVENT_TYPE, ITEM_ID, TIMESTAMP, USER_ID
+from recsys import cleaning, datasets, queries
+from recsys.columns import EVENT_TYPE, EVENT_VALUE, ITEM_ID, TIMESTAMP, USER_ID
+from recsys.exceptions import NotFoundError, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +133,17 @@ def check_minimums(n_interactions: int, users_with_2: int) -> dict:
     }
 
 
-def _profile_interactions(inter: pd.DataFrame, item_ids: pd.Index | None, user_ids: pd.Index | None) -> dict:
+def _factorized(inter: pd.DataFrame) -> tuple:
+    """(user codes, user ids, item codes, item ids) of the interactions, shared by the profile and its warnings."""
+    if not len(inter):
+        return np.zeros(0, np.int64), pd.Index([]), np.zeros(0, np.int64), pd.Index([])
+    return (*pd.factorize(inter[USER_ID]), *pd.factorize(inter[ITEM_ID]))
+
+
+def _profile_interactions(inter: pd.DataFrame, item_ids: pd.Index | None, user_ids: pd.Index | None,
+                          codes: tuple) -> dict:
     n = len(inter)
-    ucodes, uniq_users = pd.factorize(inter[USER_ID]) if n else (np.zeros(0, np.int64), pd.Index([]))
-    icodes, uniq_items = pd.factorize(inter[ITEM_ID]) if n else (np.zeros(0, np.int64), pd.Index([]))
+    ucodes, uniq_users, icodes, uniq_items = codes
     n_users, n_items = len(uniq_users), len(uniq_items)
     per_user = np.bincount(ucodes[ucodes >= 0], minlength=n_users)
     per_item = np.bincount(icodes[icodes >= 0], minlength=n_items)
@@ -219,13 +228,12 @@ def profile(interactions: pd.DataFrame, items: pd.DataFrame | None = None, users
     """
     for col in (USER_ID, ITEM_ID):
         if col not in interactions.columns:
-            from recsys.exceptions import ValidationError
-
             raise ValidationError(f"interactions frame has no {col} column (columns: {list(interactions.columns)})")
     inter = interactions[[c for c in interactions.columns if not str(c).startswith("_")]]
     item_ids = pd.Index(items[ITEM_ID].astype("str").unique()) if items is not None else None
     user_ids = pd.Index(users[USER_ID].astype("str").unique()) if users is not None else None
-    out = {"interactions": _profile_interactions(inter, item_ids, user_ids)}
+    codes = _factorized(inter)
+    out = {"interactions": _profile_interactions(inter, item_ids, user_ids, codes)}
     seen_items = pd.Index(inter[ITEM_ID].astype("str").unique())
     seen_users = pd.Index(inter[USER_ID].astype("str").unique())
     if items is not None:
@@ -257,7 +265,36 @@ def profile(interactions: pd.DataFrame, items: pd.DataFrame | None = None, users
             "field_mix": {c: _value_counts(users[c]) for c in _categorical_columns(users, USER_ID)},
         }
     out["minimums"] = check_minimums(out["interactions"]["rows"], out["interactions"]["users_with_2_or_more"])
+    out["warnings"] = data_warnings(inter, items, codes=codes)
     return out
+
+
+def data_warnings(interactions: pd.DataFrame, items: pd.DataFrame | None = None, *, codes=None) -> list[dict]:
+    """What in the data would mislead training: negative EVENT_VALUEs and items that are not products.
+
+    Each warning: {"kind", "message", "count"} and, for suspect items, "items" ([{"itemId", "interactions",
+    "reasons"}], see `recsys.cleaning.suspect_items`). `codes`: the interactions' factorized users and items.
+    """
+    warnings = []
+    negative = cleaning.negative_event_values(interactions)
+    if negative:
+        share = negative / max(len(interactions), 1)
+        warnings.append({
+            "kind": "negative_event_values", "count": negative,
+            "message": f"{negative:,} interactions ({share:.1%}) have a negative EVENT_VALUE: returns or corrections "
+                       "are counted as interest in the item. Re-import with an exclusion rule (EVENT_VALUE is "
+                       "negative, or the source column they come from), or train with an event value threshold.",
+        })
+    suspects = cleaning.suspect_items(interactions, items, codes=codes) if len(interactions) else []
+    if suspects:
+        total = sum(s["interactions"] for s in suspects)
+        warnings.append({
+            "kind": "non_product_items", "count": len(suspects), "items": suspects,
+            "message": f"{len(suspects):,} items look like fees, postage or adjustments rather than products "
+                       f"({total:,} interactions); they would be recommended like products. Exclude them from "
+                       "training and recommendations.",
+        })
+    return warnings
 
 
 def profile_group(store, group: str) -> dict:
@@ -268,9 +305,6 @@ def profile_group(store, group: str) -> dict:
 
     Raises NotFoundError when the group does not exist or has no Interactions dataset.
     """
-    from recsys import datasets
-    from recsys.exceptions import NotFoundError
-
     store.get_dataset_group(group)
     try:
         dataset = datasets.get_dataset(store, group, "Interactions")
@@ -278,9 +312,9 @@ def profile_group(store, group: str) -> dict:
         raise NotFoundError(f"dataset group {group!r} has no Interactions dataset to profile; "
                             f"import one first (python -m recsys import)") from exc
     schema = dataset["schema"]
-    needed = [c for c in (USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE) if schema.has(c)]
+    needed = [c for c in (USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE, EVENT_VALUE) if schema.has(c)]
     interactions = datasets.read_interactions(store, group, columns=needed)
-    missing = _missing_in_table(store, dataset["table"], schema)
+    missing = queries.missing_counts(store, dataset["table"], schema)
     frames = {}
     categorical = None
     for name, reader in (("items", datasets.read_items), ("users", datasets.read_users)):
@@ -299,15 +333,3 @@ def profile_group(store, group: str) -> dict:
     result["interactions"]["missing"] = missing
     result["group"] = group
     return result
-
-
-def _missing_in_table(store, table: str, schema) -> dict:
-    """`_missing` of every schema column of an interactions table, counted in SQL (NULLs, and '' in strings)."""
-    def quoted(name: str) -> str:
-        return '"' + name.replace('"', '""') + '"'
-
-    terms = [f"coalesce(sum({quoted(f.name)} IS NULL" + (f" OR {quoted(f.name)} = ''" if f.type == "string" else "")
-             + "), 0)" for f in schema.fields]
-    with store.reading() as db:
-        row = db.execute(f"SELECT {', '.join(terms)} FROM {quoted(table)}").fetchone()
-    return {f.name: int(n) for f, n in zip(schema.fields, row)}

@@ -280,7 +280,7 @@ def parse_schema(dataset_type: str, schema_json: str | dict, domain: str | None 
         if categorical and textual:
             raise _fail(dtype, name, "is both categorical and textual (rule: pick one).")
         if textual and dtype != ITEMS:
-            raise _fail(dtype, name, f"is textual (rule: textual fields are only allowed in Items).",
+            raise _fail(dtype, name, "is textual (rule: textual fields are only allowed in Items).",
                         'use "categorical": true instead.')
         upper = name.upper()
         if upper in reserved and name != upper:

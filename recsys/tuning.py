@@ -19,6 +19,9 @@ Example::
             "categoricalHyperParameterRanges": [{"name": "recency_mask", "values": ["true", "false"]}]}})
     result.best_params, result.trials          # trials: one row per training job
     ranking = automl(data, ["aws-popularity-count", "aws-user-personalization"]).ranking
+
+    default_ranges("aws-user-personalization")   # ranges always valid (log scales start above 0), for forms
+    check_hpo_config("aws-user-personalization", config)   # the error a run would end with, before it starts
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ import pandas as pd
 
 from recsys.evaluation import metrics as M
 from recsys.evaluation.compare import bootstrap_ci
-from recsys.evaluation.report import EvaluationReport, evaluate
+from recsys.evaluation.report import EvaluationReport, _jsonable, evaluate
 from recsys.evaluation.splits import Split, default_split, personalize_split
 from recsys.exceptions import CancelledError, ValidationError
+from recsys.recipes import get_recipe
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +246,55 @@ def _typed(value, info) -> Any:
     return value
 
 
+def default_ranges(recipe) -> dict:
+    """The ranges tuning searches when none are given, as Personalize's ``algorithmHyperParameterRanges``.
+
+    Always valid: a parameter searched on a log scale whose declared range starts at 0 starts 4 decades below
+    its maximum instead (a log scale cannot reach 0), and every range carries its ``scalingType``.
+    """
+    cls = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    ranges = SearchSpace.from_param_info(getattr(cls, "param_info", {}) or {}).to_hpo_ranges()
+    for kind in ("integer", "continuous"):
+        for entry in ranges[f"{kind}HyperParameterRanges"]:
+            entry.setdefault("scalingType", "Linear")
+    return ranges
+
+
+def check_hpo_config(recipe, hpo_config: Mapping) -> SearchSpace:
+    """Validate an ``hpoConfig`` for a recipe as a run would (ranges, budget, objective); returns its space.
+
+    Raises the ValidationError the run would fail with, so a form can show it before anything starts.
+    """
+    cls = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    space = SearchSpace.from_hpo_config(hpo_config, getattr(cls, "param_info", {}) or {})
+    budget = max_trials_of(hpo_config)
+    if not 1 <= budget <= MAX_TRAINING_JOBS:
+        raise ValidationError(f"maxNumberOfTrainingJobs={budget} must be between 1 and {MAX_TRAINING_JOBS}")
+    objective = ((hpo_config or {}).get("hpoObjective") or {}).get("metricName")
+    if objective:
+        check_objective(objective)
+    return space
+
+
+def trials_summary(trials: Sequence[Mapping], objective: str, max_trials: int, maximize: bool = True) -> dict:
+    """Where a tuning run stands, JSON-ready: trials so far (flat records), the best one, and one line of text.
+
+    ``text`` reads "trial 3 of 8, best NDCG@10 so far 0.107"; ``trials`` holds the records of `_trials_frame`.
+    """
+    best = _best(list(trials), maximize)
+    name = M.display_name(objective)
+    text = f"trial {len(trials)} of {max_trials}"
+    if best is not None:
+        text += f", best {name} so far {best['value']:.3f}"
+    elif trials:
+        text += f", no successful trial yet ({sum(t['status'] == FAILED for t in trials)} failed)"
+    frame = _trials_frame(trials, objective)
+    return {"objective": objective, "max_trials": int(max_trials), "done": len(trials), "text": text,
+            "best_value": None if best is None else float(best["value"]),
+            "best_params": None if best is None else _jsonable(best["params"]),
+            "trials": _jsonable(frame.to_dict("records")) if len(frame) else []}
+
+
 def max_trials_of(config: Mapping | None, default: int = DEFAULT_MAX_TRIALS) -> int:
     """``hpoResourceConfig.maxNumberOfTrainingJobs`` (1..40), or the default."""
     raw = ((config or {}).get("hpoResourceConfig") or {}).get("maxNumberOfTrainingJobs", default)
@@ -375,15 +428,11 @@ class TuningResult:
 
     def best_recipe(self):
         """A new, unfitted recipe with the best parameters."""
-        from recsys.recipes import get_recipe
-
         cls = self.recipe_class or get_recipe(self.recipe_name)
         return cls(**self.best_params)
 
     def to_dict(self) -> dict:
         """JSON-ready summary; ``trials`` is a list of flat records in trial order (``value`` = objective)."""
-        from recsys.evaluation.report import _jsonable
-
         records = self.trials.drop(columns=["trial"], errors="ignore").to_dict("records")  # trial = position
         return {"recipe_name": self.recipe_name, "objective": self.objective,
                 "best_params": _jsonable(self.best_params), "best_value": _jsonable(self.best_value), "trials": _jsonable(records),
@@ -393,8 +442,6 @@ class TuningResult:
 
 
 def _recipe_class_and_fixed(recipe, fixed_params: Mapping | None) -> tuple[type, dict]:
-    from recsys.recipes import get_recipe
-
     if isinstance(recipe, str):
         cls, fixed = get_recipe(recipe), {}
     elif isinstance(recipe, type):
@@ -425,7 +472,8 @@ def tune(recipe, data, hpo_config: Mapping | None = None, *, objective: str | No
          max_trials: int | None = None, fixed_params: Mapping | None = None, validation: Split | None = None,
          validation_fraction: float = 0.1, seed: int = 42, ks: Sequence[int] = M.DEFAULT_KS,
          progress: ProgressFn | None = None, cancel: threading.Event | None = None,
-         on_trial: Callable[[dict], None] | None = None) -> TuningResult:
+         on_trial: Callable[[dict], None] | None = None,
+         on_summary: Callable[[dict], None] | None = None) -> TuningResult:
     """Hyperparameter optimisation of one recipe, like Personalize's ``performHPO`` with ``hpoConfig``.
 
     Parameters
@@ -443,6 +491,7 @@ def tune(recipe, data, hpo_config: Mapping | None = None, *, objective: str | No
     progress : ``progress(stage, fraction)``; cancel : a `threading.Event`; when set, the running trial
         stops and the result holds the trials so far with ``cancelled=True``.
     on_trial : called with each finished trial record (for live charts).
+    on_summary : called after each trial with `trials_summary` of the trials so far (for a live status line).
     """
     started = time.perf_counter()
     if objective is None:
@@ -466,8 +515,17 @@ def tune(recipe, data, hpo_config: Mapping | None = None, *, objective: str | No
         report = evaluate(rec, val_split, ks=ks, progress=None, cancel=cancel)
         return report.metrics
 
+    finished: list[dict] = []
+
+    def record(trial: dict) -> None:
+        finished.append(trial)
+        if on_trial is not None:
+            on_trial(trial)
+        if on_summary is not None:
+            on_summary(trials_summary(finished, objective, budget, maximize))
+
     trials = search(space, run, budget, seed=seed, maximize=maximize, initial=[defaults],
-                    objective_key=objective, progress=progress, cancel=cancel, on_trial=on_trial)
+                    objective_key=objective, progress=progress, cancel=cancel, on_trial=record)
     frame = _trials_frame(trials, objective)
     best = _best(trials, maximize)
     cancelled = any(t["status"] == CANCELLED for t in trials) or bool(cancel is not None and cancel.is_set())
@@ -530,8 +588,6 @@ def automl(data, recipe_names: Sequence[str], metric: str = DEFAULT_OBJECTIVE, s
     ``split`` defaults to `personalize_split(data, seed=seed)`; ``params`` maps recipe names to constructor
     parameters. A recipe that fails (or cannot produce the metric) is kept in the ranking with its error.
     """
-    from recsys.recipes import get_recipe
-
     if not recipe_names:
         raise ValidationError("automl needs at least one recipe name (autoMLConfig.recipeList)")
     maximize = check_objective(metric, ks)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from recsys.files import atomic_write
 from recsys.ingest import read_chunks
 from recsys.store import Store
 
@@ -18,18 +19,21 @@ SYNONYMS = {
     "TIMESTAMP": ("timestamp", "time", "date", "datetime", "eventtime", "invoicedate", "ts", "created"),
     "EVENT_TYPE": ("eventtype", "event", "action", "type", "interaction"),
     "EVENT_VALUE": ("eventvalue", "value", "rating", "score", "quantity", "amount"),
+    # Items fields of the default schemas
+    "PRICE": ("price", "unitprice", "listprice", "cost"),
+    "DESCRIPTION": ("description", "name", "title", "productname", "itemname"),
+    "PRODUCT_DESCRIPTION": ("productdescription", "description", "name", "title", "productname"),
 }
 
 
 def save_upload(store: Store, file_name: str, content: bytes) -> Path:
-    """Keep an uploaded file under `artifacts/uploads/` (named by its content hash, so re-runs reuse it)."""
+    """Keep an uploaded file under `artifacts/uploads/<content hash>/` (so re-runs reuse it) with its own name,
+    which is the name messages about the file then show."""
     digest = hashlib.sha256(content).hexdigest()[:16]
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", Path(file_name).name)[-80:] or "upload"
-    path = store.artifact_path("uploads", f"{digest}-{safe}")
+    safe = re.sub(r"[^A-Za-z0-9._ ()-]", "_", Path(file_name).name)[-80:].strip() or "upload"
+    path = store.artifact_path("uploads", digest, safe)
     if not path.exists():
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_bytes(content)
-        tmp.replace(path)
+        atomic_write(path, content)
     return path
 
 
@@ -64,3 +68,24 @@ def looks_like_dates(values: pd.Series) -> bool:
         return False
     parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
     return bool(parsed.notna().mean() > 0.8)
+
+
+# The import form's controls, in place of the CLI flags and parameter names the library's messages cite.
+FORM_WORDING = (
+    (re.compile(r"\s*\(max_rejected_fraction\)"), " (the slider 'Fail when more than this share of rows is rejected')"),
+    (re.compile(r"fix the --map SRC=DST pair"), "pick another column under 'Map columns to schema fields'"),
+    (re.compile(r"map them with --map SRC=(\w+) \(column_map=\{[^}]*\}\)"),
+     r"pick the file column for \1 under 'Map columns to schema fields'"),
+    (re.compile(r"pass date_format/--date-format"), "tick 'parse dates' under the column, or fix the dates"),
+    (re.compile(r"pass date_columns/--date-column (\w+)"), r"tick 'parse dates' under the column mapped to \1"),
+    (re.compile(r"check the delimiter \(--delimiter\)"), "check the delimiter"),
+    (re.compile(r"\(recsys import --group \S+ --type \w+ FILE\)"), "(the Import tab)"),
+)
+
+
+def form_wording(message: str) -> str:
+    """A library message about an import, worded for the workbench's import form instead of the CLI."""
+    text = str(message)
+    for pattern, replacement in FORM_WORDING:
+        text = pattern.sub(replacement, text)
+    return text

@@ -1,12 +1,35 @@
-"""Workspace-level helpers shared by the workbench and the CLI: a group's status, its next step, the demo set-up."""
+"""The workbench's questions that span several library modules, for the pages and the CLI: a group's status
+and next step, the demo set-up, the stored data profile, what Preview can query, trying a filter expression,
+recording an event as an app would, and batch input files.
+
+Example::
+
+    status = group_status(store, "demo")        # counts, a table of resources and status["next_step"]
+    profile = group_profile(store, "demo")      # recomputed only when `queries.data_version` changes
+
+Each function composes the library's own calls (`datasets`, `queries`, `solutions`, `runs`, `campaigns`,
+`filters`, `events`, `profile`); the SQL is in `recsys.queries` and `recsys.datasets`.
+"""
 
 from __future__ import annotations
 
+import csv
+import json
 import logging
+import time
 
-from recsys import campaigns, datasets, training
-from recsys.columns import INTERACTIONS, ITEMS, USERS
-from recsys.exceptions import ConflictError, NotFoundError
+import pandas as pd
+
+from recsys import (
+    campaigns, datasets, demo, event_writer, events, filters, profile, queries, runs, serving, solutions, tuning,
+    uploads,
+)
+from recsys.columns import INTERACTIONS, ITEMS, USER_ID, USERS
+from recsys.evaluation import EvaluationReport, comparisons
+from recsys.evaluation.compare import DEFAULT_METRIC
+from recsys.exceptions import ConflictError, NotFoundError, ValidationError
+from recsys.files import atomic_write
+from recsys.recipes import USER_SEGMENTATION
 from recsys.store import ACTIVE, Store
 
 log = logging.getLogger(__name__)
@@ -24,12 +47,15 @@ RESOURCE_TYPES = ("solution", "solution-version", "campaign", "filter", "event-t
                   "batch-inference-job", "batch-segment-job", "dataset-import-job")
 
 
-def group_status(store: Store, group: str, counts: dict | None = None) -> dict:
+def group_status(store: Store, group: str, counts: dict | None = None, distinct: dict | None = None) -> dict:
     """Counts of data and resources in a group, a table of its resources, and the next step to take.
 
-    `counts` ({dataset type: rows}) skips counting again when the caller already has them (`row_counts`).
+    ``users`` / ``items`` are the distinct ids with interactions (`queries.distinct_ids`), ``users_rows`` /
+    ``items_rows`` the rows of the Users / Items datasets. `counts` ({dataset type: rows}) and `distinct` skip
+    counting again when the caller already has them (`row_counts`, `distinct_ids`).
     """
-    counts = row_counts(store, group) if counts is None else counts
+    counts = queries.row_counts(store, group) if counts is None else counts
+    distinct = queries.distinct_ids(store, group) if distinct is None else distinct
     rows = []
     for resource_type in RESOURCE_TYPES:
         for r in store.list_resources(resource_type, group):
@@ -38,8 +64,10 @@ def group_status(store: Store, group: str, counts: dict | None = None) -> dict:
     versions = [r for r in rows if r["type"] == "solution-version"]
     status = {
         "interactions": counts.get(INTERACTIONS, 0),
-        "items": counts.get(ITEMS, 0),
-        "users": counts.get(USERS, 0),
+        "users": distinct["users"],
+        "items": distinct["items"],
+        "users_rows": counts.get(USERS, 0),
+        "items_rows": counts.get(ITEMS, 0),
         "solutions": sum(r["type"] == "solution" for r in rows),
         "active_versions": sum(r["status"] == ACTIVE for r in versions),
         "training": sum(r["status"] in ("CREATE PENDING", "CREATE IN_PROGRESS") for r in versions),
@@ -54,6 +82,10 @@ def group_status(store: Store, group: str, counts: dict | None = None) -> dict:
 def next_step(status: dict) -> str:
     """The one thing to do next, in the order of the user's journey."""
     if status["interactions"] == 0:
+        failed = [r for r in status["resources"] if r["type"] == "dataset-import-job" and r["failure_reason"]]
+        if failed:  # resources are newest first
+            return (f"The last import failed, nothing was imported: {failed[0]['failure_reason']} Import the file "
+                    "again on the **Data** page.")
         return "Import interactions on the **Data** page (CSV, Parquet, JSON lines or Avro)."
     if status["solutions"] == 0:
         return "Train a first recipe on the **Train** page; start with aws-user-personalization and the popularity baseline."
@@ -74,59 +106,168 @@ def load_demo_workspace(store: Store, group: str = DEMO_GROUP, directory: str = 
 
     Idempotent: existing solutions and campaigns are kept, the data is replaced.
     """
-    from recsys.demo import load_demo
-
-    result = load_demo(store, group, directory)
+    result = demo.load_demo(store, group, directory)
     if not train:
         return result
     versions = {}
     for solution, recipe in DEMO_SOLUTIONS:
         try:
-            training.create_solution(store, group, solution, recipe)
+            solutions.create_solution(store, group, solution, recipe)
         except ConflictError:
             pass
         try:
-            versions[solution] = training.latest_active_version(store, group, solution)
+            versions[solution] = solutions.latest_active_version(store, group, solution)
         except NotFoundError:
-            versions[solution] = training.create_solution_version(store, group, solution, wait=True)
-        log.info("demo solution %s: %s", solution, versions[solution]["status"])
+            versions[solution] = runs.create_solution_version(store, group, solution, wait=True)
+        log.info("demo solution %s: %s", solution, versions[solution].status)
     try:
         campaigns.get_campaign(store, DEMO_CAMPAIGN, group=group)
     except NotFoundError:
         version = versions[DEMO_CAMPAIGN]
-        if version["status"] == ACTIVE:
-            campaigns.create_campaign(store, group, DEMO_CAMPAIGN, version["arn"])
+        if version.status == ACTIVE:
+            campaigns.create_campaign(store, group, DEMO_CAMPAIGN, version.arn)
     result["versions"] = versions
     group_profile(store, group)  # stored now, so the first view of the Data page does not compute it
     return result
 
 
-def evaluation_path(store: Store, version: dict):
-    """Where the per-user evaluation report of a solution version is kept (JSON)."""
-    from recsys.training import evaluation_path as path_of_report
-
-    return path_of_report(store, version)
-
-
 def evaluation_reports(store: Store, version_arns) -> dict:
     """The stored EvaluationReport of each version that has one, keyed by version ARN."""
-    import json
-
-    from recsys.evaluation import EvaluationReport
-
     reports = {}
     for arn in version_arns:
-        version = training.get_solution_version(store, arn)
-        path = evaluation_path(store, version)
+        version = solutions.get_solution_version(store, arn)
+        path = solutions.evaluation_path(store, version)
         if path.exists():
             reports[arn] = EvaluationReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
     return reports
 
 
+def train_recipe(store: Store, group: str, recipe: str, params: dict | None = None, **solution_options):
+    """Queue a training of `recipe` with `params`; returns the new version.
+
+    The solution is named after the recipe (`user-personalization`); a new version of it is trained when its
+    settings are the same, else a solution `user-personalization-2` (-3...) with the new settings is made, so a
+    solution's versions always share one configuration. `solution_options`: event_type, event_value_threshold...
+    """
+    threshold = solution_options.get("event_value_threshold")
+    if threshold not in (None, ""):
+        try:
+            solution_options["event_value_threshold"] = float(threshold)
+        except (TypeError, ValueError):
+            raise ValidationError(f"The event value threshold {threshold!r} is not a number; give a number such as "
+                                  "1 or 0.5, or leave it empty.") from None
+    params = solutions.validate_params(recipe, params)
+    existing = {s.name: s for s in solutions.list_solutions(store, group)}
+    for name in _names(store, group, recipe.removeprefix("aws-").replace("_", "-"), len(existing)):
+        if name not in existing:
+            solutions.create_solution(store, group, name, recipe, params=params, **solution_options)
+            break
+        if _same_settings(existing[name], recipe, params, solution_options):
+            break
+    return runs.create_solution_version(store, group, name)
+
+
+def _names(store: Store, group: str, base: str, taken: int):
+    """`base`, `base-2`, `base-3`... as this group may name a solution (names are unique per workspace)."""
+    for i in range(1, taken + 3):
+        yield store.name_for(solutions.SOLUTION, group, base if i == 1 else f"{base}-{i}")
+
+
+def _same_settings(solution, recipe: str, params: dict | None, options: dict) -> bool:
+    if solution.recipe != recipe or solution.perform_hpo:
+        return False
+    if (solution.params or {}) != (params or {}):
+        return False
+    return all(_loose(getattr(solution, k, None)) == _loose(v) for k, v in options.items())
+
+
+def _loose(value):
+    """Stored settings come back from JSON: compare 3 and "3", None and ""."""
+    return None if value in (None, "") else str(value)
+
+
+def start_tuning(store: Store, group: str, recipe: str, hpo_config: dict, **solution_options):
+    """Start a hyperparameter tuning run (a new `<recipe>-hpo-N` solution with performHPO) and return its version.
+
+    The hpoConfig is checked first (`tuning.check_hpo_config`: the error a run would end with, before it starts),
+    and the same settings are not started twice while a run with them is still going (a double submission).
+    `solution_options` go to `solutions.create_solution` (event_type, event_value_threshold...).
+    """
+    tuning.check_hpo_config(recipe, hpo_config)
+    wanted = json.dumps(hpo_config, sort_keys=True, default=str)
+    existing = {s.name: s for s in solutions.list_solutions(store, group)}
+    for v in solutions.list_solution_versions(store, group):
+        sol = existing.get(v.solution)
+        if (sol is not None and v.status in solutions.TRAINING_STATUSES and sol.perform_hpo and sol.recipe == recipe
+                and json.dumps(sol.hpo_config, sort_keys=True, default=str) == wanted):
+            raise ConflictError(f"A tuning run with these settings is already running ({v.solution}); "
+                                "wait for it to finish or cancel it.")
+    base = f"{recipe.removeprefix('aws-')}-hpo"
+    candidates = (store.name_for(solutions.SOLUTION, group, f"{base}-{i}") for i in range(1, len(existing) + 2))
+    name = next(n for n in candidates if n not in existing)
+    solutions.create_solution(store, group, name, recipe, perform_hpo=True, hpo_config=hpo_config, **solution_options)
+    return runs.create_solution_version(store, group, name)
+
+
+def promote_best(store: Store, version_arn: str):
+    """Train the best parameters of a finished tuning run as a plain solution (`<solution>-best`); its version.
+
+    The tuning version records the promotion (`promoted_to`), so promoting twice returns the same solution's
+    newest version instead of training it again.
+    """
+    version = solutions.get_solution_version(store, version_arn)
+    best = (version.hpo or {}).get("best_params")
+    if version.status != ACTIVE or not best:
+        raise ConflictError(f"{version.solution}/{version.version_id} is {version.status} with no best parameters "
+                            "to promote; promote a tuning run that finished (ACTIVE).")
+    group = version.group
+    if version.promoted_to:
+        versions = solutions.list_solution_versions(store, group, version.promoted_to)  # newest first
+        if versions:
+            return versions[0]
+    source = solutions.get_solution(store, group, version.solution)
+    existing = {s.name for s in solutions.list_solutions(store, group)}
+    name = next(n for n in _names(store, group, f"{version.solution}-best", len(existing)) if n not in existing)
+    options = {k: getattr(source, k) for k in ("event_type", "event_value_threshold", "events_config")
+               if getattr(source, k)}
+    solutions.create_solution(store, group, name, source.recipe, params=best, **options)
+    store.update_resource(solutions.SOLUTION_VERSION, group, version.name, body={"promoted_to": name})
+    return runs.create_solution_version(store, group, name)
+
+
+def compare_versions(store: Store, version_arns, metric: str = DEFAULT_METRIC) -> list:
+    """`recsys.evaluation.comparisons` of versions by their stored evaluations, named by `version_label`.
+
+    Versions trained without an evaluation are left out.
+    """
+    reports = evaluation_reports(store, version_arns)
+    labels = short_labels(store, list(reports))
+    return comparisons({labels[arn]: report for arn, report in reports.items()}, metric)
+
+
+def short_labels(store: Store, version_arns) -> dict[str, str]:
+    """The shortest names that tell versions apart: the solution's name when it has one version among them, else
+    `solution/version`; the recipe's id when the solution is named after it (`aws-popularity-count`); the recipe
+    follows in brackets when the name does not already say it."""
+    versions = {arn: solutions.get_solution_version(store, arn) for arn in version_arns}
+    per_solution: dict[str, int] = {}
+    for v in versions.values():
+        per_solution[v.solution] = per_solution.get(v.solution, 0) + 1
+    labels = {}
+    for arn, v in versions.items():
+        name = v.solution if per_solution[v.solution] == 1 else f"{v.solution}/{v.version_id}"
+        recipe = v.recipe
+        if name == recipe.removeprefix("aws-"):
+            labels[arn] = recipe
+        else:
+            labels[arn] = name if recipe.removeprefix("aws-") in name.split("/")[0] else f"{name} ({recipe})"
+    return labels
+
+
 def version_label(store: Store, version_arn: str) -> str:
     """A short human label of a version: `solution/version (recipe)`."""
-    version = training.get_solution_version(store, version_arn)
-    return f"{version['solution']}/{version['version_id']} ({version['recipe']})"
+    version = solutions.get_solution_version(store, version_arn)
+    return f"{version.solution}/{version.version_id} ({version.recipe})"
 
 
 def items_frame(store: Store, group: str):
@@ -157,21 +298,22 @@ def preview_targets(store: Store, group: str) -> list[dict]:
     """
     targets = []
     for c in campaigns.list_campaigns(store, group):
-        if c["status"] != ACTIVE:
+        if c.status != ACTIVE:
             continue
         try:
-            version = training.get_solution_version(store, campaigns.resolve_campaign(store, c["arn"])[1])
+            version = solutions.get_solution_version(store, serving.resolve_campaign(store, c.arn)[1])
         except (NotFoundError, ConflictError):
             continue
-        targets.append({"label": f"campaign {c['name']} ({version['recipe']})", "arn": c["arn"],
-                        "recipe": version["recipe"], "recipe_type": version.get("recipe_type")})
+        targets.append({"label": f"campaign {c.name} ({version.recipe})", "arn": c.arn,
+                        "recipe": version.recipe, "recipe_type": version.recipe_type})
     # Personalized recipes before baselines, so the page opens on the model worth looking at.
     baselines = ("aws-popularity-count", "aws-trending-now")
-    versions = sorted(training.list_solution_versions(store, group), key=lambda v: v["recipe"] in baselines)
+    versions = sorted(solutions.list_solution_versions(store, group), key=lambda v: v.recipe in baselines)
     for v in versions:
-        if v["status"] == ACTIVE:
-            targets.append({"label": f"version {v['solution']}/{v['version_id']} ({v['recipe']})", "arn": v["arn"],
-                            "recipe": v["recipe"], "recipe_type": v.get("recipe_type")})
+        # Segmentation versions answer batch segment jobs only (Segments & Batch), never a real-time request.
+        if v.status == ACTIVE and v.recipe_type != USER_SEGMENTATION:
+            targets.append({"label": f"version {v.solution}/{v.version_id} ({v.recipe})", "arn": v.arn,
+                            "recipe": v.recipe, "recipe_type": v.recipe_type})
     return targets
 
 
@@ -199,88 +341,8 @@ def items_by_id(store: Store, group: str, item_ids):
         return None
 
 
-CONTEXT_VALUES = 200
-
-
-def context_options(store: Store, group: str, *, since_seq: int | None = None) -> dict[str, list[str]]:
-    """Each contextual field of the Interactions schema with the values seen in the data (first 200, sorted).
-
-    `since_seq` looks only at interactions written after that `_seq` (to update an earlier answer: the first
-    200 of the union of two answers is the answer for the union of their rows).
-    """
-    found = _dataset_table(store, group, INTERACTIONS)
-    if found is None:
-        return {}
-    table, schema = found
-    where, params = "", []
-    if since_seq is not None:
-        where, params = " AND _seq > ?", [int(since_seq)]
-    options = {}
-    with store.reading() as db:
-        for field in schema.context_fields:
-            name = getattr(field, "name", field)
-            # SQLite's BINARY collation orders UTF-8 text by code point, as Python's sorted() does.
-            rows = db.execute(f"SELECT DISTINCT CAST({_q(name)} AS TEXT) AS v FROM {_q(table)} "
-                              f"WHERE {_q(name)} IS NOT NULL{where} ORDER BY v LIMIT {CONTEXT_VALUES}",
-                              params).fetchall()
-            options[name] = [str(r[0]) for r in rows]
-    return options
-
-
-def merge_context_options(old: dict[str, list[str]], new: dict[str, list[str]]) -> dict[str, list[str]]:
-    """`context_options` of two sets of rows combined."""
-    return {name: sorted(set(old.get(name, [])) | set(new.get(name, [])))[:CONTEXT_VALUES]
-            for name in dict.fromkeys([*old, *new])}
-
-
-def search_users(store: Store, group: str, query: str, limit: int = 50) -> list[str]:
-    """User ids whose id or any attribute contains `query` (case-insensitive); active users when empty.
-
-    Searched in SQL (the Users table by id, or the interactions by activity when there is no Users table),
-    so a search costs one indexed query, not a read of the table.
-    """
-    query = (query or "").strip().lower()
-    found = _dataset_table(store, group, USERS)
-    with store.reading() as db:
-        if found is not None:
-            table, schema = found
-            if db.execute(f"SELECT EXISTS (SELECT 1 FROM {_q(table)})").fetchone()[0]:
-                sql = f"SELECT {_q(schema.id_field)} FROM {_q(table)}"
-                params: list = []
-                if query:
-                    text = " || ' ' || ".join(f"coalesce(CAST({_q(n)} AS TEXT), 'nan')" for n in schema.names)
-                    sql += f" WHERE instr(lower({text}), ?) > 0"
-                    params.append(query)
-                sql += f" ORDER BY {_q(schema.id_field)} LIMIT ?"
-                params.append(int(limit))
-                return [str(r[0]) for r in db.execute(sql, params).fetchall()]
-    return _ranked_ids(store, group, "USER_ID", query=query, limit=limit)
-
-
-def _ranked_ids(store: Store, group: str, column: str, *, query: str = "", limit: int | None = None) -> list[str]:
-    """Ids of an interactions column by number of interactions (most first, ties by id), in SQL."""
-    found = _dataset_table(store, group, INTERACTIONS)
-    if found is None:
-        return []
-    table, _ = found
-    sql = f"SELECT {column}, count(*) AS n FROM {_q(table)} GROUP BY {column}"
-    params: list = []
-    if query:
-        sql += f" HAVING instr(lower({column}), ?) > 0"
-        params.append(query)
-    sql += f" ORDER BY n DESC, {column}"
-    if limit:
-        sql += " LIMIT ?"
-        params.append(int(limit))
-    with store.reading() as db:
-        return [str(r[0]) for r in db.execute(sql, params).fetchall()]
-
-
 def profile_chart_frames(prof: dict) -> dict:
     """Tidy frames for the Data page's charts, from a `recsys.profile` result."""
-    import numpy as np
-    import pandas as pd
-
     inter = prof.get("interactions", {})
     per_day = pd.DataFrame(inter.get("per_day") or [], columns=["date", "count"]).rename(
         columns={"date": "day", "count": "interactions"})
@@ -311,29 +373,11 @@ def item_fields(store: Store, group: str) -> list[str]:
     return [f.name for f in schema.fields if f.name != "ITEM_ID"]
 
 
-def adhoc_filter(store: Store, group: str, expression: str) -> dict:
-    """A named filter for an expression typed in the workbench (one per distinct expression, reused)."""
-    import hashlib
-
-    from recsys import filters
-
-    name = "adhoc-" + hashlib.sha256(expression.encode()).hexdigest()[:10]
-    try:
-        return filters.get_filter(store, group, name)
-    except NotFoundError:
-        return filters.create_filter(store, group, name, expression)
-
-
 def record_event(store: Store, group: str, user_id: str, item_id: str, event_type: str,
                  context: dict | None = None) -> None:
     """Record one event for a user (or anonymous session) through the group's event tracker, as an app would."""
-    import json
-    import time
-
-    from recsys import events
-
     tracker = ensure_event_tracker(store, group)
-    properties = {_camel(k): v for k, v in (context or {}).items()}
+    properties = {events.field_to_camel(k): v for k, v in (context or {}).items()}
     event = {"eventType": event_type, "itemId": item_id, "sentAt": time.time()}
     if properties:
         event["properties"] = json.dumps(properties)
@@ -342,63 +386,34 @@ def record_event(store: Store, group: str, user_id: str, item_id: str, event_typ
 
 def ensure_event_tracker(store: Store, group: str) -> dict:
     """The group's event tracker (Personalize allows one per group), created on first use."""
-    from recsys import events
-
     trackers = store.list_resources("event-tracker", group)
     if trackers:
         return trackers[0]
     return events.create_event_tracker(store, group, f"{group}-tracker")
 
 
-def _camel(field: str) -> str:
-    """DEVICE_TYPE -> deviceType: the camelCase property key PutEvents expects for a schema field."""
-    head, *rest = field.lower().split("_")
-    return head + "".join(p.title() for p in rest)
-
-
 def save_schema(store: Store, group: str, dataset_type: str, schema) -> dict:
-    """Create a dataset with `schema`, or replace the schema of one that holds no rows yet."""
-    from recsys.exceptions import ValidationError
+    """Create a dataset with `schema`, or replace the schema of one that holds no rows yet.
 
+    Events waiting in the spool count as rows: they are moved in first, and while they cannot be (a long import
+    holds the lock) the schema stays, so a spooled batch never meets a schema it was not checked against."""
     try:
-        datasets.get_dataset(store, group, dataset_type)
+        existing = datasets.get_dataset(store, group, dataset_type)
     except NotFoundError:
         return datasets.create_dataset(store, group, dataset_type, schema)
+    waiting = 0
+    if existing["schema"].dataset_type == INTERACTIONS:
+        event_writer.drain_spool_if_free(store, wait=event_writer.SPOOL_AFTER_SECONDS)  # else refused below
+        waiting = event_writer.spooled_count(store, group)
+    if waiting:
+        raise ConflictError(f"{waiting:,} batches of events for {group!r} wait in the spool while a long import "
+                            "holds the workspace; change the schema once the import has finished.")
     rows = datasets.count_rows(store, group, dataset_type)["total"]
     if rows:
         raise ValidationError(f"The {dataset_type} dataset of {group!r} holds {rows:,} rows; its schema can only "
                               "be replaced while it is empty. Create a new dataset group for the new schema.")
     datasets.delete_dataset(store, group, dataset_type)
     return datasets.create_dataset(store, group, dataset_type, schema)
-
-
-def data_version(store: Store, group: str) -> tuple:
-    """A cheap fingerprint of a group's data, the cache key of the pages' reads (a few indexed lookups).
-
-    Per dataset: its table and when the dataset was (re)created; interactions: the oldest and newest `_seq`
-    (every write appends a higher one, and `_seq` stays monotonic over FULL re-imports); items and users: row
-    count and highest rowid (an upsert moves the row to a new highest rowid, so updates are seen too). Plus the
-    newest import job, which catches FULL re-imports of Items/Users with the same ids.
-    """
-    parts = []
-    try:
-        found = datasets.list_datasets(store, group)
-    except NotFoundError:
-        return ()
-    with store.reading() as db:
-        for ds in found:
-            table = _q(ds["table"])
-            if ds["schema"].dataset_type == INTERACTIONS:
-                # Two statements: SQLite answers a lone min() or max() of the primary key from the b-tree edge.
-                stats = (db.execute(f"SELECT min(_seq) FROM {table}").fetchone()[0],
-                         db.execute(f"SELECT max(_seq) FROM {table}").fetchone()[0])
-            else:
-                stats = (db.execute(f"SELECT count(*) FROM {table}").fetchone()[0],
-                         db.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0])
-            parts.append((ds["schema"].dataset_type, ds["table"], ds.get("created_at"), *stats))
-    jobs = store.list_resources("dataset-import-job", group)
-    newest_job = max((j["updated_at"] for j in jobs), default=None)
-    return tuple(sorted(parts, key=str)) + (newest_job,)
 
 
 def group_profile(store: Store, group: str, version: tuple | None = None, *, max_age: float = 0.0) -> dict:
@@ -410,16 +425,9 @@ def group_profile(store: Store, group: str, version: tuple | None = None, *, max
     (streamed events): it then carries `newer_events` (interactions not counted in it) and `computed_at`.
     Imports, deletions and item/user changes always recompute it.
     """
-    import json
-    import os
-    import threading
-    import time
-
-    from recsys import profile
-
-    version = data_version(store, group) if version is None else version
+    version = queries.data_version(store, group) if version is None else version
     key = json.dumps(list(version), default=str)
-    base = json.dumps(version_without_newest_event(version), default=str)
+    base = json.dumps(queries.version_without_newest_event(version), default=str)
     path = store.artifact_path("profiles", f"{group}.json")
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
@@ -429,88 +437,13 @@ def group_profile(store: Store, group: str, version: tuple | None = None, *, max
         return stored["profile"]
     if (isinstance(stored, dict) and max_age > 0 and stored.get("base") == base and "profile" in stored
             and time.time() - float(stored.get("computed_at") or 0) < max_age):
-        newer = _interactions_after(store, group, int(stored.get("max_seq") or 0))
+        newer = queries.interactions_after(store, group, int(stored.get("max_seq") or 0))
         return {**stored["profile"], "newer_events": newer, "computed_at": stored["computed_at"]}
     computed_at = time.time()
     result = profile.profile_group(store, group)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps({"version": key, "base": base, "max_seq": newest_event(version),
-                               "computed_at": computed_at, "profile": result}), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, json.dumps({"version": key, "base": base, "max_seq": queries.newest_event(version),
+                                   "computed_at": computed_at, "profile": result}))
     return result
-
-
-def newest_event(version: tuple) -> int:
-    """The newest interaction `_seq` recorded in a `data_version` (0 without interactions)."""
-    for part in version:
-        if isinstance(part, tuple) and part and part[0] == INTERACTIONS:
-            return int(part[-1] or 0)
-    return 0
-
-
-def version_without_newest_event(version: tuple) -> list:
-    """A `data_version` without the newest interaction: what streamed events leave unchanged."""
-    return [list(part[:-1]) if isinstance(part, tuple) and part and part[0] == INTERACTIONS else part
-            for part in version]
-
-
-def _interactions_after(store: Store, group: str, seq: int) -> int:
-    """How many interactions were written after `_seq` `seq` (a range count on the primary key)."""
-    found = _dataset_table(store, group, INTERACTIONS)
-    if found is None:
-        return 0
-    with store.reading() as db:
-        return int(db.execute(f"SELECT count(*) FROM {_q(found[0])} WHERE _seq > ?", [int(seq)]).fetchone()[0])
-
-
-def row_counts(store: Store, group: str) -> dict[str, int]:
-    """Rows of each existing dataset of a group, e.g. {'Interactions': 100000, 'Items': 1682}.
-
-    Same answer as `datasets.dataset_counts` from one `count(*)` per table (SQLite counts a b-tree without
-    reading the rows), not a scan that groups by source.
-    """
-    out = {}
-    try:
-        found = datasets.list_datasets(store, group)
-    except NotFoundError:
-        return out
-    with store.reading() as db:
-        for ds in found:
-            out[ds["schema"].dataset_type] = int(db.execute(f"SELECT count(*) FROM {_q(ds['table'])}").fetchone()[0])
-    return out
-
-
-def _dataset_table(store: Store, group: str, dataset_type: str):
-    """(table name, Schema) of a group's dataset, or None when the group has no such dataset."""
-    try:
-        ds = datasets.get_dataset(store, group, dataset_type)
-    except NotFoundError:
-        return None
-    return ds["table"], ds["schema"]
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def catalogue_ids(store: Store, group: str, *, since_seq: int | None = None):
-    """Sorted ids of every item in the interactions or the Items table (from the item index, not the rows).
-
-    `since_seq`: only the items of interactions written after that `_seq` (to extend an earlier answer).
-    """
-    import numpy as np
-
-    ids = set()
-    with store.reading() as db:
-        for dataset_type in (INTERACTIONS,) if since_seq is not None else (INTERACTIONS, ITEMS):
-            found = _dataset_table(store, group, dataset_type)
-            if found is None:
-                continue
-            sql, params = f"SELECT DISTINCT ITEM_ID FROM {_q(found[0])}", []
-            if since_seq is not None:
-                sql, params = sql + " WHERE _seq > ?", [int(since_seq)]
-            ids.update(str(r[0]) for r in db.execute(sql, params))
-    return np.asarray(sorted(ids), dtype=object)
 
 
 _UNSET = object()
@@ -521,15 +454,13 @@ def try_filter(store: Store, group: str, expression: str, *, user_id: str | None
                catalogue=None):
     """Apply a filter expression to the group's catalogue for one user: (compiled filter, frame of items with `passes`).
 
-    `items`, `users` (frames or None) and `catalogue` (`catalogue_ids`) may be passed in when the caller keeps
+    `items`, `users` (frames or None) and `catalogue` (`queries.catalogue_ids`) may be passed in when the caller keeps
     them (the workbench caches them per data version); otherwise they are read here.
     """
-    from recsys import filters
-
     compiled = filters.parse_filter(expression)
     if items is _UNSET:
         items = items_frame(store, group)
-    ids = catalogue_ids(store, group) if catalogue is None else catalogue
+    ids = queries.catalogue_ids(store, group) if catalogue is None else catalogue
     if users is _UNSET:
         try:
             users = datasets.read_users(store, group)
@@ -539,20 +470,46 @@ def try_filter(store: Store, group: str, expression: str, *, user_id: str | None
     ctx = filters.FilterContext(ids, items=items, user_interactions=history, users=users, user_id=user_id,
                                 current_item_id=item_id)
     mask = compiled.item_mask(ctx, filter_values or None)
-    import pandas as pd
-
     frame = pd.DataFrame({"ITEM_ID": ids, "passes": mask})
     if items is not None:
         frame = frame.merge(items, on="ITEM_ID", how="left")
     return compiled, frame
 
 
+def user_ids_from_csv(text: str) -> list[str]:
+    """The user ids of a pasted or uploaded CSV, in order, each once: the column named like a user id (USER_ID,
+    CustomerID, user...) when the first row is a header, else the first column. ValidationError when it has none."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise ValidationError("The user list is empty: paste or upload user ids, one per line (a header such as "
+                              "USER_ID is optional).")
+    try:
+        dialect = csv.Sniffer().sniff(lines[0], delimiters=",;\t|")
+    except csv.Error:  # one column: no delimiter to find
+        dialect = csv.excel
+    rows = list(csv.reader(lines, dialect))
+    column = next((k for k, name in enumerate(rows[0]) if uploads.guess_field(name.strip(), ["USER_ID"])), None)
+    values = [row[column] for row in rows[1:] if len(row) > column] if column is not None else [row[0] for row in rows if row]
+    ids = [v for v in dict.fromkeys(str(v).strip() for v in values) if v]
+    if not ids:
+        raise ValidationError("The user list has a header but no user id below it; put one id per line.")
+    return ids
+
+
+def all_user_ids(store: Store, group: str) -> list[str]:
+    """Every user of a group: those with interactions (most active first), then Users rows without any."""
+    ids = queries.active_users(store, group)
+    try:
+        known = set(ids)
+        ids += [u for u in datasets.read_users(store, group, columns=[USER_ID])[USER_ID].astype(str) if u not in known]
+    except NotFoundError:
+        pass
+    return ids
+
+
 def write_batch_input(store: Store, group: str, kind: str, *, user_ids=None, item_ids=None,
                       attributes=None, path=None):
     """A JSON-lines batch input file (Personalize's format) for users, items or attribute expressions."""
-    import json
-    import time
-
     path = path or store.artifact_path("batch", group, f"input-{kind}-{int(time.time() * 1000)}.jsonl")
     if kind == "users":
         lines = [{"userId": str(u)} for u in user_ids]
@@ -560,41 +517,7 @@ def write_batch_input(store: Store, group: str, kind: str, *, user_ids=None, ite
         lines = [{"itemId": str(i)} for i in item_ids]
     else:
         lines = [{"itemAttributes": str(a)} for a in attributes]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, "".join(json.dumps(line) + "\n" for line in lines))
     return path
 
 
-def active_users(store: Store, group: str, limit: int | None = None) -> list[str]:
-    """User ids by activity, most active first (ties by id); counted in SQL on the user index."""
-    return _ranked_ids(store, group, "USER_ID", limit=limit)
-
-
-def popular_items(store: Store, group: str, limit: int = 10) -> list[str]:
-    """Item ids by number of interactions, most popular first (ties by id); counted in SQL on the item index."""
-    return _ranked_ids(store, group, "ITEM_ID", limit=limit)
-
-
-def event_types(store: Store, group: str) -> list[str]:
-    """The event types in a group's interactions, most frequent first (ties by name)."""
-    return ranked_event_types(event_type_counts(store, group))
-
-
-def event_type_counts(store: Store, group: str, *, since_seq: int | None = None) -> dict[str, int]:
-    """Interactions per event type (only those written after `since_seq` when given); {} without EVENT_TYPE."""
-    found = _dataset_table(store, group, INTERACTIONS)
-    if found is None or not found[1].has("EVENT_TYPE"):
-        return {}
-    sql = f"SELECT EVENT_TYPE, count(*) FROM {_q(found[0])} WHERE EVENT_TYPE IS NOT NULL"
-    params: list = []
-    if since_seq is not None:
-        sql += " AND _seq > ?"
-        params.append(int(since_seq))
-    with store.reading() as db:
-        return {str(k): int(n) for k, n in db.execute(sql + " GROUP BY EVENT_TYPE", params).fetchall()}
-
-
-def ranked_event_types(counts: dict[str, int]) -> list[str]:
-    """Event types most frequent first, ties by name."""
-    return sorted(counts, key=lambda k: (-counts[k], k))

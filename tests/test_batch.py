@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from recsys import batch, training
+from recsys import runs, serving, solutions
+from recsys.serving import batch
 from recsys.exceptions import ConflictError, ValidationError
 from recsys.store import ACTIVE, CREATE_FAILED
 
@@ -34,10 +35,10 @@ def demo(tmp_path_factory):
     for solution, recipe in RECIPES.items():
         if recipe not in REGISTRY:
             continue
-        training.create_solution(store, "demo", solution, recipe)
-        version = training.create_solution_version(store, "demo", solution, wait=True)
-        assert version["status"] == ACTIVE, version.get("failure_reason")
-        arns[solution] = version["arn"]
+        solutions.create_solution(store, "demo", solution, recipe)
+        version = runs.create_solution_version(store, "demo", solution, wait=True)
+        assert version.status == ACTIVE, version.failure_reason
+        arns[solution] = version.arn
     return store, arns, home
 
 
@@ -61,7 +62,7 @@ def test_user_personalization_lines_have_items_scores_and_null_error(demo, tmp_p
     arn = need(arns, "up")
     src = write_lines(tmp_path / "in.jsonl", [{"userId": "u0001"}, {"userId": "u0002"}, {"userId": "never-seen"}])
     job = batch.create_batch_inference_job(store, "demo", "up-job", arn, src, tmp_path / "out.jsonl", num_results=7)
-    assert job["status"] == ACTIVE and job["lines_done"] == 3 and job["lines_failed"] == 0
+    assert job.status == ACTIVE and job.lines_done == 3 and job.lines_failed == 0
     out = read_lines(tmp_path / "out.jsonl")
     assert [list(r) for r in out] == [["input", "output", "error"]] * 3
     assert out[0]["input"] == {"userId": "u0001"} and out[0]["error"] is None
@@ -70,7 +71,7 @@ def test_user_personalization_lines_have_items_scores_and_null_error(demo, tmp_p
     assert out[0]["output"]["scores"] == sorted(out[0]["output"]["scores"], reverse=True)
     assert len(out[2]["output"]["recommendedItems"]) == 7  # a cold user gets popular items, not an error
     # the same answer as the model itself gives
-    model = training.load_model(store, arn)
+    model = serving.load_model(store, arn)
     assert out[1]["output"]["recommendedItems"] == list(model.recommend(["u0002"], n=7, exclude_seen=False)[0].item_ids)
 
 
@@ -90,7 +91,7 @@ def test_a_bad_line_gets_an_error_and_the_job_continues(demo, tmp_path):
     job = batch.create_batch_inference_job(store, "demo", "bad-lines", arns["pop"], src, tmp_path / "out.jsonl",
                                            num_results=2)
     out = read_lines(tmp_path / "out.jsonl")
-    assert job["lines_done"] == 5 and job["lines_failed"] == 3  # the blank line is skipped
+    assert job.lines_done == 5 and job.lines_failed == 3  # the blank line is skipped
     assert out[1]["input"] == "{not json" and out[1]["output"] is None and "Invalid JSON" in out[1]["error"]
     assert 'Missing or invalid "userId"' in out[2]["error"]
     assert "JSON object" in out[3]["error"]
@@ -114,7 +115,7 @@ def test_resume_after_an_interrupted_job_gives_the_same_output(demo, tmp_path):
     with pytest.raises(Interrupt):
         batch.create_batch_inference_job(store, "demo", "resumable", arns["pop"], src, out, num_results=5,
                                          chunk_size=7, progress=stop_after_two_chunks)
-    partial = out.with_name(out.name + ".partial")
+    partial = batch.work_dir(store, batch.BATCH_INFERENCE_JOB, "demo", "resumable") / batch.WORK_OUTPUT
     assert not out.exists() and len(partial.read_text().splitlines()) == 14
     assert store.get_resource(batch.BATCH_INFERENCE_JOB, "demo", "resumable")["status"] == CREATE_FAILED
     with pytest.raises(ConflictError, match="num_results differ"):
@@ -123,7 +124,7 @@ def test_resume_after_an_interrupted_job_gives_the_same_output(demo, tmp_path):
         fh.write('{"input": {"userId": "u00')
     job = batch.create_batch_inference_job(store, "demo", "resumable", arns["pop"], src, out, num_results=5,
                                            chunk_size=7)
-    assert job["status"] == ACTIVE and job["resumed_from"] == 14 and job["lines_done"] == 40
+    assert job.status == ACTIVE and job.resumed_from == 14 and job.lines_done == 40
     assert out.read_text() == whole.read_text() and not partial.exists()
     with pytest.raises(ConflictError, match="pick another job name"):
         batch.create_batch_inference_job(store, "demo", "resumable", arns["pop"], src, out)
@@ -137,7 +138,7 @@ def test_csv_has_marketing_columns_with_item_metadata(demo, tmp_path):
                                            csv_path=tmp_path / "out.csv", item_columns=["CATEGORY_L1", "PRICE"])
     rows = list(csv.DictReader(open(tmp_path / "out.csv")))
     assert list(rows[0]) == ["USER_ID", "RANK", "ITEM_ID", "SCORE", "CATEGORY_L1", "PRICE"]
-    assert job["csv_rows"] == len(rows) == 8
+    assert job.csv_rows == len(rows) == 8
     assert [r["RANK"] for r in rows[:4]] == ["1", "2", "3", "4"] and rows[0]["USER_ID"] == "u0001"
     assert all(r["CATEGORY_L1"] for r in rows)
     with pytest.raises(ValidationError, match="Unknown Items column"):
@@ -157,7 +158,7 @@ def test_filter_with_per_line_filter_values(demo, tmp_path):
         {"userId": "u0003"},
     ])
     batch.create_batch_inference_job(store, "demo", "filtered", arns["pop"], src, tmp_path / "out.jsonl",
-                                     num_results=5, filter_arn=flt["arn"])
+                                     num_results=5, filter_arn=flt.arn)
     out = read_lines(tmp_path / "out.jsonl")
     category = dict(zip(*(read_items(store, "demo")[c].astype(str) for c in ("ITEM_ID", "CATEGORY_L1"))))
     assert out[0]["output"]["recommendedItems"] and all(
@@ -206,7 +207,7 @@ def test_batch_segment_job_and_user_csv(demo, tmp_path):
     assert len(users) == 10 == len(set(users)) and all(u.startswith("u") for u in users)
     assert "not in the training data" in out[2]["error"]
     assert "aws-item-attribute-affinity" in out[3]["error"]
-    assert job["lines_failed"] == 2
+    assert job.lines_failed == 2
     rows = list(csv.DictReader(open(tmp_path / "users.csv")))
     assert list(rows[0]) == ["SEGMENT", "RANK", "USER_ID", "MEMBERSHIP", "COUNTRY"] and len(rows) == 20
     assert rows[0]["SEGMENT"] == "i0005" and rows[0]["USER_ID"] == users[0] and rows[0]["MEMBERSHIP"] in ("free", "prime")

@@ -7,14 +7,14 @@ import pytest
 from click.testing import CliRunner
 
 from recsys.campaigns import (
-    create_campaign, delete_campaign, describe_campaign, get_campaign, list_campaigns, resolve_campaign,
+    create_campaign, delete_campaign, describe_campaign, get_campaign, list_campaigns,
     update_campaign,
 )
 from recsys.cli import main
 from recsys.columns import INTERACTIONS, ITEMS, USERS
 from recsys.demo import demo_schema, generate_demo
 from recsys.exceptions import ConflictError, NotFoundError, ValidationError
-from recsys.inference import RUNTIME, get_recommendations
+from recsys.serving import RUNTIME, get_recommendations, resolve_campaign
 from recsys.store import Store
 
 GROUP = "shop"
@@ -32,16 +32,16 @@ def load_demo_frames(store, group, demo):
 
 
 def train(store, solution):
-    from recsys.training import create_solution_version
+    from recsys.runs import create_solution_version
 
     version = create_solution_version(store, GROUP, solution, wait=True)
-    assert version["status"] == "ACTIVE", version.get("failure_reason")
+    assert version.status == "ACTIVE", version.failure_reason
     return version
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from recsys.training import create_solution
+    from recsys.solutions import create_solution
 
     home = tmp_path_factory.mktemp("campaigns")
     store = Store(home)
@@ -55,22 +55,22 @@ def world(tmp_path_factory):
 
 def test_create_describe_list_delete(world):
     store = world["store"]
-    campaign = create_campaign(store, GROUP, "c-basic", world["up"]["arn"], min_provisioned_tps=3)
-    assert campaign["arn"] == "arn:recsys:campaign/shop/c-basic"
-    assert campaign["status"] == "ACTIVE" and campaign["minProvisionedTPS"] == 3
-    assert campaign["campaignConfig"] == {"itemExplorationConfig": {"explorationWeight": "0.3",
-                                                                    "explorationItemAgeCutOff": "30"}}
-    assert campaign["deployedSolutionVersionArn"] == world["up"]["arn"]
-    assert RUNTIME.is_loaded(store, world["up"]["arn"]), "the model is loaded before the first request"
-    assert get_campaign(store, campaign["arn"])["name"] == "c-basic"
-    assert "c-basic" in [c["name"] for c in list_campaigns(store, GROUP)]
+    campaign = create_campaign(store, GROUP, "c-basic", world["up"].arn, min_provisioned_tps=3)
+    assert campaign.arn == "arn:aws:personalize:us-east-1:000000000000:campaign/c-basic"
+    assert campaign.status == "ACTIVE" and campaign.min_provisioned_tps == 3
+    assert campaign.campaign_config == {"itemExplorationConfig": {"explorationWeight": "0.3",
+                                                                  "explorationItemAgeCutOff": "30"}}
+    assert campaign.deployed_solution_version_arn == world["up"].arn and campaign.group == GROUP
+    assert RUNTIME.is_loaded(store, world["up"].arn), "the model is loaded before the first request"
+    assert get_campaign(store, campaign.arn).name == "c-basic"
+    assert "c-basic" in [c.name for c in list_campaigns(store, GROUP)]
     with pytest.raises(ConflictError):
-        create_campaign(store, GROUP, "c-basic", world["up"]["arn"])
+        create_campaign(store, GROUP, "c-basic", world["up"].arn)
     delete_campaign(store, GROUP, "c-basic")
     with pytest.raises(NotFoundError, match="c-basic"):
         describe_campaign(store, GROUP, "c-basic")
     with pytest.raises(NotFoundError, match="does not exist"):
-        get_recommendations(store, campaign["arn"], user_id=world["user"])
+        get_recommendations(store, campaign.arn, user_id=world["user"])
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
@@ -83,35 +83,35 @@ def test_create_describe_list_delete(world):
 ])
 def test_create_rejects_bad_input(world, kwargs, error, message):
     with pytest.raises(error, match=message):
-        create_campaign(world["store"], GROUP, kwargs.get("name", "c-bad"), kwargs.get("version", world["up"]["arn"]),
+        create_campaign(world["store"], GROUP, kwargs.get("name", "c-bad"), kwargs.get("version", world["up"].arn),
                         min_provisioned_tps=kwargs.get("tps", 1), campaign_config=kwargs.get("config"))
 
 
 def test_latest_follows_the_newest_active_version(world):
     store = world["store"]
-    from recsys.training import create_solution
+    from recsys.solutions import create_solution
 
     create_solution(store, GROUP, "pop-latest", "aws-popularity-count")
     first = train(store, "pop-latest")
     campaign = create_campaign(store, GROUP, "c-latest", "arn:recsys:solution/shop/pop-latest/$LATEST")
-    assert campaign["solutionVersionArn"].endswith("/$LATEST")
-    assert resolve_campaign(store, campaign["arn"])[1] == first["arn"]
+    assert campaign.solution_version_arn.endswith("/$LATEST")
+    assert resolve_campaign(store, campaign.arn)[1] == first.arn
     second = train(store, "pop-latest")
-    assert resolve_campaign(store, campaign["arn"])[1] == second["arn"]
-    assert describe_campaign(store, GROUP, "c-latest")["deployedSolutionVersionArn"] == second["arn"]
-    assert len(get_recommendations(store, campaign["arn"], user_id=world["user"], num_results=5)["itemList"]) == 5
-    assert RUNTIME.is_loaded(store, second["arn"])
+    assert resolve_campaign(store, campaign.arn)[1] == second.arn
+    assert describe_campaign(store, GROUP, "c-latest").deployed_solution_version_arn == second.arn
+    assert len(get_recommendations(store, campaign.arn, user_id=world["user"], num_results=5)["itemList"]) == 5
+    assert RUNTIME.is_loaded(store, second.arn)
 
 
 def test_update_switches_version_with_no_failed_request(world):
     store = world["store"]
-    campaign = create_campaign(store, GROUP, "c-switch", world["up"]["arn"])
+    campaign = create_campaign(store, GROUP, "c-switch", world["up"].arn)
     failures, answers, stop = [], [], threading.Event()
 
     def client():
         while not stop.is_set():
             try:
-                items = get_recommendations(store, campaign["arn"], user_id=world["user"], num_results=10)["itemList"]
+                items = get_recommendations(store, campaign.arn, user_id=world["user"], num_results=10)["itemList"]
                 answers.append("score" in items[0])
                 assert len(items) == 10
             except Exception as exc:  # noqa: BLE001 - the test counts every failure
@@ -122,7 +122,7 @@ def test_update_switches_version_with_no_failed_request(world):
         t.start()
     try:
         for target in ("pop", "up", "pop", "up", "pop"):
-            update_campaign(store, GROUP, "c-switch", solution_version_arn=world[target]["arn"])
+            update_campaign(store, GROUP, "c-switch", solution_version_arn=world[target].arn)
             seen = len(answers)
             for _ in range(200):  # let a few requests run on each version (at most ~10 s)
                 if len(answers) >= seen + 8 or failures:
@@ -135,19 +135,19 @@ def test_update_switches_version_with_no_failed_request(world):
     assert not failures, failures[:3]
     assert len(answers) > 20 and any(answers) and not all(answers), "both models answered during the switches"
     final = describe_campaign(store, GROUP, "c-switch")
-    assert final["deployedSolutionVersionArn"] == world["pop"]["arn"]
-    assert final["latestCampaignUpdate"]["solutionVersionArn"] == world["pop"]["arn"]
-    items = get_recommendations(store, campaign["arn"], user_id=world["user"])["itemList"]
+    assert final.deployed_solution_version_arn == world["pop"].arn
+    assert final.latest_campaign_update["solutionVersionArn"] == world["pop"].arn
+    items = get_recommendations(store, campaign.arn, user_id=world["user"])["itemList"]
     assert all("score" not in i for i in items), "after the update the popularity model answers"
 
 
 def test_update_config_changes_exploration(world):
     store = world["store"]
-    campaign = create_campaign(store, GROUP, "c-config", world["up"]["arn"])
+    campaign = create_campaign(store, GROUP, "c-config", world["up"].arn)
     updated = update_campaign(store, GROUP, "c-config",
                               campaign_config={"itemExplorationConfig": {"explorationWeight": "0"}})
-    assert updated["campaignConfig"]["itemExplorationConfig"]["explorationWeight"] == "0"
-    items = get_recommendations(store, campaign["arn"], user_id=world["user"], num_results=25)["itemList"]
+    assert updated.campaign_config["itemExplorationConfig"]["explorationWeight"] == "0"
+    items = get_recommendations(store, campaign.arn, user_id=world["user"], num_results=25)["itemList"]
     assert not any("Exploration" in i["reason"] for i in items)
     with pytest.raises(ValidationError, match="Nothing to update"):
         update_campaign(store, GROUP, "c-config")
@@ -158,9 +158,9 @@ def test_exclude_seen_items_extension(world):
 
     store, user = world["store"], world["user"]
     seen = set(user_history(store, GROUP, user)["ITEM_ID"])
-    campaign = create_campaign(store, GROUP, "c-unseen", world["up"]["arn"],
+    campaign = create_campaign(store, GROUP, "c-unseen", world["up"].arn,
                                campaign_config={"excludeSeenItems": "true"})
-    items = get_recommendations(store, campaign["arn"], user_id=user, num_results=100)["itemList"]
+    items = get_recommendations(store, campaign.arn, user_id=user, num_results=100)["itemList"]
     assert len(items) == 100 and not {i["itemId"] for i in items} & seen
 
 
@@ -174,10 +174,10 @@ def test_cli_create_list_recommend_rank_update_delete(world):
         return result.output
 
     out = run("campaign", "create", "--group", GROUP, "--name", "c-cli", "--solution", "up")
-    assert "arn:recsys:campaign/shop/c-cli" in out
+    assert "arn:aws:personalize:us-east-1:000000000000:campaign/c-cli" in out
     listed = json.loads(run("campaign", "list", "--group", GROUP, "--json"))
     cli = next(c for c in listed if c["name"] == "c-cli")
-    assert cli["solutionVersionArn"].endswith("/$LATEST")
+    assert cli["solution_version_arn"].endswith("/$LATEST")
     response = json.loads(run("get-recommendations", "--campaign", "c-cli", "--group", GROUP, "--user",
                               world["user"], "--num", "5", "--context", '{"DEVICE": "mobile"}', "--json"))
     assert len(response["itemList"]) == 5 and response["recommendationId"].startswith("RID-")
@@ -188,8 +188,8 @@ def test_cli_create_list_recommend_rank_update_delete(world):
     assert sorted(i["itemId"] for i in ranked["personalizedRanking"]) == sorted(
         i["itemId"] for i in response["itemList"])
     run("campaign", "update", "--group", GROUP, "--name", "c-cli", "--solution", "pop",
-        "--version", world["pop"]["version_id"])
-    assert describe_campaign(world["store"], GROUP, "c-cli")["deployedSolutionVersionArn"] == world["pop"]["arn"]
+        "--version", world["pop"].version_id)
+    assert describe_campaign(world["store"], GROUP, "c-cli").deployed_solution_version_arn == world["pop"].arn
     bad = runner.invoke(main, home + ["get-recommendations", "-c", cli["arn"], "-u", "x", "--context", "{oops"])
     assert bad.exit_code != 0 and "JSON" in bad.output
     run("campaign", "delete", "--group", GROUP, "--name", "c-cli")

@@ -29,7 +29,7 @@ def test_train_metrics_recommend_batch_recommend(home, tmp_path):
                  "--param", "random_state=1")
     assert result.exit_code == 0, result.output
     arn = result.stdout.strip().splitlines()[-1]
-    assert arn.startswith("arn:recsys:solution/demo/up/")
+    assert arn.startswith("arn:aws:personalize:us-east-1:000000000000:solution/up/")
     assert "refitting on all data" in result.stderr and "Trained in" in result.stderr
 
     result = run(home, "metrics", "--group", "demo", "--solution", "up", "--json")
@@ -65,9 +65,12 @@ def test_train_metrics_recommend_batch_recommend(home, tmp_path):
 
 def test_compare_lists_active_versions_with_the_popularity_baseline(home):
     assert run(home, "train", "-g", "demo", "-r", "aws-popularity-count", "-s", "pop").exit_code == 0
+    assert run(home, "train", "-g", "demo", "-r", "aws-user-personalization", "-s", "up-compared").exit_code == 0
     result = run(home, "compare", "--group", "demo")
     assert result.exit_code == 0, result.output
     assert "(baseline)" in result.stdout and "normalized_discounted_cumulative_gain_at_10" in result.stdout
+    verdicts = [line for line in result.stdout.splitlines() if " on NDCG@10 " in line]
+    assert verdicts and all(" beats " in v or v.strip().startswith("No clear difference") for v in verdicts)
     rows = json.loads(run(home, "compare", "--group", "demo", "--json").stdout)
     assert {r["recipe"] for r in rows} >= {"aws-popularity-count"}
 

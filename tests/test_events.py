@@ -48,7 +48,7 @@ def test_camel_case_mapping():
 
 def test_tracker_one_per_group_and_lookup(store, tracking_id):
     tracker = find_tracker(store, tracking_id)
-    assert tracker["group"] == "g" and tracker["arn"] == "arn:recsys:event-tracker/g/web"
+    assert tracker["group"] == "g" and tracker["arn"] == "arn:aws:personalize:us-east-1:000000000000:event-tracker/web"
     with pytest.raises(ConflictError, match="one tracker"):
         create_event_tracker(store, "g", "second")
     with pytest.raises(NotFoundError):
@@ -188,9 +188,9 @@ def test_concurrent_writers_and_readers(store, tracking_id):
 
 
 def test_events_during_a_long_write_are_spooled_then_moved_in_order(store, tracking_id, monkeypatch):
-    import recsys.events as events_module
+    import recsys.event_writer as event_writer
 
-    monkeypatch.setattr(events_module, "SPOOL_AFTER_SECONDS", 0.05)
+    monkeypatch.setattr(event_writer, "SPOOL_AFTER_SECONDS", 0.05)
     put_events(store, tracking_id, "s1", None, [event("i1", 1_700_000_000)])  # anonymous session
     long_write = store.connect()
     long_write.execute("BEGIN IMMEDIATE")  # as a 10-million-row import would, for a minute
@@ -198,7 +198,7 @@ def test_events_during_a_long_write_are_spooled_then_moved_in_order(store, track
         result = put_events(store, tracking_id, "s1", "alice", [event("i2", 1_700_000_010, eventId="e2"),
                                                               event("i3", 1_700_000_020)])
         assert result["spooled"] and result["recorded"] == 2
-        assert events_module.spooled_count(store) == 1
+        assert event_writer.spooled_count(store) == 1
     finally:
         long_write.execute("ROLLBACK")
         long_write.close()
@@ -210,14 +210,14 @@ def test_events_during_a_long_write_are_spooled_then_moved_in_order(store, track
     history = datasets.read_interactions(store, "g")
     assert list(history["ITEM_ID"]) == ["i1", "i2", "i3", "i4"]  # the repeated eventId e2 recorded once
     assert set(history["USER_ID"]) == {"alice"}
-    assert events_module.spooled_count(store) == 0
+    assert event_writer.spooled_count(store) == 0
 
 
 def test_an_import_moves_spooled_events_when_it_finishes(store, tracking_id, tmp_path, monkeypatch):
-    import recsys.events as events_module
+    import recsys.event_writer as event_writer
     from recsys.ingest import import_file
 
-    monkeypatch.setattr(events_module, "SPOOL_AFTER_SECONDS", 0.05)
+    monkeypatch.setattr(event_writer, "SPOOL_AFTER_SECONDS", 0.05)
     long_write = store.connect()
     long_write.execute("BEGIN IMMEDIATE")
     try:
@@ -231,4 +231,4 @@ def test_an_import_moves_spooled_events_when_it_finishes(store, tracking_id, tmp
     import_file(store, "g", "interactions", csv, mode="FULL")
     history = datasets.read_interactions(store, "g")
     assert len(history) == 21 and "i7" in set(history["ITEM_ID"])
-    assert events_module.spooled_count(store) == 0
+    assert event_writer.spooled_count(store) == 0

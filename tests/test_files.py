@@ -1,6 +1,5 @@
 """Atomic writes: the target holds the old or the new content, never half; temporaries never survive."""
 
-from pathlib import Path
 
 import pytest
 

@@ -437,9 +437,9 @@ def test_named_filters(store):
     store.create_dataset_group("shop")
     expr = 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")'
     created = create_filter(store, "shop", "no-purchased", expr)
-    assert created["status"] == "ACTIVE" and created["filterExpression"] == expr
-    assert get_filter(store, "shop", "no-purchased")["arn"] == created["arn"]
-    assert load_filter(store, created["arn"]).expression == expr
+    assert created.status == "ACTIVE" and created.filter_expression == expr
+    assert get_filter(store, "shop", "no-purchased").arn == created.arn
+    assert load_filter(store, created.arn).expression == expr
     for i in range(30):                                   # no limit on the number of filters
         create_filter(store, "shop", f"f{i}", f"INCLUDE ItemID WHERE Items.PRICE < {i}")
     assert len(list_filters(store, "shop")) == 31
@@ -470,7 +470,7 @@ def test_cli_create_list_delete(store):
     assert result.exit_code == 0
     listed = json.loads(result.output)
     assert [f["name"] for f in listed] == ["cheap"]
-    assert listed[0]["filterExpression"] == "INCLUDE ItemID WHERE Items.PRICE <= $PRICE"
+    assert listed[0]["filter_expression"] == "INCLUDE ItemID WHERE Items.PRICE <= $PRICE"
     result = runner.invoke(main, home + ["filter", "create", "-g", "shop", "-n", "bad",
                                          'EXCLUDE ItemID WHERE Items.GENRE INN ("x")'])
     assert result.exit_code == 1
@@ -537,7 +537,7 @@ def test_create_filter_checks_fields_against_existing_schemas(store):
         create_filter(store, "typed", "text", 'INCLUDE ItemID WHERE Items.DESCRIPTION IN ("x")')
     with pytest.raises(ValidationError, match="CurrentItem.COLOUR"):
         create_filter(store, "typed", "cur", "INCLUDE ItemID WHERE Items.PRICE < CurrentItem.COLOUR")
-    assert sorted(f["name"] for f in list_filters(store, "typed")) == ["early", "ok"]
+    assert sorted(f.name for f in list_filters(store, "typed")) == ["early", "ok"]
 
 
 def test_empty_and_duplicated_metadata_frames():

@@ -11,8 +11,8 @@ from recsys.columns import INTERACTIONS, ITEMS, USERS
 from recsys.demo import demo_schema, generate_demo
 from recsys.exceptions import NotFoundError, ValidationError
 from recsys.filters import create_filter
-from recsys.inference import get_personalized_ranking, get_recommendations
-from recsys.inference import selection as S
+from recsys.serving import get_personalized_ranking, get_recommendations
+from recsys.serving import selection as S
 from recsys.store import Store
 
 GROUP = "shop"
@@ -32,11 +32,12 @@ def load_demo_frames(store, group, demo, interactions=None):
 
 
 def train(store, group, solution, recipe, **params):
-    from recsys.training import create_solution, create_solution_version
+    from recsys.runs import create_solution_version
+    from recsys.solutions import create_solution
 
     create_solution(store, group, solution, recipe, params=params or None)
     version = create_solution_version(store, group, solution, wait=True)
-    assert version["status"] == "ACTIVE", version.get("failure_reason")
+    assert version.status == "ACTIVE", version.failure_reason
     return version
 
 
@@ -49,12 +50,12 @@ def world(tmp_path_factory):
     # auto-tuning, the demo's stable tastes favour a long memory.
     version = train(store, GROUP, "up", "aws-user-personalization", recency_half_life=5.0)
     no_explore = {"itemExplorationConfig": {"explorationWeight": "0"}}
-    campaign = create_campaign(store, GROUP, "main", version["arn"], campaign_config=no_explore)
-    explore = create_campaign(store, GROUP, "explore", version["arn"])
-    pop = create_campaign(store, GROUP, "pop", train(store, GROUP, "pop", "aws-popularity-count")["arn"])
+    campaign = create_campaign(store, GROUP, "main", version.arn, campaign_config=no_explore)
+    explore = create_campaign(store, GROUP, "explore", version.arn)
+    pop = create_campaign(store, GROUP, "pop", train(store, GROUP, "pop", "aws-popularity-count").arn)
     items = demo.items.set_index("ITEM_ID")
-    return {"store": store, "demo": demo, "version": version, "campaign": campaign["arn"],
-            "explore": explore["arn"], "pop": pop["arn"], "items": items,
+    return {"store": store, "demo": demo, "version": version, "campaign": campaign.arn,
+            "explore": explore.arn, "pop": pop.arn, "items": items,
             "user": demo.interactions["USER_ID"].value_counts().index[0]}
 
 
@@ -164,7 +165,7 @@ def test_personalized_ranking_applies_the_filter(world):
     books = [i for i in world["items"].index if category(world, i) == "books"][:3]
     others = [i for i in world["items"].index if "books" not in category(world, i)][:3]
     response = get_personalized_ranking(world["store"], world["campaign"], user_id=world["user"],
-                                        input_list=books + others, filter_arn=flt["arn"])
+                                        input_list=books + others, filter_arn=flt.arn)
     assert sorted(i["itemId"] for i in response["personalizedRanking"]) == sorted(others)
 
 
@@ -174,11 +175,11 @@ def test_personalized_ranking_applies_the_filter(world):
 def test_filter_restricts_items(world):
     flt = create_filter(world["store"], GROUP, "by-cat", "INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)")
     response = get_recommendations(world["store"], world["campaign"], user_id=world["user"], num_results=10,
-                                   filter_arn=flt["arn"], filter_values={"CAT": '"toys","home"'})
+                                   filter_arn=flt.arn, filter_values={"CAT": '"toys","home"'})
     assert len(response["itemList"]) == 10
     assert all(set(category(world, i).split("|")) & {"toys", "home"} for i in ids(response))
     with pytest.raises(ValidationError, match="CAT"):
-        get_recommendations(world["store"], world["campaign"], user_id=world["user"], filter_arn=flt["arn"])
+        get_recommendations(world["store"], world["campaign"], user_id=world["user"], filter_arn=flt.arn)
 
 
 def test_interactions_filter_sees_the_users_full_history(world):
@@ -187,7 +188,7 @@ def test_interactions_filter_sees_the_users_full_history(world):
     viewed = set(world["demo"].interactions.query("USER_ID == @user and EVENT_TYPE == 'view'")["ITEM_ID"])
     plain = ids(get_recommendations(store, world["campaign"], user_id=user, num_results=50))
     assert set(plain) & viewed, "the user's own items are recommended without a filter (as Personalize)"
-    filtered = ids(get_recommendations(store, world["campaign"], user_id=user, num_results=50, filter_arn=flt["arn"]))
+    filtered = ids(get_recommendations(store, world["campaign"], user_id=user, num_results=50, filter_arn=flt.arn))
     assert not set(filtered) & viewed
 
 
@@ -199,10 +200,10 @@ def test_backfill_with_popular_items_when_a_filter_leaves_too_few(world):
         pytest.skip("aws-sims recipe not available")
     store = world["store"]
     version = train(store, GROUP, "sims", "aws-sims")
-    sims = create_campaign(store, GROUP, "sims", version["arn"])
+    sims = create_campaign(store, GROUP, "sims", version.arn)
     flt = create_filter(store, GROUP, "fashion", 'INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ("fashion")')
     seed = next(i for i in world["items"].index if category(world, i) == "electronics")
-    response = get_recommendations(store, sims["arn"], item_id=seed, num_results=100, filter_arn=flt["arn"])
+    response = get_recommendations(store, sims.arn, item_id=seed, num_results=100, filter_arn=flt.arn)
     items = response["itemList"]
     fashion = [i for i in world["items"].index if "fashion" in category(world, i)]
     assert len(items) == min(100, len(fashion))
@@ -213,7 +214,7 @@ def test_backfill_with_popular_items_when_a_filter_leaves_too_few(world):
     first_popular = next(k for k, i in enumerate(items) if i["reason"] == ["Popular item"])
     assert all(i["reason"] == ["Popular item"] for i in items[first_popular:])
     with pytest.raises(ValidationError, match="itemId is required"):
-        get_recommendations(store, sims["arn"], user_id="u1")
+        get_recommendations(store, sims.arn, user_id="u1")
 
 
 # -- real time -------------------------------------------------------------------------------------------
@@ -269,7 +270,7 @@ def test_put_events_changes_the_very_next_answer_without_retraining(world, track
     assert ids(after) != ids(before)
     assert share(world, after, rare) > share(world, before, rare)
     assert ranks_of_others() < rank_before, "personalized ranking also uses the new events"
-    from recsys.training import list_solution_versions
+    from recsys.solutions import list_solution_versions
 
     assert len(list_solution_versions(store, GROUP, "up")) == 1, "no retraining happened"
 
@@ -337,8 +338,8 @@ def test_device_context_improves_ndcg_of_held_out_events(tmp_path):
     store = Store(tmp_path / "ctx")
     load_demo_frames(store, GROUP, demo, interactions=inter.drop(index=held.index))
     version = train(store, GROUP, "up", "aws-user-personalization")
-    campaign = create_campaign(store, GROUP, "ctx", version["arn"],
-                               campaign_config={"itemExplorationConfig": {"explorationWeight": "0"}})["arn"]
+    campaign = create_campaign(store, GROUP, "ctx", version.arn,
+                               campaign_config={"itemExplorationConfig": {"explorationWeight": "0"}}).arn
     with_ctx, without = [], []
     for row in held.itertuples():
         r1 = ids(get_recommendations(store, campaign, user_id=row.USER_ID, num_results=10,
@@ -352,7 +353,7 @@ def test_device_context_improves_ndcg_of_held_out_events(tmp_path):
 
 def test_activity_counts_interactions_and_impressions_incrementally(tmp_path, monkeypatch):
     from recsys import datasets
-    from recsys.inference import runtime as runtime_module
+    from recsys.serving import runtime as runtime_module
 
     store = Store(tmp_path / "activity")
     store.create_dataset_group("g")
@@ -383,7 +384,7 @@ def test_activity_counts_interactions_and_impressions_incrementally(tmp_path, mo
 def test_personalized_ranking_campaign_rejects_get_recommendations_and_promotions(world):
     store = world["store"]
     version = train(store, GROUP, "rank", "aws-personalized-ranking")
-    campaign = create_campaign(store, GROUP, "rank", version["arn"])["arn"]
+    campaign = create_campaign(store, GROUP, "rank", version.arn).arn
     items = list(world["items"].index[:20])
     ranking = get_personalized_ranking(store, campaign, user_id=world["user"], input_list=items)["personalizedRanking"]
     assert sorted(i["itemId"] for i in ranking) == sorted(items)
@@ -396,7 +397,7 @@ def test_personalized_ranking_campaign_rejects_get_recommendations_and_promotion
 def test_trending_campaign_needs_no_user_and_has_no_scores(world):
     store = world["store"]
     version = train(store, GROUP, "trend", "aws-trending-now")
-    campaign = create_campaign(store, GROUP, "trend", version["arn"])["arn"]
+    campaign = create_campaign(store, GROUP, "trend", version.arn).arn
     items = get_recommendations(store, campaign, num_results=10)["itemList"]
     assert len(items) == 10 and all("score" not in i and i["reason"] for i in items)
 
@@ -406,10 +407,10 @@ def test_current_user_filter_uses_the_users_dataset(world):
     membership = world["demo"].users.set_index("USER_ID").loc[user, "MEMBERSHIP"]
     flt = create_filter(store, GROUP, "if-member",
                         'EXCLUDE ItemID WHERE Items.CATEGORY_L1 IN ("books") IF CurrentUser.MEMBERSHIP = $M')
-    applies = get_recommendations(store, world["campaign"], user_id=user, num_results=100, filter_arn=flt["arn"],
+    applies = get_recommendations(store, world["campaign"], user_id=user, num_results=100, filter_arn=flt.arn,
                                   filter_values={"M": f'"{membership}"'})
     assert not any("books" in category(world, i) for i in ids(applies))
-    other = get_recommendations(store, world["campaign"], user_id=user, num_results=100, filter_arn=flt["arn"],
+    other = get_recommendations(store, world["campaign"], user_id=user, num_results=100, filter_arn=flt.arn,
                                 filter_values={"M": '"no-such-tier"'})
     assert any("books" in category(world, i) for i in ids(other))
 
@@ -422,9 +423,9 @@ def test_one_user_serving_path_matches_the_batch_path(world):
     reasons) give the answers of the general batch code, with real-time events of several users, unknown items
     and context."""
     from recsys.recipes.base import Recipe
-    from recsys.training import load_model
+    from recsys.serving import load_model
 
-    recipe = load_model(world["store"], world["version"]["arn"])
+    recipe = load_model(world["store"], world["version"].arn)
     demo = world["demo"]
     users = list(demo.interactions["USER_ID"].unique()[:6]) + ["never-seen"]
     items = list(demo.items["ITEM_ID"][:5])
@@ -465,11 +466,11 @@ def test_cached_reads_see_every_write_at_once(world, tracker):
     """Campaign records, filters and user events are reused between requests only until the next write."""
     from recsys.campaigns import update_campaign
     from recsys.filters import create_filter
-    from recsys.inference.runtime import READER
+    from recsys.serving.reader import READER
 
     store = world["store"]
     user = world["demo"].interactions["USER_ID"].unique()[7]
-    first = get_recommendations(store, world["explore"], user_id=user, num_results=10)
+    get_recommendations(store, world["explore"], user_id=user, num_results=10)
     assert READER.resource(store, world["explore"]) is READER.resource(store, world["explore"])  # reused
     update_campaign(store, GROUP, "explore", campaign_config={"itemExplorationConfig": {"explorationWeight": "0"}})
     assert READER.resource(store, world["explore"])["campaignConfig"]["itemExplorationConfig"][
@@ -480,7 +481,7 @@ def test_cached_reads_see_every_write_at_once(world, tracker):
     with pytest.raises(NotFoundError):
         get_recommendations(store, world["campaign"], user_id=user, filter_arn=f"arn:recsys:filter/{GROUP}/later")
     later = create_filter(store, GROUP, "later", "INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($C)")
-    only = get_recommendations(store, world["campaign"], user_id=user, filter_arn=later["arn"],
+    only = get_recommendations(store, world["campaign"], user_id=user, filter_arn=later.arn,
                                filter_values={"C": '"toys"'})
     assert only["itemList"] and all("toys" in category(world, i).split("|") for i in ids(only))
     rare, items = taste_shift_items(world, user, n=6)

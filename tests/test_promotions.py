@@ -8,8 +8,8 @@ from recsys.columns import INTERACTIONS, ITEMS, USERS
 from recsys.demo import demo_schema, generate_demo
 from recsys.exceptions import NotFoundError, ValidationError
 from recsys.filters import create_filter
-from recsys.inference import get_recommendations
-from recsys.inference import selection as S
+from recsys.serving import get_recommendations
+from recsys.serving import selection as S
 from recsys.store import Store
 
 GROUP = "shop"
@@ -28,29 +28,30 @@ def load_demo_frames(store, group, demo):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from recsys.training import create_solution, create_solution_version
+    from recsys.runs import create_solution_version
+    from recsys.solutions import create_solution
 
     store = Store(tmp_path_factory.mktemp("promotions"))
     demo = generate_demo(seed=11, n_users=300, n_items=240, n_interactions=15_000)
     load_demo_frames(store, GROUP, demo)
     create_solution(store, GROUP, "up", "aws-user-personalization")
     version = create_solution_version(store, GROUP, "up", wait=True)
-    assert version["status"] == "ACTIVE", version.get("failure_reason")
-    campaign = create_campaign(store, GROUP, "main", version["arn"],
+    assert version.status == "ACTIVE", version.failure_reason
+    campaign = create_campaign(store, GROUP, "main", version.arn,
                                campaign_config={"itemExplorationConfig": {"explorationWeight": "0"}})
     filters = {
-        "books": create_filter(store, GROUP, "books", 'INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ("books")')["arn"],
+        "books": create_filter(store, GROUP, "books", 'INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ("books")').arn,
         "electronics": create_filter(store, GROUP, "electronics",
-                                     'INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ("electronics")')["arn"],
-        "category": create_filter(store, GROUP, "category", "INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)")["arn"],
+                                     'INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ("electronics")').arn,
+        "category": create_filter(store, GROUP, "category", "INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CAT)").arn,
     }
     prices = demo.items.sort_values("PRICE", ascending=False)
     threshold = float(prices["PRICE"].iloc[1])
     filters["priciest"] = create_filter(store, GROUP, "priciest",
-                                       f"INCLUDE ItemID WHERE Items.PRICE >= {threshold}")["arn"]
+                                       f"INCLUDE ItemID WHERE Items.PRICE >= {threshold}").arn
     priciest = sorted(demo.items.loc[demo.items["PRICE"] >= threshold, "ITEM_ID"])
     categories = dict(zip(demo.items["ITEM_ID"], demo.items["CATEGORY_L1"]))
-    return {"store": store, "campaign": campaign["arn"], "filters": filters, "categories": categories,
+    return {"store": store, "campaign": campaign.arn, "filters": filters, "categories": categories,
             "user": demo.interactions["USER_ID"].iloc[0], "priciest": priciest}
 
 

@@ -11,11 +11,11 @@ from recsys.api.sigv4 import (
     INVALID_SIGNATURE,
     MISSING_TOKEN,
     UNRECOGNIZED_CLIENT,
-    AuthError,
     parse_authorization,
     sign_request,
     verify_request,
 )
+from recsys.exceptions import AuthError
 
 URL = "http://127.0.0.1:8080/recommendations"
 KEY, SECRET = "RSKTESTKEY0000000001", "s3cr3t/with+chars=="

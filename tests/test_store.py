@@ -13,7 +13,7 @@ def test_store_creates_workspace_and_is_reopenable(tmp_path):
     reopened = Store(tmp_path / "ws")  # migrations are idempotent
     group = reopened.get_dataset_group("shop")
     assert group["domain"] == "ECOMMERCE"
-    assert group["arn"] == "arn:recsys:dataset-group/shop/shop"
+    assert group["arn"] == "arn:aws:personalize:us-east-1:000000000000:dataset-group/shop"
     assert (tmp_path / "ws" / "recsys.db").exists() and (tmp_path / "ws" / "artifacts").is_dir()
 
 
@@ -46,7 +46,7 @@ def test_group_errors(store):
 def test_resource_lifecycle(store):
     store.create_dataset_group("g")
     created = store.create_resource("filter", "g", "f1", {"filterExpression": "x"}, status="CREATE PENDING")
-    assert created["arn"] == "arn:recsys:filter/g/f1" and created["status"] == "CREATE PENDING"
+    assert created["arn"] == "arn:aws:personalize:us-east-1:000000000000:filter/f1" and created["status"] == "CREATE PENDING"
     updated = store.update_resource("filter", "g", "f1", status="ACTIVE", body={"extra": 1})
     assert updated["filterExpression"] == "x" and updated["extra"] == 1 and updated["status"] == "ACTIVE"
     assert store.find_resource("arn:recsys:filter/g/f1")["name"] == "f1"

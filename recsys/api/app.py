@@ -20,16 +20,14 @@ import datetime as _dt
 import gc
 import json
 import logging
-import re
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import anyio
 import anyio.to_thread
-import numpy as np
+import cachetools
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -37,10 +35,21 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from recsys.api import keys as api_keys
+from recsys.api.access import ArnResolver, require_group
+from recsys.api.control import ControlPlane
+from recsys.api.errors import environment_error, invalid_input, not_found
 from recsys.api.metrics import Metrics
-from recsys.api.models import OPERATIONS, InvalidInput, Operation, signing_name, validate_request
-from recsys.api.sigv4 import AuthError, verify_request
-from recsys.exceptions import ConflictError, NotFoundError, RecsysError, ValidationError
+from recsys.api.wire import DECODER as _DECODER
+from recsys.api.wire import Outcome as _Outcome
+from recsys.api.wire import dumps as _dumps
+from recsys.api.models import OPERATIONS, Operation, signing_name, validate_request
+from recsys.api.sigv4 import verify_request
+from recsys.event_writer import SpoolMover
+from recsys.exceptions import (
+    ApiError, AuthError, ConflictError, EnvironmentProblem, InvalidInput, NotFoundError, RecsysError, ValidationError,
+)
+from recsys.files import environment_problem
+from recsys.recovery import recover
 
 log = logging.getLogger("recsys.api")
 access_log = logging.getLogger("recsys.api.access")
@@ -55,59 +64,6 @@ _DRAIN_FACTOR = 16
 # for the database lock, run in worker threads.
 READ_OPERATIONS = frozenset({"GetRecommendations", "GetPersonalizedRanking"})
 
-_ARN_GROUP = re.compile(r"^arn:recsys:[a-z][a-z\-]*/([^/]+)/.+$")
-_JSON = "application/json"
-
-
-class ApiError(Exception):
-    """An error answered in AWS's rest-json shape."""
-
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-def invalid_input(message: str) -> ApiError:
-    return ApiError(400, "InvalidInputException", message)
-
-
-def not_found(message: str) -> ApiError:
-    return ApiError(404, "ResourceNotFoundException", message)
-
-
-@dataclass
-class _Outcome:
-    status: int
-    body: bytes
-    content_type: str = _JSON
-    error_code: str | None = None
-    access_key_id: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-# One decoder for every request (json.loads with options builds a new decoder per call, ~0.1 ms).
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_json_default, allow_nan=False)
-
-
-def _dumps(data: Any) -> bytes:
-    return _ENCODER.encode(data).encode()
 
 
 def _clean_item(item: dict) -> dict:
@@ -123,35 +79,12 @@ def _clean_item(item: dict) -> dict:
     return out
 
 
-def arn_group(arn: str) -> str | None:
-    """The dataset group named inside one of our ARNs (`arn:recsys:<type>/<group>/<name>`), else None."""
-    match = _ARN_GROUP.match(arn or "")
-    return match.group(1) if match else None
-
-
-class _TTLCache:
-    """A small thread-safe cache of found values that expire after `seconds` (0 disables caching)."""
-
-    def __init__(self, seconds: float, max_size: int = 10_000):
-        self.seconds = seconds
-        self.max_size = max_size
-        self._data: dict[str, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str, load: Callable[[str], Any]) -> Any:
-        now = time.monotonic()
-        if self.seconds > 0:
-            with self._lock:
-                hit = self._data.get(key)
-            if hit is not None and hit[0] > now:
-                return hit[1]
-        value = load(key)
-        if self.seconds > 0 and value is not None:  # misses are not cached: new keys work at once
-            with self._lock:
-                if len(self._data) >= self.max_size:
-                    self._data.clear()
-                self._data[key] = (now + self.seconds, value)
-        return value
+def _expiring_cache(seconds: float, load: Callable[[str], Any], max_size: int = 10_000) -> Callable[[str], Any]:
+    """`load` remembered per key for `seconds` (0: not at all). A miss raises NotFoundError, which is never
+    cached, so a key created a moment ago works at once."""
+    if seconds <= 0:
+        return load
+    return cachetools.cached(cachetools.TTLCache(max_size, seconds), lock=threading.Lock())(load)
 
 
 class PersonalizeAPI:
@@ -174,8 +107,9 @@ class PersonalizeAPI:
         self.metrics = Metrics()
         self.worker_threads = worker_threads
         self._limiter_obj: anyio.CapacityLimiter | None = None
-        self._keys = _TTLCache(key_cache_seconds)
-        self._trackers = _TTLCache(key_cache_seconds)
+        self._key = _expiring_cache(key_cache_seconds, lambda key_id: api_keys.get_key(self.store, key_id))
+        self._tracker_group_of = _expiring_cache(key_cache_seconds, self._find_tracker_group)
+        self.resolver = ArnResolver(store)
         self._handlers: dict[str, Callable[[dict, dict], Any]] = {
             "GetRecommendations": self._get_recommendations,
             "GetPersonalizedRanking": self._get_personalized_ranking,
@@ -252,9 +186,10 @@ class PersonalizeAPI:
             key = self._authenticate(request, body)
             key_id = key["accessKeyId"]
             params = self._decode(operation, body)
-            if only_if_warm and not self._is_warm(params):
-                return None
-            result = self._handlers[operation.name](params, key)
+            with self._snapshot(operation):
+                if only_if_warm and not self._is_warm(params):
+                    return None
+                result = self._handlers[operation.name](params, key)
             outcome = _Outcome(200, _dumps(result) if result is not None else b"")
         except ApiError as exc:
             outcome = self._error(exc)
@@ -271,13 +206,19 @@ class PersonalizeAPI:
                 outcome = self._error(ApiError(409, "ResourceInUseException", str(exc)))
             else:
                 outcome = self._error(invalid_input(str(exc)))
+        except EnvironmentProblem as exc:
+            outcome = self._error(environment_error(exc))
         except RecsysError as exc:
             outcome = self._error(invalid_input(str(exc)))
-        except Exception:
-            log.exception("Unexpected error in %s", operation.name)
-            outcome = self._error(
-                ApiError(500, "InternalFailure", "The server hit an unexpected error; see the server log.")
-            )
+        except Exception as exc:
+            problem = environment_problem(exc, self.store.db_path)
+            if problem is not None:
+                outcome = self._error(environment_error(problem))
+            else:
+                log.exception("Unexpected error in %s", operation.name)
+                outcome = self._error(
+                    ApiError(500, "InternalFailure", "The server hit an unexpected error; see the server log.")
+                )
         outcome.access_key_id = key_id
         return outcome
 
@@ -291,7 +232,10 @@ class PersonalizeAPI:
         found: dict[str, dict | None] = {}
 
         def secret_for(access_key_id: str) -> str | None:
-            found["key"] = self._keys.get(access_key_id, self._load_key)
+            try:
+                found["key"] = self._key(access_key_id)
+            except NotFoundError:
+                found["key"] = None
             return found["key"]["secret"] if found["key"] else None
 
         verify_request(
@@ -305,19 +249,22 @@ class PersonalizeAPI:
         )
         return found["key"]
 
+    def _snapshot(self, operation: Operation):
+        """For reads, one view of the workspace for the whole request: authorisation and the answer share the
+        serving cache's single check for new writes."""
+        if operation.name not in READ_OPERATIONS:
+            return contextlib.nullcontext()
+        from recsys.serving.reader import READER
+
+        return READER.snapshot(self.store)
+
     def _is_warm(self, params: dict) -> bool:
         campaign = params.get("campaignArn") or params.get("recommenderArn")
         if not campaign:
             return True
-        from recsys.inference.runtime import RUNTIME
+        from recsys.serving import RUNTIME
 
-        return RUNTIME.is_warm(self.store, campaign)
-
-    def _load_key(self, access_key_id: str) -> dict | None:
-        try:
-            return api_keys.get_key(self.store, access_key_id)
-        except NotFoundError:
-            return None
+        return RUNTIME.is_warm(self.store, self.resolver.canonical(campaign))
 
     @staticmethod
     def _decode(operation: Operation, body: bytes) -> dict:
@@ -367,45 +314,25 @@ class PersonalizeAPI:
 
     # -- authorisation -------------------------------------------------------------------------------
 
-    @staticmethod
-    def _authorize(key: dict, operation: str, arns: list[str], what: str = "resource") -> str:
-        """The dataset group of the request's target ARNs; 403 unless it is one of the key's groups."""
-        groups = []
-        for arn in arns:
-            group = arn_group(arn)
-            if group is None:
-                raise not_found(
-                    f"No {what} with ARN {arn!r}: ARNs served here look like arn:recsys:<type>/<group>/<name>."
-                )
-            if group not in key["groups"]:
-                raise ApiError(
-                    403,
-                    "AccessDeniedException",
-                    f"User: {key['accessKeyId']} is not authorized to perform: personalize:{operation} "
-                    f"on resource: {arn} (the key is scoped to dataset groups: {', '.join(key['groups'])}).",
-                )
-            groups.append(group)
-        if len(set(groups)) > 1:
-            raise invalid_input(
-                f"All ARNs in one request must belong to the same dataset group; got {', '.join(sorted(set(groups)))}."
-            )
-        return groups[0]
+    def _authorize(self, key: dict, operation: str, arns: list[str], what: str = "resource") -> str:
+        """The dataset group of the request's target ARNs; 404 when unknown, 403 unless the key may touch it."""
+        return self.resolver.authorize(key, operation, arns, what)
 
     def _tracker_group(self, tracking_id: str) -> str | None:
-        return self._trackers.get(tracking_id, self._find_tracker_group)
-
-    def _find_tracker_group(self, tracking_id: str) -> str | None:
-        from recsys.events import find_tracker
-
         try:
-            return find_tracker(self.store, tracking_id)["group"]
+            return self._tracker_group_of(tracking_id)
         except NotFoundError:
             return None
+
+    def _find_tracker_group(self, tracking_id: str) -> str:
+        from recsys.events import find_tracker
+
+        return find_tracker(self.store, tracking_id)["group"]
 
     def _dataset_group(self, key: dict, operation: str, arn: str, dataset_type: str) -> str:
         group = self._authorize(key, operation, [arn], "dataset")
         try:
-            dataset = self.store.find_resource(arn)
+            dataset = self.store.find_resource(self.resolver.canonical(arn))
         except NotFoundError:
             raise not_found(f"No dataset with ARN {arn!r} in dataset group {group!r}.") from None
         if dataset["group"] != group:  # our ARNs embed their group; never trust one that does not
@@ -425,16 +352,20 @@ class PersonalizeAPI:
         promotions = params.get("promotions")
         arns = [campaign, params.get("filterArn")] + [p.get("filterArn") for p in promotions or []]
         self._authorize(key, "GetRecommendations", [a for a in arns if a])
-        from recsys.inference import get_recommendations
+        from recsys.serving import get_recommendations
 
+        canonical = self.resolver.canonical
+        if promotions:
+            promotions = [{**p, "filterArn": canonical(p["filterArn"])} if p.get("filterArn") else p
+                          for p in promotions]
         result = get_recommendations(
             self.store,
-            campaign,
+            canonical(campaign),
             user_id=params.get("userId"),
             item_id=params.get("itemId"),
             num_results=params.get("numResults", 25),
             context=params.get("context"),
-            filter_arn=params.get("filterArn"),
+            filter_arn=canonical(params["filterArn"]) if params.get("filterArn") else None,
             filter_values=params.get("filterValues"),
             promotions=promotions,
             metadata_columns=params.get("metadataColumns"),
@@ -447,15 +378,16 @@ class PersonalizeAPI:
     def _get_personalized_ranking(self, params: dict, key: dict) -> dict:
         arns = [params["campaignArn"], params.get("filterArn")]
         self._authorize(key, "GetPersonalizedRanking", [a for a in arns if a])
-        from recsys.inference import get_personalized_ranking
+        from recsys.serving import get_personalized_ranking
 
+        canonical = self.resolver.canonical
         result = get_personalized_ranking(
             self.store,
-            params["campaignArn"],
+            canonical(params["campaignArn"]),
             user_id=params["userId"],
             input_list=params["inputList"],
             context=params.get("context"),
-            filter_arn=params.get("filterArn"),
+            filter_arn=canonical(params["filterArn"]) if params.get("filterArn") else None,
             filter_values=params.get("filterValues"),
             metadata_columns=params.get("metadataColumns"),
         )
@@ -471,13 +403,7 @@ class PersonalizeAPI:
             raise not_found(
                 f"No event tracker with trackingId {tracking_id!r}; create one for the dataset group first."
             )
-        if group not in key["groups"]:
-            raise ApiError(
-                403,
-                "AccessDeniedException",
-                f"User: {key['accessKeyId']} is not authorized to perform: personalize:PutEvents "
-                f"with trackingId {tracking_id} (the key is scoped to dataset groups: {', '.join(key['groups'])}).",
-            )
+        require_group(key, "PutEvents", group, f"trackingId {tracking_id}")
         from recsys.events import put_events
 
         put_events(self.store, tracking_id, params["sessionId"], params.get("userId"), params["eventList"])
@@ -540,19 +466,19 @@ def warm_campaigns(store) -> int:
     Run at start-up so no client pays for a model load; a campaign that fails to load is logged and skipped
     (its requests then answer with the error).
     """
-    from recsys.campaigns import list_campaigns, resolve_campaign
-    from recsys.inference.runtime import RUNTIME
+    from recsys.campaigns import list_campaigns
+    from recsys.serving import RUNTIME, resolve_campaign
 
     loaded = 0
     for campaign in list_campaigns(store):
-        if campaign.get("status") != "ACTIVE":
+        if campaign.status != "ACTIVE":
             continue
         try:
-            _, version_arn = resolve_campaign(store, campaign["arn"])
+            _, version_arn = resolve_campaign(store, campaign.arn)
             RUNTIME.model(store, version_arn)
             loaded += 1
         except Exception as exc:  # a broken artifact must not stop the server
-            log.warning("Could not load campaign %s at start-up: %s", campaign["arn"], exc)
+            log.warning("Could not load campaign %s at start-up: %s", campaign.arn, exc)
     return loaded
 
 
@@ -568,7 +494,11 @@ def _lifespan_for(api: "PersonalizeAPI", warm: bool, freeze_gc: bool):
             # and models in the heap, full collections otherwise cost milliseconds and show up in p99.
             gc.collect()
             gc.freeze()
-        yield
+        mover = SpoolMover(api.store).start()  # spooled events move in even when no PutEvents follows
+        try:
+            yield
+        finally:
+            mover.stop()
 
     return lifespan
 
@@ -584,7 +514,8 @@ def create_app(
     worker_threads: int = 40,
     inline_reads: bool = True,
 ) -> Starlette:
-    """The ASGI app for `store`'s workspace: Personalize runtime + events operations, /health, /metrics.
+    """The ASGI app for `store`'s workspace: Personalize control plane (POST /), runtime + events operations,
+    /health, /metrics.
 
     `max_body_bytes`: larger bodies get 400. `key_cache_seconds`: how long a found key (and tracker) is
     reused before it is read again, i.e. how soon a deleted key stops working. `warm`: load every ACTIVE
@@ -594,8 +525,10 @@ def create_app(
     `inline_reads`: answer GetRecommendations / GetPersonalizedRanking on the event loop (default; they take about
     a millisecond of CPU, and a thread hop plus GIL hand-offs cost more than they save); False runs them in
     worker threads too.
-    `app.state.api` is the PersonalizeAPI (`.metrics`).
+    `app.state.api` is the PersonalizeAPI (`.metrics`); `app.state.control` the ControlPlane (`.jobs`). Jobs a
+    killed process left running are ended first (`recsys.recovery.recover`).
     """
+    recover(store)
     api = PersonalizeAPI(
         store,
         max_body_bytes=max_body_bytes,
@@ -604,7 +537,9 @@ def create_app(
         worker_threads=worker_threads,
         inline_reads=inline_reads,
     )
+    control = ControlPlane(api)
     routes = [Route(op.path, api.endpoint, methods=[op.method]) for op in OPERATIONS.values()]
+    routes.append(Route("/", control.endpoint, methods=["POST"]))  # the control plane: X-Amz-Target dispatch
     routes += [
         Route("/health", api.health, methods=["GET"]),
         Route("/metrics", api.metrics_endpoint, methods=["GET"]),
@@ -615,4 +550,5 @@ def create_app(
         lifespan=_lifespan_for(api, warm, freeze_gc),
     )
     app.state.api = api
+    app.state.control = control
     return app

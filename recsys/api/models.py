@@ -13,6 +13,7 @@ models do not encode (numResults <= 500, <= 50 with metadata, one promotion...) 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -22,21 +23,24 @@ from typing import Any
 import botocore.session
 from botocore.model import OperationModel, Shape
 
+from recsys.exceptions import InvalidInput
+
 RUNTIME = "personalize-runtime"
 EVENTS = "personalize-events"
 
-# Our resource ARNs are `arn:recsys:<type>/<group>/<name>`, which AWS's Arn pattern
-# (`arn:([a-z\d-]+):personalize:.*:.*:.+`) would reject; keep the length limit, loosen the pattern.
-_PATTERN_OVERRIDES = {"Arn": r"arn:.+"}
+# The first releases' ARNs, `arn:recsys:<type>/<group>/<name>`, keep resolving, and AWS's Arn pattern
+# (`arn:([a-z\d-]+):personalize:.*:.*:.+`) would reject them; keep the length limit, loosen the pattern.
+# Data locations may also be file:// URLs and local paths (admin keys only: see recsys.api.control).
+_PATTERN_OVERRIDES = {"Arn": r"arn:.+", "S3Location": r".+"}
+# Java regex classes the models use that Python's `re` spells otherwise.
+_JAVA_CLASSES = {r"\p{ASCII}": r"[\x00-\x7F]"}
+# A lone UTF-16 surrogate (JSON's "\udc80") cannot be stored or encoded: SQLite, logs and responses would fail.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Documented limits the service models leave out [AP §6.1, §6.2, §8].
 MAX_RESULTS = 500
 MAX_RESULTS_WITH_METADATA = 50
 MAX_METADATA_COLUMNS = 10
-
-
-class InvalidInput(Exception):
-    """A request that breaks the wire contract; the API answers 400 InvalidInputException with this message."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,12 @@ class Operation:
 
 
 @lru_cache(maxsize=None)
-def _service_model(service: str):
+def service_model(service: str):
+    """botocore's model of `service` (`personalize`, `personalize-runtime`, `personalize-events`)."""
     return botocore.session.get_session().get_service_model(service)
+
+
+_service_model = service_model
 
 
 def signing_name(service: str) -> str:
@@ -150,17 +158,33 @@ def _size_limits(shape: Shape, size: int, value: Any, path: str, errors: list[st
 
 
 @lru_cache(maxsize=None)
-def _pattern(shape_name: str, pattern: str) -> re.Pattern:
-    return re.compile(_PATTERN_OVERRIDES.get(shape_name, pattern), re.DOTALL)
+def _pattern(shape_name: str, pattern: str) -> re.Pattern | None:
+    pattern = _PATTERN_OVERRIDES.get(shape_name, pattern)
+    for java, python in _JAVA_CLASSES.items():
+        pattern = pattern.replace(java, python)
+    try:
+        return re.compile(pattern, re.DOTALL)
+    except re.error:  # a construct Python lacks: length and Unicode checks still apply
+        return None
+
+
+def has_lone_surrogate(value: str) -> bool:
+    """Whether `value` holds half of a UTF-16 surrogate pair (not encodable as UTF-8)."""
+    return _SURROGATE.search(value) is not None
 
 
 def _string(shape: Shape, value: Any, path: str, errors: list[str]) -> Any:
     if not isinstance(value, str):
         errors.append(_fail(shape, value, path) + "Member must be a string")
         return value
+    if has_lone_surrogate(value):
+        errors.append(f"Value at '{path or 'request'}' failed to satisfy constraint: Member must be valid Unicode "
+                      "(it holds a lone UTF-16 surrogate such as \\udc80)")
+        return value
     _size_limits(shape, len(value), value, path, errors, "length")
     pattern = shape.metadata.get("pattern")
-    if pattern and not _pattern(shape.name, pattern).fullmatch(value):
+    compiled = _pattern(shape.name, pattern) if pattern else None
+    if compiled is not None and not compiled.fullmatch(value):
         shown = _PATTERN_OVERRIDES.get(shape.name, pattern)
         errors.append(
             _fail(shape, value, path) + f"Member must satisfy regular expression pattern: {shown}"
@@ -302,7 +326,39 @@ def _get_personalized_ranking_rules(params: dict, errors: list[str]) -> None:
         )
 
 
+def _json_holds_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return has_lone_surrogate(value)
+    if isinstance(value, dict):
+        return any(_json_holds_surrogate(k) or _json_holds_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_json_holds_surrogate(v) for v in value)
+    return False
+
+
+def _properties_rules(list_member: str):
+    """`properties` is a JSON document inside a string: its escapes (\\udc80) can hide a lone surrogate."""
+
+    def check(params: dict, errors: list[str]) -> None:
+        for i, record in enumerate(params.get(list_member) or []):
+            text = record.get("properties") if isinstance(record, dict) else None
+            if not isinstance(text, str) or "\\u" not in text:
+                continue  # no escape, so no hidden surrogate (the string itself was checked)
+            try:
+                decoded = json.loads(text)
+            except ValueError:
+                continue  # the library reports malformed properties with their own message
+            if _json_holds_surrogate(decoded):
+                errors.append(f"Value at '{list_member}.{i + 1}.member.properties' failed to satisfy constraint: "
+                              "Member must be valid Unicode (a \\u escape makes a lone UTF-16 surrogate)")
+
+    return check
+
+
 _RULES = {
     "GetRecommendations": _get_recommendations_rules,
     "GetPersonalizedRanking": _get_personalized_ranking_rules,
+    "PutEvents": _properties_rules("eventList"),
+    "PutItems": _properties_rules("items"),
+    "PutUsers": _properties_rules("users"),
 }

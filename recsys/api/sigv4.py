@@ -27,6 +27,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
 
+from recsys.exceptions import AuthError
+
 ALGORITHM = "AWS4-HMAC-SHA256"
 SIGV4_TIMESTAMP = "%Y%m%dT%H%M%SZ"
 MAX_CLOCK_SKEW_SECONDS = 300
@@ -39,17 +41,6 @@ INVALID_SIGNATURE = "InvalidSignatureException"
 
 _AMZ_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
 _HEADER_FIELD = re.compile(r"\s*([A-Za-z]+)\s*=\s*([^,\s]*)\s*")
-
-
-class AuthError(Exception):
-    """A request that is unsigned, wrongly signed, expired or signed by an unknown key (HTTP 403)."""
-
-    status_code = 403
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,35 @@
-"""The `python -m recsys` command line: a thin click layer over the library; one module per area."""
+"""The `recsys` command line (also `python -m recsys`): a thin click layer over the library; one module per area.
 
+Command bodies import the library inside the function on purpose: `recsys --help`, shell completion and a
+mistyped option answer in a fraction of a second instead of first loading pandas, SciPy and the recipes.
+"""
+
+import dataclasses
 import importlib
+import json
 import pkgutil
-import sys
+import sqlite3
 
 import click
 
 from recsys.exceptions import RecsysError
+from recsys.files import environment_problem
 
 
 class _Group(click.Group):
-    """A click group that turns library errors into one clear line and a non-zero exit."""
+    """A click group that turns library errors, and the environment's (a full disk, a read-only workspace),
+    into one clear line and a non-zero exit."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except RecsysError as exc:
             raise click.ClickException(str(exc).splitlines()[0] if "\n" not in str(exc) else str(exc)) from exc
+        except (OSError, sqlite3.Error) as exc:
+            problem = environment_problem(exc)
+            if problem is None:
+                raise
+            raise click.ClickException(str(problem)) from exc
 
 
 @click.group(cls=_Group)
@@ -36,12 +49,18 @@ def main(ctx, home):
 
 
 def get_store(ctx):
-    """The workspace Store for this invocation (opened once, on first use)."""
+    """The workspace Store for this invocation (opened once, on first use, after recovering jobs that a killed
+    process left running: `recsys.recovery`)."""
+    from recsys.recovery import recover
     from recsys.store import Store
 
     root = ctx.find_root()
     if "store" not in root.obj:
-        root.obj["store"] = Store(root.obj.get("home"))
+        store = Store(root.obj.get("home"))
+        report = recover(store)
+        if report:
+            click.echo(str(report), err=True)
+        root.obj["store"] = store
     return root.obj["store"]
 
 
@@ -71,10 +90,14 @@ def group_option(help: str = "Dataset group (may be left out when the workspace 
 
 
 def echo_json(data):
-    """Print machine-readable output for --json."""
-    import json
+    """Print machine-readable output for --json (typed resources print their fields, snake_case)."""
+    click.echo(json.dumps(data, indent=2, default=_plain))
 
-    click.echo(json.dumps(data, indent=2, default=str))
+
+def _plain(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return str(value)
 
 
 # Each area registers its commands on `main` when its module is imported.

@@ -41,7 +41,7 @@ def _log_config(log_level: str, access_log: bool) -> dict:
 @click.option("--no-access-log", is_flag=True, help="Do not write the JSON access line of each request.")
 @click.pass_context
 def serve_command(ctx, host, port, workers, max_body_bytes, threads, log_level, no_access_log):
-    """Serve the workspace over Personalize's wire protocol (personalize-runtime + personalize-events).
+    """Serve the workspace over Personalize's wire protocol (personalize, personalize-runtime, personalize-events).
 
     Unmodified boto3 clients and the AWS CLI work with --endpoint-url pointed here, signing with a key
     from `keys create`. GET /health and GET /metrics (Prometheus) need no signature.
@@ -52,7 +52,7 @@ def serve_command(ctx, host, port, workers, max_body_bytes, threads, log_level, 
       python -m recsys serve --port 8080
       AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... AWS_DEFAULT_REGION=us-east-1 \\
         aws personalize-runtime get-recommendations --endpoint-url http://127.0.0.1:8080 \\
-        --campaign-arn arn:recsys:campaign/demo/main --user-id u1
+        --campaign-arn arn:aws:personalize:us-east-1:000000000000:campaign/main --user-id u1
     """
     import os
 
@@ -113,27 +113,34 @@ def keys_group():
 
 
 @keys_group.command("create")
-@click.option("--group", "-g", "groups", multiple=True, required=True,
-              help="Dataset group the key may read and write (repeat for several).")
+@click.option("--group", "-g", "groups", multiple=True,
+              help="Dataset group the key may read, write and manage (repeat for several).")
+@click.option("--admin", is_flag=True,
+              help="A workspace key: every group, and it may create and delete dataset groups and schemas.")
 @click.option("--description", default="", help="A note on who uses the key.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def keys_create_command(ctx, groups, description, as_json):
-    """Create a key pair for GROUPs; the secret is shown only once.
+def keys_create_command(ctx, groups, admin, description, as_json):
+    """Create a key pair for GROUPs (or --admin for the whole workspace); the secret is shown only once.
 
     \b
     Example:
       python -m recsys keys create --group demo --group shop
+      python -m recsys keys create --admin --json
     """
     from recsys.api import create_key
 
-    access_key_id, secret = create_key(get_store(ctx), groups, description=description)
+    if not groups and not admin:
+        raise click.UsageError("Give --group NAME (repeat for several) or --admin.")
+    access_key_id, secret = create_key(get_store(ctx), groups, description=description, admin=admin)
     if as_json:
-        echo_json({"accessKeyId": access_key_id, "secretAccessKey": secret, "groups": sorted(set(groups))})
+        echo_json({"accessKeyId": access_key_id, "secretAccessKey": secret, "groups": sorted(set(groups)),
+                   "admin": admin})
         return
     click.echo(f"AWS_ACCESS_KEY_ID={access_key_id}")
     click.echo(f"AWS_SECRET_ACCESS_KEY={secret}")
-    click.echo(f"# scoped to: {', '.join(sorted(set(groups)))}. The secret is not shown again.", err=True)
+    scope = "the whole workspace (admin)" if admin else ", ".join(sorted(set(groups)))
+    click.echo(f"# scoped to: {scope}. The secret is not shown again.", err=True)
 
 
 @keys_group.command("list")
@@ -156,7 +163,8 @@ def keys_list_command(ctx, as_json):
         click.echo("No API keys. Create one with `python -m recsys keys create --group NAME`.")
     for key in keys:
         note = f"  ({key['description']})" if key["description"] else ""
-        click.echo(f"{key['accessKeyId']}  groups: {', '.join(key['groups'])}{note}")
+        scope = "admin (whole workspace)" if key.get("admin") else f"groups: {', '.join(key['groups'])}"
+        click.echo(f"{key['accessKeyId']}  {scope}{note}")
 
 
 @keys_group.command("delete")
@@ -173,3 +181,80 @@ def keys_delete_command(ctx, access_key_id):
 
     delete_key(get_store(ctx), access_key_id)
     click.echo(f"Deleted key {access_key_id}.")
+
+
+@main.group("config")
+def config_group():
+    """Workspace settings: where S3 data locations are read and written (endpoint, region, credentials).
+
+    \b
+    Settings: s3.endpoint_url, s3.region, s3.access_key_id, s3.secret_access_key. When unset, boto3's
+    standard chain applies (AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, ~/.aws, ...).
+    The workspace's ARN region and account are fixed at creation (RECSYS_REGION, RECSYS_ACCOUNT_ID).
+
+    \b
+    Example:
+      python -m recsys config set s3.endpoint_url http://127.0.0.1:9000
+      python -m recsys config get
+    """
+
+
+def _setting_name(name: str) -> str:
+    from recsys.locations import SETTINGS
+
+    if name not in SETTINGS:
+        raise click.BadParameter(f"{name!r} is not a setting; use one of {', '.join(SETTINGS)}.", param_hint="NAME")
+    return name
+
+
+@config_group.command("set")
+@click.argument("name")
+@click.argument("value")
+@click.pass_context
+def config_set_command(ctx, name, value):
+    """Set setting NAME to VALUE.
+
+    \b
+    Example:
+      python -m recsys config set s3.region eu-west-1
+    """
+    get_store(ctx).set_setting(_setting_name(name), value)
+    click.echo(f"Set {name}.")
+
+
+@config_group.command("unset")
+@click.argument("name")
+@click.pass_context
+def config_unset_command(ctx, name):
+    """Remove setting NAME (boto3's standard chain applies again).
+
+    \b
+    Example:
+      python -m recsys config unset s3.endpoint_url
+    """
+    get_store(ctx).set_setting(_setting_name(name), None)
+    click.echo(f"Unset {name}.")
+
+
+@config_group.command("get")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def config_get_command(ctx, as_json):
+    """Show the workspace's region, account and S3 settings (the secret key is masked).
+
+    \b
+    Example:
+      python -m recsys config get --json
+    """
+    from recsys.locations import SETTINGS
+
+    store = get_store(ctx)
+    values = {"region": store.region, "account": store.account}
+    for name in SETTINGS:
+        value = store.setting(name)
+        values[name] = "****" if value and name.endswith("secret_access_key") else value
+    if as_json:
+        echo_json(values)
+        return
+    for name, value in values.items():
+        click.echo(f"{name} = {value if value is not None else '(unset: boto3 default)'}")

@@ -19,11 +19,11 @@ def _json_option(value, what: str):
 
 def _version_arn(store, group: str, solution: str, version: str | None) -> str:
     """The ARN to deploy: <solution arn>/$LATEST when no version is given (or "$LATEST"), else the version's."""
-    from recsys.training import get_solution, resolve_version
+    from recsys.solutions import get_solution, resolve_version
 
     if not version or version == "$LATEST":
-        return f"{get_solution(store, group, solution)['arn']}/$LATEST"
-    return resolve_version(store, group, solution, version)["arn"]
+        return f"{get_solution(store, group, solution).arn}/$LATEST"
+    return resolve_version(store, group, solution, version).arn
 
 
 def _config(exploration_weight, exploration_age_cutoff, exclude_seen):
@@ -40,10 +40,11 @@ def _config(exploration_weight, exploration_age_cutoff, exclude_seen):
     return config
 
 
-def _campaign_line(c: dict) -> str:
-    deployed = c.get("deployedSolutionVersionArn") or c.get("solutionVersionArn")
-    follows = "  (follows $LATEST)" if str(c.get("solutionVersionArn", "")).endswith("/$LATEST") else ""
-    return f"{c['name']}  {c['status']}  {c.get('recipe') or ''}  {deployed}{follows}"
+def _campaign_line(c) -> str:
+    deployed = c.deployed_solution_version_arn or c.solution_version_arn
+    follows = "  (follows $LATEST)" if str(c.solution_version_arn or "").endswith("/$LATEST") else ""
+    return f"{c.name}  {c.status}  {c.recipe or ''}  {deployed}{follows}"
+
 
 
 @main.group("campaign")
@@ -88,7 +89,7 @@ def create_command(ctx, group, name, solution, version, min_tps, exploration_wei
     if as_json:
         echo_json(campaign)
         return
-    click.echo(f"Created campaign {name!r} ({campaign['arn']}), serving {campaign['deployedSolutionVersionArn']}.")
+    click.echo(f"Created campaign {name!r} ({campaign.arn}), serving {campaign.deployed_solution_version_arn}.")
 
 
 @campaign_group.command("update")
@@ -116,11 +117,11 @@ def update_command(ctx, group, name, solution, version, min_tps, exploration_wei
     arn = None
     if solution or version:
         if not solution:
-            solution = get_campaign(store, name, group=group).get("solutionArn", "").rsplit("/", 1)[-1]
+            solution = (get_campaign(store, name, group=group).solution_arn or "").rsplit("/", 1)[-1]
         arn = _version_arn(store, group, solution, version)
     config = _config(exploration_weight, exploration_age_cutoff, exclude_seen)
     if config:
-        current = dict(get_campaign(store, name, group=group).get("campaignConfig") or {})
+        current = dict(get_campaign(store, name, group=group).campaign_config)
         current.update(config)
         config = current
     campaign = update_campaign(store, group, name, solution_version_arn=arn, min_provisioned_tps=min_tps,
@@ -128,7 +129,7 @@ def update_command(ctx, group, name, solution, version, min_tps, exploration_wei
     if as_json:
         echo_json(campaign)
         return
-    click.echo(f"Updated campaign {name!r}: serving {campaign['deployedSolutionVersionArn']}.")
+    click.echo(f"Updated campaign {name!r}: serving {campaign.deployed_solution_version_arn}.")
 
 
 @campaign_group.command("list")
@@ -147,7 +148,7 @@ def list_command(ctx, group, as_json):
     store = get_store(ctx)
     if group:
         store.get_dataset_group(group)
-    campaigns = [describe_campaign(store, c["group"], c["name"]) for c in list_campaigns(store, group)]
+    campaigns = [describe_campaign(store, c.group, c.name) for c in list_campaigns(store, group)]
     if as_json:
         echo_json(campaigns)
         return
@@ -164,7 +165,12 @@ def list_command(ctx, group, as_json):
 @click.option("--name", "-n", required=True, help="Campaign name.")
 @click.pass_context
 def describe_command(ctx, group, name):
-    """Show one campaign as JSON (with the version it serves now)."""
+    """Show one campaign as JSON (with the version it serves now).
+
+    \b
+    Example:
+      python -m recsys campaign describe --group demo --name personalization
+    """
     from recsys.campaigns import describe_campaign
 
     echo_json(describe_campaign(get_store(ctx), group, name))
@@ -175,7 +181,12 @@ def describe_command(ctx, group, name):
 @click.option("--name", "-n", required=True, help="Campaign name.")
 @click.pass_context
 def delete_command(ctx, group, name):
-    """Delete a campaign (its solution versions stay)."""
+    """Delete a campaign (its solution versions stay).
+
+    \b
+    Example:
+      python -m recsys campaign delete --group demo --name personalization
+    """
     from recsys.campaigns import delete_campaign
 
     delete_campaign(get_store(ctx), group, name)
@@ -185,7 +196,7 @@ def delete_command(ctx, group, name):
 def _campaign_arn(store, campaign: str, group: str | None) -> str:
     from recsys.campaigns import get_campaign
 
-    return get_campaign(store, campaign, group=group)["arn"]
+    return get_campaign(store, campaign, group=group).arn
 
 
 def _filter_arn(store, group: str | None, name: str | None) -> str | None:
@@ -197,7 +208,7 @@ def _filter_arn(store, group: str | None, name: str | None) -> str | None:
         raise click.BadParameter("--filter by name needs --group (or pass the filter's ARN).")
     from recsys.filters import get_filter
 
-    return get_filter(store, group, name)["arn"]
+    return get_filter(store, group, name).arn
 
 
 def _print_items(items: list[dict], rid: str) -> None:
@@ -234,7 +245,7 @@ def get_recommendations_command(ctx, campaign, group, user_id, item_id, num_resu
     Example:
       python -m recsys get-recommendations -g demo -c main -u u0001 -n 10 --context '{"DEVICE": "mobile"}'
     """
-    from recsys.inference import get_recommendations
+    from recsys.serving import get_recommendations
 
     store = get_store(ctx)
     context, filter_values = _json_option(context, "--context"), _json_option(filter_values, "--filter-values")
@@ -275,7 +286,7 @@ def personalize_ranking_command(ctx, campaign, group, user_id, items, filter_nam
     Example:
       python -m recsys personalize-ranking -g demo -c main -u u0001 --items i0001,i0002,i0003
     """
-    from recsys.inference import get_personalized_ranking
+    from recsys.serving import get_personalized_ranking
 
     store = get_store(ctx)
     context, filter_values = _json_option(context, "--context"), _json_option(filter_values, "--filter-values")

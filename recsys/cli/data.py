@@ -89,7 +89,8 @@ def import_command(ctx, file, group, dataset_type, mode, maps, schema_file, deli
           --map StockCode=ITEM_ID --map InvoiceDate=TIMESTAMP --date-column InvoiceDate \\
           --exclude InvoiceNo=^C --max-rejected 0.5 online_retail.csv.gz
     """
-    from recsys.ingest import ImportFailed, import_file
+    from recsys.exceptions import ImportFailed
+    from recsys.ingest import import_file
 
     store = get_store(ctx)
     schema = Path(schema_file).read_text(encoding="utf-8") if schema_file else None
@@ -108,7 +109,7 @@ def import_command(ctx, file, group, dataset_type, mode, maps, schema_file, deli
     except ImportFailed as exc:
         if show:
             click.echo("", err=True)
-        message = str(exc)
+        message = str(exc).replace("(max_rejected_fraction)", "(--max-rejected)")
         if exc.job is not None and exc.job.rejects_path:
             message += f" Rejected rows: {exc.job.rejects_path}"
         raise click.ClickException(message) from exc
@@ -131,7 +132,13 @@ def import_command(ctx, file, group, dataset_type, mode, maps, schema_file, deli
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def datasets_command(ctx, group, as_json):
-    """List a group's datasets with their fields and row counts (bulk and streamed)."""
+    """List a group's datasets with their fields and row counts (bulk and streamed).
+
+    \b
+    Example:
+      python -m recsys datasets --group demo
+      python -m recsys datasets --group demo --json
+    """
     from recsys.datasets import count_rows, list_datasets
 
     store = get_store(ctx)
@@ -155,7 +162,12 @@ def datasets_command(ctx, group, as_json):
 @click.option("--name", default=None, help="Tracker name (default: <group>-tracker).")
 @click.pass_context
 def create_tracker_command(ctx, group, name):
-    """Create the group's event tracker and print its trackingId."""
+    """Create the group's event tracker and print its trackingId.
+
+    \b
+    Example:
+      python -m recsys create-tracker --group demo
+    """
     from recsys.events import create_event_tracker
 
     tracker = create_event_tracker(get_store(ctx), group, name or f"{group}-tracker")

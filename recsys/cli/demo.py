@@ -53,7 +53,7 @@ def demo_command(ctx, output, seed, n_users, n_items, n_interactions, load, grou
             from recsys.workspace import load_demo_workspace
 
             loaded = load_demo_workspace(get_store(ctx), group, output)
-            result["versions"] = {k: {"arn": v["arn"], "status": v["status"]} for k, v in loaded["versions"].items()}
+            result["versions"] = {k: {"arn": v.arn, "status": v.status} for k, v in loaded["versions"].items()}
         else:
             loaded = load_demo(get_store(ctx), group, output, write_if_missing=False)
         result["loaded"] = {"group": group, "imports": {k: _job_summary(v) for k, v in loaded["imports"].items()}}
@@ -67,7 +67,7 @@ def demo_command(ctx, output, seed, n_users, n_items, n_interactions, load, grou
         accepted = ", ".join(f"{k} {v.get('rows_accepted', 0):,}" for k, v in result["loaded"]["imports"].items())
         click.echo(f"Loaded them into dataset group '{group}' ({accepted} rows accepted).")
         for name, version in (result.get("versions") or {}).items():
-            click.echo(f"Trained solution {name!r}: {version['status']} ({version['arn']}).")
+            click.echo(f"Trained solution {name!r}: {version.status} ({version.arn}).")
         click.echo(f"Next: python -m recsys profile --group {group}")
     else:
         click.echo("Not loaded (--no-load). Import later with: python -m recsys demo --group demo")
@@ -133,4 +133,8 @@ def format_profile(p: dict) -> str:
         us = p["users"]
         lines += ["", f"Users  {us['rows']:,} rows, {us['cold_users']:,} cold (no interactions)"]
     lines += ["", ("OK: " if p["minimums"]["ok"] else "NOT READY: ") + p["minimums"]["message"]]
+    for warning in p.get("warnings") or []:
+        lines += ["", "WARNING: " + warning["message"]]
+        for item in (warning.get("items") or [])[:20]:
+            lines.append(f"  {item['itemId']:<14} {item['interactions']:>8,}  " + "; ".join(item["reasons"]))
     return "\n".join(lines)

@@ -37,7 +37,7 @@ def create_command(ctx, group, name, expression, as_json):
         echo_json(resource)
         return
     params = sorted(parse_filter(expression).parameters)
-    click.echo(f"Created filter {name!r} ({resource['arn']}).")
+    click.echo(f"Created filter {name!r} ({resource.arn}).")
     if params:
         click.echo("Parameters: " + ", ".join(f"${p}" for p in params)
                    + "  (pass filterValues like {\"" + params[0] + "\": \"\\\"value\\\"\"})")
@@ -90,9 +90,9 @@ def list_command(ctx, group, as_json):
     if not filters:
         click.echo(f"No filters in dataset group {group!r}. Create one with: python -m recsys filter create ...")
         return
-    width = max(len(f["name"]) for f in filters)
+    width = max(len(f.name) for f in filters)
     for f in filters:
-        click.echo(f"{f['name']:<{width}}  {f['status']:<6}  {f['filterExpression']}")
+        click.echo(f"{f.name:<{width}}  {f.status:<6}  {f.filter_expression}")
 
 
 @filter_group.command("get")

@@ -8,6 +8,7 @@ import time
 import click
 
 from recsys.cli import echo_json, get_store, group_option, main
+from recsys.resources import SolutionVersion
 
 _PERCENT_KEYS_FIRST = (
     "normalized_discounted_cumulative_gain_at_10", "normalized_discounted_cumulative_gain_at_5",
@@ -45,7 +46,7 @@ def _progress_printer():
 
 
 def _version(store, group, solution, version):
-    from recsys.training import resolve_version
+    from recsys.solutions import resolve_version
 
     return resolve_version(store, group, solution, version)
 
@@ -77,7 +78,8 @@ def train_command(ctx, group, solution, recipe, params, event_type, event_value_
     """
     from recsys.exceptions import NotFoundError
     from recsys.store import ACTIVE
-    from recsys.training import create_solution, create_solution_version, get_solution
+    from recsys.runs import create_solution_version
+    from recsys.solutions import create_solution, get_solution
 
     store = get_store(ctx)
     parsed = _parse_params(params)
@@ -94,13 +96,13 @@ def train_command(ctx, group, solution, recipe, params, event_type, event_value_
         create_solution(store, group, solution, recipe, params=parsed, event_type=event_type,
                         event_value_threshold=event_value_threshold, perform_hpo=hpo, hpo_config=hpo_config)
     else:
-        changed = [flag for flag, given in (("--recipe", recipe and recipe != existing["recipe"]),
+        changed = [flag for flag, given in (("--recipe", recipe and recipe != existing.recipe),
                                              ("--param", parsed), ("--event-type", event_type),
                                              ("--event-value-threshold", event_value_threshold is not None),
                                              ("--hpo", hpo)) if given]
         if changed:
             raise click.UsageError(
-                f"Solution {solution!r} already exists (recipe {existing['recipe']}); {', '.join(changed)} only "
+                f"Solution {solution!r} already exists (recipe {existing.recipe}); {', '.join(changed)} only "
                 "apply to a new solution. Pick a new --solution name or drop those options."
             )
     version = create_solution_version(store, group, solution, training_mode=training_mode.upper(), wait=True,
@@ -109,15 +111,15 @@ def train_command(ctx, group, solution, recipe, params, event_type, event_value_
         click.echo("", err=True)
     if as_json:
         echo_json(version)
-    if version["status"] != ACTIVE:
-        raise click.ClickException(f"Training ended {version['status']}: {version.get('failure_reason') or 'stopped'}")
+    if version.status != ACTIVE:
+        raise click.ClickException(f"Training ended {version.status}: {version.failure_reason or 'stopped'}")
     if not as_json:
-        metrics = version.get("metrics") or {}
+        metrics = version.metrics or {}
         ndcg = metrics.get("normalized_discounted_cumulative_gain_at_10")
         extra = f", NDCG@10 {ndcg:.4f}" if ndcg is not None else ""
-        click.echo(f"Trained in {version['training_seconds']:.1f} s, peak memory {version['peak_memory_mb']:.0f} MB"
+        click.echo(f"Trained in {version.training_seconds:.1f} s, peak memory {version.peak_memory_mb:.0f} MB"
                    f"{extra}.", err=True)
-        click.echo(version["arn"])
+        click.echo(version.arn)
 
 
 def _fmt(value) -> str:
@@ -139,11 +141,11 @@ def metrics_command(ctx, group, solution, version, as_json):
     Example:
       python -m recsys metrics --group demo --solution up
     """
-    from recsys.training import get_solution_metrics
+    from recsys.solutions import get_solution_metrics
 
     store = get_store(ctx)
     v = _version(store, group, solution, version)
-    result = get_solution_metrics(store, v["arn"])
+    result = get_solution_metrics(store, v.arn)
     if as_json:
         echo_json(result)
         return
@@ -151,7 +153,7 @@ def metrics_command(ctx, group, solution, version, as_json):
     if result.get("protocol"):
         click.echo(f"Protocol: {result['protocol']}")
     if not result["metrics"]:
-        click.echo(f"No metrics{': ' + v['evaluation_error'] if v.get('evaluation_error') else ''}.")
+        click.echo(f"No metrics{': ' + v.evaluation_error if v.evaluation_error else ''}.")
     width = max((len(k) for k in result["metrics"]), default=0)
     for key, value in result["metrics"].items():
         click.echo(f"  {key.ljust(width)}  {_fmt(value)}")
@@ -159,10 +161,13 @@ def metrics_command(ctx, group, solution, version, as_json):
 
 @main.command("compare")
 @group_option()
+@click.option("--metric", default="normalized_discounted_cumulative_gain_at_10", show_default=True,
+              help="The metric of the verdicts (versions of recipe types without it use their own).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def compare_command(ctx, group, as_json):
-    """All ACTIVE solution versions of a group side by side, with Personalize metric names.
+def compare_command(ctx, group, metric, as_json):
+    """All ACTIVE solution versions of a group side by side, with Personalize metric names, then one verdict per
+    pair of versions of the same recipe type and protocol (who wins, by how much, paired bootstrap p-value).
 
     Compare only versions trained on the same data (see the interactions row); a popularity-count solution,
     if there is one, is the baseline.
@@ -172,18 +177,18 @@ def compare_command(ctx, group, as_json):
       python -m recsys compare --group demo
     """
     from recsys.store import ACTIVE
-    from recsys.training import list_solution_versions
+    from recsys.solutions import list_solution_versions
 
     store = get_store(ctx)
-    versions = [v for v in list_solution_versions(store, group) if v["status"] == ACTIVE]
+    versions = [v for v in list_solution_versions(store, group) if v.status == ACTIVE]
     rows = []
     for v in versions:
         rows.append({
-            "version": v["name"], "arn": v["arn"], "recipe": v.get("recipe"),
-            "baseline": v.get("recipe") == "aws-popularity-count",
-            "interactions": (v.get("data") or {}).get("interactions"),
-            "training_seconds": v.get("training_seconds"), "peak_memory_mb": v.get("peak_memory_mb"),
-            "metrics": v.get("metrics") or {},
+            "version": v.name, "arn": v.arn, "recipe": v.recipe,
+            "baseline": v.recipe == "aws-popularity-count",
+            "interactions": (v.data or {}).get("interactions"),
+            "training_seconds": v.training_seconds, "peak_memory_mb": v.peak_memory_mb,
+            "metrics": v.metrics or {},
         })
     if as_json:
         echo_json(rows)
@@ -210,6 +215,12 @@ def compare_command(ctx, group, as_json):
         click.echo(label.ljust(width) + "  " + "  ".join(c.rjust(col) for c in cells))
     if len({r["interactions"] for r in rows}) > 1:
         click.echo("Note: these versions were trained on different data (see interactions); compare like with like.")
+    from recsys.workspace import compare_versions
+
+    for comparison in compare_versions(store, [r["arn"] for r in rows], metric):
+        click.echo(f"\n{comparison.title} ({comparison.protocol})")
+        for verdict in comparison.verdicts["verdict"]:
+            click.echo(f"  {verdict}")
 
 
 def _show_items(result: dict, key: str, as_json: bool) -> None:
@@ -221,24 +232,22 @@ def _show_items(result: dict, key: str, as_json: bool) -> None:
         click.echo(f"{rank:3d}  {entry['itemId']}" + (f"  {score:.6f}" if score is not None else ""))
 
 
-def _direct(store, group, solution, version):
-    from recsys.training import load_model
+def _target(store, group, solution, version, campaign) -> tuple[str, SolutionVersion | None]:
+    """(ARN to answer from, the version when answering from one directly): both go through recsys.serving."""
+    if campaign:
+        from recsys.campaigns import get_campaign
 
+        return get_campaign(store, campaign, group=group).arn, None
     if not solution:
         raise click.UsageError("Pass --solution (direct from a trained version) or --campaign (through the API path).")
     v = _version(store, group, solution, version)
-    return load_model(store, v["arn"]), v
+    return v.arn, v
 
 
-def _campaign_arn(store, group, campaign):
-    from recsys.campaigns import get_campaign
-
-    return get_campaign(store, campaign, group=group)["arn"]
-
-
-def _entries(rec, with_scores: bool = True) -> list[dict]:
-    scores = list(rec.scores) if (with_scores and rec.scores is not None) else [None] * len(rec.item_ids)
-    return [{"itemId": str(i), "score": None if s is None else float(s)} for i, s in zip(rec.item_ids, scores)]
+def _show_answer(result: dict, key: str, version: SolutionVersion | None, as_json: bool) -> None:
+    if version is not None:
+        result = {"solutionVersionArn": version.arn, **result}
+    _show_items(result, key, as_json)
 
 
 def _model_options(fn):
@@ -254,32 +263,27 @@ def _model_options(fn):
 @_model_options
 @click.option("--user", "-u", "user_id", required=True)
 @click.option("--num", "-n", "num_results", type=click.IntRange(1, 500), default=25, show_default=True)
-@click.option("--exclude-seen", is_flag=True, help="Drop items the user interacted with (direct mode only; "
-              "Personalize keeps them unless a filter removes them).")
+@click.option("--exclude-seen", is_flag=True, help="Drop items the user interacted with (the campaign config "
+              "excludeSeenItems; Personalize keeps them unless a filter removes them).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def recommend_command(ctx, group, solution, version, campaign, user_id, num_results, exclude_seen, as_json):
     """Recommend items for a user, from a trained solution version or through a campaign.
+
+    Both answer as the HTTP API does; a version is served with a campaign's default config.
 
     \b
     Example:
       python -m recsys recommend --group demo --solution up --user u0042 -n 10
       python -m recsys recommend --group demo --campaign shop --user u0042
     """
+    from recsys.serving import get_recommendations
+
     store = get_store(ctx)
-    if campaign:
-        from recsys.inference import get_recommendations
-
-        result = get_recommendations(store, _campaign_arn(store, group, campaign), user_id=str(user_id),
-                                     num_results=num_results)
-        _show_items(result, "itemList", as_json)
-        return
-    from recsys.batch import UNSCORED_RECIPES
-
-    model, v = _direct(store, group, solution, version)
-    rec = model.recommend([str(user_id)], n=num_results, exclude_seen=exclude_seen)[0]
-    with_scores = v.get("recipe_type") != "POPULAR_ITEMS" and v.get("recipe") not in UNSCORED_RECIPES
-    _show_items({"solutionVersionArn": v["arn"], "itemList": _entries(rec, with_scores)}, "itemList", as_json)
+    arn, v = _target(store, group, solution, version, campaign)
+    result = get_recommendations(store, arn, user_id=str(user_id), num_results=num_results,
+                                 campaign_config={"excludeSeenItems": "true"} if exclude_seen else None)
+    _show_answer(result, "itemList", v, as_json)
 
 
 @main.command("rank")
@@ -295,27 +299,13 @@ def rank_command(ctx, group, solution, version, campaign, user_id, items, as_jso
     Example:
       python -m recsys rank --group demo --solution ranking --user u0042 --items i0001,i0002,i0003
     """
-    import json
+    from recsys.serving import get_personalized_ranking
 
     store = get_store(ctx)
-    item_list = [i.strip() for i in items.split(",") if i.strip()]
-    if campaign:
-        from recsys.inference import get_personalized_ranking
-
-        result = get_personalized_ranking(store, _campaign_arn(store, group, campaign), user_id=str(user_id),
-                                          input_list=item_list)
-        _show_items(result, "personalizedRanking", as_json)
-        return
-    from recsys.batch import RANKING, _InferenceProcessor
-
-    model, v = _direct(store, group, solution, version)
-    record = _InferenceProcessor(model, RANKING, len(item_list), None)(
-        [json.dumps({"userId": str(user_id), "itemList": item_list})])[0]
-    if record.get("error"):
-        raise click.ClickException(record["error"])
-    out = record["output"]
-    ranking = [{"itemId": i, "score": s} for i, s in zip(out["recommendedItems"], out["scores"])]
-    _show_items({"solutionVersionArn": v["arn"], "personalizedRanking": ranking}, "personalizedRanking", as_json)
+    arn, v = _target(store, group, solution, version, campaign)
+    result = get_personalized_ranking(store, arn, user_id=str(user_id),
+                                      input_list=[i.strip() for i in items.split(",") if i.strip()])
+    _show_answer(result, "personalizedRanking", v, as_json)
 
 
 @main.command("similar")
@@ -331,20 +321,16 @@ def similar_command(ctx, group, solution, version, campaign, item_id, num_result
     Example:
       python -m recsys similar --group demo --solution sims --item i0001 -n 10
     """
-    store = get_store(ctx)
-    if campaign:
-        from recsys.inference import get_recommendations
+    from recsys.recipes import RELATED_ITEMS
+    from recsys.serving import get_recommendations
 
-        result = get_recommendations(store, _campaign_arn(store, group, campaign), item_id=str(item_id),
-                                     num_results=num_results)
-        _show_items(result, "itemList", as_json)
-        return
-    model, v = _direct(store, group, solution, version)
-    if getattr(model, "recipe_type", None) != "RELATED_ITEMS":
-        raise click.ClickException(f"{v['recipe']} does not recommend related items; use a RELATED_ITEMS recipe "
+    store = get_store(ctx)
+    arn, v = _target(store, group, solution, version, campaign)
+    if v is not None and v.recipe_type != RELATED_ITEMS:
+        raise click.ClickException(f"{v.recipe} does not recommend related items; use a RELATED_ITEMS recipe "
                                    "such as aws-sims.")
-    rec = model.similar_items([str(item_id)], n=num_results)[0]
-    _show_items({"solutionVersionArn": v["arn"], "itemList": _entries(rec, False)}, "itemList", as_json)
+    result = get_recommendations(store, arn, item_id=str(item_id), num_results=num_results)
+    _show_answer(result, "itemList", v, as_json)
 
 
 def _job_progress(as_json: bool):
@@ -371,12 +357,13 @@ def _job_name(prefix: str) -> str:
               help="Also write USER_ID,RANK,ITEM_ID,SCORE (+ --item-columns) for marketing tools.")
 @click.option("--item-columns", default="", help="Comma-separated Items columns for the CSV.")
 @click.option("--filter", "filter_name", default=None, help="Name of a filter of the group.")
+@click.option("--names", is_flag=True, help="Add ITEM_NAME (the group's display column) to the CSV.")
 @click.option("--version", "-v", default=None)
 @click.option("--job-name", default=None, help="Job name; reuse it to resume an interrupted job.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def batch_recommend_command(ctx, group, solution, input_path, output_path, num_results, csv_path, item_columns,
-                            filter_name, version, job_name, as_json):
+                            filter_name, names, version, job_name, as_json):
     """Batch inference: JSON lines in, JSON lines out (Personalize's format), optionally a CSV.
 
     \b
@@ -384,15 +371,16 @@ def batch_recommend_command(ctx, group, solution, input_path, output_path, num_r
       python -m recsys batch-recommend --group demo --solution up --input users.jsonl --output recs.jsonl \\
           --num-results 10 --csv recs.csv --item-columns CATEGORY_L1,PRICE
     """
-    from recsys.batch import create_batch_inference_job
+    from recsys.serving import create_batch_inference_job
 
     store = get_store(ctx)
     v = _version(store, group, solution, version)
     filter_arn = store.get_resource("filter", group, filter_name)["arn"] if filter_name else None
     columns = [c.strip() for c in item_columns.split(",") if c.strip()]
     job = create_batch_inference_job(
-        store, group, job_name or _job_name(solution), v["arn"], input_path, output_path, num_results=num_results,
+        store, group, job_name or _job_name(solution), v.arn, input_path, output_path, num_results=num_results,
         filter_arn=filter_arn, csv_path=csv_path, item_columns=columns, progress=_job_progress(as_json),
+        with_names=names,
     )
     _report_job(job, as_json)
 
@@ -407,39 +395,45 @@ def batch_recommend_command(ctx, group, solution, input_path, output_path, num_r
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
               help="Also write SEGMENT,RANK,USER_ID + user attributes for marketing tools.")
 @click.option("--user-columns", default=None, help="Comma-separated Users columns for the CSV (default: all).")
+@click.option("--filter", "filter_name", default=None, help="Name of a UserID filter of the group.")
+@click.option("--exclude-interacted", is_flag=True,
+              help="Leave out the users who already interacted with the segment's item(s).")
+@click.option("--names", is_flag=True, help="Add ITEM_NAME and SCORE to the CSV.")
 @click.option("--version", "-v", default=None)
 @click.option("--job-name", default=None, help="Job name; reuse it to resume an interrupted job.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def batch_segment_command(ctx, group, solution, input_path, output_path, num_results, csv_path, user_columns,
-                          version, job_name, as_json):
+                          filter_name, exclude_interacted, names, version, job_name, as_json):
     """Batch segments: users most likely to interact with an item or item attributes (USER_SEGMENTATION).
 
     \b
     Example:
       python -m recsys batch-segment --group demo --solution affinity --input items.jsonl --output seg.jsonl \\
-          --csv seg.csv
+          --csv seg.csv --exclude-interacted --names
     """
-    from recsys.batch import create_batch_segment_job
+    from recsys.serving import create_batch_segment_job
 
     store = get_store(ctx)
     v = _version(store, group, solution, version)
     columns = None if user_columns is None else [c.strip() for c in user_columns.split(",") if c.strip()]
     job = create_batch_segment_job(
-        store, group, job_name or _job_name(solution), v["arn"], input_path, output_path, num_results=num_results,
+        store, group, job_name or _job_name(solution), v.arn, input_path, output_path, num_results=num_results,
         csv_path=csv_path, user_columns=columns, progress=_job_progress(as_json),
+        filter_arn=store.get_resource("filter", group, filter_name)["arn"] if filter_name else None,
+        exclude_interacted=exclude_interacted, with_names=names, with_scores=names,
     )
     _report_job(job, as_json)
 
 
-def _report_job(job: dict, as_json: bool) -> None:
+def _report_job(job, as_json: bool) -> None:
     if as_json:
         echo_json(job)
         return
-    failed = job.get("lines_failed") or 0
+    failed = job.lines_failed or 0
     note = f", {failed:,} with errors (see their \"error\" field)" if failed else ""
-    click.echo(f"Wrote {job['lines_done']:,} lines to {job['output_path']}{note} in {job['seconds']:.1f} s.")
-    if job.get("csv_path"):
-        click.echo(f"CSV: {job['csv_path']} ({job.get('csv_rows', 0):,} rows).")
-    if job.get("resumed_from"):
-        click.echo(f"Resumed after line {job['resumed_from']:,}.")
+    click.echo(f"Wrote {job.lines_done:,} lines to {job.output_path}{note} in {job.seconds:.1f} s.")
+    if job.csv_path:
+        click.echo(f"CSV: {job.csv_path} ({job.csv_rows or 0:,} rows).")
+    if job.resumed_from:
+        click.echo(f"Resumed after line {job.resumed_from:,}.")

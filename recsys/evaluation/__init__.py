@@ -9,7 +9,9 @@ Example::
 """
 
 from recsys.evaluation import metrics
-from recsys.evaluation.compare import bootstrap_ci, bootstrap_means, compare, paired_bootstrap, segment_metrics
+from recsys.evaluation.compare import (
+    Comparison, bootstrap_ci, bootstrap_means, compare, comparisons, paired_bootstrap, pairwise, segment_metrics,
+)
 from recsys.evaluation.metrics import PERSONALIZE_KEYS, display_name
 from recsys.evaluation.report import EvaluationReport, evaluate, history_bucket
 from recsys.evaluation.splits import (
@@ -17,7 +19,8 @@ from recsys.evaluation.splits import (
 )
 
 __all__ = [
-    "EvaluationReport", "PERSONALIZE_KEYS", "Split", "bootstrap_ci", "bootstrap_means", "compare", "default_split",
+    "Comparison", "EvaluationReport", "PERSONALIZE_KEYS", "Split", "bootstrap_ci", "bootstrap_means", "compare",
+    "comparisons", "default_split", "pairwise",
     "display_name", "evaluate", "history_bucket", "leave_last_n_out", "metrics", "paired_bootstrap",
     "personalize_split", "rating_split", "segment_metrics", "segmentation_split", "temporal_split",
 ]

@@ -15,12 +15,14 @@ from recsys.filters.evaluate import (
 )
 from recsys.filters.index import FieldIndex, FilterIndex
 from recsys.filters.resources import (
-    FILTER, create_filter, delete_filter, get_filter, list_filters, load_filter,
+    ADHOC_PREFIX, FILTER, adhoc_filter_name, create_filter, delete_filter, get_filter, is_adhoc_filter, list_filters,
+    load_filter,
 )
 from recsys.filters.values import parse_all_filter_values, parse_filter_values
 
 __all__ = [
-    "ALL_EVENT_TYPES", "CompiledCondition", "CompiledFilter", "FILTER", "FieldIndex", "FilterContext", "FilterIndex",
-    "create_filter", "delete_filter", "get_filter", "list_filters", "load_filter",
+    "ADHOC_PREFIX", "ALL_EVENT_TYPES", "CompiledCondition", "CompiledFilter", "FILTER", "FieldIndex", "FilterContext", "FilterIndex",
+    "adhoc_filter_name", "create_filter", "delete_filter", "get_filter", "is_adhoc_filter", "list_filters",
+    "load_filter",
     "parse_all_filter_values", "parse_filter", "parse_filter_values", "parse_item_attributes",
 ]

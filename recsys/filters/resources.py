@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from recsys.columns import INTERACTIONS, ITEMS, USERS
 from recsys.exceptions import NotFoundError, ValidationError
 from recsys.filters.evaluate import CompiledFilter, parse_filter
+from recsys.resources import Filter
 from recsys.store import validate_name
 
 FILTER = "filter"
 FILTER_EXPRESSION = "filterExpression"
+# Filters the workbench creates for expressions typed in a page (not saved by the user) carry this prefix.
+ADHOC_PREFIX = "adhoc-"
 
 
-def create_filter(store, group: str, name: str, expression: str) -> dict:
+def adhoc_filter_name(group: str, expression: str) -> str:
+    """The name of the filter made for an expression typed in the workbench: one per distinct expression and
+    dataset group (names are unique per workspace)."""
+    return ADHOC_PREFIX + hashlib.sha256(f"{group}\n{expression}".encode()).hexdigest()[:10]
+
+
+def is_adhoc_filter(name: str) -> bool:
+    """Whether a filter was made by the workbench for a typed expression (pages list only the others)."""
+    return name.startswith(ADHOC_PREFIX)
+
+
+def create_filter(store, group: str, name: str, expression: str) -> Filter:
     """Parse `expression` and store it as filter `name` of dataset group `group` (status ACTIVE).
 
     Example::
@@ -29,7 +45,7 @@ def create_filter(store, group: str, name: str, expression: str) -> dict:
     dataset_group = store.get_dataset_group(group)
     check_fields(store, group, parse_filter(expression))
     body = {FILTER_EXPRESSION: expression, "datasetGroupArn": dataset_group.get("arn")}
-    return store.create_resource(FILTER, group, name, body, status="ACTIVE")
+    return Filter.from_record(store.create_resource(FILTER, group, name, body, status="ACTIVE"))
 
 
 _SCHEMA_OF = {ITEMS: ITEMS, "CurrentItem": ITEMS, USERS: USERS, "CurrentUser": USERS, INTERACTIONS: INTERACTIONS}
@@ -66,14 +82,14 @@ def check_fields(store, group: str, compiled: CompiledFilter) -> None:
                                   f"(store it as a string \"True\"/\"False\" or an int 0/1)")
 
 
-def get_filter(store, group: str, name: str) -> dict:
-    """The stored filter: {type, group, name, arn, status, created_at, updated_at, filterExpression, ...}."""
-    return store.get_resource(FILTER, group, name)
+def get_filter(store, group: str, name: str) -> Filter:
+    """The stored filter (`.arn`, `.name`, `.group`, `.status`, `.filter_expression`, ...)."""
+    return Filter.from_record(store.get_resource(FILTER, group, name))
 
 
-def list_filters(store, group: str | None = None) -> list[dict]:
+def list_filters(store, group: str | None = None) -> list[Filter]:
     """Filters of one dataset group (or all groups), newest first."""
-    return store.list_resources(FILTER, group)
+    return [Filter.from_record(r) for r in store.list_resources(FILTER, group)]
 
 
 def delete_filter(store, group: str, name: str) -> None:

@@ -38,6 +38,11 @@ class ItemAffinity(UserPersonalization):
     """
 
     name = "aws-item-affinity"
+    description = "Finds the users most likely to interact with each item, for marketing segments."
+    use_cases = (  # what it is for: Personalize's use cases where one matches
+        "Segments for a promotion of chosen items (batch segment jobs)",
+        "Audiences for an item launch campaign",
+    )
     recipe_type = USER_SEGMENTATION
 
     def user_item_log_probs(self, item_pos: np.ndarray) -> np.ndarray:
@@ -120,6 +125,13 @@ class ItemAttributeAffinity(ItemAffinity):
     """
 
     name = "aws-item-attribute-affinity"
+    description = (
+        "Finds the users most likely to interact with items of an attribute (a genre, a brand, a price band)."
+    )
+    use_cases = (  # what it is for: Personalize's use cases where one matches
+        "Segments for a category or brand campaign (batch segment jobs)",
+    )
+    segments_by_attributes = True
 
     def _fit(self, data, progress) -> None:
         super()._fit(data, progress)

@@ -14,8 +14,7 @@ import inspect
 import json
 import logging
 import os
-import shutil
-import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping, Sequence
@@ -26,6 +25,7 @@ import scipy.sparse as sp
 
 from recsys.columns import EVENT_TYPE, EVENT_VALUE, ITEM_ID, TIMESTAMP, USER_ID
 from recsys.exceptions import NotFittedError, UnknownIdError, ValidationError
+from recsys.files import atomic_path, damaged_file
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,10 @@ RELATED_ITEMS = "RELATED_ITEMS"
 USER_SEGMENTATION = "USER_SEGMENTATION"
 RATING_PREDICTION = "RATING_PREDICTION"
 USER_BASED = (USER_PERSONALIZATION, POPULAR_ITEMS, PERSONALIZED_RANKING, USER_SEGMENTATION, RATING_PREDICTION)
+# The user id of cold-start scores: no history, so every user-based recipe answers with its popularity prior.
+COLD_START_USER = "\x00cold-start"
 FORMAT_VERSION = 1
+_RETRAIN = "Train the solution version again, or restore its files."
 
 Progress = Callable[[str, float], None] | None
 
@@ -164,8 +167,16 @@ class Recipe:
     recipe_type: ClassVar[str] = USER_PERSONALIZATION
     uses_context: ClassVar[bool] = False
     param_info: ClassVar[dict[str, ParamInfo]] = {}
+    description: ClassVar[str] = ""           # one sentence for people choosing a recipe
+    use_cases: ClassVar[tuple[str, ...]] = ()  # the Personalize use cases (domain recommenders) it serves
     #: what an unknown item id does in item queries: 'popular' (falls back to popular items) or 'error'.
     unknown_item_policy: ClassVar[str] = "error"
+    #: whether real-time and batch answers carry a score; Personalize gives none for popularity-count,
+    #: trending-now and related-items recipes [AP §6.4].
+    returns_scores: ClassVar[bool] = True
+    #: whether the recipe segments users by item attribute expressions (`users_for_attributes`) as well as
+    #: by item (`users_for_items`); USER_SEGMENTATION recipes only.
+    segments_by_attributes: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ parameters
     @classmethod
@@ -418,6 +429,28 @@ class Recipe:
     def _reasons(self, user_id, pos, hist, ctx) -> list[list[str]]:
         return [["Recommended by " + self.name] for _ in pos]
 
+    def explain_similar(self, item_id: str, item_ids) -> list[list[str]]:
+        """Human reasons for each of `item_ids` being related to `item_id` (RELATED_ITEMS recipes)."""
+        return self.explain(item_id, item_ids)
+
+    # ------------------------------------------------------------------ what serving needs
+    def item_popularity(self) -> np.ndarray | None:
+        """One popularity value per item of `item_ids_`, used to back-fill lists and answer cold starts.
+
+        The default is the cold-start scores of user-based recipes (-inf where a recipe has none); None for
+        related-items recipes, and then serving counts the stored interactions instead.
+        """
+        if self.recipe_type == RELATED_ITEMS:
+            return None
+        scores = np.asarray(self.score_users([COLD_START_USER]), dtype=np.float64)[0]
+        return np.where(np.isfinite(scores), scores, -np.inf) if np.isfinite(scores).any() else None
+
+    def logits_without_exploration(self, user_ids, *, new_events: pd.DataFrame | None = None,
+                                   context=None) -> np.ndarray | None:
+        """Log-scores (n_users, n_items) without the recipe's own exploration bonus, for a campaign that explores
+        by its itemExplorationConfig instead; None when `score_users` has no built-in exploration."""
+        return None
+
     # ------------------------------------------------------------------ item-based inference
     def score_items(self, item_ids) -> np.ndarray:
         """Similarity scores (n_query, n_items) of each query item to every catalogue item."""
@@ -478,7 +511,6 @@ class Recipe:
         """Write the fitted recipe to directory `path` (params.json, arrays.npz, ids.json), atomically."""
         self._check_fitted()
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         arrays, ids, state, kinds = {}, {}, {}, {}
         for k, v in vars(self).items():
             if not k.endswith("_") or k.startswith("_"):
@@ -499,22 +531,11 @@ class Recipe:
                 kinds[k] = "json"
         meta = {"recipe": self.name, "class": type(self).__name__, "format": FORMAT_VERSION,
                 "params": _jsonable(self.get_params(), "params"), "state": state, "kinds": kinds}
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
+        with atomic_path(path, directory=True) as tmp:
             (tmp / "params.json").write_text(json.dumps(meta, indent=1))
             (tmp / "ids.json").write_text(json.dumps(ids))
             with open(tmp / "arrays.npz", "wb") as fh:
                 np.savez(fh, **arrays)
-            old = None
-            if path.exists():
-                old = path.parent / f".{path.name}.old-{os.getpid()}"
-                os.replace(path, old)
-            os.replace(tmp, path)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return path
 
     @classmethod
@@ -526,11 +547,24 @@ class Recipe:
         except FileNotFoundError as exc:
             raise ValidationError(f"{path} is not a saved recipe (no params.json); save one with recipe.save(path)") \
                 from exc
+        except ValueError as exc:  # not JSON: edited or truncated
+            raise damaged_file(path, exc, _RETRAIN) from exc
         from recsys.recipes import get_recipe
-        klass = get_recipe(meta["recipe"])
+        try:
+            klass = get_recipe(meta["recipe"])
+        except (ValidationError, TypeError, KeyError) as exc:
+            raise damaged_file(path, exc, _RETRAIN) from exc
         if cls is not Recipe and not issubclass(klass, cls):
             raise ValidationError(f"{path} holds a {meta['recipe']} recipe, not {cls.name}; use load_recipe(path)")
-        obj = klass(**meta["params"])
+        try:
+            return klass._from_files(path, meta)
+        except (ValidationError, TypeError, ValueError, KeyError, IndexError, AttributeError, OSError, EOFError,
+                zipfile.BadZipFile) as exc:  # edited, truncated or missing files
+            raise damaged_file(path, exc, _RETRAIN) from exc
+
+    @classmethod
+    def _from_files(cls, path: Path, meta: dict) -> "Recipe":
+        obj = cls(**meta["params"])
         obj._cache = {}
         ids = json.loads((path / "ids.json").read_text())
         with np.load(path / "arrays.npz", allow_pickle=False) as npz:

@@ -19,6 +19,11 @@ class PersonalizedRanking(UserPersonalization):
     """
 
     name = "aws-personalized-ranking"
+    description = "Re-orders a list you give (search results, a curated shelf) for each user."
+    use_cases = (  # what it is for: Personalize's use cases where one matches
+        "Personalized search results",
+        "Personalized curated collections and shelves",
+    )
     recipe_type = PERSONALIZED_RANKING
 
     def rank(self, user_id: str, item_ids, *, new_events=None, context=None) -> Recommendations:

@@ -25,9 +25,16 @@ class PopularityCount(Recipe):
     """
 
     name = "aws-popularity-count"
+    description = "The items most users interacted with, the same list for everyone; the baseline to beat."
+    use_cases = (  # what it is for: Personalize's use cases where one matches
+        "Most viewed / Best sellers (ECOMMERCE)",
+        "Most popular (VIDEO_ON_DEMAND)",
+        "Offline baseline for every comparison",
+    )
     recipe_type = USER_PERSONALIZATION
     param_info = {}
     unknown_item_policy = "error"
+    returns_scores = False
 
     def __init__(self):
         pass
@@ -37,6 +44,10 @@ class PopularityCount(Recipe):
         self.counts_ = unique_user_counts(self, inter)
         _report(progress, "count", 0.5)
         self._store_history(inter)
+
+    def item_popularity(self) -> np.ndarray:
+        """Unique users per item (back-fill and cold starts)."""
+        return np.asarray(self.counts_, dtype=np.float64)
 
     def _score_rows(self, upos, hist: History, contexts) -> np.ndarray:
         total = self.counts_.sum()

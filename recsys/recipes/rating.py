@@ -107,6 +107,11 @@ class RatingSVD(_FactorRecipe):
     """
 
     name = "rating-svd"
+    description = "Predicts the rating a user would give an item, by matrix factorisation of explicit ratings."
+    use_cases = (  # what it is for: Personalize's use cases where one matches
+        "Predicted star ratings on item pages",
+        "Ranking by predicted rating where users rate items",
+    )
     param_info = {
         "n_factors": ParamInfo(100, "latent factors", "int", (1, 1000), hpo=True),
         "n_epochs": ParamInfo(20, "SGD epochs", "int", (1, 500), hpo=True),
@@ -148,6 +153,10 @@ class RatingSVDpp(_FactorRecipe):
     """
 
     name = "rating-svdpp"
+    description = "Predicts ratings like SVD, also learning from which items each user chose to rate."
+    use_cases = (  # what it is for: Personalize's use cases where one matches
+        "Predicted star ratings when who-rated-what carries signal",
+    )
     param_info = {
         "n_factors": ParamInfo(20, "latent factors", "int", (1, 500), hpo=True),
         "n_epochs": ParamInfo(20, "SGD epochs", "int", (1, 500), hpo=True),
@@ -195,6 +204,10 @@ class RatingKNNBaseline(_SurpriseRecipe):
     """
 
     name = "rating-knn-baseline"
+    description = "Predicts ratings from a user's or item's nearest neighbours on top of a baseline estimate."
+    use_cases = (  # what it is for: Personalize's use cases where one matches
+        "Predicted star ratings explained by similar users or items",
+    )
     param_info = {
         "k": ParamInfo(40, "maximum neighbours", "int", (1, 1000), hpo=True),
         "min_k": ParamInfo(1, "minimum neighbours for the correction to apply", "int", (1, 100)),

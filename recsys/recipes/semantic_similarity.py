@@ -20,8 +20,14 @@ class SemanticSimilarity(Recipe):
     """
 
     name = "aws-semantic-similarity"
+    description = "Related items by the meaning of their text and attributes, with no interactions needed."
+    use_cases = (  # what it is for: Personalize's use cases where one matches
+        "More like this for new or rarely seen items",
+        "Related items in a catalogue without history",
+    )
     recipe_type = RELATED_ITEMS
     unknown_item_policy = "error"
+    returns_scores = False
     param_info = {
         "n_components": ParamInfo(64, "LSA dimensions (capped by the number of features)", "int", (2, 1024),
                                   hpo=True),

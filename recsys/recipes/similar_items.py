@@ -64,8 +64,14 @@ class SimilarItems(Recipe):
     """
 
     name = "aws-similar-items"
+    description = "Related items from co-interactions blended with item metadata, so new items have neighbours too."
+    use_cases = (  # what it is for: Personalize's use cases where one matches
+        "Customers who viewed X also viewed (ECOMMERCE)",
+        "More like X (VIDEO_ON_DEMAND)",
+    )
     recipe_type = RELATED_ITEMS
     unknown_item_policy = "popular"
+    returns_scores = False
     param_info = {
         "metadata_weight": ParamInfo(0.3, "share of metadata similarity for items with enough interactions",
                                      "float", (0.0, 1.0), hpo=True),
@@ -91,6 +97,10 @@ class SimilarItems(Recipe):
         if self.features_.shape[1] == 0:
             raise ValidationError(f"{self.name} needs an Items dataset with categorical or textual fields; "
                                   f"use aws-sims for interactions only")
+
+    def item_popularity(self) -> np.ndarray:
+        """Unique users per item (back-fill and cold starts)."""
+        return np.asarray(self.counts_, dtype=np.float64)
 
     def _score_item_rows(self, pos) -> np.ndarray:
         pop = self.counts_ / max(self.counts_.sum(), 1.0)

@@ -37,8 +37,14 @@ class Sims(Recipe):
     """
 
     name = "aws-sims"
+    description = "Related items that the same users interacted with (item-to-item collaborative filtering)."
+    use_cases = (  # what it is for: Personalize's use cases where one matches
+        "Frequently bought together (ECOMMERCE)",
+        "Because you watched X (VIDEO_ON_DEMAND)",
+    )
     recipe_type = RELATED_ITEMS
     unknown_item_policy = "popular"
+    returns_scores = False
     param_info = {
         "popularity_discount_factor": ParamInfo(0.5, "0 = popularity-driven co-counts, 1 = pure co-interaction",
                                                 "float", (0.0, 1.0), hpo=True),
@@ -58,6 +64,10 @@ class Sims(Recipe):
         S = C @ sp.diags(d.astype(np.float32))
         self.similarity_ = S.tocsr()
         self.counts_ = unique_user_counts(self, inter)
+
+    def item_popularity(self) -> np.ndarray:
+        """Unique users per item (back-fill and cold starts)."""
+        return np.asarray(self.counts_, dtype=np.float64)
 
     def _popular_row(self) -> np.ndarray:
         c = self.counts_

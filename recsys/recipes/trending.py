@@ -22,7 +22,13 @@ class TrendingNow(Recipe):
     """
 
     name = "aws-trending-now"
+    description = "The items whose interactions grow fastest right now, the same list for everyone."
+    use_cases = (  # what it is for: Personalize's use cases where one matches
+        "Trending now (VIDEO_ON_DEMAND)",
+        "Trending products on a home page",
+    )
     recipe_type = POPULAR_ITEMS
+    returns_scores = False
     param_info = {
         "trend_discovery_frequency": ParamInfo("2 hours", "length of the intervals compared to find trends", "str",
                                                choices=tuple(FREQUENCIES)),

@@ -61,6 +61,15 @@ class UserPersonalization(OneUserPath, Recipe):
     """
 
     name = "aws-user-personalization"
+    description = (
+        "Personalized recommendations for each user, updated as new events arrive, with exploration of new "
+        "items."
+    )
+    use_cases = (  # what it is for: Personalize's use cases where one matches
+        "Recommended for you (ECOMMERCE)",
+        "Top picks for you (VIDEO_ON_DEMAND)",
+        "Personalized e-mails and home pages",
+    )
     recipe_type = USER_PERSONALIZATION
     uses_context = True
     unknown_item_policy = "error"
@@ -539,6 +548,15 @@ class UserPersonalization(OneUserPath, Recipe):
 
     def _score_rows(self, upos, hist: History, contexts) -> np.ndarray:
         return softmax_rows(self._logits_rows(hist, contexts))
+
+    def logits_without_exploration(self, user_ids, *, new_events=None, context=None) -> np.ndarray:
+        """`logits` minus the built-in exploration bonus (a campaign explores by its own config instead)."""
+        logits = np.asarray(self.logits(user_ids, new_events=new_events, context=context), dtype=np.float64)
+        return logits - np.asarray(self.exploration_bonus(), dtype=np.float64)
+
+    def item_popularity(self) -> np.ndarray:
+        """Unique users per item (back-fill and cold starts)."""
+        return np.asarray(self.counts_, dtype=np.float64)
 
     def _context_rows(self, ctx: Mapping | None) -> list[int]:
         if not ctx or not len(self.context_keys_):

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from recsys import datasets, workspace
+from recsys import datasets, queries, workspace
 from recsys.demo import load_demo, write_demo
 from recsys.store import Store
 
@@ -31,7 +31,7 @@ def fresh(tmp_path):
 
 
 def record_view(store, user):
-    device = workspace.context_options(store, "shop")["DEVICE"][0]
+    device = queries.context_options(store, "shop")["DEVICE"][0]
     workspace.record_event(store, "shop", user, "i0001", "view", {"DEVICE": device})
 
 
@@ -42,35 +42,35 @@ def by_count_then_id(values) -> list[str]:
 
 def test_search_users_matches_a_search_of_the_users_table(shop):
     users = datasets.read_users(shop, "shop")
-    assert workspace.search_users(shop, "shop", "") == users["USER_ID"].head(50).tolist()
+    assert queries.search_users(shop, "shop", "") == users["USER_ID"].head(50).tolist()
     text = users.astype(str).agg(" ".join, axis=1).str.lower()
     for query in ("u00", users.iloc[3]["COUNTRY"].upper(), "no such thing"):
         expected = users.loc[text.str.contains(query.lower(), regex=False), "USER_ID"].head(10).tolist()
-        assert workspace.search_users(shop, "shop", query, limit=10) == expected
+        assert queries.search_users(shop, "shop", query, limit=10) == expected
 
 
 def test_search_users_without_a_users_table_ranks_by_activity(fresh):
     datasets.delete_dataset(fresh, "shop", "Users")
     ids = datasets.read_interactions(fresh, "shop", columns=["USER_ID"])["USER_ID"]
-    assert workspace.search_users(fresh, "shop", "", limit=15) == by_count_then_id(ids)[:15]
-    assert workspace.search_users(fresh, "shop", "U001") == [u for u in by_count_then_id(ids) if "u001" in u][:50]
+    assert queries.search_users(fresh, "shop", "", limit=15) == by_count_then_id(ids)[:15]
+    assert queries.search_users(fresh, "shop", "U001") == [u for u in by_count_then_id(ids) if "u001" in u][:50]
 
 
 def test_rankings_and_event_types_match_pandas(shop):
     frame = datasets.read_interactions(shop, "shop")
-    assert workspace.active_users(shop, "shop", 20) == by_count_then_id(frame["USER_ID"])[:20]
-    assert workspace.active_users(shop, "shop") == by_count_then_id(frame["USER_ID"])
-    assert workspace.popular_items(shop, "shop", 7) == by_count_then_id(frame["ITEM_ID"])[:7]
-    assert workspace.event_types(shop, "shop") == by_count_then_id(frame["EVENT_TYPE"])
+    assert queries.active_users(shop, "shop", 20) == by_count_then_id(frame["USER_ID"])[:20]
+    assert queries.active_users(shop, "shop") == by_count_then_id(frame["USER_ID"])
+    assert queries.popular_items(shop, "shop", 7) == by_count_then_id(frame["ITEM_ID"])[:7]
+    assert queries.event_types(shop, "shop") == by_count_then_id(frame["EVENT_TYPE"])
 
 
 def test_context_options_are_the_sorted_values_seen(shop):
     frame = datasets.read_interactions(shop, "shop", columns=["DEVICE"])
-    assert workspace.context_options(shop, "shop") == {"DEVICE": sorted(frame["DEVICE"].dropna().unique())[:200]}
+    assert queries.context_options(shop, "shop") == {"DEVICE": sorted(frame["DEVICE"].dropna().unique())[:200]}
 
 
 def test_history_with_metadata_reads_only_the_newest_events(shop):
-    user = workspace.active_users(shop, "shop", 1)[0]
+    user = queries.active_users(shop, "shop", 1)[0]
     full = datasets.user_history(shop, "shop", user)
     expected = full.iloc[::-1].head(12).merge(datasets.read_items(shop, "shop"), on="ITEM_ID", how="left")
     got = workspace.history_with_metadata(shop, "shop", user, limit=12)
@@ -88,10 +88,10 @@ def test_items_by_id_types_rows_like_read_items(shop):
 
 
 def test_try_filter_with_cached_frames_gives_the_same_answer(shop):
-    user = workspace.active_users(shop, "shop", 1)[0]
+    user = queries.active_users(shop, "shop", 1)[0]
     frame = datasets.read_interactions(shop, "shop", columns=["ITEM_ID"])
     items = datasets.read_items(shop, "shop")
-    catalogue = workspace.catalogue_ids(shop, "shop")
+    catalogue = queries.catalogue_ids(shop, "shop")
     assert list(catalogue) == sorted(set(frame["ITEM_ID"]) | set(items["ITEM_ID"]))
     _, direct = workspace.try_filter(shop, "shop", FILTER, user_id=user)
     _, given = workspace.try_filter(shop, "shop", FILTER, user_id=user, items=items,
@@ -102,20 +102,20 @@ def test_try_filter_with_cached_frames_gives_the_same_answer(shop):
 
 
 def test_row_counts_equal_dataset_counts(shop):
-    assert workspace.row_counts(shop, "shop") == datasets.dataset_counts(shop, "shop")
+    assert queries.row_counts(shop, "shop") == datasets.dataset_counts(shop, "shop")
     status = workspace.group_status(shop, "shop")
     assert status["interactions"] == datasets.dataset_counts(shop, "shop")["Interactions"]
 
 
 def test_data_version_is_stable_and_changes_with_every_write(fresh):
-    first = workspace.data_version(fresh, "shop")
-    assert workspace.data_version(fresh, "shop") == first
-    user = workspace.active_users(fresh, "shop", 1)[0]
+    first = queries.data_version(fresh, "shop")
+    assert queries.data_version(fresh, "shop") == first
+    user = queries.active_users(fresh, "shop", 1)[0]
     record_view(fresh, user)
-    after_event = workspace.data_version(fresh, "shop")
+    after_event = queries.data_version(fresh, "shop")
     assert after_event != first
     load_demo(fresh, "shop", fresh.home.parent / "files")  # FULL re-import of the same files
-    assert workspace.data_version(fresh, "shop") not in (first, after_event)
+    assert queries.data_version(fresh, "shop") not in (first, after_event)
 
 
 def test_group_profile_is_stored_and_follows_the_data(fresh):
@@ -126,7 +126,7 @@ def test_group_profile_is_stored_and_follows_the_data(fresh):
     stored = json.loads((fresh.artifacts_dir / "profiles" / "shop.json").read_text())
     assert stored["profile"] == first
     assert workspace.group_profile(fresh, "shop") == first
-    user = workspace.active_users(fresh, "shop", 1)[0]
+    user = queries.active_users(fresh, "shop", 1)[0]
     record_view(fresh, user)
     again = workspace.group_profile(fresh, "shop")
     assert again["interactions"]["rows"] == first["interactions"]["rows"] + 1
@@ -136,7 +136,7 @@ def test_group_profile_is_stored_and_follows_the_data(fresh):
 
 def test_group_profile_may_lag_streamed_events_but_not_imports(fresh):
     first = workspace.group_profile(fresh, "shop")
-    user = workspace.active_users(fresh, "shop", 1)[0]
+    user = queries.active_users(fresh, "shop", 1)[0]
     record_view(fresh, user)
     record_view(fresh, user)
     kept = workspace.group_profile(fresh, "shop", max_age=300)
@@ -150,15 +150,15 @@ def test_group_profile_may_lag_streamed_events_but_not_imports(fresh):
 
 
 def test_answers_updated_from_new_rows_equal_full_answers(fresh):
-    old_options, old_counts = workspace.context_options(fresh, "shop"), workspace.event_type_counts(fresh, "shop")
+    old_options, old_counts = queries.context_options(fresh, "shop"), queries.event_type_counts(fresh, "shop")
     seq = datasets.max_seq(fresh, "shop")
-    user = workspace.active_users(fresh, "shop", 1)[0]
+    user = queries.active_users(fresh, "shop", 1)[0]
     workspace.record_event(fresh, "shop", user, "i0002", "wishlist", {"DEVICE": "a-new-device"})
-    new_options = workspace.context_options(fresh, "shop", since_seq=seq)
+    new_options = queries.context_options(fresh, "shop", since_seq=seq)
     assert new_options == {"DEVICE": ["a-new-device"]}
-    assert workspace.merge_context_options(old_options, new_options) == workspace.context_options(fresh, "shop")
-    new_counts = workspace.event_type_counts(fresh, "shop", since_seq=seq)
+    assert queries.merge_context_options(old_options, new_options) == queries.context_options(fresh, "shop")
+    new_counts = queries.event_type_counts(fresh, "shop", since_seq=seq)
     assert new_counts == {"wishlist": 1}
-    assert {**old_counts, **new_counts} == workspace.event_type_counts(fresh, "shop")
-    assert workspace.event_types(fresh, "shop")[-1] == "wishlist"
-    assert list(workspace.catalogue_ids(fresh, "shop", since_seq=seq)) == ["i0002"]
+    assert {**old_counts, **new_counts} == queries.event_type_counts(fresh, "shop")
+    assert queries.event_types(fresh, "shop")[-1] == "wishlist"
+    assert list(queries.catalogue_ids(fresh, "shop", since_seq=seq)) == ["i0002"]

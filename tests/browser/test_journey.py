@@ -2,34 +2,10 @@
 
 import re
 
-from playwright.sync_api import Page, expect
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import expect
 
 from recsys.demo import generate_demo
-
-TIMEOUT_MS = 120_000
-# Every step waits for a Streamlit rerun; on a loaded 2-core CI machine that can take well over the 5 s default.
-expect.set_options(timeout=60_000)
-
-
-def goto(page: Page, url: str, title: str) -> None:
-    page.goto(url)
-    expect(page.get_by_role("heading", name=title).first).to_be_visible(timeout=TIMEOUT_MS)
-
-
-def choose(page: Page, label: str, option: str) -> None:
-    """Pick an option of a Streamlit selectbox or multiselect by its label."""
-    box = page.get_by_label(label, exact=True).first
-    for _ in range(10):
-        # A rerun that lands between the click and the listbox opening closes it again: retry.
-        box.click()
-        listed = page.get_by_role("option", name=option, exact=True).first
-        try:
-            listed.click(timeout=5_000)
-            break
-        except PlaywrightTimeoutError:
-            page.keyboard.press("Escape")
-    expect(box).to_have_value(option)
+from ui import TIMEOUT_MS, choose, goto
 
 
 def test_main_journey(browser, streamlit_app, artifacts_dir, tmp_path):
@@ -73,7 +49,7 @@ def test_main_journey(browser, streamlit_app, artifacts_dir, tmp_path):
     expect(page.get_by_text("Valid expression").first).to_be_visible()
     page.get_by_label("Save as filter named").fill("no-purchased")
     page.get_by_role("button", name="Save filter").click()
-    expect(page.get_by_text("Saved arn:recsys:filter/shop/no-purchased").first).to_be_visible()
+    expect(page.get_by_text("Saved arn:aws:personalize:us-east-1:000000000000:filter/no-purchased").first).to_be_visible()
 
     goto(page, f"{streamlit_app}/preview", "Preview")
     expect(page.get_by_text("recommendationId").first).to_be_visible()  # the page has finished its first run
@@ -93,6 +69,6 @@ def test_main_journey(browser, streamlit_app, artifacts_dir, tmp_path):
     target = tmp_path / "batch.csv"
     download_info.value.save_as(target)
     header = target.read_text().splitlines()[0]
-    assert header.startswith("USER_ID,RANK,ITEM_ID,SCORE")
+    assert header.startswith("USER_ID,RANK,ITEM_ID,ITEM_NAME,SCORE")
     page.screenshot(path=str(artifacts_dir / "05-batch.png"), full_page=True)
     context.close()

@@ -1,15 +1,15 @@
 """The process-wide serving cache: deployed models, per-group item catalogues, compiled filters, item activity.
 
 A request must cost a few milliseconds, so everything that does not change between requests is built once
-and shared by all threads: the fitted recipe of each deployed solution version (loaded once, keyed by
-workspace and version ARN), the candidate catalogue of a group (the model's items followed by items added
+and shared by all threads: the fitted recipe of each solution version (loaded once, keyed by workspace and
+version ARN; the only model cache of the process), which version a campaign serves (`resolve_campaign`), the
+candidate catalogue of a group (the model's items followed by items added
 after training) with its metadata frame, the users frame, compiled filters (keyed by ARN and update time) and
 the per-item interaction/impression counts that drive exploration (refreshed incrementally by `_seq`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -21,11 +21,20 @@ import numpy as np
 import pandas as pd
 
 from recsys import columns as C
-from recsys.exceptions import NotFoundError
+from recsys import datasets
+from recsys.cleaning import read_excluded_items
+from recsys.exceptions import NotFoundError, ValidationError
+from recsys.filters import FilterIndex
+from recsys.recipes import Recipe
+from recsys.resources import Campaign, SolutionVersion
+from recsys.serving.reader import READER, SEQ, quote
+from recsys.solutions import SOLUTION_VERSION, get_solution_version, read_model
+from recsys.store import ACTIVE
 
 log = logging.getLogger(__name__)
 
-SEQ = "_seq"
+CAMPAIGN = "campaign"
+LATEST = "$LATEST"
 # New items and users (put_items/put_users, imports) are seen by the next request; changed metadata of existing
 # ones within this many seconds (Personalize documents 15-20 minutes).
 METADATA_MAX_AGE_SECONDS = 60.0
@@ -39,7 +48,7 @@ class LoadedModel:
     """A deployed solution version: the fitted recipe plus what serving needs to know about its data."""
 
     key: tuple[str, str]
-    version: dict
+    version: SolutionVersion
     recipe: Any
     recipe_type: str
     max_seq: int | None           # newest interaction `_seq` the model saw (None: unknown -> read all)
@@ -65,6 +74,16 @@ class Catalogue:
     popularity: np.ndarray        # per candidate; new items 0
     signature: Any
     checked_at: float
+    # Built on first use by the requests that need them, then shared (read-only) until the catalogue is rebuilt.
+    filter_index: FilterIndex | None = field(default=None, repr=False)
+    bonus: tuple[Any, np.ndarray] | None = field(default=None, repr=False)  # (key, exploration bonus)
+    exclusion: tuple[Any, np.ndarray] | None = field(default=None, repr=False)  # (excluded ids, their mask)
+
+    def index(self) -> FilterIndex:
+        """The filter index over the candidates' metadata (built once per catalogue)."""
+        if self.filter_index is None:
+            self.filter_index = FilterIndex(self.ids, self.items, C.ITEM_ID)
+        return self.filter_index
 
     def positions(self, ids) -> np.ndarray:
         return self.position.get_indexer(pd.Index(np.asarray(ids, dtype=object).astype(str)))
@@ -119,6 +138,10 @@ class CampaignRuntime:
                     self._models.popitem(last=False)
             return loaded
 
+    def recipe(self, store, version_arn: str) -> Recipe:
+        """The fitted recipe of an ACTIVE solution version, from the same cache (`recsys.serving.load_model`)."""
+        return self.model(store, version_arn).recipe
+
     def is_loaded(self, store, version_arn: str) -> bool:
         return (str(store.home), version_arn) in self._models
 
@@ -164,9 +187,28 @@ class CampaignRuntime:
         signature = _users_signature(store, group)
         if found is not None and signature == found[0] and time.monotonic() - found[1] < METADATA_MAX_AGE_SECONDS:
             return found[2]
-        frame = _read_optional(store, group, "read_users")
+        frame = _read_optional(datasets.read_users, store, group)
         self._users[key] = (signature, time.monotonic(), frame)
         return frame
+
+    def excluded(self, store, group: str, cat: Catalogue) -> np.ndarray | None:
+        """Mask of the candidates on the group's exclusion list (`recsys.cleaning`), None when it is empty.
+
+        The list is read through the per-thread reader (cached until something is written), the mask is kept on
+        the catalogue until the list changes."""
+        excluded = READER.cached(store, ("item-exclusions", group),
+                                 lambda: tuple(read_excluded_items(READER.conn(store), group)))
+        if not excluded:
+            return None
+        cached = cat.exclusion
+        if cached is not None and cached[0] == excluded:
+            return cached[1]
+        mask = np.zeros(len(cat.ids), dtype=bool)
+        positions = cat.positions(list(excluded))
+        mask[positions[positions >= 0]] = True
+        mask.setflags(write=False)
+        cat.exclusion = (excluded, mask)
+        return mask
 
     # -- filters -------------------------------------------------------------------------------------
 
@@ -215,8 +257,6 @@ class CampaignRuntime:
             return self._is_warm(store, campaign_arn)
 
     def _is_warm(self, store, campaign_arn: str) -> bool:
-        from recsys.campaigns import resolve_campaign
-
         if not isinstance(campaign_arn, str) or READER.resource(store, campaign_arn) is None:
             return True  # unknown: answered (404 or 403) without loading anything
         try:
@@ -226,7 +266,7 @@ class CampaignRuntime:
         home = str(store.home)
         if (home, version_arn) not in self._models:
             return False
-        group = campaign["group"]
+        group = campaign.group
         key = (home, group, version_arn)
         found = self._catalogues.get(key)
         return (found is not None and found.signature == _items_signature(store, group)
@@ -250,6 +290,65 @@ class CampaignRuntime:
 RUNTIME = CampaignRuntime()
 
 
+# -- which version a request is served by --------------------------------------------------------------
+
+
+def resolve_campaign(store, campaign_arn: str) -> tuple[Campaign, str]:
+    """(campaign, version ARN to serve) for a request; NotFoundError for unknown campaigns.
+
+    Used on every request: one indexed lookup (two for $LATEST) over the serving path's persistent
+    connection. An ACTIVE solution version ARN is served directly, as a campaign with the default config.
+    """
+    if not isinstance(campaign_arn, str) or not campaign_arn:
+        raise ValidationError("campaignArn is required, e.g. arn:aws:personalize:us-east-1:000000000000:campaign/<name>.")
+    record = READER.resource(store, campaign_arn)
+    if record is not None and record["type"] == SOLUTION_VERSION:
+        # Beyond Personalize: an ACTIVE solution version is served directly, with no campaign to deploy.
+        if record["status"] != ACTIVE:
+            raise NotFoundError(f"Solution version {campaign_arn} is {record['status']}, not ACTIVE; wait for "
+                                "training to finish or pick an ACTIVE version.")
+        return _typed(store, record, Campaign.of_version), campaign_arn
+    if record is None and not campaign_arn.startswith("arn:"):
+        raise ValidationError(f"Campaign {campaign_arn!r} is a name, not an ARN: also give its dataset group.")
+    if record is None or record["type"] != CAMPAIGN:
+        raise NotFoundError(f"Campaign {campaign_arn!r} does not exist; list campaigns with "
+                            "`python -m recsys campaign list` or create one.")
+    campaign = _typed(store, record, Campaign.from_record)
+    if campaign.status != ACTIVE:
+        reason = f": {campaign.failure_reason}" if campaign.failure_reason else ""
+        raise NotFoundError(f"Campaign {campaign_arn} is {campaign.status}, not ACTIVE{reason}.")
+    requested = campaign.solution_version_arn or ""
+    if requested.endswith("/" + LATEST):
+        group, solution = split_solution_arn(store, requested[: -len(LATEST) - 1])
+        latest = READER.latest_active_version(store, group, solution)
+        if latest is None:
+            raise NotFoundError(f"Campaign {campaign_arn} follows $LATEST of solution {solution!r}, which has no "
+                                "ACTIVE version (was it deleted?); train one or update the campaign.")
+        return campaign, latest
+    return campaign, campaign.deployed_solution_version_arn or requested
+
+
+def _typed(store, record: dict, make) -> Campaign:
+    """The typed campaign of a stored record, made once per record until the workspace changes (READER's
+    cache): requests share it, so it is frozen."""
+    return READER.cached(store, ("campaign", record["arn"], record["updated_at"]), lambda: make(record))
+
+
+def split_solution_arn(store, arn: str) -> tuple[str, str]:
+    """(group, solution) of an existing solution's ARN (any region/account, or an old `arn:recsys:` one);
+    ValidationError otherwise. Read through the serving path's cache: this runs on every $LATEST request."""
+    solution = READER.resource(store, arn)
+    if solution is None:
+        try:
+            solution = store.find_resource(arn)
+        except NotFoundError:
+            pass
+    if solution is None or solution["type"] != "solution":
+        raise ValidationError(f"{arn!r} is not the ARN of an existing solution (of the dataset group an old "
+                              "arn:recsys: ARN names); use <solution arn>/$LATEST or a solution version ARN.")
+    return solution["group"], solution["name"]
+
+
 # -- helpers -------------------------------------------------------------------------------------------
 
 
@@ -260,14 +359,12 @@ def _unchanged(store, key, value) -> bool:
 
 
 def _load_model(store, version_arn: str, key) -> LoadedModel:
-    from recsys.training import get_solution_version, load_model
-
     version = get_solution_version(store, version_arn)
-    recipe = load_model(store, version_arn)
-    recipe_type = version.get("recipe_type") or getattr(recipe, "recipe_type", None)
-    snapshot = version.get("data") or {}
+    recipe = read_model(store, version)
+    recipe_type = version.recipe_type or recipe.recipe_type
+    snapshot = version.data or {}
     item_ids = np.asarray(recipe.item_ids_, dtype=object).astype(str).astype(object)
-    popularity = _model_popularity(store, version["group"], recipe, item_ids)
+    popularity = _model_popularity(store, version.group, recipe, item_ids)
     return LoadedModel(
         key=key, version=version, recipe=recipe, recipe_type=recipe_type,
         max_seq=snapshot.get("max_seq"), max_timestamp=snapshot.get("max_timestamp"),
@@ -275,41 +372,30 @@ def _load_model(store, version_arn: str, key) -> LoadedModel:
     )
 
 
-COLD_USER = "\x00cold-start"
-
-
-def _model_popularity(store, group: str, recipe, item_ids: np.ndarray) -> np.ndarray:
-    """Popularity per model item: the recipe's own counts, else its cold-start scores, else store counts."""
-    for attr in ("counts_", "item_popularity_", "popularity_", "item_counts_"):
-        values = getattr(recipe, attr, None)
-        if values is not None and len(values) == len(item_ids):
-            return np.asarray(values, dtype=np.float64)
-    if hasattr(recipe, "score_users") and getattr(recipe, "recipe_type", "") != "RELATED_ITEMS":
-        try:
-            scores = np.asarray(recipe.score_users([COLD_USER]), dtype=np.float64)[0]
-            if len(scores) == len(item_ids) and np.isfinite(scores).any():
-                return np.where(np.isfinite(scores), scores, -np.inf)
-        except Exception:  # a recipe without cold start: fall back to counting  # noqa: BLE001
-            log.debug("cold-start scores unavailable for %s", type(recipe).__name__, exc_info=True)
+def _model_popularity(store, group: str, recipe: Recipe, item_ids: np.ndarray) -> np.ndarray:
+    """Popularity per model item: the recipe's own (`item_popularity`), else counts of the stored interactions."""
+    try:
+        values = recipe.item_popularity()
+    except Exception:  # a recipe without cold start: fall back to counting  # noqa: BLE001
+        log.debug("cold-start scores unavailable for %s", type(recipe).__name__, exc_info=True)
+        values = None
+    if values is not None and len(values) == len(item_ids):
+        return np.asarray(values, dtype=np.float64)
     counts = _store_item_counts(store, group)
     return np.array([counts.get(i, 0) for i in item_ids], dtype=np.float64)
 
 
 def _store_item_counts(store, group: str) -> dict:
     try:
-        from recsys.datasets import read_interactions
-
-        frame = read_interactions(store, group, columns=[C.ITEM_ID])
-    except (ImportError, NotFoundError):
+        frame = datasets.read_interactions(store, group, columns=[C.ITEM_ID])
+    except NotFoundError:
         return {}
     return frame[C.ITEM_ID].astype(str).value_counts().to_dict()
 
 
-def _read_optional(store, group: str, reader: str) -> pd.DataFrame | None:
-    from recsys import datasets
-
+def _read_optional(read: Callable, store, group: str) -> pd.DataFrame | None:
     try:
-        frame = getattr(datasets, reader)(store, group)
+        frame = read(store, group)
     except NotFoundError:
         return None
     if frame is None or not len(frame.columns):
@@ -326,8 +412,6 @@ def _signature(store, group: str, dataset_type: str):
     get a higher one and upserts move the updated row to a higher one (`datasets.TableWriter`); the periodic
     rebuild (`METADATA_MAX_AGE_SECONDS`) is a safety net for writes made outside the product.
     """
-    from recsys import datasets
-
     key = (str(store.home), group, dataset_type)
     table = _TABLES.get(key)
     if isinstance(table, float):  # no such dataset when last looked (re-checked every few seconds)
@@ -357,7 +441,7 @@ def _users_signature(store, group: str):
 
 
 def _build_catalogue(store, group: str, model: LoadedModel, signature) -> Catalogue:
-    items = _read_optional(store, group, "read_items")
+    items = _read_optional(datasets.read_items, store, group)
     model_ids = model.item_ids
     extra = np.empty(0, dtype=object)
     if items is not None and C.ITEM_ID in items.columns:
@@ -372,7 +456,7 @@ def _build_catalogue(store, group: str, model: LoadedModel, signature) -> Catalo
     if items is not None:
         rows = pd.Index(items[C.ITEM_ID].astype(str).to_numpy(dtype=object)).get_indexer(position)
         creation = np.full(len(ids), np.nan)
-        if C.CREATION_TIMESTAMP in items.columns:
+        if C.CREATION_TIMESTAMP in items.columns and len(items):  # an Items dataset may exist with no rows yet
             values = pd.to_numeric(items[C.CREATION_TIMESTAMP], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
             creation = np.where(rows >= 0, values[np.maximum(rows, 0)], np.nan)
     else:
@@ -388,13 +472,11 @@ def _refresh_activity(store, group: str, act: Activity) -> None:
 
     Counted by SQLite (GROUP BY over the `_seq` range): building a frame of every interaction first took
     2 s at a million rows, paid by the first request of a campaign."""
-    from recsys import datasets
-
     try:
         dataset = datasets.get_dataset(store, group, C.INTERACTIONS)
     except NotFoundError:
         return
-    table, conn = _quote(dataset["table"]), READER.conn(store)
+    table, conn = quote(dataset["table"]), READER.conn(store)
     newest_seq, newest_time = conn.execute(
         f"SELECT max({SEQ}), max({C.TIMESTAMP}) FROM {table} WHERE {SEQ} > ?", [act.last_seq]).fetchone()
     if newest_seq is None:
@@ -414,191 +496,3 @@ def _refresh_activity(store, group: str, act: Activity) -> None:
     act.last_seq = max(act.last_seq, int(newest_seq))
     newest = int(newest_time)
     act.max_timestamp = newest if act.max_timestamp is None else max(act.max_timestamp, newest)
-
-
-class _ThreadState:
-    """One thread's read-only connection to one workspace and what it read since the database last changed."""
-
-    __slots__ = ("conn", "version", "cache", "pinned")
-
-    def __init__(self, conn):
-        self.conn = conn
-        self.version = None
-        self.cache: dict = {}
-        self.pinned = False
-
-
-# Entries kept per thread between two writes to the workspace (campaigns, filters, one entry per user read).
-READ_CACHE_SIZE = 8192
-_MISSING = object()
-
-
-class HotReader:
-    """The few reads every request makes, over one persistent read-only SQLite connection per thread.
-
-    Opening a connection costs about a millisecond, more than the reads themselves, so the serving path keeps
-    one per (thread, workspace). Reads see every committed write (WAL, autocommit). Used for: the campaign
-    record, the newest ACTIVE version of a solution ($LATEST), filters, dataset signatures and one user's
-    interactions.
-
-    Their answers are reused until the database changes: SQLite's ``PRAGMA data_version`` (a few microseconds)
-    moves whenever any other connection commits, so a put_events, a campaign update or an import is seen by the
-    very next read, and a workspace that is only read costs one pragma per lookup instead of a query.
-    """
-
-    def __init__(self):
-        self._local = threading.local()
-        self._tables: dict[tuple[str, str], tuple[str, tuple]] = {}
-
-    def _state(self, store) -> _ThreadState:
-        states = getattr(self._local, "states", None)
-        if states is None:
-            states = self._local.states = {}
-        key = str(store.db_path)
-        state = states.get(key)
-        if state is None:
-            import sqlite3
-
-            conn = sqlite3.connect(store.db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA query_only=1")
-            state = states[key] = _ThreadState(conn)
-        return state
-
-    def conn(self, store):
-        return self._state(store).conn
-
-    @contextlib.contextmanager
-    def snapshot(self, store):
-        """One request: inside the block this thread checks for writes once, on entry (a request answers from
-        the state of the workspace when it started; the next request sees every write committed before it)."""
-        state = self._state(store)
-        if state.pinned:
-            yield
-            return
-        self.fresh(store)
-        state.pinned = True
-        try:
-            yield
-        finally:
-            state.pinned = False
-
-    def fresh(self, store) -> dict:
-        """This thread's cache of reads for `store`, emptied when the database changed since the last call."""
-        state = self._state(store)
-        if state.pinned:
-            return state.cache
-        version = state.conn.execute("PRAGMA data_version").fetchone()[0]
-        if version != state.version or len(state.cache) > READ_CACHE_SIZE:
-            state.cache = {}
-            state.version = version
-        return state.cache
-
-    def cached(self, store, key, load: Callable[[], Any]) -> Any:
-        """`load()` (a read of the database), reused until the database changes."""
-        cache = self.fresh(store)
-        found = cache.get(key, _MISSING)
-        if found is _MISSING:
-            found = cache[key] = load()
-        return found
-
-    def resource(self, store, arn: str) -> dict | None:
-        """The stored resource with this ARN (as `Store.find_resource` returns it), or None. Shared: do not modify."""
-        return self.cached(store, ("resource", arn), lambda: self._read_resource(store, arn))
-
-    def _read_resource(self, store, arn: str) -> dict | None:
-        cursor = self.conn(store).execute("SELECT * FROM resources WHERE arn = ?", [arn])
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        names = [d[0] for d in cursor.description]
-        return store._row_to_resource(dict(zip(names, row)))
-
-    def latest_active_version(self, store, group: str, solution: str) -> str | None:
-        """ARN of the newest ACTIVE version of `solution` (None when it has none)."""
-        return self.cached(store, ("latest", group, solution), lambda: self._read_latest(store, group, solution))
-
-    def _read_latest(self, store, group: str, solution: str) -> str | None:
-        pattern = solution.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
-        row = self.conn(store).execute(
-            "SELECT arn FROM resources WHERE type = 'solution-version' AND group_name = ? AND status = 'ACTIVE' "
-            "AND name LIKE ? ESCAPE '\\' ORDER BY created_at DESC, id DESC LIMIT 1", [group, pattern]).fetchone()
-        return row[0] if row else None
-
-    def max_rowid(self, store, table: str):
-        """Largest rowid of `table` (a dataset signature); raises when the table is gone."""
-        return self.cached(store, ("max_rowid", table), lambda: self.conn(store).execute(
-            f'SELECT MAX(rowid) FROM "{table}"').fetchone()[0])
-
-    def user_events(self, store, group: str, user_id: str, since_seq: int | None,
-                    columns: frozenset | None = None) -> pd.DataFrame | None:
-        """One user's interactions (after `since_seq` when given), oldest first; None when there are none.
-
-        `columns` (upper-case field names) keeps only those fields: a filter needs ITEM_ID and the fields it
-        tests, and building each column of the frame costs more than reading it.
-        The frame is shared by the requests that read it before the next write: do not modify it."""
-        return self.cached(store, ("events", group, str(user_id), since_seq, columns),
-                           lambda: self._read_user_events(store, group, user_id, since_seq, columns))
-
-    def _read_user_events(self, store, group: str, user_id: str, since_seq: int | None,
-                          columns: frozenset | None = None) -> pd.DataFrame | None:
-        for attempt in range(2):
-            table, fields = self._interactions(store, group, refresh=attempt > 0)
-            if table is None:
-                return None
-            if columns is not None:
-                fields = tuple((name, kind) for name, kind in fields if name.upper() in columns)
-            names = [name for name, _ in fields]
-            sql = (f"SELECT {', '.join(_quote(n) for n in names)} FROM {_quote(table)} WHERE {C.USER_ID} = ?"
-                   + (f" AND {SEQ} > ?" if since_seq else "") + f" ORDER BY {C.TIMESTAMP}, {SEQ}")
-            params = [str(user_id)] + ([int(since_seq)] if since_seq else [])
-            try:
-                rows = self.conn(store).execute(sql, params).fetchall()
-            except Exception:  # noqa: BLE001 - table replaced or schema changed: look it up again
-                if attempt:
-                    raise
-                continue
-            if not rows:
-                return None
-            return _typed_frame(rows, fields)
-        return None
-
-    def _interactions(self, store, group: str, refresh: bool = False) -> tuple[str | None, tuple]:
-        key = (str(store.home), group)
-        found = None if refresh else self._tables.get(key)
-        if found is None:
-            from recsys import datasets
-
-            try:
-                dataset = datasets.get_dataset(store, group, C.INTERACTIONS)
-            except NotFoundError:
-                return None, ()
-            fields = tuple((f.name, f.type) for f in dataset["schema"].fields)
-            found = (dataset["table"], fields)
-            self._tables[key] = found
-        return found
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _typed_frame(rows: list, fields: tuple) -> pd.DataFrame:
-    """Rows of the interactions table as a frame typed like `read_interactions` (built from arrays: ~2x faster
-    than from Series)."""
-    columns = list(zip(*rows))
-    data = {}
-    for (name, kind), values in zip(fields, columns):
-        if kind in ("int", "long"):
-            data[name] = (pd.array(values, dtype="Int64") if any(v is None for v in values)
-                          else np.asarray(values, dtype=np.int64))
-        elif kind in ("float", "double"):
-            data[name] = np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
-        elif kind == "boolean":
-            data[name] = pd.array([None if v is None else bool(v) for v in values], dtype="boolean")
-        else:
-            data[name] = pd.array(values, dtype="str")
-    return pd.DataFrame(data)
-
-
-READER = HotReader()
