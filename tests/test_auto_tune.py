@@ -199,3 +199,36 @@ def test_models_saved_before_auto_tuning_still_load(data, tmp_path):
     old = load_recipe(path)
     assert old.tuning_report()["auto_tune"] is False
     assert old.recommend(["u000"], n=5)[0].item_ids.tolist() == r.recommend(["u000"], n=5)[0].item_ids.tolist()
+
+
+def test_choice_lines_word_each_choice_against_its_best_alternative():
+    """Known answer: a stored report where switching recency off won."""
+    from recsys.recipes.auto_tune import choice_lines
+
+    trial = lambda stage, setting, score, chosen=False: {"model": "ease", "stage": stage, "setting": setting,
+                                                         "ndcg_at_10": score, "chosen": chosen}
+    report = {"auto_tune": True, "validation_users": 250, "chosen_ndcg_at_10": 0.21, "popularity_ndcg_at_10": 0.05,
+              "settings": {"model": "ease", "l2": 40.0, "recency": {"unit": "off", "half_life": 0.0},
+                           "relevance": True, "popularity_weight": 0.0, "sequence_weight": 0.0, "n_model_items": 900},
+              "trials": [{"model": "popularity", "stage": "popularity", "setting": "popularity alone",
+                          "ndcg_at_10": 0.05, "chosen": False},
+                         trial("l2", "l2 40 (10 x mean item weight)", 0.20, True),
+                         trial("l2", "l2 12.65 (3.16 x mean item weight)", 0.201),
+                         trial("recency", "recency off", 0.21, True),
+                         trial("recency", "recency half-life 5 events", 0.16),
+                         trial("recency", "recency half-life 2 events", 0.12)]}
+    assert choice_lines(report) == [
+        "Auto-tuned on 250 validation users' newest events: validation NDCG@10 0.2100 (popularity alone 0.0500).",
+        "model: EASE over 900 items.",
+        "l2 40 (10 x mean item weight): validation NDCG@10 0.2000 vs 0.2010 with l2 12.65 (3.16 x mean item "
+        "weight) (the most regularised within one standard error of the best).",
+        "recency off: validation NDCG@10 0.2100 vs 0.1600 with recency half-life 5 events.",
+    ]
+    assert choice_lines(None) == []
+    untuned = {"auto_tune": False, "reason": "auto_tune=False: the given or untuned defaults",
+               "settings": report["settings"], "trials": []}
+    assert choice_lines(untuned)[0].startswith("Not auto-tuned (auto_tune=False")
+
+
+def test_recipes_that_do_not_tune_themselves_report_nothing(data):
+    assert get_recipe("aws-popularity-count")().fit(data).tuning_report() is None

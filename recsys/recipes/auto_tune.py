@@ -437,41 +437,65 @@ def recency_label(recency: dict) -> str:
 
 STAGES = (("l2", "l2"), ("event weights", "event weights"), ("recency", "recency"), ("blend", "blend weights"))
 MODEL_NAMES = {"ease": "EASE", "lowrank": "low-rank EASE", "als": "implicit ALS"}
+#: why a stage may keep a setting that scored a little below its best alternative (the search's tie rules)
+TIE_RULES = {"l2": "the most regularised within one standard error of the best",
+             "recency": "the most responsive to new events within one standard error of the best"}
 
 
 def describe(tuning: dict, settings: dict) -> dict:
-    """JSON-safe report of a fit's settings: {'auto_tune', 'sentence', 'settings', 'trials', scores...}."""
+    """JSON-safe report of a fit's settings: {'auto_tune', 'sentence', 'settings', 'trials', scores...}.
+
+    It is what a solution version stores as `auto_tune`; `choice_lines` words it for people."""
     out = {k: v for k, v in tuning.items() if k != "trials"}
-    out["settings"] = {k: settings[k] for k in ("model", "l2", "recency", "relevance_weight", "popularity_weight",
-                                                 "sequence_weight", "n_model_items") if k in settings}
+    out["settings"] = {k: settings[k] for k in ("model", "l2", "recency", "relevance", "relevance_weight",
+                                                 "popularity_weight", "sequence_weight", "n_model_items")
+                       if k in settings}
     out["trials"] = [dict(t) for t in tuning.get("trials", [])]
-    out["sentence"] = sentence(tuning, settings)
+    out["sentence"] = " ".join(choice_lines(out))
     return out
 
 
-def sentence(tuning: dict, settings: dict) -> str:
-    """One line for people, e.g. 'recency off: validation NDCG@10 0.213 vs 0.190 with recency half-life 8 events'."""
-    model = MODEL_NAMES.get(settings.get("model"), settings.get("model"))
-    what = (f"{model} over {settings.get('n_model_items', 0):,} items, l2 {settings.get('l2', 0):.4g}, "
-            f"{recency_label(settings.get('recency', {}))}, popularity weight {settings.get('popularity_weight', 0):.3g}, "
-            f"sequence weight {settings.get('sequence_weight', 0):.3g}")
-    trials = tuning.get("trials") or []
+def choice_lines(report: dict | None) -> list[str]:
+    """What auto-tuning chose and the validation score of each choice against its best alternative, one
+    sentence per setting, e.g. 'recency off: validation NDCG@10 0.2290 vs 0.1750 with recency half-life 5
+    events.'; from a `describe` report (a recipe's `tuning_report()`, a solution version's `auto_tune`).
+
+    The CLI and the pages show these lines as they are. Empty for None (a recipe that does not tune itself).
+    """
+    if not report:
+        return []
+    settings = report.get("settings") or {}
+    model = MODEL_NAMES.get(settings.get("model"), str(settings.get("model")))
+    used = (f"{model} over {settings.get('n_model_items', 0):,} items, l2 {settings.get('l2', 0):.4g}, "
+            f"{recency_label(settings.get('recency') or {})}, popularity weight "
+            f"{settings.get('popularity_weight', 0):.3g}, sequence weight {settings.get('sequence_weight', 0):.3g}")
+    trials = report.get("trials") or []
     if not trials:
-        return f"Not auto-tuned ({tuning.get('reason', 'no search')}): {what}."
-    head = (f"Auto-tuned on {tuning['validation_users']:,} validation users' newest events: validation NDCG@10 "
-            f"{tuning['chosen_ndcg_at_10']:.4f} (popularity alone {tuning['popularity_ndcg_at_10']:.4f})")
+        return [f"Not auto-tuned ({report.get('reason', 'no search')}): {used}."]
+    lines = [f"Auto-tuned on {report['validation_users']:,} validation users' newest events: validation NDCG@10 "
+             f"{report['chosen_ndcg_at_10']:.4f} (popularity alone {report['popularity_ndcg_at_10']:.4f})."]
     if not settings.get("relevance", True):
-        return head + ("; the model did not beat popularity alone by more than one standard error, so the "
-                       "recommendations follow popularity.")
-    parts = [f"{model} over {settings.get('n_model_items', 0):,} items"]
+        model_trials = [t for t in trials if t["model"] != "popularity"]
+        best = max(model_trials, key=lambda t: t["ndcg_at_10"]) if model_trials else None
+        vs = (f" vs {best['ndcg_at_10']:.4f} with {MODEL_NAMES.get(best['model'], best['model'])} "
+              f"({best['setting']})") if best else ""
+        lines.append(f"popularity alone: validation NDCG@10 {report['popularity_ndcg_at_10']:.4f}{vs}; the model "
+                     "did not beat popularity alone by more than one standard error, so the recommendations follow "
+                     "popularity.")
+        return lines
+    lines.append(f"model: {model} over {settings.get('n_model_items', 0):,} items.")
     for stage, _ in STAGES:
-        rows = [t for t in trials if t["model"] == settings["model"] and t["stage"] == stage]
+        rows = [t for t in trials if t["model"] == settings.get("model") and t["stage"] == stage]
         chosen = [t for t in rows if t["chosen"]]
-        others = [t for t in rows if not t["chosen"]]
-        if chosen and others:
+        if not chosen:
+            continue
+        pick = chosen[0]
+        others = [t for t in rows if not t["chosen"] and t["setting"] != pick["setting"]]
+        line = f"{pick['setting']}: validation NDCG@10 {pick['ndcg_at_10']:.4f}"
+        if others:
             alt = max(others, key=lambda t: t["ndcg_at_10"])
-            parts.append(f"{chosen[0]['setting']}: {chosen[0]['ndcg_at_10']:.4f} vs {alt['ndcg_at_10']:.4f} with "
-                         f"{alt['setting']}")
-        elif chosen:
-            parts.append(f"{chosen[0]['setting']}: {chosen[0]['ndcg_at_10']:.4f}")
-    return head + ". " + "; ".join(parts) + "."
+            line += f" vs {alt['ndcg_at_10']:.4f} with {alt['setting']}"
+            if alt["ndcg_at_10"] > pick["ndcg_at_10"] and stage in TIE_RULES:
+                line += f" ({TIE_RULES[stage]})"
+        lines.append(line + ".")
+    return lines
