@@ -49,7 +49,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from recsys import validation
+from recsys import resources, validation
 from recsys.columns import INTERACTIONS
 from recsys.csv_reader import (
     BAD_RECORD, MAX_COLUMNS, check_width, is_gzip, open_binary, read_csv_tables, read_header,
@@ -442,12 +442,13 @@ def _save_job(store, job: ImportJob, status: str | None = None, db=None) -> None
                           failure_reason=job.failure_reason, db=db)
 
 
-def get_import_job(store, group: str, name: str) -> dict:
-    return store.get_resource(RESOURCE_TYPE, group, name)
+def get_import_job(store, group: str, name: str) -> resources.ImportJob:
+    """The stored import job (the typed resource the API describes), after it ran."""
+    return resources.ImportJob.from_record(store.get_resource(RESOURCE_TYPE, group, name), store)
 
 
-def list_import_jobs(store, group: str | None = None) -> list[dict]:
-    return store.list_resources(RESOURCE_TYPE, group)
+def list_import_jobs(store, group: str | None = None) -> list[resources.ImportJob]:
+    return [resources.ImportJob.from_record(r, store) for r in store.list_resources(RESOURCE_TYPE, group)]
 
 
 def import_file(

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from recsys import datasets
 from recsys.events import create_event_tracker, put_events, put_items
 from recsys.exceptions import ImportFailed, ValidationError
-from recsys.ingest import import_file, sniff_delimiter
+from recsys.ingest import get_import_job, import_file, list_import_jobs, sniff_delimiter
 from recsys.store import ACTIVE, CREATE_FAILED
 
 ITEMS_SCHEMA = {"type": "record", "name": "Items", "fields": [
@@ -56,8 +56,10 @@ def test_csv_import_known_answer(store, group, tmp_path):
     assert frame[["USER_ID", "ITEM_ID", "TIMESTAMP"]].values.tolist() == [
         ["u2", "i1", 5], ["u1", "i2", 1600000001], ["u1", "i1", 1600000002]]
     assert frame["TIMESTAMP"].dtype == np.int64
-    stored = store.get_resource("dataset-import-job", group, job.name)
-    assert stored["status"] == ACTIVE and stored["rows_accepted"] == 3
+    stored = get_import_job(store, group, job.name)
+    assert (stored.status, stored.rows_accepted, stored.rows_rejected) == (ACTIVE, 3, 0)
+    assert stored.arn == job.arn and stored.dataset_arn.endswith("/INTERACTIONS")
+    assert [j.arn for j in list_import_jobs(store, group)] == [job.arn]
     assert datasets.user_history(store, group, "u1")["ITEM_ID"].tolist() == ["i2", "i1"]
     assert datasets.user_history(store, group, "u1", limit=1)["ITEM_ID"].tolist() == ["i1"]
 

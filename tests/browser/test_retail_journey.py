@@ -25,12 +25,6 @@ from ui import TIMEOUT_MS, choose, click, fill, goto, settle, shot, slide, tab, 
 
 pytestmark = pytest.mark.slow
 
-try:  # the Compare verdicts and the Tune page's Promote best come with the other half of issue 10
-    from recsys.evaluation import comparisons  # noqa: F401
-except ImportError:
-    pytest.skip("the journey needs the Compare verdicts and Promote best of issue 10 (recsys.evaluation."
-                "comparisons), not on this branch yet", allow_module_level=True)
-
 CUSTOMER_SHARE = 1 / 12
 
 
