@@ -547,7 +547,7 @@ def write_section(md: str) -> None:
     start = text.find("## Quality")
     if start >= 0:
         end = text.find("\n## ", start + 1)
-        text = text[:start] + md + (text[end + 1:] if end >= 0 else "")
+        text = text[:start] + md.rstrip("\n") + "\n\n" + (text[end + 1:] if end >= 0 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + md
     tmp = path.with_suffix(".md.tmp")
