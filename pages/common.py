@@ -11,6 +11,7 @@ import os
 import traceback
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from recsys import datasets, queries, workspace
@@ -123,7 +124,8 @@ def require_group() -> str | None:
     if group is None:
         empty_state(
             "The workspace has no dataset group yet.",
-            "Load the demo data with `python -m recsys demo`, or create a group and import a file on the Data page.",
+            "Load the demo data with the button on **Home**, or create a group and import a file on the **Data** "
+            "page.",
         )
     return group
 
@@ -150,6 +152,23 @@ def number(value, spec: str = ",") -> str:
     return format(value, spec)
 
 
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table as a person reads it: columns the data has no value in are left out (EVENT_TYPE of data without
+    event types), and the other missing cells are blank, where Streamlit would print "None"."""
+    kept = frame.loc[:, frame.notna().any(axis=0) | (frame.shape[0] == 0)]
+    gaps = [c for c in kept.columns if kept[c].isna().any()]
+    return kept.assign(**{c: kept[c].map(_cell, na_action="ignore").where(kept[c].notna(), "").astype(str)
+                          for c in gaps}) if gaps else kept
+
+
+def _cell(value) -> str:
+    """A value of a column turned to text (it has blanks; one type per column, as Arrow needs), numbers as
+    Streamlit would have shown them: 0.1058, 7.441, 12."""
+    if isinstance(value, (float, np.floating)):
+        return str(int(value)) if float(value).is_integer() else str(round(float(value), 4))
+    return str(value)
+
+
 def empty_state(message: str, next_step: str) -> None:
     st.info(f"{message}\n\n**Next step:** {next_step}")
 
@@ -172,9 +191,14 @@ def param_label(name: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def param_value(value) -> str:
+    """A hyperparameter's value as shown: an unset one (None: the recipe decides) reads "not set"."""
+    return "not set" if value is None else str(value)
+
+
 def param_help(name: str, info) -> str:
     """The recipe's own explanation of a hyperparameter, with its API name and default."""
-    return f"{info.help[:1].upper()}{info.help[1:]}. API name `{name}`, default `{info.default}`."
+    return f"{info.help[:1].upper()}{info.help[1:]}. API name `{name}`, default `{param_value(info.default)}`."
 
 
 def recipe_label(recipe_cls) -> str:

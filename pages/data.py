@@ -1,6 +1,7 @@
 """Data: create a dataset group, upload a file, map its columns, validate and import it, and profile the data."""
 
 import json
+import time
 from pathlib import Path
 
 import altair as alt
@@ -153,9 +154,10 @@ with tab_import:
         targets = ["(ignore)"] + list(schema.names)
         st.markdown("**Map columns to schema fields**")
         mapping, date_columns = {}, []
+        guesses = uploads.guess_mapping(preview, schema.names)
         cols = st.columns(3)
         for i, column in enumerate(preview.columns):
-            guess = uploads.guess_field(column, schema.names)
+            guess = guesses.get(column)
             with cols[i % 3]:
                 target = st.selectbox(f"`{column}`", targets, index=targets.index(guess) if guess else 0,
                                       key=f"data_map_{dataset_type}_{column}")
@@ -164,6 +166,11 @@ with tab_import:
                     if target in ("TIMESTAMP", "CREATION_TIMESTAMP") and uploads.looks_like_dates(preview[column]):
                         if st.checkbox("parse dates", value=True, key=f"data_date_{dataset_type}_{column}"):
                             date_columns.append(column)
+        fixed_timestamp = None
+        if "TIMESTAMP" in schema.names and "TIMESTAMP" not in mapping.values():
+            if st.checkbox("The file has no time column: give every row the import time (the rows keep their file "
+                           "order, which orders each user's events)", key=f"data_fixed_time_{dataset_type}"):
+                fixed_timestamp = int(time.time())
         rules = exclusion_rules_form(list(preview.columns), dataset_type)
         mode = st.radio("Import mode", ["FULL", "INCREMENTAL"], horizontal=True, key="data_mode",
                         help="FULL replaces all bulk data of the dataset; INCREMENTAL adds rows and updates ids.")
@@ -177,7 +184,8 @@ with tab_import:
             try:
                 job = ingest.import_file(store, group, dataset_type, path, mode=mode, column_map=mapping,
                                          date_columns=date_columns, exclude=cleaning.exclusion_patterns(rules),
-                                         max_rejected_fraction=max_rejected, progress=report)
+                                         max_rejected_fraction=max_rejected, progress=report,
+                                         fixed_timestamp=fixed_timestamp)
                 bar.progress(1.0, text="Done")
                 st.session_state["data_last_job"] = job.to_dict()
             except ImportFailed as exc:

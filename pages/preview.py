@@ -130,7 +130,7 @@ if user_id:
             history_ids = history["ITEM_ID"].astype(str).tolist()
             shown = display.with_names(history, pickers.item_names(group, history_ids))
             shown = shown.assign(TIMESTAMP=pd.to_datetime(shown["TIMESTAMP"], unit="s", utc=True))
-            st.dataframe(shown, hide_index=True, width="stretch", height=420, column_config={
+            st.dataframe(common.readable(shown), hide_index=True, width="stretch", height=420, column_config={
                 "TIMESTAMP": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm")})
 
 with right:
@@ -157,7 +157,11 @@ with right:
                  "why": display.name_reasons(it.get("reason"), names, cited), **(it.get("metadata") or {})}
                 for i, it in enumerate(answer["itemList"])]
         frame = pd.DataFrame(rows)
-        st.dataframe(frame, hide_index=True, width="stretch", height=420)
+        if frame.empty:
+            st.info("No item passes the filter for this user: loosen the filter or pick another user."
+                    if filter_arn or expression else "No item to recommend to this user with these settings.")
+        else:
+            st.dataframe(common.readable(frame), hide_index=True, width="stretch", height=420)
         applied = f" · Filter: {choice}" if filter_arn or expression else ""
         promoted = f" · Promotion: {promotions[0]['percentPromotedItems']}%" if promotions else ""
         st.caption(f"recommendationId `{answer['recommendationId']}`{applied}{promoted}")
@@ -184,10 +188,10 @@ if user_id and recipe_type in (USER_PERSONALIZATION, PERSONALIZED_RANKING):
                                                         filter_values=filter_values or None,
                                                         filter_expression=expression)
             names = pickers.item_names(group, ids + history_ids)
-            st.dataframe(pd.DataFrame([{"rank": i + 1, "itemId": it["itemId"],
+            st.dataframe(common.readable(pd.DataFrame([{"rank": i + 1, "itemId": it["itemId"],
                                         display.NAME_COLUMN: names.get(it["itemId"], ""), "score": it.get("score"),
                                         "why": display.name_reasons(it.get("reason"), names, history_ids)}
-                                       for i, it in enumerate(ranked["personalizedRanking"])]),
+                                       for i, it in enumerate(ranked["personalizedRanking"])])),
                          hide_index=True, width="stretch")
         except RecsysError as exc:
             st.error(str(exc))

@@ -81,7 +81,7 @@ def versions_table():
         "failure reason": v.failure_reason or "", "arn": v.arn,
     } for v in versions]
     frame = pd.DataFrame(rows)
-    st.dataframe(frame, hide_index=True, width="stretch")
+    st.dataframe(common.readable(frame), hide_index=True, width="stretch")
     common.download_button(frame, "Download as CSV", f"{group}-versions.csv", key="train_dl")
     newest_tuned = {}
     for v in versions:  # newest first: the newest self-tuned version of each solution

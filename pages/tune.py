@@ -129,7 +129,7 @@ def tuning_runs():
                 color=alt.Color("status:N", title="Status"), tooltip=tooltip,
             ).properties(title=f"Trials ({len(trials)} of {hpo.get('max_trials') or len(trials)})"), width="stretch")
             with st.expander("Trials table"):
-                st.dataframe(trials, hide_index=True, width="stretch")
+                st.dataframe(common.readable(trials), hide_index=True, width="stretch")
                 common.download_button(trials, "Download trials", f"{v.solution}-trials.csv",
                                        key=f"tune_dl_{v.name}")
             best = hpo.get("best_params") or {}
@@ -138,10 +138,10 @@ def tuning_runs():
                 st.markdown(f"Best {objective} on validation: **{best_value:.4f}**" if best_value is not None
                             else "Best parameters:")
                 searched = [c.removeprefix("param.") for c in (hpo.get("trials") or [{}])[0] if c.startswith("param.")]
-                st.dataframe(pd.DataFrame([{"parameter": common.param_label(k), "value": str(best[k])}
+                st.dataframe(pd.DataFrame([{"parameter": common.param_label(k), "value": common.param_value(best[k])}
                                            for k in searched or best if k in best]), hide_index=True)
                 st.caption("Parameters not searched keep their values: " + ", ".join(
-                    f"{common.param_label(k)} {best[k]}" for k in best if k not in searched) if searched else "")
+                    f"{common.param_label(k)} {common.param_value(best[k])}" for k in best if k not in searched) if searched else "")
                 promoted_to = v.promoted_to
                 if not promoted_to and st.button("Promote best: train a solution with these parameters",
                                                  key=f"tune_promote_{v.name}", type="primary"):

@@ -184,8 +184,9 @@ def _check_version(store, group: str, solution_version_arn: str) -> tuple[str, s
     try:
         version = solutions.get_solution_version(store, solution_version_arn)
     except NotFoundError:
-        raise NotFoundError(f"Solution version {solution_version_arn!r} does not exist; list versions with "
-                            "`python -m recsys versions` or use <solution arn>/$LATEST.") from None
+        raise NotFoundError(f"Solution version {solution_version_arn!r} does not exist; give a version ARN "
+                            f"(`python -m recsys compare --group {group}` lists the ACTIVE ones) or "
+                            "<solution arn>/$LATEST.") from None
     _same_group(version.group, group, solution_version_arn)
     if version.status != ACTIVE:
         raise ConflictError(f"Solution version {solution_version_arn} is {version.status}; a campaign needs "

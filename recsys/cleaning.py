@@ -100,7 +100,8 @@ def id_shape(item_id: str) -> str:
 
 
 def rare_id_shapes(item_ids: Iterable[str]) -> dict[str, str]:
-    """{item id: reason} for ids shaped unlike almost all others (e.g. letters only among numeric codes)."""
+    """{item id: reason} for ids shaped unlike almost all others (e.g. letters only among numeric codes) and of
+    a length few ids have."""
     ids = pd.Series(list(dict.fromkeys(map(str, item_ids))), dtype="str")
     if len(ids) < 100:
         return {}
@@ -112,9 +113,15 @@ def rare_id_shapes(item_ids: Iterable[str]) -> dict[str, str]:
     rare = [s for s, n in counts.items() if s not in usual and n / len(ids) < RARE_SHAPE_SHARE]
     if not rare:
         return {}
+    # An id of the usual length is a code of another numbering (an ISBN among ASINs), not a fee's word: kept.
+    lengths = ids.str.len()
+    by_length = lengths.value_counts()
+    usual_lengths = set(by_length.index[: int(np.searchsorted((by_length.cumsum() / len(ids)).to_numpy(),
+                                                               COMMON_SHAPES_SHARE)) + 1])
+    odd = shapes.isin(rare) & ~lengths.isin(usual_lengths)
     usual_text = " or ".join(f'"{s}"' for s in list(usual)[:3])
     return {i: f"id shaped {id_shape(i)!r}, unlike the {counts[list(usual)].sum():,} ids shaped {usual_text}"
-            for i in ids[shapes.isin(rare)].tolist()}
+            for i in ids[odd].tolist()}
 
 
 def price_outliers(items: pd.DataFrame | None, field: str | None = None) -> dict[str, str]:
@@ -212,6 +219,30 @@ def suspect_items(interactions: pd.DataFrame, items: pd.DataFrame | None = None,
             found.setdefault(item, []).append(reason)
     ranked = sorted(found, key=lambda i: (-int(counts.get(i, 0)), i))[:MAX_SUSPECTS]
     return [{"itemId": i, "interactions": int(counts.get(i, 0)), "reasons": found[i]} for i in ranked]
+
+
+PLACEHOLDER_USER_SHARE = 0.05   # a user holding at least 5% of all interactions...
+PLACEHOLDER_USER_RATIO = 50     # ...and 50 times the median user's count is not one person
+
+
+def placeholder_users(interactions: pd.DataFrame, *, codes: tuple | None = None) -> list[dict]:
+    """Users that stand for many people: the value an export writes where the user is unknown ("NA", "0",
+    "guest"), found by their share of the interactions, never by a list of such values.
+
+    Each: {"userId", "interactions", "share"}, most interactions first. `codes` as for `basket_fixtures`.
+    """
+    if len(interactions) == 0:
+        return []
+    users, user_ids = codes[:2] if codes else pd.factorize(interactions[USER_ID])
+    counts = np.bincount(users, minlength=len(user_ids))
+    if len(counts) < 3:
+        return []
+    median = float(np.median(counts))
+    hits = np.flatnonzero((counts >= PLACEHOLDER_USER_SHARE * len(interactions))
+                          & (counts >= PLACEHOLDER_USER_RATIO * median))
+    hits = hits[np.argsort(-counts[hits], kind="stable")]
+    return [{"userId": str(user_ids[u]), "interactions": int(counts[u]), "share": float(counts[u] / len(interactions))}
+            for u in hits]
 
 
 def negative_event_values(interactions: pd.DataFrame) -> int:

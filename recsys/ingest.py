@@ -50,13 +50,16 @@ import numpy as np
 import pandas as pd
 
 from recsys import resources, validation
-from recsys.columns import INTERACTIONS
+from recsys.columns import INTERACTIONS, TIMESTAMP
 from recsys.csv_reader import (
     BAD_RECORD, MAX_COLUMNS, check_width, is_gzip, open_binary, read_csv_tables, read_header,
 )
-from recsys.datasets import BULK, FULL, MODES, TableWriter, frame_to_blocks, get_or_create_dataset
-from recsys.event_writer import drain_spool_if_free
-from recsys.exceptions import ImportFailed, RecsysError, ValidationError
+from recsys.datasets import (
+    BULK, FULL, MODES, TableWriter, count_rows, create_dataset, delete_dataset, frame_to_blocks, get_dataset,
+    get_or_create_dataset,
+)
+from recsys.event_writer import SPOOL_AFTER_SECONDS, drain_spool_if_free, spooled_count
+from recsys.exceptions import ConflictError, ImportFailed, NotFoundError, RecsysError, ValidationError
 from recsys.failpoints import failpoint
 from recsys.files import environment_problem, temp_name
 from recsys.schema import Schema, normalize_dataset_type
@@ -96,6 +99,7 @@ class ImportJob:
     first_rejects: list = field(default_factory=list)
     ignored_columns: list = field(default_factory=list)
     column_map: dict = field(default_factory=dict)
+    fixed_timestamp: int | None = None
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -442,6 +446,26 @@ def _save_job(store, job: ImportJob, status: str | None = None, db=None) -> None
                           failure_reason=job.failure_reason, db=db)
 
 
+def _check_fixed_timestamp(columns, schema: Schema, column_map: Mapping | None, value) -> int:
+    """The one TIMESTAMP given to every row, checked: the schema has the field and no column of the file gives it."""
+    if not schema.has(TIMESTAMP):
+        raise ValidationError(f"The {schema.dataset_type} schema has no TIMESTAMP field; a fixed timestamp is only "
+                              "for Interactions.")
+    mapped = [str(src) for src, dst in (column_map or {}).items() if str(dst).upper() == TIMESTAMP]
+    named = [str(c) for c in columns if str(c).upper() == TIMESTAMP and str(c) not in (column_map or {})]
+    if mapped or named:
+        raise ValidationError(f"The file's column {(mapped or named)[0]!r} gives TIMESTAMP; drop the fixed timestamp "
+                              "(--fixed-timestamp), or the mapping of that column.")
+    try:
+        stamp = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"Fixed timestamp {value!r} is not a whole number of epoch seconds (e.g. "
+                              f"{int(time.time())}, or 'now' on the command line).") from None
+    if stamp < 0:
+        raise ValidationError(f"Fixed timestamp {stamp} is before 1970; give epoch seconds such as {int(time.time())}.")
+    return stamp
+
+
 def get_import_job(store, group: str, name: str) -> resources.ImportJob:
     """The stored import job (the typed resource the API describes), after it ran."""
     return resources.ImportJob.from_record(store.get_resource(RESOURCE_TYPE, group, name), store)
@@ -470,8 +494,13 @@ def import_file(
     chunk_size: int = 200_000,
     progress: Progress | None = None,
     job_name: str | None = None,
+    fixed_timestamp: int | None = None,
 ) -> ImportJob:
     """Import a file into a dataset as one atomic job; returns the finished ImportJob (status ACTIVE).
+
+    `fixed_timestamp` (epoch seconds, e.g. ``int(time.time())``) is the TIMESTAMP of every row of a file that has
+    no time at all (play counts, ratings exports): the rows keep their file order, which the recipes and the
+    evaluation split use to order events of equal time. Refused when a column of the file gives TIMESTAMP.
 
     Raises ImportFailed (a ValidationError, `.job` attached, status CREATE FAILED) when the file cannot be
     read, required columns are missing, or more than `max_rejected_fraction` of the rows are rejected; any
@@ -489,7 +518,17 @@ def import_file(
         raise ValidationError(f"chunk_size {chunk_size!r} must be at least 1.")
     store.get_dataset_group(group)
     name = validate_name(job_name, "import job name") if job_name else _job_name(dtype)
-    dataset = get_or_create_dataset(store, group, dtype, schema)
+    try:
+        dataset = get_or_create_dataset(store, group, dtype, schema)
+    except ConflictError as conflict:
+        if schema is None:
+            raise
+        # A dataset that holds no rows yet (a failed first import made it with the default schema) takes the
+        # schema given now; one with rows keeps its own.
+        try:
+            dataset = save_schema(store, group, dtype, schema)
+        except ValidationError:
+            raise conflict from None
     ds_schema: Schema = dataset["schema"]
     info = {"table": dataset["table"], "schema": ds_schema}
     job = ImportJob(name=name, group=group, dataset_type=dtype, mode=mode, path=str(path),
@@ -509,6 +548,10 @@ def import_file(
         first = next(chunks, None)
         if first is None:
             raise ValidationError(f"{Path(path).name} has no data rows.")
+        if fixed_timestamp is not None:
+            job.fixed_timestamp = _check_fixed_timestamp(first[1].columns, ds_schema, column_map, fixed_timestamp)
+            first = (first[0], first[1].assign(**{TIMESTAMP: str(job.fixed_timestamp)}))
+            chunks = ((row, raw.assign(**{TIMESTAMP: str(job.fixed_timestamp)})) for row, raw in chunks)
         plan = plan_columns(first[1].columns, ds_schema, column_map, date_columns, exclude)
         job.ignored_columns = plan.ignored
         columns = [f.name for f in ds_schema.fields if f.name in plan.sources]
@@ -614,6 +657,30 @@ def import_file(
         if problem is not None and problem is not exc:
             raise problem from exc
         raise
+
+
+def save_schema(store, group: str, dataset_type: str, schema) -> dict:
+    """Create a dataset with `schema`, or replace the schema of one that holds no rows yet.
+
+    Events waiting in the spool count as rows: they are moved in first, and while they cannot be (a long import
+    holds the lock) the schema stays, so a spooled batch never meets a schema it was not checked against."""
+    try:
+        existing = get_dataset(store, group, dataset_type)
+    except NotFoundError:
+        return create_dataset(store, group, dataset_type, schema)
+    waiting = 0
+    if existing["schema"].dataset_type == INTERACTIONS:
+        drain_spool_if_free(store, wait=SPOOL_AFTER_SECONDS)  # else refused below
+        waiting = spooled_count(store, group)
+    if waiting:
+        raise ConflictError(f"{waiting:,} batches of events for {group!r} wait in the spool while a long import "
+                            "holds the workspace; change the schema once the import has finished.")
+    rows = count_rows(store, group, dataset_type)["total"]
+    if rows:
+        raise ValidationError(f"The {dataset_type} dataset of {group!r} holds {rows:,} rows; its schema can only "
+                              "be replaced while it is empty. Create a new dataset group for the new schema.")
+    delete_dataset(store, group, dataset_type)
+    return create_dataset(store, group, dataset_type, schema)
 
 
 def recover_import_jobs(store) -> list[str]:

@@ -270,7 +270,8 @@ def profile(interactions: pd.DataFrame, items: pd.DataFrame | None = None, users
 
 
 def data_warnings(interactions: pd.DataFrame, items: pd.DataFrame | None = None, *, codes=None) -> list[dict]:
-    """What in the data would mislead training: negative EVENT_VALUEs and items that are not products.
+    """What in the data would mislead training: negative EVENT_VALUEs, a user id that stands for many users, and
+    items that are not products.
 
     Each warning: {"kind", "message", "count"} and, for suspect items, "items" ([{"itemId", "interactions",
     "reasons"}], see `recsys.cleaning.suspect_items`). `codes`: the interactions' factorized users and items.
@@ -284,6 +285,15 @@ def data_warnings(interactions: pd.DataFrame, items: pd.DataFrame | None = None,
             "message": f"{negative:,} interactions ({share:.1%}) have a negative EVENT_VALUE: returns or corrections "
                        "are counted as interest in the item. Re-import with an exclusion rule (EVENT_VALUE is "
                        "negative, or the source column they come from), or train with an event value threshold.",
+        })
+    for user in cleaning.placeholder_users(interactions, codes=codes):
+        warnings.append({
+            "kind": "placeholder_user", "count": user["interactions"], "userId": user["userId"],
+            "message": f"User {user['userId']!r} has {user['interactions']:,} interactions ({user['share']:.1%}), "
+                       f"{cleaning.PLACEHOLDER_USER_RATIO} times as many as a typical user or more: it looks like the "
+                       "value the file gives unknown users, and training would take all of them for one person. "
+                       f"Re-import with an exclusion rule (the user column equals {user['userId']}), or map a "
+                       "column that identifies each visitor (a session id) to USER_ID.",
         })
     suspects = cleaning.suspect_items(interactions, items, codes=codes) if len(interactions) else []
     if suspects:

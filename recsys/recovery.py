@@ -84,11 +84,12 @@ def _recover_other_jobs(store: Store) -> list[str]:
     return ended
 
 
-def recover(store: Store) -> Recovery:
+def recover(store: Store, *, log_report: bool = True) -> Recovery:
     """End every job whose process is gone, remove leftover temporaries and move spooled events in.
 
     Safe to call from any number of processes at once and cheap when there is nothing to do. A workspace that
     cannot be written (read-only, full) is left as it is: recovery is then logged as skipped, never raised.
+    What was recovered is logged as a warning, unless the caller shows the report itself (`log_report=False`).
     """
     started = time.perf_counter()
     report = Recovery()
@@ -114,6 +115,6 @@ def recover(store: Store) -> Recovery:
 
         report.events_moved = drain_spool_if_free(store, wait=0)
     report.seconds = round(time.perf_counter() - started, 4)
-    if report:
+    if report and log_report:
         log.warning("%s (%s)", report, store.home)
     return report

@@ -147,7 +147,8 @@ def recover_interrupted(store: Store) -> list[str]:
         if version.status == CREATE_STOPPING:
             ended = store.end_interrupted(record, CREATE_STOPPED, None, {"progress": _progress("stopped")})
         else:
-            reason = (f"interrupted: the process that ran it stopped (killed or crashed) during {stage}; "
+            when = "while it was queued" if stage == "queued" else f"during {stage}"
+            reason = (f"interrupted: the process that ran it stopped (killed or crashed) {when}; "
                       "nothing was kept. Train again.")
             ended = store.end_interrupted(record, CREATE_FAILED, reason, {"progress": _progress("failed")})
         if ended:

@@ -24,6 +24,7 @@ SYNONYMS = {
     "DESCRIPTION": ("description", "name", "title", "productname", "itemname"),
     "PRODUCT_DESCRIPTION": ("productdescription", "description", "name", "title", "productname"),
 }
+TIME_FIELDS = ("TIMESTAMP", "CREATION_TIMESTAMP")
 
 
 def save_upload(store: Store, file_name: str, content: bytes) -> Path:
@@ -41,7 +42,8 @@ def preview(path: str | Path, n: int = 20) -> pd.DataFrame:
     """The first `n` rows of a file in any importable format, read by the importer's own readers."""
     chunks, _, _ = read_chunks(path, chunk_size=n)
     for _, frame in chunks:
-        return frame.head(n)
+        # The readers' own bookkeeping columns (`__line__` of JSON lines...) are not the file's: never mapped.
+        return frame.loc[:, [c for c in frame.columns if not str(c).startswith("__")]].head(n)
     return pd.DataFrame()
 
 
@@ -59,6 +61,43 @@ def guess_field(column: str, fields) -> str | None:
         if field in fields and _key(column) in names:
             return field
     return None
+
+
+def guess_mapping(preview: pd.DataFrame, fields) -> dict[str, str]:
+    """{source column: schema field} for the columns of `preview` whose field can be guessed, each field once.
+
+    A column named exactly like a field wins; then the column whose name is the earliest synonym of the field
+    ("user_id" before "session_id" for USER_ID); then a name ending in a synonym ("unixReviewTime" -> TIMESTAMP).
+    A time field is only guessed for a column of numbers or dates ("Time" holding "Weekend" is a context).
+    """
+    fields = list(fields)
+    keys = {column: _key(column) for column in preview.columns}
+    by_key = {_key(f): f for f in fields}
+
+    def plausible(column, field) -> bool:
+        if field not in TIME_FIELDS:
+            return True
+        sample = preview[column].dropna().astype(str).head(20)
+        return not sample.empty and (bool(sample.str.fullmatch(r"-?\d+(\.\d+)?").all()) or looks_like_dates(sample))
+
+    ranked = []  # (precedence, column order, column, field)
+    for order, (column, key) in enumerate(keys.items()):
+        if key in by_key:
+            ranked.append(((0, 0), order, column, by_key[key]))
+        for field, names in SYNONYMS.items():
+            if field not in fields:
+                continue
+            if key in names:
+                ranked.append(((1, names.index(key)), order, column, field))
+            elif field in TIME_FIELDS:  # checked against the values below, so a loose name match is safe
+                suffix = next((k for k, name in enumerate(names) if len(name) >= 4 and key.endswith(name)), None)
+                if suffix is not None:
+                    ranked.append(((2, suffix), order, column, field))
+    mapping: dict[str, str] = {}
+    for _, _, column, field in sorted(ranked, key=lambda r: (r[0], r[1])):
+        if column not in mapping and field not in mapping.values() and plausible(column, field):
+            mapping[column] = field
+    return mapping
 
 
 def looks_like_dates(values: pd.Series) -> bool:
@@ -79,6 +118,9 @@ FORM_WORDING = (
     (re.compile(r"pass date_format/--date-format"), "tick 'parse dates' under the column, or fix the dates"),
     (re.compile(r"pass date_columns/--date-column (\w+)"), r"tick 'parse dates' under the column mapped to \1"),
     (re.compile(r"check the delimiter \(--delimiter\)"), "check the delimiter"),
+    (re.compile(r"--fixed-timestamp now \(fixed_timestamp=epoch seconds\)"),
+     "tick 'The file has no time column' under the mapping"),
+    (re.compile(r" \(--fixed-timestamp\)"), " (untick 'The file has no time column')"),
     (re.compile(r"\(recsys import --group \S+ --type \w+ FILE\)"), "(the Import tab)"),
 )
 

@@ -103,7 +103,9 @@ def plan_columns(columns: Sequence[str], schema: Schema, column_map: Mapping | N
         raise ValidationError(
             f"The file has no column for required field(s) {', '.join(missing)} of the {schema.dataset_type} "
             f"schema (file columns: {', '.join(columns[:30]) or 'none'}); map them with --map SRC={missing[0]} "
-            "(column_map={'SRC': '" + missing[0] + "'}).")
+            "(column_map={'SRC': '" + missing[0] + "'})."
+            + (" A file with no time at all can give every row one timestamp, keeping the rows' order: "
+               "--fixed-timestamp now (fixed_timestamp=epoch seconds)." if TIMESTAMP in missing else ""))
     dates = set()
     inverse = {v: k for k, v in sources.items()}
     for name in date_columns or ():

@@ -21,8 +21,7 @@ import time
 import pandas as pd
 
 from recsys import (
-    campaigns, datasets, demo, event_writer, events, filters, profile, queries, runs, serving, solutions, tuning,
-    uploads,
+    campaigns, datasets, demo, events, filters, ingest, profile, queries, runs, serving, solutions, tuning, uploads,
 )
 from recsys.columns import INTERACTIONS, ITEMS, USER_ID, USERS
 from recsys.evaluation import EvaluationReport, comparisons
@@ -393,27 +392,8 @@ def ensure_event_tracker(store: Store, group: str) -> dict:
 
 
 def save_schema(store: Store, group: str, dataset_type: str, schema) -> dict:
-    """Create a dataset with `schema`, or replace the schema of one that holds no rows yet.
-
-    Events waiting in the spool count as rows: they are moved in first, and while they cannot be (a long import
-    holds the lock) the schema stays, so a spooled batch never meets a schema it was not checked against."""
-    try:
-        existing = datasets.get_dataset(store, group, dataset_type)
-    except NotFoundError:
-        return datasets.create_dataset(store, group, dataset_type, schema)
-    waiting = 0
-    if existing["schema"].dataset_type == INTERACTIONS:
-        event_writer.drain_spool_if_free(store, wait=event_writer.SPOOL_AFTER_SECONDS)  # else refused below
-        waiting = event_writer.spooled_count(store, group)
-    if waiting:
-        raise ConflictError(f"{waiting:,} batches of events for {group!r} wait in the spool while a long import "
-                            "holds the workspace; change the schema once the import has finished.")
-    rows = datasets.count_rows(store, group, dataset_type)["total"]
-    if rows:
-        raise ValidationError(f"The {dataset_type} dataset of {group!r} holds {rows:,} rows; its schema can only "
-                              "be replaced while it is empty. Create a new dataset group for the new schema.")
-    datasets.delete_dataset(store, group, dataset_type)
-    return datasets.create_dataset(store, group, dataset_type, schema)
+    """Create a dataset with `schema`, or replace the schema of one that holds no rows yet (`ingest.save_schema`)."""
+    return ingest.save_schema(store, group, dataset_type, schema)
 
 
 def group_profile(store: Store, group: str, version: tuple | None = None, *, max_age: float = 0.0) -> dict:

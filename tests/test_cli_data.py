@@ -98,3 +98,18 @@ def test_group_defaults_to_the_only_one_and_is_required_among_several(tmp_path):
     several = run(home, "datasets")
     assert several.exit_code == 2 and "2 dataset groups (books, shop)" in several.output
     assert run(home, "datasets", "--group", "books").exit_code == 0
+
+
+def test_import_of_real_play_counts_without_time(tmp_path, shared_datasets):
+    """last.fm's user_artists.dat has no time column: --fixed-timestamp now imports it, in the file's order."""
+    home = tmp_path / "ws"
+    run(home, "create-group", "music")
+    plays = shared_datasets / "lastfm-hetrec2011-2k" / "user_artists.dat"
+    args = ["import", "--group", "music", "--type", "interactions", "--delimiter", "\t", "--map", "userID=USER_ID",
+            "--map", "artistID=ITEM_ID", "--map", "weight=EVENT_VALUE", str(plays)]
+    refused = CliRunner().invoke(main, ["--home", str(home), *args])
+    assert refused.exit_code != 0 and "--fixed-timestamp now" in refused.output
+    result = run(home, *args, "--fixed-timestamp", "now", "--json")
+    assert result.exit_code == 0, result.output
+    job = json.loads(result.output)
+    assert job["rows_accepted"] == 92_834 and job["rows_rejected"] == 0 and job["fixed_timestamp"] > 1_700_000_000

@@ -475,3 +475,30 @@ def test_a_file_of_millisecond_timestamps_is_rejected(store, group, tmp_path):
     path = write_csv(tmp_path / "ms.csv", [("u1", "i1", 1_600_000_000_000 + k) for k in range(5)])
     with pytest.raises(ImportFailed, match="5 of 5 rows rejected.*divide by 1000"):
         import_file(store, group, "Interactions", path)
+
+
+# -- files with no time column ----------------------------------------------------------------------------------
+
+
+def test_a_file_without_time_gets_one_fixed_timestamp_and_keeps_its_order(store, group, tmp_path):
+    path = tmp_path / "plays.tsv"
+    path.write_text("userID\tartistID\tweight\nu1\ta\t30\nu1\tb\t10\nu2\ta\t5\nu1\tc\t1\n")
+    mapping = {"userID": "USER_ID", "artistID": "ITEM_ID", "weight": "EVENT_VALUE"}
+    with pytest.raises(ImportFailed, match="--fixed-timestamp now"):
+        import_file(store, group, "interactions", path, column_map=mapping)
+    job = import_file(store, group, "interactions", path, column_map=mapping, fixed_timestamp=1_700_000_000)
+    assert (job.status, job.rows_accepted, job.fixed_timestamp) == (ACTIVE, 4, 1_700_000_000)
+    frame = datasets.read_interactions(store, group)
+    assert set(frame["TIMESTAMP"]) == {1_700_000_000}
+    # Equal times: each user's events keep the file's order (newest last), which splits and recency rely on.
+    assert datasets.user_history(store, group, "u1")["ITEM_ID"].tolist() == ["a", "b", "c"]
+
+
+def test_a_fixed_timestamp_is_refused_beside_a_time_column(store, group, tmp_path):
+    path = write_csv(tmp_path / "a.csv", [("u1", "i1", 1600000002)])
+    with pytest.raises(ImportFailed, match="'TIMESTAMP' gives TIMESTAMP"):
+        import_file(store, group, "interactions", path, fixed_timestamp=1_700_000_000)
+    with pytest.raises(ImportFailed, match="whole number of epoch seconds"):
+        import_file(store, group, "interactions", path, column_map={"TIMESTAMP": "EVENT_VALUE"},
+                    fixed_timestamp="yesterday")
+    assert datasets.read_interactions(store, group).empty

@@ -57,9 +57,9 @@ def get_store(ctx):
     root = ctx.find_root()
     if "store" not in root.obj:
         store = Store(root.obj.get("home"))
-        report = recover(store)
+        report = recover(store, log_report=False)  # said here once, not also by the library's log
         if report:
-            click.echo(str(report), err=True)
+            click.echo(f"{report} ({store.home})", err=True)
         root.obj["store"] = store
     return root.obj["store"]
 

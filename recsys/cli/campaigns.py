@@ -212,6 +212,8 @@ def _filter_arn(store, group: str | None, name: str | None) -> str | None:
 
 
 def _print_items(items: list[dict], rid: str) -> None:
+    if not items:
+        click.echo("No item passes: the filter (or the campaign's settings) left nothing for this request.")
     for rank, item in enumerate(items, 1):
         score = f"{item['score']:.6f}" if "score" in item else "-"
         promo = f"  [promotion {item['promotionName']}]" if item.get("promotionName") else ""

@@ -2,6 +2,7 @@
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -75,10 +76,13 @@ def create_group_command(ctx, name, domain, as_json):
 @click.option("--max-rejected", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="Fail when more than this share of rows is rejected.")
 @click.option("--job-name", default=None, help="Name of the import job (default: generated).")
+@click.option("--fixed-timestamp", default=None, metavar="now|EPOCH",
+              help="A file with no time column: every row gets this TIMESTAMP ('now' = the import time) and the rows "
+                   "keep their file order.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def import_command(ctx, file, group, dataset_type, mode, maps, schema_file, delimiter, no_header, date_columns,
-                   date_format, excludes, file_format, max_rejected, job_name, as_json):
+                   date_format, excludes, file_format, max_rejected, job_name, fixed_timestamp, as_json):
     """Import FILE (CSV/.gz, Parquet, JSON lines, Avro) into a dataset, atomically.
 
     \b
@@ -88,6 +92,8 @@ def import_command(ctx, file, group, dataset_type, mode, maps, schema_file, deli
       python -m recsys import -g retail --type interactions --map CustomerID=USER_ID \\
           --map StockCode=ITEM_ID --map InvoiceDate=TIMESTAMP --date-column InvoiceDate \\
           --exclude InvoiceNo=^C --max-rejected 0.5 online_retail.csv.gz
+      python -m recsys import -g music --type interactions --delimiter '\t' --map userID=USER_ID \
+          --map artistID=ITEM_ID --map weight=EVENT_VALUE --fixed-timestamp now user_artists.dat
     """
     from recsys.exceptions import ImportFailed
     from recsys.ingest import import_file
@@ -105,7 +111,8 @@ def import_command(ctx, file, group, dataset_type, mode, maps, schema_file, deli
             store, group, dataset_type, file, mode=mode.upper(), column_map=_pairs(maps, "--map"),
             date_columns=date_columns, date_format=date_format, exclude=_pairs(excludes, "--exclude"),
             schema=schema, file_format=file_format, delimiter=delimiter, header=not no_header,
-            max_rejected_fraction=max_rejected, progress=progress, job_name=job_name)
+            max_rejected_fraction=max_rejected, progress=progress, job_name=job_name,
+            fixed_timestamp=int(time.time()) if str(fixed_timestamp).lower() == "now" else fixed_timestamp)
     except ImportFailed as exc:
         if show:
             click.echo("", err=True)
