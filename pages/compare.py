@@ -8,6 +8,7 @@ from pages import common
 from recsys import solutions, workspace
 from recsys.evaluation import PERSONALIZE_KEYS, display_name, segment_metrics
 from recsys.exceptions import RecsysError
+from recsys.recipes.auto_tune import choice_lines
 
 st.title("Compare")
 store = common.get_store()
@@ -81,6 +82,11 @@ for n, comparison in enumerate(sets):
                             for c in comparison.reports])
     with st.expander("Every metric of these versions"):
         st.dataframe(metrics, hide_index=True, width="stretch")
+    tuned = {c: by_name[c].auto_tune for c in comparison.reports if by_name[c].auto_tune}
+    if tuned:
+        with st.expander("The settings each recipe chose on its validation split"):
+            for c, report in tuned.items():
+                st.markdown(f"**{c}**\n" + "\n".join(f"- {line}" for line in choice_lines(report)))
     common.download_button(comparison.table, "Download the detailed comparison",
                            f"{group}-comparison-{n + 1}.csv", key=f"compare_dl_{n}")
 

@@ -7,6 +7,7 @@ from pages import common
 from recsys import runs, solutions, workspace
 from recsys.exceptions import RecsysError
 from recsys.recipes import REGISTRY
+from recsys.recipes.auto_tune import choice_lines
 from recsys.spark import spark_installed
 
 st.title("Train")
@@ -94,6 +95,13 @@ def versions_table():
     frame = pd.DataFrame(rows)
     st.dataframe(common.readable(frame), hide_index=True, width="stretch")
     common.download_button(frame, "Download as CSV", f"{group}-versions.csv", key="train_dl")
+    newest_tuned = {}
+    for v in versions:  # newest first: the newest self-tuned version of each solution
+        if v.status == "ACTIVE" and v.auto_tune:
+            newest_tuned.setdefault(v.solution, v)
+    for v in newest_tuned.values():
+        with st.expander(f"{v.name}: the settings the recipe chose on its validation split"):
+            st.markdown("\n".join(f"- {line}" for line in choice_lines(v.auto_tune)))
 
 
 st.subheader("Solution versions")

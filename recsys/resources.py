@@ -455,6 +455,7 @@ class SolutionVersion(_Resource):
     metrics_from: str | None = None         # an UPDATE keeps its base version's metrics
     evaluation_error: str | None = None
     hpo: dict | None = None                 # {best_params, trials, ...} when the solution tunes
+    auto_tune: dict | None = None           # how the recipe chose its own settings (Recipe.tuning_report)
     promoted_to: str | None = None          # the solution training a tuning run's best parameters (the Tune page)
     params: dict | None = None              # the parameters the model was fitted with
     event_weights: dict | None = None

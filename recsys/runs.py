@@ -481,6 +481,7 @@ def _full(store: Store, version: SolutionVersion, solution: Solution, run: _Run)
     result.update({
         "model": model,
         "params": model.get_params(),
+        "auto_tune": model.tuning_report(),
         "event_weights": weights or None,
         "data": data_snapshot(data, seq),
         "recipe": solution.recipe,
@@ -559,6 +560,7 @@ def _update(store: Store, version: SolutionVersion, solution: Solution, run: _Ru
     return {
         "model": model,
         "params": model.get_params(),
+        "auto_tune": model.tuning_report(),
         # The model's fitted histories are the base version's: interactions newer than the base's max_seq keep
         # being folded in at inference time, so the base's max_seq stays the marker.
         "data": {**snapshot, "max_seq": base_data.get("max_seq"), "max_timestamp": base_data.get("max_timestamp"),

@@ -89,3 +89,45 @@ def test_failed_training_exits_non_zero_with_the_reason(home):
     result = CliRunner().invoke(main, ["--home", str(home), "train", "-g", "demo", "-r", "aws-popularity-count",
                                        "-s", "buys", "--event-type", "purchase"])
     assert result.exit_code != 0 and "CREATE FAILED" in result.output and "1,000" in result.output
+
+
+def test_the_auto_tune_choice_is_stored_with_the_version_and_shown(home):
+    """`train --json` carries the choice; it is the same for the same seed, survives a reload of the workspace
+    through recsys.solutions, and `metrics` prints it; auto_tune=false and explicit parameters are respected."""
+    from recsys import solutions
+    from recsys.recipes.auto_tune import choice_lines
+    from recsys.store import Store
+
+    reports = []
+    for name in ("tuned-a", "tuned-b"):
+        result = run(home, "train", "-g", "demo", "-r", "aws-user-personalization", "-s", name,
+                     "-p", "random_state=5", "--json")
+        assert result.exit_code == 0, result.output
+        reports.append(json.loads(result.stdout)["auto_tune"])
+    assert reports[0] == reports[1] and reports[0]["auto_tune"] is True and reports[0]["trials"]
+
+    stored = solutions.latest_active_version(Store(home), "demo", "tuned-a").auto_tune
+    assert stored == reports[0]
+    text = run(home, "metrics", "-g", "demo", "-s", "tuned-a").stdout
+    assert "Settings chosen by the recipe:" in text
+    for line in choice_lines(stored):
+        assert line in text
+    assert " vs " in text and "validation NDCG@10" in text
+    as_json = json.loads(run(home, "metrics", "-g", "demo", "-s", "tuned-a", "--json").stdout)
+    assert as_json["autoTune"] == stored
+
+    result = run(home, "train", "-g", "demo", "-r", "aws-user-personalization", "-s", "untuned",
+                 "-p", "auto_tune=false", "-p", "l2=123", "--json")
+    assert result.exit_code == 0, result.output
+    untuned = json.loads(result.stdout)["auto_tune"]
+    assert untuned["auto_tune"] is False and not untuned["trials"] and untuned["settings"]["l2"] == 123.0
+    assert "Not auto-tuned (auto_tune=False" in run(home, "metrics", "-g", "demo", "-s", "untuned").stdout
+    result = run(home, "train", "-g", "demo", "-r", "aws-user-personalization", "-s", "given-l2",
+                 "-p", "l2=77", "-p", "random_state=5", "--json")
+    given = json.loads(result.stdout)["auto_tune"]
+    assert given["settings"]["l2"] == 77.0 and given["trials"]
+    assert not [t for t in given["trials"] if t["stage"] == "l2"]  # given, so not searched
+
+    result = run(home, "train", "-g", "demo", "-r", "aws-popularity-count", "-s", "pop", "--json")
+    assert json.loads(result.stdout)["auto_tune"] is None
+    assert "Settings chosen" not in run(home, "metrics", "-g", "demo", "-s", "pop").stdout

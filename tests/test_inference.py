@@ -46,7 +46,9 @@ def world(tmp_path_factory):
     store = Store(tmp_path_factory.mktemp("inference"))
     demo = generate_demo(seed=21, n_users=300, n_items=240, n_interactions=15_000)
     load_demo_frames(store, GROUP, demo)
-    version = train(store, GROUP, "up", "aws-user-personalization")
+    # The latest events weigh strongly here (half-life 5 events), as the real-time tests below expect; left to
+    # auto-tuning, the demo's stable tastes favour a long memory.
+    version = train(store, GROUP, "up", "aws-user-personalization", recency_half_life=5.0)
     no_explore = {"itemExplorationConfig": {"explorationWeight": "0"}}
     campaign = create_campaign(store, GROUP, "main", version.arn, campaign_config=no_explore)
     explore = create_campaign(store, GROUP, "explore", version.arn)

@@ -238,7 +238,9 @@ def test_user_personalization_finds_the_taste_clusters(data):
 
 
 def test_new_events_change_the_next_recommendation(data):
-    r = fitted("aws-user-personalization", data)
+    # recent events weigh strongly here (half-life 5 events); left to auto-tuning, these stable tastes favour a
+    # longer memory, and 6 new events among 10 old ones move the top 5 less
+    r = get_recipe("aws-user-personalization")(random_state=0, recency_half_life=5.0).fit(data)
     before = r.recommend(["u00"], n=5)[0]
     events = pd.DataFrame({"USER_ID": "u00", "ITEM_ID": ["b01", "b02", "b03", "b04", "b05", "b06"],
                            "TIMESTAMP": T0 + 61 * DAY + np.arange(6)})
@@ -380,7 +382,7 @@ def test_every_recipe_is_user_or_item_based():
 
 
 def test_large_catalogues_use_implicit_als(data, tmp_path):
-    r = get_recipe("aws-user-personalization")(max_items_for_ease=10, factors=8, iterations=5, random_state=0).fit(data)
+    r = get_recipe("aws-user-personalization")(model="als", factors=8, iterations=5, random_state=0).fit(data)
     assert r.model_kind_ == "als"
     assert _cluster_share(r.recommend(["u00"], n=5)[0].item_ids, "a") >= 0.8
     events = pd.DataFrame({"USER_ID": "s1", "ITEM_ID": ["b01", "b02", "b03"], "TIMESTAMP": [1, 2, 3]})

@@ -197,7 +197,7 @@ def metrics_command(ctx, group, solution, version, as_json):
     v = _version(store, group, solution, version)
     result = get_solution_metrics(store, v.arn)
     if as_json:
-        echo_json(result)
+        echo_json({**result, "autoTune": v.auto_tune} if v.auto_tune else result)
         return
     click.echo(result["solutionVersionArn"])
     if result.get("protocol"):
@@ -207,6 +207,18 @@ def metrics_command(ctx, group, solution, version, as_json):
     width = max((len(k) for k in result["metrics"]), default=0)
     for key, value in result["metrics"].items():
         click.echo(f"  {key.ljust(width)}  {_fmt(value)}")
+    _echo_auto_tune(v)
+
+
+def _echo_auto_tune(version) -> None:
+    """How the recipe chose its own settings on a validation split, when it did (e.g. aws-user-personalization)."""
+    from recsys.recipes.auto_tune import choice_lines
+
+    lines = choice_lines(version.auto_tune)
+    if lines:
+        click.echo("Settings chosen by the recipe:")
+        for line in lines:
+            click.echo(f"  {line}")
 
 
 @main.command("compare")

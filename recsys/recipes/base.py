@@ -445,6 +445,12 @@ class Recipe:
         scores = np.asarray(self.score_users([COLD_START_USER]), dtype=np.float64)[0]
         return np.where(np.isfinite(scores), scores, -np.inf) if np.isfinite(scores).any() else None
 
+    def tuning_report(self) -> dict | None:
+        """How the fit chose its own settings on a validation split (JSON-safe, stored with the solution version
+        as `auto_tune`; `recsys.recipes.auto_tune.choice_lines` words it); None for recipes that do not tune
+        themselves."""
+        return None
+
     def logits_without_exploration(self, user_ids, *, new_events: pd.DataFrame | None = None,
                                    context=None) -> np.ndarray | None:
         """Log-scores (n_users, n_items) without the recipe's own exploration bonus, for a campaign that explores

@@ -1,51 +1,63 @@
-"""aws-user-personalization: the flagship recipe (EASE or implicit ALS, recency-weighted profiles, context, exploration).
+"""aws-user-personalization: the flagship recipe (self-tuned EASE, recency-weighted profiles, sequence, context,
+exploration).
 
 How a user's scores are made, all vectorised over a batch of users:
 
 1. Profile: the user's training history plus any `new_events` (real-time events, an anonymous session, the
    evaluation history of a held-out user), each event weighted by its type (`event_weights`, e.g. purchase >
-   cart > view), optionally by EVENT_VALUE, and by recency (`recency_mask`: an exponential half-life counted in
-   events in their stored order, newest = 1), summed per item and squashed with log1p.
-2. Relevance: EASE (Steck 2019, closed form, `l2` scaled to the data) when the catalogue has at most
-   `max_items_for_ease` interacted items, else implicit's ALS with the user vector solved from the profile,
-   so new events count at once without retraining.
-3. Logits: relevance / fitted temperature + `popularity_weight` x log popularity (a small prior); plus, when a
-   `context` is given (e.g. ``{"DEVICE": "mobile"}``), a smoothed per-context item log-lift learned from the
-   training interactions; plus an exploration bonus for new items (created within
+   cart > view), optionally by EVENT_VALUE, and by recency (an exponential half-life counted in events, in
+   baskets of one timestamp, or in days), summed per item and squashed with log1p.
+2. Relevance: EASE (Steck 2019, closed form) over the catalogue, or over its most popular items plus a
+   low-rank EASE over all of them when the catalogue is large; implicit's ALS on request (`model='als'`).
+3. Logits: relevance / fitted temperature + a log-popularity prior + next-item transitions out of the user's
+   newest events; plus, when a `context` is given (e.g. ``{"DEVICE": "mobile"}``), a smoothed per-context item
+   log-lift learned from the training interactions; plus an exploration bonus for new items (created within
    `exploration_item_age_cut_off` days of the latest interaction), inversely proportional to their
    interactions + impressions, with a small seeded noise.
 4. Scores: softmax over the catalogue (sum to 1), as Personalize defines them. The temperature is fitted at
    training time by maximum likelihood of each sampled user's last event, so scores are calibrated.
 
-Cold users (no history, no events) get popularity, shifted by context when given.
+With `auto_tune=True` (the default) `fit` first chooses the model, l2, recency and the two blend weights on a
+validation split of the training data (`recsys.recipes.auto_tune`); parameters given explicitly are kept as
+given. `settings_` holds what was used, `tuning_report()` what was tried. Cold users (no history, no events)
+get popularity, shifted by context when given.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.columns import CREATION_TIMESTAMP, IMPRESSION, ITEM_ID, TIMESTAMP, USER_ID
-from recsys.exceptions import UnknownIdError, ValidationError
-from recsys.recipes.base import (USER_PERSONALIZATION, History, ParamInfo, Recipe, _as_list, _report,
-                                 softmax_rows)
+from recsys.columns import CREATION_TIMESTAMP, EVENT_TYPE, EVENT_VALUE, IMPRESSION, ITEM_ID, TIMESTAMP, USER_ID
+from recsys.exceptions import ValidationError
+from recsys.recipes import auto_tune as at
+from recsys.recipes import item_models as im
+from recsys.recipes.base import USER_PERSONALIZATION, History, ParamInfo, Recipe, _report, softmax_rows
+from recsys.recipes.item_models import spd_inverse as _spd_inverse  # noqa: F401  (kept importable)
+from recsys.recipes.one_user import OneUserPath
 from recsys.recipes.popularity import unique_user_counts
 
 log = logging.getLogger(__name__)
 
 DAY = 86_400
 MAX_CONTEXT_VALUES = 200
+#: what a parameter left at None means without auto-tuning (the behaviour before auto-tuning existed)
+UNTUNED = {"l2_scale": 3.0, "max_items_for_ease": 30_000, "recency_half_life": 5.0, "popularity_weight": 0.2,
+           "sequence_weight": 0.0}
+#: when the validation split held out less than this share of the events, its model is the final one
+REUSE_VALIDATION_MODEL_BELOW = 0.01
+EASE_DTYPE = np.float64  # the untuned dense EASE; auto-tuned fits use float32 (l2 >= 0.1 x mean item weight)
 
 
-class UserPersonalization(Recipe):
+class UserPersonalization(OneUserPath, Recipe):
     """Personalized recommendations for a user, updated in real time by new events (Personalize's flagship).
 
     Example: ``UserPersonalization(random_state=0).fit(data).recommend(["u1"], n=10, context={"DEVICE": "mobile"})``
+    then ``print(recipe.tuning_report()["sentence"])`` for the settings the validation split chose.
     """
 
     name = "aws-user-personalization"
@@ -62,25 +74,40 @@ class UserPersonalization(Recipe):
     uses_context = True
     unknown_item_policy = "error"
     param_info = {
-        "l2": ParamInfo(None, "EASE L2 regularisation; None = auto (l2_scale x mean item interaction count)",
+        "auto_tune": ParamInfo(True, "choose the model, l2, recency and blend weights left at auto on a "
+                               "validation split of the training data (each user's newest events)", "bool"),
+        "model": ParamInfo("auto", "relevance model: auto (by catalogue size and validation), ease (dense), "
+                           "lowrank (low-rank EASE), als (implicit ALS)", "str",
+                           choices=("auto", "ease", "lowrank", "als")),
+        "l2": ParamInfo(None, "EASE L2 regularisation; None = auto (searched, or l2_scale x mean item weight)",
                         "float", (0.0, None), nullable=True, hpo=False),
-        "l2_scale": ParamInfo(3.0, "auto l2 as a multiple of the mean item count (used when l2 is None)",
-                              "float", (0.001, 100.0), hpo=True, log=True),
-        "max_items_for_ease": ParamInfo(30_000, "largest catalogue for EASE (dense item x item); above it ALS",
-                                        "int", (1, 100_000)),
-        "factors": ParamInfo(128, "ALS latent factors (large catalogues only)", "int", (8, 512), hpo=True),
-        "iterations": ParamInfo(15, "ALS iterations (large catalogues only)", "int", (1, 100), hpo=True),
-        "regularization": ParamInfo(0.05, "ALS regularisation (large catalogues only)", "float", (0.0, 10.0),
-                                    hpo=True, log=True),
-        "recency_mask": ParamInfo(True, "weight the user's recent events more (Personalize's recency_mask)",
+        "l2_scale": ParamInfo(None, "l2 as a multiple of the mean item weight; None = auto (3 without auto_tune)",
+                              "float", (0.001, 100.0), hpo=True, log=True, nullable=True),
+        "max_items_for_ease": ParamInfo(None, "largest catalogue for dense EASE; above it, EASE over the most "
+                                        "popular items or low-rank EASE (auto) or ALS (untuned); None = auto",
+                                        "int", (1, 100_000), nullable=True),
+        "factors": ParamInfo(128, "ALS latent factors (model='als' or large untuned catalogues)", "int", (8, 512),
+                             hpo=True),
+        "iterations": ParamInfo(15, "ALS iterations (model='als' or large untuned catalogues)", "int", (1, 100),
+                                hpo=True),
+        "regularization": ParamInfo(0.05, "ALS regularisation (model='als' or large untuned catalogues)", "float",
+                                    (0.0, 10.0), hpo=True, log=True),
+        "recency_mask": ParamInfo(True, "let recent events weigh more (Personalize's recency_mask); False = never",
                                   "bool", hpo=True),
-        "recency_half_life": ParamInfo(5.0, "half-life, in events, of an event's weight in the user profile",
-                                       "float", (0.5, 10_000.0), hpo=True, log=True),
+        "recency_half_life": ParamInfo(None, "half-life, in events, of an event's weight in the user profile; "
+                                       "None = auto (5 without auto_tune)", "float", (0.5, 10_000.0), hpo=True,
+                                       log=True, nullable=True),
+        "recency_half_life_days": ParamInfo(None, "half-life in days instead of events; None = auto", "float",
+                                            (0.01, 10_000.0), log=True, nullable=True),
         "event_weights": ParamInfo(None, "EVENT_TYPE -> weight, e.g. {'purchase': 3, 'cart': 2, 'view': 1}; "
                                    "'*' sets the default; None = all 1", "dict"),
         "use_event_value": ParamInfo(False, "multiply event weights by log(1 + EVENT_VALUE)", "bool"),
-        "popularity_weight": ParamInfo(0.2, "weight of the log-popularity prior added to the logits",
-                                       "float", (0.0, 5.0), hpo=True),
+        "popularity_weight": ParamInfo(None, "weight of the log-popularity prior added to the logits; None = "
+                                       "auto (0.2 without auto_tune)", "float", (0.0, 5.0), hpo=True,
+                                       nullable=True),
+        "sequence_weight": ParamInfo(None, "weight of next-item transitions from the user's newest events added "
+                                     "to the logits; None = auto (0 without auto_tune)", "float", (0.0, 50.0),
+                                     hpo=True, nullable=True),
         "context_weight": ParamInfo(1.0, "weight of the per-context item log-lift when context is given",
                                     "float", (0.0, 5.0), hpo=True),
         "context_history_boost": ParamInfo(0.0, "extra weight of history events made in the requested "
@@ -91,14 +118,17 @@ class UserPersonalization(Recipe):
                                         "float", (0.0, 1.0)),
         "exploration_item_age_cut_off": ParamInfo(30.0, "only items created within this many days of the "
                                                   "latest interaction are explored", "float", (1.0, 3650.0)),
-        "random_state": ParamInfo(None, "seed for ALS, exploration noise and the calibration sample", "seed"),
+        "random_state": ParamInfo(None, "seed for the validation split, ALS, exploration noise and the "
+                                  "calibration sample", "seed"),
     }
 
-    def __init__(self, l2=None, l2_scale=3.0, max_items_for_ease=30_000, factors=128, iterations=15,
-                 regularization=0.05, recency_mask=True, recency_half_life=5.0, event_weights=None,
-                 use_event_value=False, popularity_weight=0.2, context_weight=1.0, context_history_boost=0.0,
-                 context_smoothing=10.0,
+    def __init__(self, auto_tune=True, model="auto", l2=None, l2_scale=None, max_items_for_ease=None, factors=128,
+                 iterations=15, regularization=0.05, recency_mask=True, recency_half_life=None,
+                 recency_half_life_days=None, event_weights=None, use_event_value=False, popularity_weight=None,
+                 sequence_weight=None, context_weight=1.0, context_history_boost=0.0, context_smoothing=10.0,
                  exploration_weight=0.3, exploration_item_age_cut_off=30.0, random_state=None):
+        self.auto_tune = auto_tune
+        self.model = model
         self.l2 = l2
         self.l2_scale = l2_scale
         self.max_items_for_ease = max_items_for_ease
@@ -107,9 +137,11 @@ class UserPersonalization(Recipe):
         self.regularization = regularization
         self.recency_mask = recency_mask
         self.recency_half_life = recency_half_life
+        self.recency_half_life_days = recency_half_life_days
         self.event_weights = event_weights
         self.use_event_value = use_event_value
         self.popularity_weight = popularity_weight
+        self.sequence_weight = sequence_weight
         self.context_weight = context_weight
         self.context_history_boost = context_history_boost
         self.context_smoothing = context_smoothing
@@ -123,42 +155,146 @@ class UserPersonalization(Recipe):
         n_items = len(self.item_ids_)
         self._fit_context(data)
         self._store_history(inter)
-        upos = np.repeat(np.arange(len(self.user_ids_)), np.diff(self.hist_indptr_))
-        X = sp.csr_matrix((self.hist_weights_.astype(np.float64), (upos, self.hist_items_)),
-                          shape=(len(self.user_ids_), n_items))
-        X.sum_duplicates()
-        X.data = np.log1p(X.data)
         self.counts_ = unique_user_counts(self, inter)
         self.log_pop_ = np.log((self.counts_ + 1.0) / (self.counts_.sum() + n_items))
         self.t_max_ = int(inter[TIMESTAMP].max())
-        _report(progress, "model", 0.1)
-        if np.count_nonzero(self.counts_) <= self.max_items_for_ease:
-            self._fit_ease(X)
-        else:
-            self._fit_als(X)
-        _report(progress, "exploration", 0.7)
+        _report(progress, "validation search", 0.05)
+        self.settings_, self.tuning_ = self._choose_settings(inter)
+        _report(progress, "model", 0.5)
+        X = im.training_matrix(self.hist_indptr_, self.hist_items_, self.hist_weights_, n_items)
+        if self.settings_["relevance"]:
+            getattr(self, f"_fit_{self.settings_['model']}")(X)
+        else:  # popularity won on validation: no relevance model to fit
+            self.model_kind_ = "popularity"
+        if self.settings_["sequence_blend"] > 0 or self.settings_["sequence_weight"] > 0:
+            self.transitions_ = im.transitions(self.hist_indptr_, self.hist_items_.astype(np.int64), n_items)
+        _report(progress, "exploration", 0.8)
         self._fit_exploration(data)
-        _report(progress, "calibrate", 0.85)
+        _report(progress, "calibrate", 0.9)
         self._fit_temperature()
 
-    def _fit_ease(self, X: sp.csr_matrix) -> None:
+    def _choose_settings(self, inter: pd.DataFrame) -> tuple[dict, dict]:
+        """The settings to fit with (model, l2, recency, weights) and the record of how they were chosen."""
+        n_active = int(np.count_nonzero(self.counts_))
+        fixed, weights = {}, {}
+        if self.model != "auto":
+            fixed["model"] = self.model
+        if self.l2 is not None:
+            fixed["l2"] = float(self.l2)
+        elif self.l2_scale is not None:
+            fixed["l2"] = float(self.l2_scale) * self._mean_item_weight()
+        if not self.recency_mask:
+            fixed["recency"] = dict(im.RECENCY_OFF)
+        elif self.recency_half_life is not None:
+            fixed["recency"] = {"unit": "events", "half_life": float(self.recency_half_life)}
+        elif self.recency_half_life_days is not None:
+            fixed["recency"] = {"unit": "days", "half_life": float(self.recency_half_life_days)}
+        for name in ("popularity_weight", "sequence_weight"):
+            if getattr(self, name) is not None:  # logit units: used as given, not searched
+                weights[name] = float(getattr(self, name))
+                fixed[name.replace("weight", "blend")] = 0.0
+        dense_max = self.max_items_for_ease
+        untuned = {"model": fixed.get("model") or ("ease" if n_active <= (dense_max or UNTUNED["max_items_for_ease"])
+                                                   else "als"),
+                   "l2": fixed.get("l2", UNTUNED["l2_scale"] * self._mean_item_weight()),
+                   "recency": fixed.get("recency", {"unit": "events", "half_life": UNTUNED["recency_half_life"]}),
+                   "popularity_blend": 0.0, "sequence_blend": 0.0, "relevance": True, "n_model_items": n_active,
+                   "dtype": "float64", "popularity_weight": weights.get("popularity_weight",
+                                                                        UNTUNED["popularity_weight"]),
+                   "sequence_weight": weights.get("sequence_weight", UNTUNED["sequence_weight"])}
+        if not self.auto_tune:
+            return untuned, {"auto_tune": False, "reason": "auto_tune=False: the given or untuned defaults"}
+        if fixed.get("model") == "als":
+            return untuned, {"auto_tune": True, "reason": "model='als' is not searched; the given or untuned "
+                             "defaults"}
+        options = self._weight_options(inter)
+        search = at.SettingsSearch(self.hist_indptr_, self.hist_items_.astype(np.int64), self.hist_times_,
+                                   self.hist_weights_, len(self.item_ids_), seed=self._seed(), fixed=fixed,
+                                   dense_max_items=dense_max or im.DENSE_EASE_MAX_ITEMS,
+                                   weight_options={k: v[0] for k, v in options.items()})
+        if "popularity_weight" in weights:
+            search.allow_popularity_alone = False
+        result = search.run()
+        if result is None:
+            return untuned, {"auto_tune": True, "reason": f"too little data for a validation split (needs "
+                             f"{at.MIN_VALIDATION_USERS} users with 2+ events and a new item to find)"}
+        if result.model is not None and result.held_out_share < REUSE_VALIDATION_MODEL_BELOW:
+            self._validation_model = result.model
+        chosen = options.get(result.settings.get("event_weighting"))
+        if chosen is not None:  # profiles and the model weigh events as validation preferred
+            self.hist_weights_ = chosen[0].astype(np.float32)
+        settings = {**result.settings, "dtype": "float32", **(chosen[1] if chosen else {}),
+                    "popularity_weight": weights.get("popularity_weight", 0.0),
+                    "sequence_weight": weights.get("sequence_weight", 0.0)}
+        return settings, {"auto_tune": True, "metric": "NDCG@10", "validation_users": result.validation_users,
+                          "validation": "each sampled user's newest 10% of events (at least 1) held out, the "
+                                        "rest of the training data fitted",
+                          "popularity_ndcg_at_10": round(result.popularity_score, 6),
+                          "chosen_ndcg_at_10": round(result.chosen_score, 6), "trials": result.trials}
+
+    def _weight_options(self, inter: pd.DataFrame) -> dict:
+        """Event weightings to try (name -> (weights in stored history order, settings)), when not given."""
+        options = {}
+        order = np.lexsort((inter[TIMESTAMP].to_numpy(dtype=np.int64),
+                            self._user_index().get_indexer(inter[USER_ID].to_numpy(dtype=object))))
+        if self.event_weights is None and EVENT_TYPE in inter.columns and inter[EVENT_TYPE].nunique() >= 2:
+            # rarer event types (purchases among views) as stronger signals: weight sqrt(most common / count)
+            counts = inter[EVENT_TYPE].value_counts()
+            by_type = {str(t): float(np.sqrt(counts.max() / c)) for t, c in counts.items()}
+            factor = inter[EVENT_TYPE].map(by_type).to_numpy(dtype=np.float64, na_value=1.0)[order]
+            options["by event type"] = (self.hist_weights_ * factor, {"event_type_weights": by_type})
+        if not self.use_event_value and EVENT_VALUE in inter.columns and inter[EVENT_VALUE].nunique() > 1:
+            options["by event value"] = (self.hist_weights_ * _value_factor(inter)[order],
+                                         {"event_value_weights": True})
+        return options
+
+    def _event_weights(self, frame: pd.DataFrame) -> np.ndarray:
+        """The base weights (event_weights, use_event_value) times the weighting auto-tuning chose, if any."""
+        w = super()._event_weights(frame)
+        s = getattr(self, "settings_", None) or {}
+        if s.get("event_type_weights") and EVENT_TYPE in frame.columns:
+            w = w * frame[EVENT_TYPE].map(s["event_type_weights"]).to_numpy(dtype=np.float64, na_value=1.0)
+        if s.get("event_value_weights") and EVENT_VALUE in frame.columns:
+            w = w * _value_factor(frame)
+        return w
+
+    def _seed(self) -> int:
+        return 0 if self.random_state is None else int(self.random_state)
+
+    def _mean_item_weight(self) -> float:
+        """Mean diagonal of the item Gram matrix over the items with interactions (the scale of l2)."""
+        X = im.training_matrix(self.hist_indptr_, self.hist_items_, self.hist_weights_, len(self.item_ids_))
+        return float(X.power(2).sum() / max(np.count_nonzero(self.counts_), 1))
+
+    def _model_items(self) -> np.ndarray:
+        """Item positions the relevance model covers: the active items, or the most popular n_model_items."""
         active = np.flatnonzero(self.counts_ > 0)
-        Xa = X[:, active]
-        G = (Xa.T @ Xa).toarray().astype(EASE_DTYPE)
-        diag = np.diag(G).copy()
-        lam = self.l2 if self.l2 is not None else self.l2_scale * float(diag.mean())
-        G[np.diag_indices_from(G)] += max(lam, 1e-6)
-        from threadpoolctl import threadpool_limits
-        # multi-threaded BLAS only pays off on large matrices (and hurts badly on a busy machine)
-        with threadpool_limits(1 if len(active) < 3000 else None, "blas"):
-            P = _spd_inverse(G)
-        # In place: at n items every dense n x n float64 copy costs 8 n^2 bytes (650 MB at 9k items).
-        P /= -np.diag(P).copy()
-        P[np.diag_indices_from(P)] = 0.0
+        n = int(self.settings_.get("n_model_items", len(active)))
+        if n < len(active):
+            active = np.sort(active[np.argsort(-self.counts_[active], kind="stable")[:n]])
+        return active
+
+    def _fit_ease(self, X: sp.csr_matrix) -> None:
         self.model_kind_ = "ease"
+        reuse = self.__dict__.pop("_validation_model", None)
+        if reuse is not None:  # the validation model saw all but a sliver of the events: no second inversion
+            self.active_items_, self.ease_B_ = reuse[0].astype(np.int64), reuse[1]
+            self.settings_["reused_validation_model"] = True
+        else:
+            active = self._model_items()
+            dtype = np.float32 if self.settings_.get("dtype") == "float32" else EASE_DTYPE
+            self.active_items_ = active.astype(np.int64)
+            self.ease_B_ = im.ease_weights(im.gram(X, active, dtype), self.settings_["l2"], overwrite=True)
+        self.l2_used_ = float(self.settings_["l2"])
+
+    def _fit_lowrank(self, X: sp.csr_matrix) -> None:
+        active = self._model_items()
+        Q, s2 = im.lowrank_basis(X, active, im.LOWRANK_RANK, self._seed())
+        w, d = im.lowrank_shrink(Q, s2, self.settings_["l2"])
+        self.model_kind_ = "lowrank"
         self.active_items_ = active.astype(np.int64)
-        self.ease_B_ = P.astype(np.float32)
-        self.l2_used_ = float(lam)
+        self.lowrank_Q_, self.lowrank_w_, self.lowrank_d_ = Q, w, d
+        self.l2_used_ = float(self.settings_["l2"])
 
     def _fit_als(self, X: sp.csr_matrix) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
@@ -234,7 +370,13 @@ class UserPersonalization(Recipe):
         self.exploration_noise_ = rng.standard_normal(n_items).astype(np.float32)
 
     def _fit_temperature(self) -> None:
-        """Fit the softmax temperature by maximum likelihood of each sampled user's last training event."""
+        """Fit the softmax temperature by maximum likelihood of each sampled user's last training event.
+
+        The ranking part (relevance plus the searched blends, in relevance units) is divided by the temperature;
+        weights given in logit units are added as they are. The blends then become logit weights in settings_.
+        """
+        s = self.settings_
+        s["relevance_weight"] = 1.0 if s["relevance"] else 0.0
         lens = np.diff(self.hist_indptr_)
         users = np.flatnonzero(lens >= 2)
         self.temperature_ = 1.0
@@ -242,15 +384,22 @@ class UserPersonalization(Recipe):
         if len(users) == 0:
             return
         rng = np.random.default_rng(0 if self.random_state is None else self.random_state)
-        users = np.sort(rng.choice(users, size=min(len(users), 500), replace=False))
+        # about a million logits per trial temperature: 500 users, fewer on large catalogues
+        size = int(np.clip(1_000_000 // max(len(self.item_ids_), 1), 100, 500)) if self.tuning_.get("trials") else 500
+        users = np.sort(rng.choice(users, size=min(len(users), size), replace=False))
         last = self.hist_indptr_[users + 1] - 1
         target = self.hist_items_[last].astype(np.int64)
         starts, l = self.hist_indptr_[users], lens[users] - 1
         offs = np.repeat(starts - np.concatenate([[0], np.cumsum(l)[:-1]]), l) + np.arange(l.sum())
         hist = History(np.repeat(np.arange(len(users)), l), self.hist_items_[offs].astype(np.int64),
                        self.hist_times_[offs], self.hist_weights_[offs].astype(np.float64), len(users))
-        raw = self._relevance(hist)
-        prior = self.popularity_weight * self.log_pop_
+        seq = (im.sequence_scores(hist.rows, hist.items, hist.n_rows, self.transitions_)
+               if hasattr(self, "transitions_") else 0.0)
+        if s["relevance"]:
+            raw = self._relevance(hist) + s["popularity_blend"] * self.log_pop_ + s["sequence_blend"] * seq
+        else:  # popularity won on validation
+            raw = np.tile(self.log_pop_, (len(users), 1))
+        prior = s["popularity_weight"] * self.log_pop_ + s["sequence_weight"] * seq
         rows = np.arange(len(users))
 
         def nll(t):
@@ -269,13 +418,38 @@ class UserPersonalization(Recipe):
         logits = raw / best + prior
         spread = logits.max(axis=1) - np.median(logits, axis=1)
         self.explore_scale_ = float(np.median(spread)) if len(spread) else 1.0
+        # in logit units from here on: logits = relevance_weight x relevance / T + popularity_weight x log_pop + ...
+        if s["relevance"]:
+            s["popularity_weight"] += s["popularity_blend"] / best
+            s["sequence_weight"] += s["sequence_blend"] / best
+        else:
+            s["popularity_weight"] += 1.0 / best
+
+    # ------------------------------------------------------------------ what was chosen
+    def tuning_report(self) -> dict:
+        """How this fit's settings were chosen, JSON-safe: 'sentence' (one line), 'settings', 'trials' (every
+        candidate's validation NDCG@10 and whether it was chosen), 'validation_users', 'auto_tune'."""
+        self._check_fitted()
+        return at.describe(self.tuning_, self.settings_)
+
+    def tuning_table(self) -> pd.DataFrame:
+        """The candidates tried by auto-tuning: model, stage, setting, ndcg_at_10, chosen (empty when untuned)."""
+        return pd.DataFrame(self.tuning_report()["trials"], columns=["model", "stage", "setting", "ndcg_at_10",
+                                                                     "chosen"])
+
+    def _after_load(self) -> None:
+        if not hasattr(self, "settings_"):  # saved before auto-tuning existed: its parameters say what was used
+            self.settings_ = {"model": self.model_kind_, "l2": float(getattr(self, "l2_used_", 0.0)),
+                              "recency": {"unit": "events", "half_life": float(self.recency_half_life or 5.0)}
+                              if self.recency_mask else dict(im.RECENCY_OFF),
+                              "relevance": True, "relevance_weight": 1.0, "sequence_weight": 0.0,
+                              "popularity_weight": float(UNTUNED["popularity_weight"] if self.popularity_weight
+                                                         is None else self.popularity_weight)}
+            self.tuning_ = {"auto_tune": False, "reason": "trained before auto-tuning existed"}
 
     # ------------------------------------------------------------------ scoring
     def _profile(self, hist: History, contexts=None) -> sp.csr_matrix:
-        X = hist.matrix(len(self.item_ids_), self._profile_weights(hist, contexts))
-        X.sum_duplicates()
-        X.data = np.log1p(X.data)
-        return X
+        return im.profile_matrix(hist, self._profile_weights(hist, contexts), len(self.item_ids_))
 
     def _profile_row(self, hist: History, contexts=None) -> tuple[np.ndarray, np.ndarray]:
         """`_profile` of a one-row history as (item positions ascending, log1p summed weights), without scipy."""
@@ -295,8 +469,8 @@ class UserPersonalization(Recipe):
 
     def _profile_weights(self, hist: History, contexts=None) -> np.ndarray:
         w = hist.weights
-        if self.recency_mask and len(w):
-            w = w * np.power(0.5, hist.rank_from_newest() / self.recency_half_life)
+        if len(w) and self.settings_["recency"]["unit"] != "off":
+            w = w * im.recency_multiplier(hist, self.settings_["recency"])
         if (contexts is not None and hist.ctx is not None and len(w) and self.context_history_boost > 0
                 and any(contexts)):
             # events made in the requested context (e.g. on the same device) weigh more
@@ -333,6 +507,11 @@ class UserPersonalization(Recipe):
                 Xa = X
             if Xa is not None and Xa.nnz:
                 out[:, act] = np.asarray(Xa @ self.ease_B_, dtype=np.float64)
+        elif self.model_kind_ == "popularity":
+            pass
+        elif self.model_kind_ == "lowrank":
+            act = self.active_items_
+            out[:, act] = im.lowrank_scores(X[:, act], self.lowrank_Q_, self.lowrank_w_, self.lowrank_d_)
         else:
             serving = self._serving()
             V, gram = serving["als_factors"], serving["als_gram"]
@@ -354,10 +533,15 @@ class UserPersonalization(Recipe):
         return self._logits_rows(hist, self._contexts(context, len(user_ids)))
 
     def _logits_rows(self, hist: History, contexts) -> np.ndarray:
-        raw = self._relevance(hist, contexts)
-        has_hist = hist.lengths() > 0
-        logits = raw / self.temperature_ + self.popularity_weight * self.log_pop_
-        logits[~has_hist] = self.log_pop_  # cold start: popularity
+        s = self.settings_
+        if s["relevance_weight"]:
+            logits = self._relevance(hist, contexts) / self.temperature_ + s["popularity_weight"] * self.log_pop_
+        else:
+            logits = np.tile(s["popularity_weight"] * self.log_pop_, (hist.n_rows, 1))
+        if s["sequence_weight"]:
+            logits += s["sequence_weight"] * im.sequence_scores(hist.rows, hist.items, hist.n_rows,
+                                                                self.transitions_)
+        logits[hist.lengths() == 0] = self.log_pop_  # cold start: popularity
         logits += self._context_logits(contexts, hist)
         logits += self.exploration_bonus()[None, :]
         return logits
@@ -478,134 +662,11 @@ class UserPersonalization(Recipe):
         if self.model_kind_ == "als":
             self.item_factors_ = np.vstack([self.item_factors_, np.zeros((k, self.item_factors_.shape[1]),
                                                                          np.float32)])
+        if hasattr(self, "transitions_"):
+            T = self.transitions_.tocoo()
+            self.transitions_ = sp.csr_matrix((T.data, (T.row, T.col)), shape=(len(self.item_ids_),) * 2)
         self._cache = {}
         return self
-
-    # ------------------------------------------------------------------ one-user serving path
-    def _serving(self) -> dict:
-        """Lookup tables for real-time requests (id -> position dicts, item -> EASE row), built once per model."""
-        c = self._c()
-        found = c.get("serving")
-        if found is not None and found["n_items"] == len(self.item_ids_):
-            return found
-        n_items = len(self.item_ids_)
-        active_pos = np.full(n_items, -1, dtype=np.int64)
-        if getattr(self, "model_kind_", None) == "ease":
-            active_pos[self.active_items_] = np.arange(len(self.active_items_))
-        found = c["serving"] = {
-            "n_items": n_items,
-            "item_pos": {str(i): k for k, i in enumerate(self.item_ids_.tolist())},
-            "user_pos": {str(u): k for k, u in enumerate(np.asarray(self.user_ids_).tolist())},
-            "active_pos": active_pos,
-        }
-        if getattr(self, "model_kind_", None) == "als":
-            # V'V costs n_items x factors^2 flops (0.8 GFlop at 50k items): once per model, not per request
-            V = self.item_factors_.astype(np.float64)
-            found["als_factors"] = V
-            found["als_gram"] = V.T @ V + self.regularization * np.eye(V.shape[1])
-        return found
-
-    def item_positions(self, item_ids, *, strict: bool = True) -> np.ndarray:
-        """Column positions of `item_ids` in `item_ids_` (-1 for unknown unless strict, then UnknownIdError)."""
-        self._check_fitted()
-        ids = _as_list(item_ids)
-        index = self._serving()["item_pos"]
-        pos = np.fromiter((index.get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
-        if strict and (pos < 0).any():
-            bad = [i for i, p in zip(ids, pos) if p < 0][:5]
-            raise UnknownIdError(f"{self.name}: unknown item id(s) {bad}; the model was trained on "
-                                 f"{len(self.item_ids_):,} items (retrain or add the items)")
-        return pos
-
-    def user_positions(self, user_ids) -> np.ndarray:
-        """Row positions of `user_ids` among training users, -1 for users unseen in training."""
-        self._check_fitted()
-        ids = _as_list(user_ids)
-        index = self._serving()["user_pos"]
-        return np.fromiter((index.get(u, -1) for u in ids), dtype=np.int64, count=len(ids))
-
-    def _history(self, user_ids, new_events: pd.DataFrame | None) -> History:
-        """As `Recipe._history`; one user (every real-time request) without pandas: same arrays, same order."""
-        if isinstance(user_ids, str) or len(user_ids) != 1:
-            return super()._history(user_ids, new_events)
-        user = str(list(user_ids)[0])
-        # A request scores the user, then explains the chosen items: the second call reuses the first's history
-        # (same user, same new-events frame object, which is kept alive by the memo so its id cannot be reused).
-        c = self._c()
-        memo = c.get("last_history")
-        if memo is None:
-            memo = c.setdefault("last_history", threading.local())
-        last = getattr(memo, "value", None)
-        if last is not None and last[0] == user and last[1] is new_events:
-            return last[2]
-        hist = self._one_history(user, new_events)
-        memo.value = (user, new_events, hist)
-        return hist
-
-    def _one_history(self, user: str, new_events: pd.DataFrame | None) -> History:
-        has_ctx = hasattr(self, "hist_ctx_")
-        parts_items, parts_times, parts_w, parts_ctx = [], [], [], []
-        upos = self._serving()["user_pos"].get(user, -1)
-        if upos >= 0 and hasattr(self, "hist_indptr_"):
-            start, end = int(self.hist_indptr_[upos]), int(self.hist_indptr_[upos + 1])
-            if end > start:
-                parts_items.append(self.hist_items_[start:end].astype(np.int64))
-                parts_times.append(np.asarray(self.hist_times_[start:end], dtype=np.int64))
-                parts_w.append(self.hist_weights_[start:end].astype(np.float64))
-                if has_ctx:
-                    parts_ctx.append(self.hist_ctx_[start:end])
-        n_train = len(parts_items[0]) if parts_items else 0
-        if new_events is not None and len(new_events):
-            found = self._user_new_events(user, new_events, has_ctx)
-            if found is not None:
-                parts_items.append(found[0])
-                parts_times.append(found[1])
-                parts_w.append(found[2])
-                if has_ctx:
-                    parts_ctx.append(found[3])
-        if not parts_items:
-            z = np.zeros(0, dtype=np.int64)
-            ctx0 = np.zeros((0, self.hist_ctx_.shape[1]), np.int32) if has_ctx else None
-            return History(z, z, z, np.zeros(0), 1, ctx0)
-        items, times, w = (np.concatenate(x) for x in (parts_items, parts_times, parts_w))
-        ctx = np.concatenate(parts_ctx).astype(np.int32) if has_ctx else None
-        if len(items) > n_train:  # stored history is already in time order; new events are merged in, stably
-            order = np.argsort(times, kind="stable")
-            items, times, w = items[order], times[order], w[order]
-            ctx = ctx[order] if ctx is not None else None
-        return History(np.zeros(len(items), dtype=np.int64), items, times, w, 1, ctx)
-
-    def _user_new_events(self, user: str, frame: pd.DataFrame, has_ctx: bool):
-        """(items, times, weights, context codes) of `user`'s rows of `frame` whose items the model knows."""
-        missing = [c for c in (USER_ID, ITEM_ID, TIMESTAMP) if c not in frame.columns]
-        if missing:
-            raise ValidationError(f"new_events lack column(s) {missing}; give USER_ID, ITEM_ID, TIMESTAMP")
-        users = frame[USER_ID].astype("str").to_numpy(dtype=object, na_value=None)
-        times_all = frame[TIMESTAMP]
-        if times_all.dtype != np.int64:
-            times_all = pd.to_numeric(times_all).astype("int64")
-        times_all = times_all.to_numpy(dtype=np.int64)
-        item_index = self._serving()["item_pos"]
-        item_col = frame[ITEM_ID].astype("str").to_numpy(dtype=object, na_value=None)
-        rows, items = [], []
-        for k, (u, i) in enumerate(zip(users.tolist(), item_col.tolist())):
-            if u == user:
-                p = item_index.get(i, -1) if i is not None else -1
-                if p >= 0:
-                    rows.append(k)
-                    items.append(p)
-        if not rows:
-            return None
-        sel = np.asarray(rows, dtype=np.int64)
-        picked = frame.iloc[sel] if len(sel) < len(frame) else frame
-        weights = np.asarray(self._event_weights(picked), dtype=np.float64)
-        codes = None
-        if has_ctx:
-            codes = self._event_context_codes(picked)
-            if codes is None:
-                codes = np.full((len(sel), self.hist_ctx_.shape[1]), -1, dtype=np.int32)
-            codes = codes.astype(np.int32)
-        return np.asarray(items, dtype=np.int64), times_all[sel], weights, codes
 
     # ------------------------------------------------------------------ explanations
     def _reasons(self, user_id, pos, hist: History, ctx) -> list[list[str]]:
@@ -618,7 +679,8 @@ class UserPersonalization(Recipe):
         bonus = self.exploration_bonus()
         ctx_rows = self._context_rows(ctx)
         pos = np.asarray(pos, dtype=np.int64)
-        if len(hist_items) and self.model_kind_ == "ease":
+        personal = bool(len(hist_items)) and bool(self.settings_["relevance_weight"])
+        if personal and self.model_kind_ == "ease":
             active_pos = self._serving()["active_pos"]
             act_pos = active_pos[pos]
             h_act = active_pos[hist_items]
@@ -635,7 +697,7 @@ class UserPersonalization(Recipe):
                 best = [str(name) for name, v in zip(names[k], best_vals[k]) if v > 0]
                 if best:
                     reasons[r].append("Because you interacted with " + " and ".join(best))
-        elif len(hist_items):
+        elif personal:
             recent = hist_items[np.argsort(-hist_data)[:2]]
             for r in range(len(pos)):
                 reasons[r].append("Because you interacted with " + " and ".join(self.item_ids_[recent]))
@@ -654,24 +716,7 @@ class UserPersonalization(Recipe):
         return reasons
 
 
-EASE_DTYPE = np.float64
-
-
-def _spd_inverse(G: np.ndarray) -> np.ndarray:
-    """Inverse of a symmetric positive-definite matrix via Cholesky (about twice as fast as a general inverse)."""
-    from scipy.linalg import get_lapack_funcs
-    potrf, potri = get_lapack_funcs(("potrf", "potri"), (G,))
-    c, info = potrf(G, lower=False, overwrite_a=True)
-    if info != 0:
-        return np.linalg.inv(G)
-    inv, info = potri(c, lower=False, overwrite_c=True)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"EASE: matrix inversion failed (lapack info {info}); raise l2")
-    # dpotri fills the upper triangle only; mirror it in row blocks so no full-size temporary is made.
-    n = len(inv)
-    for start in range(0, n, 1024):
-        stop = min(start + 1024, n)
-        inv[start:stop, :start] = inv[:start, start:stop].T
-        block = inv[start:stop, start:stop]
-        block[np.tril_indices(stop - start, -1)] = block.T[np.tril_indices(stop - start, -1)]
-    return inv
+def _value_factor(frame: pd.DataFrame) -> np.ndarray:
+    """log(1 + EVENT_VALUE) per row, 1 where the value is missing or not positive (as `use_event_value`)."""
+    v = frame[EVENT_VALUE].to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.where(np.isfinite(v) & (v > 0), np.log1p(np.clip(v, 0, None)), 1.0)
