@@ -18,7 +18,8 @@ from recsys.store import Store
 ROOT = Path(__file__).resolve().parents[1]
 UP = "aws-user-personalization"
 # Small ALS so the Spark tests stay quick on 2 cores; both engines get the same parameters.
-SMALL_ALS = {"factors": "16", "iterations": "5", "random_state": "3", "max_items_for_ease": "1"}
+# auto_tune off and model als: the local engine fits the same untuned ALS that Spark fits.
+SMALL_ALS = {"factors": "16", "iterations": "5", "random_state": "3", "model": "als", "auto_tune": "false"}
 NO_EXPLORATION = {"itemExplorationConfig": {"explorationWeight": "0", "explorationItemAgeCutOff": "30"}}
 
 # one xdist worker runs this module, so Spark starts once (pytest.ini: --dist loadscope)
@@ -330,7 +331,7 @@ def test_ndcg_on_ml100k_is_within_10_percent_of_the_local_als_path(shared_datase
     store.create_dataset_group("ml")
     import_file(store, "ml", "Interactions", shared_datasets / "ml-100k" / "u.data", header=False,
                 column_map={"0": "USER_ID", "1": "ITEM_ID", "2": "EVENT_VALUE", "3": "TIMESTAMP"})
-    params = {"factors": "32", "iterations": "10", "random_state": "0", "max_items_for_ease": "1"}
+    params = {"factors": "32", "iterations": "10", "random_state": "0", "model": "als", "auto_tune": "false"}
     solutions.create_solution(store, "ml", "als", UP, params=params)
     key = "normalized_discounted_cumulative_gain_at_10"
     ndcg = {}

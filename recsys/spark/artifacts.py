@@ -80,6 +80,12 @@ def user_personalization(params: dict, *, item_ids, user_ids, item_factors: np.n
     recipe.impressions_ = np.asarray(impressions, dtype=np.float64)
     rng = np.random.default_rng(recipe.random_state)
     recipe.exploration_noise_ = rng.standard_normal(n_items).astype(np.float32)
+    # the settings an untuned ALS fit of these parameters uses (Spark fits ALS as given, no auto-tuning)
+    asked = recipe.auto_tune, recipe.model
+    recipe.auto_tune, recipe.model = False, "als"
+    recipe.settings_, _ = recipe._choose_settings(None)
+    recipe.auto_tune, recipe.model = asked
+    recipe.tuning_ = {"auto_tune": False, "reason": "trained on Spark: ALS with the given parameters, not auto-tuned"}
     recipe._fit_temperature()
     return recipe
 
