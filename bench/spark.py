@@ -37,7 +37,8 @@ from speed import synthetic_interactions  # noqa: E402
 from recsys import ingest  # noqa: E402
 from recsys.store import Store  # noqa: E402
 
-PARAMS = {"factors": 32, "iterations": 10, "random_state": 0}
+# the untuned ALS both engines fit (the local recipe auto-tunes by default since main's auto-tuning; Spark does not)
+PARAMS = {"factors": 32, "iterations": 10, "random_state": 0, "model": "als", "auto_tune": "false"}
 N_ITEMS = 50_000
 
 
