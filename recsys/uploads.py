@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from recsys.files import atomic_write
-from recsys.ingest import read_chunks
+from recsys.readers import read_chunks
 from recsys.store import Store
 
 # Common column names of exported data, mapped to Personalize's fields.

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from recsys import datasets
 from recsys.events import create_event_tracker, put_events, put_items
 from recsys.exceptions import ImportFailed, ValidationError
-from recsys.ingest import get_import_job, import_file, list_import_jobs, sniff_delimiter
+from recsys.ingest import get_import_job, import_file, list_import_jobs
+from recsys.readers import sniff_delimiter
 from recsys.store import ACTIVE, CREATE_FAILED
 
 ITEMS_SCHEMA = {"type": "record", "name": "Items", "fields": [
