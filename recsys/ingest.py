@@ -48,24 +48,11 @@ import numpy as np
 from recsys import resources, validation
 from recsys.columns import INTERACTIONS, TIMESTAMP
 from recsys.datasets import (
-    BULK,
-    FULL,
-    MODES,
-    TableWriter,
-    count_rows,
-    create_dataset,
-    delete_dataset,
-    frame_to_blocks,
-    get_dataset,
+    BULK, FULL, MODES, TableWriter, count_rows, create_dataset, delete_dataset, frame_to_blocks, get_dataset,
     get_or_create_dataset,
 )
 from recsys.event_writer import SPOOL_AFTER_SECONDS, drain_spool_if_free, spooled_count
-from recsys.exceptions import (
-    ConflictError,
-    ImportFailed,
-    NotFoundError,
-    ValidationError,
-)
+from recsys.exceptions import ConflictError, ImportFailed, NotFoundError, ValidationError
 from recsys.failpoints import failpoint
 from recsys.files import environment_problem, temp_name
 from recsys.readers import estimate_rows, read_chunks

@@ -20,15 +20,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from recsys.csv_reader import (
-    BAD_RECORD,
-    MAX_COLUMNS,
-    check_width,
-    is_gzip,
-    open_binary,
-    read_csv_tables,
-    read_header,
-)
+from recsys.csv_reader import BAD_RECORD, MAX_COLUMNS, check_width, is_gzip, open_binary, read_csv_tables, read_header
 from recsys.exceptions import RecsysError, ValidationError
 from recsys.validation import json_cell
 
