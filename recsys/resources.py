@@ -252,6 +252,12 @@ class _Resource:
         """One entry of the List* response."""
         return self._shaped(self.SUMMARY_SHAPE)
 
+    @classmethod
+    def from_record(cls, record: dict, store=None) -> "_Resource":
+        """The typed resource of a store record whose body keys are the field names (types with derived members
+        override this)."""
+        return cls(**_common(record), **_stored_fields(cls, record))
+
 
 def _common(record: dict) -> dict:
     return {
@@ -635,10 +641,6 @@ class ExportJob(_Resource):
     rows: int | None = None
     output_location: str | None = None
 
-    @classmethod
-    def from_record(cls, record: dict, store=None) -> "ExportJob":
-        return cls(**_common(record), **_stored_fields(cls, record))
-
 
 # Data deletion jobs have their own statuses in Personalize.
 _DELETION_STATUS = {CREATE_PENDING: "PENDING", CREATE_IN_PROGRESS: "IN_PROGRESS", ACTIVE: "COMPLETED",
@@ -663,9 +665,6 @@ class DeletionJob(_Resource):
             return _DELETION_STATUS.get(self.status, self.status)
         return super()._edge_value(member)
 
-    @classmethod
-    def from_record(cls, record: dict, store=None) -> "DeletionJob":
-        return cls(**_common(record), **_stored_fields(cls, record))
 
 TYPES: dict[str, type] = {
     "schema": DatasetSchema, "dataset": Dataset, "dataset-import-job": ImportJob, "event-tracker": EventTracker,

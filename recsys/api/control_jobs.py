@@ -93,7 +93,7 @@ def list_dataset_export_jobs(call: Call, params: dict) -> dict:
         records = [r for r in call.store.list_resources(EXPORT_JOB, dataset["group"])
                    if r.get("dataset_arn") == dataset["arn"]]
     else:
-        records = [r for r in call.store.list_resources(EXPORT_JOB) if call.may(r["group"])]
+        records = call.reachable(EXPORT_JOB)
     return page(call, params, [ExportJob.from_record(r).to_summary() for r in records], "datasetExportJobs")
 
 

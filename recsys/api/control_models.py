@@ -204,7 +204,7 @@ def _of_solution(call: Call, params: dict, resource_type: str, belongs) -> list[
     if params.get("solutionArn"):
         solution = call.record(params["solutionArn"], SOLUTION, "solution")
         return [r for r in call.store.list_resources(resource_type, solution["group"]) if belongs(r, solution)]
-    return [r for r in call.store.list_resources(resource_type) if call.may(r["group"])]
+    return call.reachable(resource_type)
 
 
 @operation("ListSolutionVersions")
@@ -396,7 +396,7 @@ def _list_batch(call: Call, params: dict, kind: str, member: str) -> dict:
         group, version = _version_arn(call, params["solutionVersionArn"])
         records = [j for j in call.store.list_resources(kind, group) if j.get("solution_version_arn") == version]
     else:
-        records = [j for j in call.store.list_resources(kind) if call.may(j["group"])]
+        records = call.reachable(kind)
     return page(call, params, [_batch_job(call, j).to_summary() for j in records], member)
 
 

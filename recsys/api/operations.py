@@ -118,6 +118,10 @@ class Call:
     def may(self, group: str) -> bool:
         return may_access(self.key, group)
 
+    def reachable(self, resource_type: str, group: str | None = None) -> list[dict]:
+        """The stored records of `resource_type` (in `group`, or in every group) that this call's key may see."""
+        return [r for r in self.store.list_resources(resource_type, group) if self.may(r["group"])]
+
     def tag(self, arn: str, tags: list[dict] | None) -> None:
         if tags:
             self.store.tag(arn, {t["tagKey"]: t["tagValue"] for t in tags})
@@ -158,5 +162,4 @@ def list_in_groups(call: Call, params: dict, resource_type: str, typed, member: 
     """A List* answer for a resource kind that lives in dataset groups: those of `datasetGroupArn` when given,
     else of every group the key reaches; `typed` turns a record into its typed resource."""
     group = call.dataset_group(params["datasetGroupArn"]) if params.get("datasetGroupArn") else None
-    records = [r for r in call.store.list_resources(resource_type, group) if call.may(r["group"])]
-    return page(call, params, [typed(r).to_summary() for r in records], member)
+    return page(call, params, [typed(r).to_summary() for r in call.reachable(resource_type, group)], member)
